@@ -1,0 +1,815 @@
+//! `JwksCache`: the issuer's published signing keys, parsed once and kept by
+//! `kid`, so that verifying a token never fetches or parses a key on the
+//! request path unless the token names a key we have not seen.
+//!
+//! The cache is what stands between a flood of forged tokens and the issuer,
+//! so every refetch is bounded:
+//! - lifetime from the issuer's `Cache-Control: max-age`, clamped to a floor
+//!   and a ceiling, refreshed in the background ahead of expiry with
+//!   `If-None-Match`;
+//! - an unknown `kid` triggers one refetch, shared by every request waiting
+//!   on it (single flight), at most once per cool-down, and the kid is then
+//!   remembered as unknown for a while (negative cache);
+//! - when the issuer cannot be reached the cached keys keep serving
+//!   (stale-if-error) up to a hard limit, after which nothing verifies and
+//!   readiness turns false;
+//! - a key that disappears from the issuer's set is dropped at the next
+//!   successful refresh.
+//!
+//! Monotonic time (`tokio::time::Instant`) drives the cache; token validity
+//! uses the wall clock passed to the verifier.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError, RwLock, Weak};
+use std::time::Duration;
+
+use aws_lc_rs::signature::{ParsedPublicKey, RSA_PKCS1_2048_8192_SHA256, RsaPublicKeyComponents};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use reqwest::StatusCode;
+use reqwest::header::{CACHE_CONTROL, ETAG, IF_NONE_MATCH};
+use serde_json::Value;
+use tokio::time::Instant;
+use url::Url;
+
+use crate::jwk::{Jwk, JwkSet};
+use crate::routes;
+
+/// Where the key set comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JwksSource {
+    /// Read `jwks_uri` from the issuer's RFC 8414 metadata document.
+    Discover { issuer: String },
+    /// Use this URL and skip discovery (`JWKS_URL`).
+    Url(Url),
+}
+
+/// Tuning of the cache. The defaults suit production; tests shorten the
+/// cool-downs so that they do not have to sleep long.
+#[derive(Debug, Clone)]
+pub struct JwksConfig {
+    pub source: JwksSource,
+    /// Shortest lifetime we give a fetched set, whatever the issuer says,
+    /// so a `max-age=0` cannot turn every request into a fetch.
+    pub min_ttl: Duration,
+    /// Longest lifetime, so a removed key is not trusted for days.
+    pub max_ttl: Duration,
+    /// Lifetime when the issuer sends no `max-age`.
+    pub default_ttl: Duration,
+    /// Least time between two refetches triggered by unknown `kid`s.
+    pub refetch_cooldown: Duration,
+    /// How long a `kid` that a refetch did not find is answered from memory.
+    pub negative_ttl: Duration,
+    /// Bound on remembered unknown kids, so random kids cannot fill memory.
+    pub negative_capacity: usize,
+    /// How long past its lifetime a set keeps serving while the issuer is
+    /// unreachable (stale-if-error); past this nothing verifies.
+    pub max_stale: Duration,
+    /// Wait before retrying a failed background fetch.
+    pub retry_interval: Duration,
+    pub connect_timeout: Duration,
+    /// Bound on a whole fetch: connect, headers and body.
+    pub request_timeout: Duration,
+    /// Bodies larger than this are refused; a JWKS is a few KiB.
+    pub max_body_bytes: usize,
+}
+
+impl JwksConfig {
+    pub fn new(source: JwksSource) -> JwksConfig {
+        JwksConfig {
+            source,
+            min_ttl: Duration::from_secs(30),
+            max_ttl: Duration::from_secs(3600),
+            default_ttl: Duration::from_secs(300),
+            refetch_cooldown: Duration::from_secs(30),
+            negative_ttl: Duration::from_secs(60),
+            negative_capacity: 4096,
+            max_stale: Duration::from_secs(3600),
+            retry_interval: Duration::from_secs(5),
+            connect_timeout: Duration::from_secs(2),
+            request_timeout: Duration::from_secs(5),
+            max_body_bytes: 64 * 1024,
+        }
+    }
+}
+
+/// Why a fetch failed. The message is for logs; it never holds a token.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum JwksError {
+    #[error("cannot build the HTTP client: {0}")]
+    Client(String),
+    #[error("cannot reach {url}: {reason}")]
+    Unreachable { url: String, reason: String },
+    #[error("{url} answered with status {status}")]
+    Status { url: String, status: u16 },
+    #[error("{url} sent a body over {limit} bytes")]
+    TooLarge { url: String, limit: usize },
+    #[error("{url} sent a malformed document: {reason}")]
+    Malformed { url: String, reason: String },
+    #[error("the discovery document names issuer {found:?}, not {expected:?}")]
+    IssuerMismatch { expected: String, found: String },
+}
+
+/// A public key that verifies RS256 signatures, parsed once when the set
+/// is fetched.
+pub struct VerifyingKey {
+    kid: String,
+    key: ParsedPublicKey,
+}
+
+impl std::fmt::Debug for VerifyingKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("VerifyingKey")
+            .field("kid", &self.kid)
+            .finish()
+    }
+}
+
+impl VerifyingKey {
+    /// Parses an RSA signing key. Keys meant for something else (`use`
+    /// other than `sig`, `alg` other than `RS256`, another `kty`) or without
+    /// a `kid` are refused: a token can only name a key by `kid`.
+    pub fn from_jwk(jwk: &Jwk) -> Result<VerifyingKey, String> {
+        if jwk.kty != "RSA" {
+            return Err(format!("kty {:?} is not RSA", jwk.kty));
+        }
+        if jwk.use_.as_deref().is_some_and(|u| u != "sig") {
+            return Err("use is not sig".into());
+        }
+        if jwk.alg.as_deref().is_some_and(|a| a != "RS256") {
+            return Err("alg is not RS256".into());
+        }
+        let kid = match jwk.kid.as_deref() {
+            Some(kid) if !kid.is_empty() => kid.to_owned(),
+            _ => return Err("no kid".into()),
+        };
+        let n = decode_component(&jwk.n).ok_or("n is not base64url")?;
+        let e = decode_component(&jwk.e).ok_or("e is not base64url")?;
+        let components = RsaPublicKeyComponents { n, e };
+        // RSA_PKCS1_2048_8192_SHA256 is RS256 and also refuses keys shorter
+        // than 2048 bits when verifying.
+        let key = components
+            .to_parsed_public_key(&RSA_PKCS1_2048_8192_SHA256)
+            .map_err(|e| format!("not a usable RSA key: {e}"))?;
+        Ok(VerifyingKey { kid, key })
+    }
+
+    pub fn kid(&self) -> &str {
+        &self.kid
+    }
+
+    /// True when `signature` is this key's RS256 signature of `message`.
+    pub fn verify(&self, message: &[u8], signature: &[u8]) -> bool {
+        self.key.verify_sig(message, signature).is_ok()
+    }
+}
+
+/// Big-endian integer from base64url; leading zero octets, which some
+/// issuers send, are dropped because the parser refuses them.
+fn decode_component(b64: &str) -> Option<Vec<u8>> {
+    let bytes = URL_SAFE_NO_PAD.decode(b64).ok()?;
+    let first = bytes.iter().position(|b| *b != 0)?;
+    Some(bytes[first..].to_vec())
+}
+
+/// Parses every usable key of a set, skipping (and logging) the others, so
+/// that one odd key (an EC key, an encryption key) does not hide the rest.
+pub fn parse_key_set(set: &Value) -> Result<HashMap<String, Arc<VerifyingKey>>, String> {
+    let keys = set
+        .get("keys")
+        .and_then(Value::as_array)
+        .ok_or("no keys array")?;
+    let mut parsed = HashMap::with_capacity(keys.len());
+    for key in keys {
+        let jwk: Jwk = match serde_json::from_value(key.clone()) {
+            Ok(jwk) => jwk,
+            Err(e) => {
+                tracing::warn!(error = %e, "skipping a JWKS entry that is not a JWK");
+                continue;
+            }
+        };
+        match VerifyingKey::from_jwk(&jwk) {
+            Ok(key) => {
+                parsed.insert(key.kid.clone(), Arc::new(key));
+            }
+            Err(reason) => {
+                tracing::warn!(kid = ?jwk.kid, %reason, "skipping a JWKS key we cannot use");
+            }
+        }
+    }
+    Ok(parsed)
+}
+
+/// How usable the cached set is, for readiness and the age gauge.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CacheHealth {
+    /// Nothing fetched yet: no token can be verified.
+    Empty,
+    /// Within the lifetime the issuer gave.
+    Fresh { age: Duration },
+    /// Past its lifetime but within the stale-if-error limit: still serving.
+    Stale { age: Duration },
+    /// Past the hard limit: no longer serving.
+    Expired { age: Duration },
+}
+
+impl CacheHealth {
+    pub fn is_serving(self) -> bool {
+        matches!(self, CacheHealth::Fresh { .. } | CacheHealth::Stale { .. })
+    }
+
+    pub fn age(self) -> Option<Duration> {
+        match self {
+            CacheHealth::Empty => None,
+            CacheHealth::Fresh { age }
+            | CacheHealth::Stale { age }
+            | CacheHealth::Expired { age } => Some(age),
+        }
+    }
+}
+
+/// What one fetch did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FetchOutcome {
+    /// A new set replaced the old one.
+    Updated { keys: usize },
+    /// `304 Not Modified`: the old set got a new lifetime.
+    NotModified,
+}
+
+#[derive(Default)]
+struct Snapshot {
+    keys: HashMap<String, Arc<VerifyingKey>>,
+    /// Last time the issuer confirmed the set (200 or 304).
+    confirmed_at: Option<Instant>,
+    ttl: Duration,
+    etag: Option<String>,
+    /// Last failed fetch, so the refresher backs off.
+    failed_at: Option<Instant>,
+}
+
+struct Remote {
+    client: reqwest::Client,
+    /// Discovered once, then kept.
+    jwks_uri: tokio::sync::Mutex<Option<Url>>,
+}
+
+struct Inner {
+    config: JwksConfig,
+    /// `None` for a fixed set that never fetches.
+    remote: Option<Remote>,
+    snapshot: RwLock<Snapshot>,
+    /// Held for the whole of every fetch: all callers that need a fetch at
+    /// the same time wait here and share its result.
+    fetch_lock: tokio::sync::Mutex<()>,
+    /// When the last unknown-kid refetch finished (cool-down start).
+    last_kid_refetch: Mutex<Option<Instant>>,
+    negative: Mutex<HashMap<String, Instant>>,
+    fetches: AtomicU64,
+    failures: AtomicU64,
+}
+
+/// The key cache. Cheap to clone; clones share one cache.
+#[derive(Clone)]
+pub struct JwksCache {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for JwksCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JwksCache")
+            .field("source", &self.inner.config.source)
+            .field("health", &self.health())
+            .finish()
+    }
+}
+
+impl JwksCache {
+    /// A cache that fetches from the issuer. Nothing is fetched until
+    /// [`JwksCache::refresh`] or the refresher runs.
+    pub fn new(config: JwksConfig) -> Result<JwksCache, JwksError> {
+        let client = reqwest::Client::builder()
+            .connect_timeout(config.connect_timeout)
+            .timeout(config.request_timeout)
+            // A redirect could move us to a host the operator never named.
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(|e| JwksError::Client(e.to_string()))?;
+        let jwks_uri = match &config.source {
+            JwksSource::Url(url) => Some(url.clone()),
+            JwksSource::Discover { .. } => None,
+        };
+        Ok(JwksCache::build(
+            config,
+            Some(Remote {
+                client,
+                jwks_uri: tokio::sync::Mutex::new(jwks_uri),
+            }),
+        ))
+    }
+
+    /// A set that never changes and never fetches: for tests, benchmarks
+    /// and services given their keys out of band. Always fresh.
+    pub fn fixed(set: &JwkSet) -> Result<JwksCache, String> {
+        let value = serde_json::to_value(set).map_err(|e| e.to_string())?;
+        let keys = parse_key_set(&value)?;
+        let mut config = JwksConfig::new(JwksSource::Discover {
+            issuer: String::new(),
+        });
+        config.max_ttl = Duration::MAX;
+        let cache = JwksCache::build(config, None);
+        {
+            let mut snapshot = cache.write_snapshot();
+            snapshot.keys = keys;
+            snapshot.confirmed_at = Some(Instant::now());
+            snapshot.ttl = Duration::MAX;
+        }
+        Ok(cache)
+    }
+
+    fn build(config: JwksConfig, remote: Option<Remote>) -> JwksCache {
+        JwksCache {
+            inner: Arc::new(Inner {
+                config,
+                remote,
+                snapshot: RwLock::new(Snapshot::default()),
+                fetch_lock: tokio::sync::Mutex::new(()),
+                last_kid_refetch: Mutex::new(None),
+                negative: Mutex::new(HashMap::new()),
+                fetches: AtomicU64::new(0),
+                failures: AtomicU64::new(0),
+            }),
+        }
+    }
+
+    pub fn config(&self) -> &JwksConfig {
+        &self.inner.config
+    }
+
+    /// Fetch attempts so far (successful or not); for tests and diagnostics.
+    pub fn fetch_count(&self) -> u64 {
+        self.inner.fetches.load(Ordering::Relaxed)
+    }
+
+    /// Failed fetches so far.
+    pub fn failure_count(&self) -> u64 {
+        self.inner.failures.load(Ordering::Relaxed)
+    }
+
+    /// The kids currently trusted.
+    pub fn kids(&self) -> Vec<String> {
+        let mut kids: Vec<String> = self.read_snapshot().keys.keys().cloned().collect();
+        kids.sort();
+        kids
+    }
+
+    pub fn health(&self) -> CacheHealth {
+        let health = health_of(&self.read_snapshot(), &self.inner.config, Instant::now());
+        if let Some(age) = health.age() {
+            metrics::gauge!("jwks_cache_age_seconds").set(age.as_secs_f64());
+        }
+        health
+    }
+
+    /// The key for `kid` if it is cached and the set is still serving.
+    /// Never fetches: this is the fast path of every request.
+    pub fn cached_key(&self, kid: &str) -> Option<Arc<VerifyingKey>> {
+        let snapshot = self.read_snapshot();
+        if !health_of(&snapshot, &self.inner.config, Instant::now()).is_serving() {
+            return None;
+        }
+        snapshot.keys.get(kid).cloned()
+    }
+
+    /// The key for `kid`, refetching the set once if the kid is unknown,
+    /// within the cool-down and negative-cache limits.
+    pub async fn key(&self, kid: &str) -> Option<Arc<VerifyingKey>> {
+        if let Some(key) = self.cached_key(kid) {
+            return Some(key);
+        }
+        self.inner.remote.as_ref()?;
+        if self.is_known_unknown(kid) {
+            metrics::counter!("jwks_unknown_kid_total", "result" => "negative_cache").increment(1);
+            return None;
+        }
+        if self.in_cooldown() {
+            self.remember_unknown(kid);
+            metrics::counter!("jwks_unknown_kid_total", "result" => "cooldown").increment(1);
+            return None;
+        }
+        // Everyone who gets here while a fetch runs waits for it and then
+        // finds either the key or a fresh cool-down: one fetch serves all.
+        let _fetching = self.inner.fetch_lock.lock().await;
+        if let Some(key) = self.cached_key(kid) {
+            return Some(key);
+        }
+        if self.in_cooldown() {
+            self.remember_unknown(kid);
+            metrics::counter!("jwks_unknown_kid_total", "result" => "cooldown").increment(1);
+            return None;
+        }
+        metrics::counter!("jwks_unknown_kid_total", "result" => "refetch").increment(1);
+        // The outcome is logged and counted inside; either way we look again.
+        let _ = self.fetch_locked().await;
+        *lock(&self.inner.last_kid_refetch) = Some(Instant::now());
+        let key = self.cached_key(kid);
+        if key.is_none() {
+            self.remember_unknown(kid);
+        }
+        key
+    }
+
+    /// Fetches the set now (waiting for a fetch already running, then
+    /// fetching again). Used at start and by the refresher.
+    pub async fn refresh(&self) -> Result<FetchOutcome, JwksError> {
+        let _fetching = self.inner.fetch_lock.lock().await;
+        self.fetch_locked().await
+    }
+
+    /// Runs the background refresher until the cache is dropped: fetches at
+    /// once, then ahead of every expiry, and after failures every
+    /// `retry_interval`. Must be called inside a Tokio runtime.
+    pub fn spawn_refresher(&self) -> tokio::task::JoinHandle<()> {
+        let weak: Weak<Inner> = Arc::downgrade(&self.inner);
+        tokio::spawn(async move {
+            loop {
+                let wait = match weak.upgrade() {
+                    Some(inner) => {
+                        let cache = JwksCache { inner };
+                        if cache.inner.remote.is_none() {
+                            return;
+                        }
+                        let _ = cache.health();
+                        cache.next_refresh_in()
+                    }
+                    None => return,
+                };
+                // Wake up now and then even when nothing is due, so the age
+                // gauge stays current.
+                tokio::time::sleep(wait.min(Duration::from_secs(15))).await;
+                let Some(inner) = weak.upgrade() else { return };
+                let cache = JwksCache { inner };
+                if cache.next_refresh_in().is_zero() {
+                    let _ = cache.refresh().await;
+                }
+            }
+        })
+    }
+
+    /// Time until the refresher should fetch: at three quarters of the
+    /// lifetime, or `retry_interval` after a failure.
+    fn next_refresh_in(&self) -> Duration {
+        let now = Instant::now();
+        let snapshot = self.read_snapshot();
+        let retry_at = snapshot
+            .failed_at
+            .map(|failed| failed + self.inner.config.retry_interval);
+        let due = match snapshot.confirmed_at {
+            None => retry_at.unwrap_or(now),
+            Some(confirmed) => {
+                let refresh_at = confirmed + snapshot.ttl.mul_f64(0.75);
+                match retry_at {
+                    Some(retry_at) if snapshot.failed_at > Some(confirmed) => {
+                        refresh_at.max(retry_at)
+                    }
+                    _ => refresh_at,
+                }
+            }
+        };
+        due.saturating_duration_since(now)
+    }
+
+    fn in_cooldown(&self) -> bool {
+        lock(&self.inner.last_kid_refetch)
+            .is_some_and(|at| at.elapsed() < self.inner.config.refetch_cooldown)
+    }
+
+    fn is_known_unknown(&self, kid: &str) -> bool {
+        let negative = lock(&self.inner.negative);
+        negative
+            .get(kid)
+            .is_some_and(|until| Instant::now() < *until)
+    }
+
+    fn remember_unknown(&self, kid: &str) {
+        let now = Instant::now();
+        let mut negative = lock(&self.inner.negative);
+        if negative.len() >= self.inner.config.negative_capacity {
+            negative.retain(|_, until| now < *until);
+        }
+        // When full of live entries we stop remembering: the cool-down
+        // still keeps the issuer safe, this only saves a lock.
+        if negative.len() < self.inner.config.negative_capacity {
+            negative.insert(kid.to_owned(), now + self.inner.config.negative_ttl);
+        }
+    }
+
+    /// One fetch; the caller holds `fetch_lock`.
+    async fn fetch_locked(&self) -> Result<FetchOutcome, JwksError> {
+        let Some(remote) = self.inner.remote.as_ref() else {
+            return Ok(FetchOutcome::NotModified);
+        };
+        self.inner.fetches.fetch_add(1, Ordering::Relaxed);
+        let result = self.fetch_from(remote).await;
+        let now = Instant::now();
+        match &result {
+            Ok(outcome) => {
+                let label = match outcome {
+                    FetchOutcome::Updated { .. } => "updated",
+                    FetchOutcome::NotModified => "not_modified",
+                };
+                metrics::counter!("jwks_fetches_total", "result" => label).increment(1);
+                tracing::debug!(?outcome, "fetched the JWKS");
+            }
+            Err(error) => {
+                self.inner.failures.fetch_add(1, Ordering::Relaxed);
+                metrics::counter!("jwks_fetches_total", "result" => "error").increment(1);
+                self.write_snapshot().failed_at = Some(now);
+                let health = self.health();
+                tracing::warn!(%error, ?health, "JWKS fetch failed; cached keys keep serving until the stale limit");
+            }
+        }
+        result
+    }
+
+    async fn fetch_from(&self, remote: &Remote) -> Result<FetchOutcome, JwksError> {
+        let jwks_uri = {
+            let mut known = remote.jwks_uri.lock().await;
+            match known.as_ref() {
+                Some(url) => url.clone(),
+                None => {
+                    let url = self.discover(remote).await?;
+                    *known = Some(url.clone());
+                    url
+                }
+            }
+        };
+        let etag = self.read_snapshot().etag.clone();
+        let mut request = remote.client.get(jwks_uri.clone());
+        if let Some(etag) = etag
+            .as_ref()
+            .filter(|_| !self.read_snapshot().keys.is_empty())
+        {
+            request = request.header(IF_NONE_MATCH, etag.as_str());
+        }
+        let response = request
+            .send()
+            .await
+            .map_err(|e| unreachable(&jwks_uri, &e))?;
+        let status = response.status();
+        let ttl = self.ttl_from(response.headers().get(CACHE_CONTROL));
+        let new_etag = response
+            .headers()
+            .get(ETAG)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        if status == StatusCode::NOT_MODIFIED {
+            let mut snapshot = self.write_snapshot();
+            if snapshot.confirmed_at.is_some() {
+                snapshot.confirmed_at = Some(Instant::now());
+                snapshot.ttl = ttl;
+                snapshot.failed_at = None;
+                return Ok(FetchOutcome::NotModified);
+            }
+            // A 304 to a request without If-None-Match is a broken issuer.
+            return Err(JwksError::Status {
+                url: jwks_uri.to_string(),
+                status: status.as_u16(),
+            });
+        }
+        if status != StatusCode::OK {
+            return Err(JwksError::Status {
+                url: jwks_uri.to_string(),
+                status: status.as_u16(),
+            });
+        }
+        let body = read_capped(response, &jwks_uri, self.inner.config.max_body_bytes).await?;
+        let value: Value = serde_json::from_slice(&body).map_err(|e| JwksError::Malformed {
+            url: jwks_uri.to_string(),
+            reason: e.to_string(),
+        })?;
+        let keys = parse_key_set(&value).map_err(|reason| JwksError::Malformed {
+            url: jwks_uri.to_string(),
+            reason,
+        })?;
+        let count = keys.len();
+        {
+            let mut snapshot = self.write_snapshot();
+            snapshot.keys = keys;
+            snapshot.confirmed_at = Some(Instant::now());
+            snapshot.ttl = ttl;
+            snapshot.etag = new_etag;
+            snapshot.failed_at = None;
+        }
+        metrics::gauge!("jwks_keys").set(count as f64);
+        Ok(FetchOutcome::Updated { keys: count })
+    }
+
+    /// RFC 8414 §3: the metadata document, whose `issuer` must be ours.
+    async fn discover(&self, remote: &Remote) -> Result<Url, JwksError> {
+        let JwksSource::Discover { issuer } = &self.inner.config.source else {
+            return Err(JwksError::Client("no JWKS URL and no issuer".into()));
+        };
+        let url = metadata_url(issuer).map_err(|reason| JwksError::Malformed {
+            url: issuer.clone(),
+            reason,
+        })?;
+        let response = remote
+            .client
+            .get(url.clone())
+            .send()
+            .await
+            .map_err(|e| unreachable(&url, &e))?;
+        if response.status() != StatusCode::OK {
+            return Err(JwksError::Status {
+                url: url.to_string(),
+                status: response.status().as_u16(),
+            });
+        }
+        let body = read_capped(response, &url, self.inner.config.max_body_bytes).await?;
+        let malformed = |reason: &str| JwksError::Malformed {
+            url: url.to_string(),
+            reason: reason.to_owned(),
+        };
+        let document: Value = serde_json::from_slice(&body).map_err(|_| malformed("not JSON"))?;
+        let found = document
+            .get("issuer")
+            .and_then(Value::as_str)
+            .ok_or_else(|| malformed("no issuer"))?;
+        if found != issuer {
+            return Err(JwksError::IssuerMismatch {
+                expected: issuer.clone(),
+                found: found.to_owned(),
+            });
+        }
+        let jwks_uri = document
+            .get("jwks_uri")
+            .and_then(Value::as_str)
+            .ok_or_else(|| malformed("no jwks_uri"))?;
+        Url::parse(jwks_uri).map_err(|_| malformed("jwks_uri is not a URL"))
+    }
+
+    fn ttl_from(&self, header: Option<&reqwest::header::HeaderValue>) -> Duration {
+        let config = &self.inner.config;
+        let ttl = header
+            .and_then(|v| v.to_str().ok())
+            .and_then(max_age)
+            .unwrap_or(config.default_ttl);
+        ttl.clamp(config.min_ttl, config.max_ttl.max(config.min_ttl))
+    }
+
+    fn read_snapshot(&self) -> std::sync::RwLockReadGuard<'_, Snapshot> {
+        self.inner
+            .snapshot
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn write_snapshot(&self) -> std::sync::RwLockWriteGuard<'_, Snapshot> {
+        self.inner
+            .snapshot
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+fn health_of(snapshot: &Snapshot, config: &JwksConfig, now: Instant) -> CacheHealth {
+    let Some(confirmed) = snapshot.confirmed_at else {
+        return CacheHealth::Empty;
+    };
+    let age = now.saturating_duration_since(confirmed);
+    if age < snapshot.ttl {
+        CacheHealth::Fresh { age }
+    } else if age < snapshot.ttl.saturating_add(config.max_stale) {
+        CacheHealth::Stale { age }
+    } else {
+        CacheHealth::Expired { age }
+    }
+}
+
+/// `max-age` of a `Cache-Control` value; `no-cache`/`no-store` count as
+/// zero (then clamped up to the floor).
+pub fn max_age(cache_control: &str) -> Option<Duration> {
+    let mut found = None;
+    for directive in cache_control.split(',') {
+        let directive = directive.trim();
+        let (name, value) = directive.split_once('=').unwrap_or((directive, ""));
+        let name = name.trim().to_ascii_lowercase();
+        match name.as_str() {
+            "no-cache" | "no-store" => return Some(Duration::ZERO),
+            "max-age" => {
+                let value = value.trim().trim_matches('"');
+                found = value.parse::<u64>().ok().map(Duration::from_secs);
+            }
+            _ => {}
+        }
+    }
+    found
+}
+
+/// RFC 8414 §3.1: the well-known suffix goes between host and path.
+pub fn metadata_url(issuer: &str) -> Result<Url, String> {
+    let mut url = Url::parse(issuer).map_err(|e| format!("issuer is not a URL: {e}"))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err("issuer must be an http or https URL".into());
+    }
+    let path = url.path().trim_end_matches('/').to_owned();
+    url.set_path(&format!(
+        "{}{}",
+        routes::AUTHORIZATION_SERVER_METADATA,
+        path
+    ));
+    url.set_query(None);
+    url.set_fragment(None);
+    Ok(url)
+}
+
+fn unreachable(url: &Url, error: &reqwest::Error) -> JwksError {
+    let reason = if error.is_timeout() {
+        "timed out".to_owned()
+    } else if error.is_connect() {
+        "connection failed".to_owned()
+    } else {
+        error.to_string()
+    };
+    JwksError::Unreachable {
+        url: url.to_string(),
+        reason,
+    }
+}
+
+async fn read_capped(
+    mut response: reqwest::Response,
+    url: &Url,
+    limit: usize,
+) -> Result<Vec<u8>, JwksError> {
+    let too_large = || JwksError::TooLarge {
+        url: url.to_string(),
+        limit,
+    };
+    if response
+        .content_length()
+        .is_some_and(|len| len > limit as u64)
+    {
+        return Err(too_large());
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(|e| unreachable(url, &e))? {
+        if body.len() + chunk.len() > limit {
+            return Err(too_large());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_max_age_and_ignores_other_directives() {
+        assert_eq!(
+            max_age("public, max-age=300, stale-while-revalidate=60"),
+            Some(Duration::from_secs(300))
+        );
+        assert_eq!(max_age("public"), None);
+        assert_eq!(max_age("no-store"), Some(Duration::ZERO));
+        assert_eq!(max_age("max-age=\"20\""), Some(Duration::from_secs(20)));
+        assert_eq!(max_age("max-age=abc"), None);
+    }
+
+    #[test]
+    fn metadata_url_puts_the_suffix_before_the_issuer_path() {
+        let plain = metadata_url("http://127.0.0.1:8000").map(|u| u.to_string());
+        assert_eq!(
+            plain.as_deref(),
+            Ok("http://127.0.0.1:8000/.well-known/oauth-authorization-server")
+        );
+        let with_path = metadata_url("https://id.example.com/tenant/").map(|u| u.to_string());
+        assert_eq!(
+            with_path.as_deref(),
+            Ok("https://id.example.com/.well-known/oauth-authorization-server/tenant")
+        );
+        assert!(metadata_url("ftp://x").is_err());
+        assert!(metadata_url("not a url").is_err());
+    }
+
+    #[test]
+    fn refuses_keys_that_are_not_rs256_signing_keys() {
+        let mut jwk = Jwk::rsa_signing_key(&[0xc3; 256], &[1, 0, 1]);
+        jwk.use_ = Some("enc".into());
+        assert!(VerifyingKey::from_jwk(&jwk).is_err());
+        jwk.use_ = None;
+        jwk.alg = Some("RS512".into());
+        assert!(VerifyingKey::from_jwk(&jwk).is_err());
+        jwk.alg = None;
+        jwk.kid = None;
+        assert!(VerifyingKey::from_jwk(&jwk).is_err());
+    }
+}
