@@ -1,0 +1,62 @@
+//! Hot paths of the issuer: minting one access token (one RS256 signature)
+//! and one argon2id password check, the two costs that bound the grants.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::sync::Arc;
+
+use auth_server::keys::KeyStore;
+use auth_server::token::{Subject, TokenIssuer};
+use criterion::{Criterion, criterion_group, criterion_main};
+use secrecy::SecretString;
+use shared::scope::ScopeSet;
+
+fn mint(c: &mut Criterion) {
+    let dir = tempfile::TempDir::new().unwrap();
+    let keys = Arc::new(KeyStore::open(dir.path()).unwrap());
+    let issuer = TokenIssuer::new(
+        keys,
+        "http://127.0.0.1:8000".into(),
+        "profile-api".into(),
+        900,
+    );
+    let scope = ScopeSet::parse("profile:read profile:write");
+    c.bench_function("mint_access_token", |b| {
+        b.iter(|| {
+            issuer
+                .mint(
+                    Subject::User {
+                        id: "6f1c2f0e-8d7a-4d0b-9a57-1b0f0f7f2a11",
+                        email: "ada@example.com",
+                        name: "Ada Lovelace",
+                    },
+                    "first-party",
+                    &scope,
+                    1_800_000_000,
+                )
+                .unwrap()
+        })
+    });
+}
+
+fn argon2id(c: &mut Criterion) {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let stored = runtime
+        .block_on(auth_server::password::hash(SecretString::from(
+            "violet-harbor-quantum-91x",
+        )))
+        .unwrap();
+    let mut group = c.benchmark_group("argon2id");
+    group.sample_size(20);
+    group.bench_function("verify_password", |b| {
+        b.iter(|| {
+            runtime.block_on(auth_server::password::verify(
+                SecretString::from("violet-harbor-quantum-91x"),
+                Some(stored.clone()),
+            ))
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, mint, argon2id);
+criterion_main!(benches);

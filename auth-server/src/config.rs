@@ -1,0 +1,282 @@
+//! The auth-server's settings: one figment chain (Rocket.toml, `ROCKET_*`,
+//! and the contract's unprefixed variables) turned into a typed, validated
+//! [`AppConfig`]. Anything unusable becomes a [`ConfigError`] that names the
+//! setting, so start-up can stop with one clear line.
+
+use std::fmt;
+use std::path::PathBuf;
+
+use rocket::figment::Figment;
+use rocket::figment::providers::{Env, Format, Serialized, Toml};
+use serde::Deserialize;
+use url::Url;
+
+/// The contract's unprefixed environment variables (API.md, "The two services").
+const ENV_SETTINGS: &[&str] = &[
+    "DATABASE_URL",
+    "ISSUER",
+    "AUDIENCE",
+    "KEYS_DIR",
+    "ACCESS_TOKEN_TTL",
+    "REFRESH_TOKEN_TTL",
+    "CORS_ALLOWED_ORIGINS",
+    "PASSWORD_MIN_LENGTH",
+    "KEY_ROTATION_INTERVAL",
+];
+
+pub const DEFAULT_ADDRESS: &str = "127.0.0.1";
+pub const DEFAULT_PORT: u16 = 8000;
+pub const BODY_LIMIT: u64 = 64 * 1024;
+
+/// Rocket's configuration plus ours, from `Rocket.toml` and the environment.
+pub fn figment() -> Figment {
+    Figment::from(rocket::Config::default())
+        .merge(Serialized::defaults(defaults()))
+        .merge(Toml::file(Env::var_or("ROCKET_CONFIG", "Rocket.toml")).nested())
+        .merge(Env::prefixed("ROCKET_").ignore(&["PROFILE"]).global())
+        .merge(Env::raw().only(ENV_SETTINGS).global())
+}
+
+fn defaults() -> serde_json::Value {
+    let limit = BODY_LIMIT;
+    serde_json::json!({
+        "address": DEFAULT_ADDRESS,
+        "port": DEFAULT_PORT,
+        "ident": "auth-server",
+        "limits": {
+            "form": limit, "data-form": limit, "json": limit,
+            "bytes": limit, "string": limit, "file": limit,
+        },
+    })
+}
+
+/// The raw settings as figment finds them; [`AppConfig::from_figment`]
+/// validates them.
+#[derive(Debug, Deserialize)]
+struct RawSettings {
+    database_url: Option<String>,
+    issuer: Option<String>,
+    audience: Option<String>,
+    keys_dir: Option<PathBuf>,
+    access_token_ttl: Option<i64>,
+    refresh_token_ttl: Option<i64>,
+    cors_allowed_origins: Option<String>,
+    password_min_length: Option<usize>,
+}
+
+#[derive(Debug, Clone)]
+pub struct AppConfig {
+    pub database_url: String,
+    /// The `iss` of every token and the public base URL, without a trailing slash.
+    pub issuer: String,
+    pub audience: String,
+    pub keys_dir: PathBuf,
+    pub access_token_ttl: i64,
+    pub refresh_token_ttl: i64,
+    pub cors_allowed_origins: Vec<String>,
+    pub password_min_length: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    pub setting: &'static str,
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.setting, self.message)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+fn invalid(setting: &'static str, message: impl Into<String>) -> ConfigError {
+    ConfigError {
+        setting,
+        message: message.into(),
+    }
+}
+
+impl AppConfig {
+    pub fn from_figment(figment: &Figment) -> Result<AppConfig, ConfigError> {
+        let raw: RawSettings = figment.extract().map_err(|e| {
+            let setting = e
+                .path
+                .last()
+                .and_then(|key| {
+                    ENV_SETTINGS
+                        .iter()
+                        .find(|s| s.eq_ignore_ascii_case(key))
+                        .copied()
+                })
+                .unwrap_or("settings");
+            invalid(setting, e.kind.to_string())
+        })?;
+
+        let database_url = raw
+            .database_url
+            .unwrap_or_else(|| "sqlite://data/auth.db".to_owned());
+        if !(database_url.starts_with("sqlite:")
+            || database_url.starts_with("postgres://")
+            || database_url.starts_with("postgresql://"))
+        {
+            return Err(invalid(
+                "DATABASE_URL",
+                "must start with sqlite: or postgres://",
+            ));
+        }
+
+        let issuer = parse_issuer(raw.issuer.as_deref().unwrap_or("http://127.0.0.1:8000"))?;
+
+        let audience = raw.audience.unwrap_or_else(|| "profile-api".to_owned());
+        if audience.trim().is_empty() || audience.contains(char::is_whitespace) {
+            return Err(invalid("AUDIENCE", "must be one non-empty word"));
+        }
+
+        let access_token_ttl = raw.access_token_ttl.unwrap_or(900);
+        if !(60..=86_400).contains(&access_token_ttl) {
+            return Err(invalid(
+                "ACCESS_TOKEN_TTL",
+                "must be between 60 and 86400 seconds",
+            ));
+        }
+        let refresh_token_ttl = raw.refresh_token_ttl.unwrap_or(1_209_600);
+        if !(access_token_ttl..=31_536_000).contains(&refresh_token_ttl) {
+            return Err(invalid(
+                "REFRESH_TOKEN_TTL",
+                "must be between ACCESS_TOKEN_TTL and 31536000 seconds",
+            ));
+        }
+
+        let password_min_length = raw.password_min_length.unwrap_or(15);
+        if !(8..=128).contains(&password_min_length) {
+            return Err(invalid("PASSWORD_MIN_LENGTH", "must be between 8 and 128"));
+        }
+
+        let cors_allowed_origins = match raw.cors_allowed_origins {
+            None => vec![
+                "http://127.0.0.1:8001".to_owned(),
+                "http://localhost:8001".to_owned(),
+            ],
+            Some(list) => list
+                .split([',', ' '])
+                .filter(|o| !o.is_empty())
+                .map(parse_origin)
+                .collect::<Result<_, _>>()?,
+        };
+
+        Ok(AppConfig {
+            database_url,
+            issuer,
+            audience,
+            keys_dir: raw.keys_dir.unwrap_or_else(|| PathBuf::from("keys")),
+            access_token_ttl,
+            refresh_token_ttl,
+            cors_allowed_origins,
+            password_min_length,
+        })
+    }
+
+    /// The absolute URL of one of our endpoints.
+    pub fn endpoint(&self, path: &str) -> String {
+        format!("{}{}", self.issuer, path)
+    }
+}
+
+/// RFC 8414 §2: the issuer is an https (or, for local use, http) URL with no
+/// query or fragment. Trailing slashes are dropped so that `iss` compares
+/// exactly with what resource servers are configured with.
+fn parse_issuer(value: &str) -> Result<String, ConfigError> {
+    let url = Url::parse(value).map_err(|e| invalid("ISSUER", format!("not a URL ({e})")))?;
+    if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
+        return Err(invalid(
+            "ISSUER",
+            "must be an http or https URL with a host",
+        ));
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(invalid("ISSUER", "must not have a query or fragment"));
+    }
+    Ok(url.as_str().trim_end_matches('/').to_owned())
+}
+
+fn parse_origin(value: &str) -> Result<String, ConfigError> {
+    let url = Url::parse(value).map_err(|e| {
+        invalid(
+            "CORS_ALLOWED_ORIGINS",
+            format!("{value:?} is not a URL ({e})"),
+        )
+    })?;
+    let origin = url.origin();
+    if !origin.is_tuple() {
+        return Err(invalid(
+            "CORS_ALLOWED_ORIGINS",
+            format!("{value:?} is not an http(s) origin"),
+        ));
+    }
+    Ok(origin.ascii_serialization())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+
+    fn config_with(pairs: &[(&str, &str)]) -> Result<AppConfig, ConfigError> {
+        let mut figment = Figment::from(Serialized::defaults(defaults()));
+        for (k, v) in pairs {
+            figment = figment.merge((*k, *v));
+        }
+        AppConfig::from_figment(&figment)
+    }
+
+    #[test]
+    fn defaults_follow_the_contract() {
+        let config = config_with(&[]).unwrap();
+        assert_eq!(config.issuer, "http://127.0.0.1:8000");
+        assert_eq!(config.audience, "profile-api");
+        assert_eq!(config.access_token_ttl, 900);
+        assert_eq!(config.refresh_token_ttl, 1_209_600);
+        assert_eq!(config.password_min_length, 15);
+        assert_eq!(config.database_url, "sqlite://data/auth.db");
+    }
+
+    #[test]
+    fn bad_settings_are_named() {
+        assert_eq!(
+            config_with(&[("issuer", "not a url")]).unwrap_err().setting,
+            "ISSUER"
+        );
+        assert_eq!(
+            config_with(&[("issuer", "http://x/?q=1")])
+                .unwrap_err()
+                .setting,
+            "ISSUER"
+        );
+        assert_eq!(
+            config_with(&[("database_url", "mysql://x")])
+                .unwrap_err()
+                .setting,
+            "DATABASE_URL"
+        );
+        assert_eq!(
+            config_with(&[("password_min_length", "7")])
+                .unwrap_err()
+                .setting,
+            "PASSWORD_MIN_LENGTH"
+        );
+        assert_eq!(
+            config_with(&[("access_token_ttl", "soon")])
+                .unwrap_err()
+                .setting,
+            "ACCESS_TOKEN_TTL"
+        );
+    }
+
+    #[test]
+    fn issuer_loses_its_trailing_slash() {
+        let config = config_with(&[("issuer", "https://auth.example.com/")]).unwrap();
+        assert_eq!(config.issuer, "https://auth.example.com");
+    }
+}

@@ -1,0 +1,212 @@
+//! The two error families of the auth-server and how each becomes HTTP.
+//!
+//! - [`ApiError`]: everything outside the OAuth endpoints, answered as
+//!   problem+json (RFC 9457). Internal causes are logged and answered with a
+//!   generic 500 that never carries a database message.
+//! - [`OAuthError`]: the token endpoint's RFC 6749 §5.2 errors, answered as
+//!   `{"error", "error_description"}` with `Cache-Control: no-store`, and
+//!   `WWW-Authenticate` when client authentication failed.
+
+use std::io::Cursor;
+
+use rocket::Request;
+use rocket::http::{ContentType, Header, Status};
+use rocket::response::{self, Responder, Response};
+use shared::oauth::OAuthErrorBody;
+use shared::problem::{FieldError, Problem};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("invalid fields")]
+    Validation(Vec<FieldError>),
+    #[error("{0}")]
+    BadRequest(&'static str),
+    #[error("{0}")]
+    Conflict(&'static str),
+    #[error("not found")]
+    NotFound,
+    #[error("unsupported media type")]
+    UnsupportedMediaType,
+    #[error("payload too large")]
+    PayloadTooLarge,
+    #[error("service unavailable")]
+    Unavailable,
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl ApiError {
+    pub fn problem(&self) -> Problem {
+        match self {
+            ApiError::Validation(errors) => {
+                Problem::new(422, "One or more fields are invalid.").with_errors(errors.clone())
+            }
+            ApiError::BadRequest(detail) => Problem::new(400, *detail),
+            ApiError::Conflict(detail) => Problem::new(409, *detail),
+            ApiError::NotFound => Problem::new(404, "No such resource."),
+            ApiError::UnsupportedMediaType => {
+                Problem::new(415, "The request body must be application/json.")
+            }
+            ApiError::PayloadTooLarge => {
+                Problem::new(413, "The request body is larger than the limit of 64 KiB.")
+            }
+            ApiError::Unavailable => Problem::new(503, "The service is not ready."),
+            ApiError::Database(_) | ApiError::Internal(_) => {
+                Problem::new(500, "An internal error occurred.")
+            }
+        }
+    }
+}
+
+impl<'r> Responder<'r, 'static> for ApiError {
+    fn respond_to(self, request: &'r Request<'_>) -> response::Result<'static> {
+        if matches!(self, ApiError::Database(_) | ApiError::Internal(_)) {
+            tracing::error!(error = %self, "request failed");
+        }
+        self.problem().respond_to(request)
+    }
+}
+
+/// RFC 6749 §5.2 error codes, plus the throttling answer of the password grant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OAuthErrorCode {
+    InvalidRequest,
+    InvalidClient,
+    InvalidGrant,
+    UnauthorizedClient,
+    UnsupportedGrantType,
+    InvalidScope,
+    /// `429`: too many failed attempts; the client should wait `Retry-After`.
+    TemporarilyUnavailable,
+    ServerError,
+}
+
+impl OAuthErrorCode {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            OAuthErrorCode::InvalidRequest => "invalid_request",
+            OAuthErrorCode::InvalidClient => "invalid_client",
+            OAuthErrorCode::InvalidGrant => "invalid_grant",
+            OAuthErrorCode::UnauthorizedClient => "unauthorized_client",
+            OAuthErrorCode::UnsupportedGrantType => "unsupported_grant_type",
+            OAuthErrorCode::InvalidScope => "invalid_scope",
+            OAuthErrorCode::TemporarilyUnavailable => "temporarily_unavailable",
+            OAuthErrorCode::ServerError => "server_error",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OAuthError {
+    pub code: OAuthErrorCode,
+    /// Fixed text: never an echo of what the client sent.
+    pub description: &'static str,
+    /// Seconds for `Retry-After` on a throttled request.
+    pub retry_after: Option<u64>,
+}
+
+impl OAuthError {
+    pub const fn new(code: OAuthErrorCode, description: &'static str) -> OAuthError {
+        OAuthError {
+            code,
+            description,
+            retry_after: None,
+        }
+    }
+
+    pub const fn invalid_request(description: &'static str) -> OAuthError {
+        OAuthError::new(OAuthErrorCode::InvalidRequest, description)
+    }
+
+    pub const fn invalid_client() -> OAuthError {
+        OAuthError::new(
+            OAuthErrorCode::InvalidClient,
+            "Client authentication failed.",
+        )
+    }
+
+    pub const fn invalid_grant(description: &'static str) -> OAuthError {
+        OAuthError::new(OAuthErrorCode::InvalidGrant, description)
+    }
+
+    pub const fn unauthorized_client(description: &'static str) -> OAuthError {
+        OAuthError::new(OAuthErrorCode::UnauthorizedClient, description)
+    }
+
+    pub const fn invalid_scope() -> OAuthError {
+        OAuthError::new(
+            OAuthErrorCode::InvalidScope,
+            "The requested scope is invalid, unknown, or not allowed.",
+        )
+    }
+
+    pub const fn unsupported_grant_type() -> OAuthError {
+        OAuthError::new(
+            OAuthErrorCode::UnsupportedGrantType,
+            "The grant type is not supported by this server.",
+        )
+    }
+
+    pub const fn throttled(retry_after: u64) -> OAuthError {
+        OAuthError {
+            code: OAuthErrorCode::TemporarilyUnavailable,
+            description: "Too many failed attempts; retry later.",
+            retry_after: Some(retry_after),
+        }
+    }
+
+    pub const fn server_error() -> OAuthError {
+        OAuthError::new(
+            OAuthErrorCode::ServerError,
+            "The server could not complete the request.",
+        )
+    }
+
+    pub fn status(&self) -> Status {
+        match self.code {
+            OAuthErrorCode::InvalidClient => Status::Unauthorized,
+            OAuthErrorCode::TemporarilyUnavailable => Status::TooManyRequests,
+            OAuthErrorCode::ServerError => Status::InternalServerError,
+            _ => Status::BadRequest,
+        }
+    }
+
+    pub fn body(&self) -> OAuthErrorBody {
+        OAuthErrorBody {
+            error: self.code.as_str().to_owned(),
+            error_description: self.description.to_owned(),
+        }
+    }
+}
+
+impl From<sqlx::Error> for OAuthError {
+    fn from(error: sqlx::Error) -> OAuthError {
+        tracing::error!(%error, "database error on an OAuth endpoint");
+        OAuthError::server_error()
+    }
+}
+
+impl<'r> Responder<'r, 'static> for OAuthError {
+    fn respond_to(self, _: &'r Request<'_>) -> response::Result<'static> {
+        let body = serde_json::to_vec(&self.body()).unwrap_or_default();
+        let mut response = Response::build();
+        response
+            .status(self.status())
+            .header(ContentType::JSON)
+            .header(Header::new("Cache-Control", "no-store"))
+            .header(Header::new("Pragma", "no-cache"))
+            .sized_body(body.len(), Cursor::new(body));
+        if self.code == OAuthErrorCode::InvalidClient {
+            response.header(Header::new(
+                "WWW-Authenticate",
+                r#"Basic realm="auth-server", charset="UTF-8""#,
+            ));
+        }
+        if let Some(seconds) = self.retry_after {
+            response.header(Header::new("Retry-After", seconds.to_string()));
+        }
+        response.ok()
+    }
+}

@@ -1,0 +1,34 @@
+//! The `auth-server` binary: parse the command line, set up logging, run.
+
+use std::process::ExitCode;
+
+use auth_server::cli::{Cli, CliError, Command};
+use clap::Parser;
+
+#[rocket::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    auth_server::telemetry::init();
+    let figment = auth_server::config::figment();
+    let result = match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => serve(figment).await,
+        Command::Users(command) => auth_server::cli::users::run(command, &figment).await,
+        Command::Keys(command) => auth_server::cli::keys::run(command, &figment).await,
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("auth-server: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve(figment: rocket::figment::Figment) -> Result<(), CliError> {
+    let rocket = auth_server::build(figment).await?;
+    rocket
+        .launch()
+        .await
+        .map(|_| ())
+        .map_err(|e| CliError(format!("cannot serve: {}", e.kind())))
+}

@@ -1,0 +1,251 @@
+//! The token endpoint (`POST /oauth/token`, RFC 6749 §3.2) and its
+//! seed-compatible alias `POST /login`: request parsing shared by every
+//! grant, dispatch on `grant_type`, and the success response. Each grant
+//! lives in a file of its own.
+
+pub mod password;
+pub mod throttle;
+
+use std::collections::HashMap;
+use std::io::Cursor;
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use rocket::data::Data;
+use rocket::http::{ContentType, Header, Status};
+use rocket::request::{FromRequest, Outcome, Request};
+use rocket::response::{self, Responder, Response};
+use rocket::{State, post, routes};
+use shared::oauth::TokenResponse;
+
+use crate::AppClock;
+use crate::body::{self, BodyError};
+use crate::config::AppConfig;
+use crate::db::Db;
+use crate::error::{ApiError, OAuthError};
+use crate::token::{MintedToken, TokenIssuer};
+use throttle::LoginThrottle;
+
+pub fn stage() -> rocket::fairing::AdHoc {
+    rocket::fairing::AdHoc::on_ignite("oauth", |rocket| async {
+        rocket
+            .manage(LoginThrottle::default())
+            .mount("/", routes![token, login])
+    })
+}
+
+/// The form parameters of a token request. RFC 6749 §3.1: parameters sent
+/// without a value are treated as omitted, and none may appear twice.
+#[derive(Debug, Default)]
+pub struct TokenParams(HashMap<String, String>);
+
+impl TokenParams {
+    pub fn parse(body: &[u8]) -> Result<TokenParams, OAuthError> {
+        let mut params = HashMap::new();
+        for (name, value) in url::form_urlencoded::parse(body) {
+            if value.is_empty() {
+                continue;
+            }
+            if params
+                .insert(name.into_owned(), value.into_owned())
+                .is_some()
+            {
+                return Err(OAuthError::invalid_request(
+                    "A request parameter was repeated.",
+                ));
+            }
+        }
+        Ok(TokenParams(params))
+    }
+
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0.get(name).map(String::as_str)
+    }
+
+    /// A required parameter, or `invalid_request` naming it.
+    pub fn require(&self, name: &'static str) -> Result<&str, OAuthError> {
+        self.get(name)
+            .ok_or(OAuthError::invalid_request(match name {
+                "username" => "The username parameter is required.",
+                "password" => "The password parameter is required.",
+                "grant_type" => "The grant_type parameter is required.",
+                "code" => "The code parameter is required.",
+                "redirect_uri" => "The redirect_uri parameter is required.",
+                "code_verifier" => "The code_verifier parameter is required.",
+                "refresh_token" => "The refresh_token parameter is required.",
+                "token" => "The token parameter is required.",
+                _ => "A required parameter is missing.",
+            }))
+    }
+}
+
+/// What a grant needs from the request besides its parameters.
+pub struct RequestMeta {
+    pub authorization: Option<String>,
+    pub client_ip: Option<IpAddr>,
+}
+
+#[rocket::async_trait]
+impl<'r> FromRequest<'r> for RequestMeta {
+    type Error = std::convert::Infallible;
+
+    async fn from_request(request: &'r Request<'_>) -> Outcome<Self, Self::Error> {
+        Outcome::Success(RequestMeta {
+            authorization: request
+                .headers()
+                .get_one("Authorization")
+                .map(str::to_owned),
+            client_ip: request.client_ip(),
+        })
+    }
+}
+
+/// Everything a grant handler works with.
+pub struct GrantContext<'a> {
+    pub params: TokenParams,
+    pub meta: RequestMeta,
+    pub db: &'a Db,
+    pub config: &'a AppConfig,
+    pub issuer: &'a TokenIssuer,
+    pub throttle: &'a LoginThrottle,
+    pub now: i64,
+}
+
+/// A successful token response (RFC 6749 §5.1): never cached.
+#[derive(Debug)]
+pub struct TokenSuccess(pub TokenResponse);
+
+impl TokenSuccess {
+    pub fn new(minted: MintedToken, scope: String, refresh_token: Option<String>) -> TokenSuccess {
+        TokenSuccess(TokenResponse {
+            access_token: minted.token,
+            token_type: "Bearer".into(),
+            expires_in: minted.expires_in,
+            scope,
+            refresh_token,
+        })
+    }
+}
+
+impl<'r> Responder<'r, 'static> for TokenSuccess {
+    fn respond_to(self, _: &'r Request<'_>) -> response::Result<'static> {
+        let body = serde_json::to_vec(&self.0).map_err(|_| Status::InternalServerError)?;
+        Response::build()
+            .status(Status::Ok)
+            .header(ContentType::JSON)
+            .header(Header::new("Cache-Control", "no-store"))
+            .header(Header::new("Pragma", "no-cache"))
+            .sized_body(body.len(), Cursor::new(body))
+            .ok()
+    }
+}
+
+/// Failures of the token endpoint: OAuth errors, or a body over the limit.
+#[derive(Debug, Responder)]
+pub enum TokenFailure {
+    OAuth(OAuthError),
+    Api(ApiError),
+}
+
+impl From<OAuthError> for TokenFailure {
+    fn from(error: OAuthError) -> Self {
+        TokenFailure::OAuth(error)
+    }
+}
+
+/// Reads the form body of a token-style request.
+pub async fn read_form(
+    content_type: Option<&ContentType>,
+    data: Data<'_>,
+) -> Result<TokenParams, TokenFailure> {
+    if !content_type.is_some_and(|ct| *ct == ContentType::Form) {
+        return Err(OAuthError::invalid_request(
+            "The request body must be application/x-www-form-urlencoded.",
+        )
+        .into());
+    }
+    let bytes = body::read_limited(data).await.map_err(|e| match e {
+        BodyError::TooLarge => TokenFailure::Api(ApiError::PayloadTooLarge),
+        BodyError::Unreadable => {
+            OAuthError::invalid_request("The request body could not be read.").into()
+        }
+    })?;
+    Ok(TokenParams::parse(&bytes)?)
+}
+
+#[allow(clippy::too_many_arguments)]
+#[post("/oauth/token", data = "<data>")]
+async fn token(
+    meta: RequestMeta,
+    content_type: Option<&ContentType>,
+    data: Data<'_>,
+    db: &State<Db>,
+    config: &State<AppConfig>,
+    issuer: &State<Arc<TokenIssuer>>,
+    throttle: &State<LoginThrottle>,
+    clock: &State<AppClock>,
+) -> Result<TokenSuccess, TokenFailure> {
+    let params = read_form(content_type, data).await?;
+    let grant_type = params.require("grant_type")?.to_owned();
+    let context = GrantContext {
+        params,
+        meta,
+        db,
+        config,
+        issuer,
+        throttle,
+        now: clock.0.now(),
+    };
+    let result = match grant_type.as_str() {
+        "password" => password::grant(&context).await,
+        _ => Err(OAuthError::unsupported_grant_type()),
+    };
+    record_outcome(&grant_type, &result);
+    Ok(result?)
+}
+
+/// `POST /login`: the password grant as FastAPI's `OAuth2PasswordRequestForm`
+/// sends it, where `grant_type` may be left out.
+#[allow(clippy::too_many_arguments)]
+#[post("/login", data = "<data>")]
+async fn login(
+    meta: RequestMeta,
+    content_type: Option<&ContentType>,
+    data: Data<'_>,
+    db: &State<Db>,
+    config: &State<AppConfig>,
+    issuer: &State<Arc<TokenIssuer>>,
+    throttle: &State<LoginThrottle>,
+    clock: &State<AppClock>,
+) -> Result<TokenSuccess, TokenFailure> {
+    let params = read_form(content_type, data).await?;
+    if params.get("grant_type").is_some_and(|g| g != "password") {
+        return Err(OAuthError::unsupported_grant_type().into());
+    }
+    let context = GrantContext {
+        params,
+        meta,
+        db,
+        config,
+        issuer,
+        throttle,
+        now: clock.0.now(),
+    };
+    let result = password::grant(&context).await;
+    record_outcome("password", &result);
+    Ok(result?)
+}
+
+fn record_outcome(grant_type: &str, result: &Result<TokenSuccess, OAuthError>) {
+    let grant = match grant_type {
+        "password" | "client_credentials" | "authorization_code" | "refresh_token" => {
+            grant_type.to_owned()
+        }
+        _ => "other".to_owned(),
+    };
+    match result {
+        Ok(_) => metrics::counter!("tokens_issued_total", "grant" => grant).increment(1),
+        Err(e) => metrics::counter!("token_requests_failed_total", "grant" => grant, "error" => e.code.as_str())
+            .increment(1),
+    }
+}

@@ -1,0 +1,101 @@
+//! The resource owner password credentials grant (RFC 6749 §4.3), which
+//! oxide-auth does not have. RFC 9700 §2.4 forbids it for third parties, so
+//! only clients registered as first-party may use it; without `client_id`
+//! the built-in public first-party client is assumed.
+
+use std::time::Instant;
+
+use secrecy::SecretString;
+use shared::scope::{Scope, ScopeSet};
+
+use super::{GrantContext, TokenSuccess};
+use crate::clients::{self, FIRST_PARTY_CLIENT_ID, PresentedCredentials};
+use crate::error::OAuthError;
+use crate::password;
+use crate::token::Subject;
+use crate::users::{self, User};
+
+/// The same answer for an unknown email and a wrong password.
+const BAD_CREDENTIALS: &str = "The username or password is incorrect.";
+
+/// The scopes a user may hold.
+pub fn user_scopes(user: &User) -> ScopeSet {
+    let mut scopes = vec![Scope::ProfileRead, Scope::ProfileWrite];
+    if user.is_admin {
+        scopes.push(Scope::ProfilesRead);
+    }
+    ScopeSet::from_scopes(scopes)
+}
+
+/// Narrows `allowed` to the requested scope, or all of it when none is asked.
+pub fn granted_scope(requested: Option<&str>, allowed: &ScopeSet) -> Result<ScopeSet, OAuthError> {
+    match requested {
+        None => Ok(allowed.clone()),
+        Some(requested) => {
+            let requested = ScopeSet::parse(requested);
+            if requested.is_empty() || !requested.is_subset(allowed) {
+                return Err(OAuthError::invalid_scope());
+            }
+            Ok(requested)
+        }
+    }
+}
+
+#[tracing::instrument(skip_all, fields(grant = "password"))]
+pub async fn grant(ctx: &GrantContext<'_>) -> Result<TokenSuccess, OAuthError> {
+    let username = ctx.params.require("username")?;
+    let password = ctx.params.require("password")?;
+
+    let presented = PresentedCredentials::extract(
+        ctx.meta.authorization.as_deref(),
+        ctx.params.get("client_id"),
+        ctx.params.get("client_secret"),
+    )?;
+    let client = match presented.client_id {
+        None => clients::find(ctx.db, FIRST_PARTY_CLIENT_ID)
+            .await?
+            .ok_or_else(OAuthError::server_error)?,
+        Some(_) => clients::authenticate(ctx.db, &presented).await?,
+    };
+    if !client.first_party || !client.allows_grant("password") {
+        return Err(OAuthError::unauthorized_client(
+            "The password grant is only for first-party clients.",
+        ));
+    }
+
+    let account = username.trim().to_lowercase();
+    let address = ctx.meta.client_ip;
+    if let Err(wait) = ctx.throttle.check(&account, address, Instant::now()) {
+        tracing::warn!(client_ip = ?address, "password grant throttled");
+        return Err(OAuthError::throttled(wait.as_secs().max(1)));
+    }
+
+    let user = users::find_by_email(ctx.db, &account).await?;
+    let stored = user.as_ref().map(|u| u.password_hash.clone());
+    let verified = password::verify(SecretString::from(password.to_owned()), stored).await;
+    let Some(user) = user.filter(|_| verified) else {
+        ctx.throttle
+            .record_failure(&account, address, Instant::now());
+        tracing::info!(client_ip = ?address, "password grant refused");
+        return Err(OAuthError::invalid_grant(BAD_CREDENTIALS));
+    };
+    ctx.throttle.record_success(&account);
+
+    let allowed = user_scopes(&user).intersection(&client.scopes);
+    let scope = granted_scope(ctx.params.get("scope"), &allowed)?;
+    let minted = ctx
+        .issuer
+        .mint(
+            Subject::User {
+                id: &user.id,
+                email: &user.email,
+                name: &user.name,
+            },
+            &client.id,
+            &scope,
+            ctx.now,
+        )
+        .map_err(|_| OAuthError::server_error())?;
+    tracing::info!(user_id = %user.id, client_id = %client.id, "access token issued");
+    Ok(TokenSuccess::new(minted, scope.to_string(), None))
+}

@@ -1,0 +1,294 @@
+//! Users: signup (`POST /signup`), the account table, and the validation
+//! rules of the contract (email shape, name length, password policy after
+//! NIST SP 800-63B-4: a minimum length and no commonly used passwords).
+
+use rocket::data::Data;
+use rocket::http::ContentType;
+use rocket::response::Responder;
+use rocket::serde::json::Json;
+use rocket::{State, post, routes};
+use secrecy::SecretString;
+use serde::Serialize;
+use shared::problem::FieldError;
+use sqlx::Row;
+
+use crate::body;
+use crate::config::AppConfig;
+use crate::db::{Db, is_unique_violation};
+use crate::error::ApiError;
+use crate::password;
+
+pub const MAX_PASSWORD_LENGTH: usize = 128;
+pub const MAX_NAME_LENGTH: usize = 100;
+const MAX_EMAIL_LENGTH: usize = 254;
+
+pub fn stage() -> rocket::fairing::AdHoc {
+    rocket::fairing::AdHoc::on_ignite("users", |rocket| async {
+        rocket.mount("/", routes![signup])
+    })
+}
+
+#[derive(Debug, Clone)]
+pub struct User {
+    pub id: String,
+    pub email: String,
+    pub name: String,
+    pub password_hash: String,
+    pub is_admin: bool,
+    pub created_at: i64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct UserResponse {
+    pub id: String,
+    pub email: String,
+    pub name: String,
+    pub created_at: String,
+}
+
+#[derive(Responder)]
+#[response(status = 201)]
+struct Created {
+    body: Json<UserResponse>,
+    location: rocket::http::Header<'static>,
+}
+
+/// A new account, validated.
+pub struct NewUser {
+    pub email: String,
+    pub name: String,
+    pub password: SecretString,
+    pub is_admin: bool,
+}
+
+/// Validates signup input; every bad field is reported, not just the first.
+pub fn validate_new_user(
+    email: Option<&str>,
+    name: Option<&str>,
+    password: Option<&str>,
+    min_password_length: usize,
+) -> Result<NewUser, Vec<FieldError>> {
+    let mut errors = Vec::new();
+    let mut bad = |field: &str, message: &str| {
+        errors.push(FieldError {
+            field: field.into(),
+            message: message.into(),
+        })
+    };
+
+    let email = email.map(|e| e.trim().to_lowercase());
+    match email.as_deref() {
+        None => bad("email", "is required and must be a string"),
+        Some(e) if !looks_like_email(e) => bad("email", "must be an email address"),
+        Some(_) => {}
+    }
+
+    let name = name.map(|n| n.trim().to_owned());
+    match name.as_deref() {
+        None => bad("name", "is required and must be a string"),
+        Some(n) if n.is_empty() || n.chars().count() > MAX_NAME_LENGTH => {
+            bad("name", "must be 1 to 100 characters")
+        }
+        Some(n) if n.chars().any(char::is_control) => {
+            bad("name", "must not contain control characters")
+        }
+        Some(_) => {}
+    }
+
+    match password {
+        None => bad("password", "is required and must be a string"),
+        Some(p) => {
+            let length = p.chars().count();
+            if length < min_password_length {
+                bad(
+                    "password",
+                    &format!("must be at least {min_password_length} characters"),
+                );
+            } else if length > MAX_PASSWORD_LENGTH {
+                bad("password", "must be at most 128 characters");
+            } else if is_common_password(p, email.as_deref(), name.as_deref()) {
+                bad("password", "is too common or too easy to guess");
+            }
+        }
+    }
+
+    match (email, name, password) {
+        (Some(email), Some(name), Some(password)) if errors.is_empty() => Ok(NewUser {
+            email,
+            name,
+            password: SecretString::from(password.to_owned()),
+            is_admin: false,
+        }),
+        _ => Err(errors),
+    }
+}
+
+/// One `@`, a non-empty local part, a dotted domain, no spaces: an address
+/// shape check, not deliverability.
+fn looks_like_email(email: &str) -> bool {
+    if email.len() > MAX_EMAIL_LENGTH || email.chars().any(|c| c.is_whitespace() || c.is_control())
+    {
+        return false;
+    }
+    let Some((local, domain)) = email.split_once('@') else {
+        return false;
+    };
+    !local.is_empty()
+        && local.len() <= 64
+        && !domain.contains('@')
+        && domain.contains('.')
+        && !domain.starts_with('.')
+        && !domain.ends_with('.')
+        && !domain.contains("..")
+}
+
+/// zxcvbn's estimate, fed with the user's own email and name so that a
+/// password built from them counts as weak.
+fn is_common_password(password: &str, email: Option<&str>, name: Option<&str>) -> bool {
+    let inputs: Vec<&str> = email.into_iter().chain(name).collect();
+    zxcvbn::zxcvbn(password, &inputs).score() < zxcvbn::Score::Three
+}
+
+/// Inserts a user; `Ok(None)` when the email is taken.
+pub async fn insert_user(db: &Db, user: NewUser, now: i64) -> Result<Option<User>, ApiError> {
+    let password_hash = password::hash(user.password)
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    let id = uuid::Uuid::new_v4().to_string();
+    let result = sqlx::query(
+        "insert into users (id, email, name, password_hash, is_admin, created_at, updated_at) \
+         values ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(&id)
+    .bind(&user.email)
+    .bind(&user.name)
+    .bind(&password_hash)
+    .bind(user.is_admin)
+    .bind(now)
+    .bind(now)
+    .execute(&db.pool)
+    .await;
+    match result {
+        Ok(_) => Ok(Some(User {
+            id,
+            email: user.email,
+            name: user.name,
+            password_hash,
+            is_admin: user.is_admin,
+            created_at: now,
+        })),
+        Err(e) if is_unique_violation(&e) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
+pub async fn find_by_email(db: &Db, email: &str) -> Result<Option<User>, sqlx::Error> {
+    let row = sqlx::query(
+        "select id, email, name, password_hash, is_admin, created_at from users where email = $1",
+    )
+    .bind(email)
+    .fetch_optional(&db.pool)
+    .await?;
+    row.map(|row| {
+        Ok(User {
+            id: row.try_get("id")?,
+            email: row.try_get("email")?,
+            name: row.try_get("name")?,
+            password_hash: row.try_get("password_hash")?,
+            is_admin: crate::db::flag(&row, "is_admin")?,
+            created_at: row.try_get("created_at")?,
+        })
+    })
+    .transpose()
+}
+
+pub fn rfc3339(unix: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp(unix)
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_default()
+}
+
+#[post("/signup", data = "<data>")]
+async fn signup(
+    content_type: Option<&ContentType>,
+    data: Data<'_>,
+    db: &State<Db>,
+    config: &State<AppConfig>,
+    clock: &State<crate::AppClock>,
+) -> Result<Created, ApiError> {
+    let body = body::json_object(content_type, data).await?;
+    let field = |name: &str| body.get(name).and_then(|v| v.as_str());
+    let new_user = validate_new_user(
+        field("email"),
+        field("name"),
+        field("password"),
+        config.password_min_length,
+    )
+    .map_err(ApiError::Validation)?;
+    let user = insert_user(db, new_user, clock.0.now())
+        .await?
+        .ok_or(ApiError::Conflict(
+            "An account with this email already exists.",
+        ))?;
+    tracing::info!(user_id = %user.id, "user signed up");
+    Ok(Created {
+        location: rocket::http::Header::new("Location", format!("/users/{}", user.id)),
+        body: Json(UserResponse {
+            id: user.id,
+            email: user.email,
+            name: user.name,
+            created_at: rfc3339(user.created_at),
+        }),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn email_shapes() {
+        assert!(looks_like_email("ada@example.com"));
+        assert!(!looks_like_email("ada@example"));
+        assert!(!looks_like_email("ada example@example.com"));
+        assert!(!looks_like_email("@example.com"));
+        assert!(!looks_like_email("a@b@example.com"));
+        assert!(!looks_like_email("ada@.example.com"));
+    }
+
+    #[test]
+    fn every_bad_field_is_reported() {
+        let errors = validate_new_user(Some("nope"), Some(""), Some("short"), 15)
+            .err()
+            .unwrap();
+        let fields: Vec<_> = errors.iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(fields, ["email", "name", "password"]);
+    }
+
+    #[test]
+    fn common_passwords_are_refused_even_when_long() {
+        let errors = validate_new_user(
+            Some("ada@example.com"),
+            Some("Ada"),
+            Some("passwordpassword"),
+            15,
+        )
+        .err()
+        .unwrap();
+        assert_eq!(errors[0].field, "password");
+        assert!(
+            validate_new_user(
+                Some(" Ada@Example.COM "),
+                Some("Ada"),
+                Some("violet-harbor-quantum-91x"),
+                15
+            )
+            .is_ok()
+        );
+    }
+}

@@ -1,0 +1,11 @@
+//! The auth-server's integration tests: one binary, real HTTP against the
+//! real application on a random port, a fresh database per test (SQLite, or
+//! PostgreSQL when `TEST_DATABASE_URL` is set).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod discovery;
+mod health;
+mod helpers;
+mod keys;
+mod signup;
+mod token;

@@ -1,0 +1,232 @@
+use serde_json::{Value, json};
+
+use crate::helpers::{PASSWORD, spawn_app};
+
+fn problem_fields(body: &Value) -> Vec<String> {
+    body["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["field"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn signup_creates_a_user_with_location() {
+    let app = spawn_app().await;
+    let response = app
+        .post_signup(&json!({"email": "  Ada@Example.COM ", "password": PASSWORD, "name": "Ada"}))
+        .await;
+    assert_eq!(response.status(), 201);
+    let location = response.headers()["location"].to_str().unwrap().to_owned();
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["email"], "ada@example.com");
+    assert_eq!(body["name"], "Ada");
+    let id = body["id"].as_str().unwrap();
+    assert!(uuid::Uuid::parse_str(id).is_ok());
+    assert_eq!(location, format!("/users/{id}"));
+    assert!(
+        time::OffsetDateTime::parse(
+            body["created_at"].as_str().unwrap(),
+            &time::format_description::well_known::Rfc3339
+        )
+        .is_ok()
+    );
+    let mut members: Vec<_> = body.as_object().unwrap().keys().cloned().collect();
+    members.sort();
+    assert_eq!(members, ["created_at", "email", "id", "name"]);
+}
+
+#[tokio::test]
+async fn duplicate_email_is_409_whatever_its_case() {
+    let app = spawn_app().await;
+    app.signup("ada@example.com").await;
+    let response = app
+        .post_signup(&json!({"email": "ADA@example.com", "password": PASSWORD, "name": "Other"}))
+        .await;
+    assert_eq!(response.status(), 409);
+    assert_eq!(
+        response.headers()["content-type"],
+        "application/problem+json"
+    );
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["status"], 409);
+    assert_eq!(body["title"], "Conflict");
+}
+
+#[tokio::test]
+async fn each_invalid_field_is_named_in_a_422() {
+    let app = spawn_app().await;
+    let response = app
+        .post_signup(&json!({"email": "not-an-email", "password": "short", "name": ""}))
+        .await;
+    assert_eq!(response.status(), 422);
+    assert_eq!(
+        response.headers()["content-type"],
+        "application/problem+json"
+    );
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(problem_fields(&body), ["email", "name", "password"]);
+
+    let response = app.post_signup(&json!({"email": 42})).await;
+    assert_eq!(response.status(), 422);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(problem_fields(&body), ["email", "name", "password"]);
+
+    let long_name = "x".repeat(101);
+    let response = app
+        .post_signup(&json!({"email": "a@example.com", "password": PASSWORD, "name": long_name}))
+        .await;
+    assert_eq!(response.status(), 422);
+    assert_eq!(problem_fields(&response.json().await.unwrap()), ["name"]);
+
+    let response = app
+        .post_signup(&json!({"email": "a@example.com", "password": "x".repeat(129), "name": "A"}))
+        .await;
+    assert_eq!(response.status(), 422);
+    assert_eq!(
+        problem_fields(&response.json().await.unwrap()),
+        ["password"]
+    );
+
+    let response = app
+        .post_signup(
+            &json!({"email": "a@example.com", "password": "passwordpassword1", "name": "A"}),
+        )
+        .await;
+    assert_eq!(response.status(), 422, "a common password is refused");
+    // Nothing was stored: the email is still free.
+    app.signup("a@example.com").await;
+}
+
+#[tokio::test]
+async fn body_that_is_not_json_is_400() {
+    let app = spawn_app().await;
+    let response = app
+        .client
+        .post(app.url("/signup"))
+        .header("content-type", "application/json")
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400);
+    assert_eq!(
+        response.headers()["content-type"],
+        "application/problem+json"
+    );
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["status"], 400);
+}
+
+#[tokio::test]
+async fn wrong_content_type_is_415() {
+    let app = spawn_app().await;
+    let response = app
+        .client
+        .post(app.url("/signup"))
+        .form(&[
+            ("email", "a@example.com"),
+            ("password", PASSWORD),
+            ("name", "A"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 415);
+    assert_eq!(
+        response.headers()["content-type"],
+        "application/problem+json"
+    );
+}
+
+#[tokio::test]
+async fn body_over_64_kib_is_413() {
+    let app = spawn_app().await;
+    let padding = "x".repeat(65 * 1024);
+    let response = app
+        .post_signup(
+            &json!({"email": "a@example.com", "password": PASSWORD, "name": "A", "pad": padding}),
+        )
+        .await;
+    assert_eq!(response.status(), 413);
+    assert_eq!(
+        response.headers()["content-type"],
+        "application/problem+json"
+    );
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["status"], 413);
+}
+
+#[tokio::test]
+async fn client_supplied_id_and_role_are_never_stored() {
+    let app = spawn_app().await;
+    let forced_id = "00000000-0000-0000-0000-000000000000";
+    let response = app
+        .post_signup(&json!({
+            "email": "mallory@example.com", "password": PASSWORD, "name": "Mallory",
+            "id": forced_id, "role": "admin", "is_admin": true,
+        }))
+        .await;
+    assert_eq!(response.status(), 201);
+    let body: Value = response.json().await.unwrap();
+    assert_ne!(body["id"], forced_id);
+    assert!(body.get("role").is_none() && body.get("is_admin").is_none());
+    // Not an admin: the token does not carry profiles:read, and asking for it is refused.
+    let response = app
+        .post_token(&[
+            ("grant_type", "password"),
+            ("username", "mallory@example.com"),
+            ("password", PASSWORD),
+            ("scope", "profiles:read"),
+        ])
+        .await;
+    assert_eq!(response.status(), 400);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"], "invalid_scope");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn twenty_concurrent_signups_of_one_email_give_one_201() {
+    let app = spawn_app().await;
+    let requests = (0..20).map(|i| {
+        let client = app.client.clone();
+        let url = app.url("/signup");
+        async move {
+            client
+                .post(url)
+                .json(&json!({"email": "race@example.com", "password": PASSWORD, "name": format!("R{i}")}))
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    });
+    let mut statuses = futures::future::join_all(requests).await;
+    statuses.sort();
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 201).count(),
+        1,
+        "{statuses:?}"
+    );
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 409).count(),
+        19,
+        "{statuses:?}"
+    );
+}
+
+#[tokio::test]
+async fn unknown_routes_and_methods_answer_problem_json() {
+    let app = spawn_app().await;
+    let response = app.get("/nope").await;
+    assert_eq!(response.status(), 404);
+    assert_eq!(
+        response.headers()["content-type"],
+        "application/problem+json"
+    );
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["status"], 404);
+    assert_eq!(body["type"], "about:blank");
+}
