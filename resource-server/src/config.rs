@@ -1,0 +1,204 @@
+//! Settings of the resource-server: one figment chain (Rocket's defaults,
+//! our defaults, `Rocket.toml`, `ROCKET_*` and the contract's plain
+//! variables), and a typed, validated [`AppConfig`] whose errors name the
+//! setting the operator has to fix.
+
+use rocket::data::{Limits, ToByteUnit};
+use rocket::fairing::AdHoc;
+use rocket::figment::providers::{Env, Format, Serialized, Toml};
+use rocket::figment::{Figment, Profile};
+use serde::Deserialize;
+use url::Url;
+
+use crate::startup;
+
+pub const DEFAULT_PORT: u16 = 8001;
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/resource.db";
+pub const DEFAULT_ISSUER: &str = "http://127.0.0.1:8000";
+pub const DEFAULT_AUDIENCE: &str = "profile-api";
+/// Every request body is capped at this (the contract's 64 KiB).
+pub const BODY_LIMIT_KIB: u64 = 64;
+
+/// The variables of the contract, read without a prefix.
+const PLAIN_VARIABLES: [&str; 4] = ["DATABASE_URL", "ISSUER", "JWKS_URL", "AUDIENCE"];
+
+/// Rocket's own chain with our defaults underneath and the plain variables
+/// on top.
+pub fn figment() -> Figment {
+    Figment::from(rocket::Config::default())
+        .merge(Serialized::defaults(Defaults::new()))
+        .merge(Toml::file(Env::var_or("ROCKET_CONFIG", "Rocket.toml")).nested())
+        .merge(Env::prefixed("ROCKET_").ignore(&["PROFILE"]).global())
+        .merge(Env::raw().only(&PLAIN_VARIABLES).global())
+        .select(Profile::from_env_or(
+            "ROCKET_PROFILE",
+            rocket::Config::DEFAULT_PROFILE,
+        ))
+}
+
+#[derive(serde::Serialize)]
+struct Defaults {
+    address: &'static str,
+    port: u16,
+    limits: Limits,
+    database_url: &'static str,
+    issuer: &'static str,
+    audience: &'static str,
+}
+
+impl Defaults {
+    fn new() -> Defaults {
+        let cap = BODY_LIMIT_KIB.kibibytes();
+        let limits = [
+            "form",
+            "data-form",
+            "file",
+            "string",
+            "bytes",
+            "json",
+            "msgpack",
+        ]
+        .into_iter()
+        .fold(Limits::default(), |limits, name| limits.limit(name, cap));
+        Defaults {
+            address: "127.0.0.1",
+            port: DEFAULT_PORT,
+            limits,
+            database_url: DEFAULT_DATABASE_URL,
+            issuer: DEFAULT_ISSUER,
+            audience: DEFAULT_AUDIENCE,
+        }
+    }
+}
+
+/// The settings the service itself reads (Rocket reads the rest).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppConfig {
+    pub database_url: String,
+    /// Exactly as configured: it is compared with `iss` byte for byte.
+    pub issuer: String,
+    pub jwks_url: Option<Url>,
+    pub audience: String,
+}
+
+#[derive(Deserialize)]
+struct RawConfig {
+    database_url: Option<String>,
+    issuer: Option<String>,
+    jwks_url: Option<String>,
+    audience: Option<String>,
+}
+
+impl AppConfig {
+    /// Reads and checks the settings; the error is one line that starts
+    /// with the variable's name.
+    pub fn from_figment(figment: &Figment) -> Result<AppConfig, String> {
+        let raw: RawConfig = figment.extract().map_err(|e| {
+            let name = e
+                .path
+                .first()
+                .map(|key| key.to_ascii_uppercase())
+                .unwrap_or_else(|| "settings".into());
+            format!("{name}: {}", e.kind)
+        })?;
+        let database_url = raw
+            .database_url
+            .unwrap_or_else(|| DEFAULT_DATABASE_URL.into());
+        if !is_supported_database(&database_url) {
+            return Err(
+                "DATABASE_URL: must start with sqlite: or postgres:// (or postgresql://)".into(),
+            );
+        }
+        let issuer = raw.issuer.unwrap_or_else(|| DEFAULT_ISSUER.into());
+        http_url(&issuer).map_err(|e| format!("ISSUER: {e}"))?;
+        let jwks_url = match raw.jwks_url.filter(|u| !u.trim().is_empty()) {
+            Some(url) => Some(http_url(&url).map_err(|e| format!("JWKS_URL: {e}"))?),
+            None => None,
+        };
+        let audience = raw.audience.unwrap_or_else(|| DEFAULT_AUDIENCE.into());
+        if audience.trim().is_empty() {
+            return Err("AUDIENCE: must not be empty".into());
+        }
+        Ok(AppConfig {
+            database_url,
+            issuer,
+            jwks_url,
+            audience,
+        })
+    }
+
+    /// Settings for in-process tests: a SQLite file of the caller's choice.
+    pub fn for_test(database_url: impl Into<String>) -> AppConfig {
+        AppConfig {
+            database_url: database_url.into(),
+            issuer: DEFAULT_ISSUER.into(),
+            jwks_url: None,
+            audience: DEFAULT_AUDIENCE.into(),
+        }
+    }
+}
+
+fn is_supported_database(url: &str) -> bool {
+    url.starts_with("sqlite:") || url.starts_with("postgres://") || url.starts_with("postgresql://")
+}
+
+fn http_url(text: &str) -> Result<Url, String> {
+    let url = Url::parse(text).map_err(|e| format!("not a URL ({e})"))?;
+    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+        return Err("must be an http:// or https:// URL with a host".into());
+    }
+    Ok(url)
+}
+
+/// Checks the settings at ignite and manages the [`AppConfig`] for the
+/// other stages.
+pub fn stage() -> AdHoc {
+    AdHoc::try_on_ignite("settings", |rocket| async move {
+        match AppConfig::from_figment(rocket.figment()) {
+            Ok(config) => Ok(rocket.manage(config)),
+            Err(message) => {
+                startup::fail(message);
+                Err(rocket)
+            }
+        }
+    })
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn with(pairs: &[(&str, &str)]) -> Result<AppConfig, String> {
+        let mut figment = Figment::from(Serialized::defaults(Defaults::new()));
+        for (key, value) in pairs {
+            figment = figment.merge((*key, *value));
+        }
+        AppConfig::from_figment(&figment)
+    }
+
+    #[test]
+    fn defaults_follow_the_contract() {
+        let config = with(&[]).unwrap();
+        assert_eq!(config.database_url, "sqlite://data/resource.db");
+        assert_eq!(config.issuer, "http://127.0.0.1:8000");
+        assert_eq!(config.audience, "profile-api");
+        assert_eq!(config.jwks_url, None);
+    }
+
+    #[test]
+    fn each_unusable_setting_is_named() {
+        let cases = [
+            ("issuer", "not a url", "ISSUER:"),
+            ("issuer", "ftp://x", "ISSUER:"),
+            ("jwks_url", "::", "JWKS_URL:"),
+            ("database_url", "mysql://x", "DATABASE_URL:"),
+            ("audience", " ", "AUDIENCE:"),
+        ];
+        for (key, value, prefix) in cases {
+            let error = with(&[(key, value)]).err().unwrap_or_default();
+            assert!(error.starts_with(prefix), "{key}={value}: {error}");
+            assert!(!error.contains('\n'));
+        }
+    }
+}

@@ -1,0 +1,56 @@
+//! The one error type of the service's routes and its single responder:
+//! RFC 6750 challenges for bearer failures, problem+json (RFC 9457) for
+//! everything else, and a plain 500 that hides internals (which are logged).
+
+use rocket::Request;
+use rocket::response::{self, Responder};
+use shared::bearer::BearerError;
+use shared::problem::{FieldError, Problem};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("bearer authentication failed")]
+    Bearer(BearerError),
+    #[error("not found")]
+    NotFound(&'static str),
+    #[error("invalid fields")]
+    Invalid(Vec<FieldError>),
+    #[error("body is not JSON")]
+    NotJson,
+    #[error("body is not application/json")]
+    UnsupportedMediaType,
+    #[error("body too large")]
+    TooLarge,
+    #[error("database: {0}")]
+    Database(#[from] sqlx::Error),
+}
+
+impl From<BearerError> for ApiError {
+    fn from(error: BearerError) -> ApiError {
+        ApiError::Bearer(error)
+    }
+}
+
+impl<'r> Responder<'r, 'static> for ApiError {
+    fn respond_to(self, request: &'r Request<'_>) -> response::Result<'static> {
+        let problem = match self {
+            ApiError::Bearer(error) => return error.respond_to(request),
+            ApiError::NotFound(detail) => Problem::new(404, detail),
+            ApiError::Invalid(errors) => {
+                Problem::new(422, "Some fields are not valid.").with_errors(errors)
+            }
+            ApiError::NotJson => Problem::new(400, "The request body is not valid JSON."),
+            ApiError::UnsupportedMediaType => {
+                Problem::new(415, "The request body must be application/json.")
+            }
+            ApiError::TooLarge => {
+                Problem::new(413, "The request body is larger than the limit of 64 KiB.")
+            }
+            ApiError::Database(error) => {
+                tracing::error!(%error, "database error");
+                Problem::new(500, "An internal error occurred.")
+            }
+        };
+        problem.respond_to(request)
+    }
+}

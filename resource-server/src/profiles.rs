@@ -1,0 +1,369 @@
+//! User profiles: created just in time from the token's claims, read by
+//! their owner (`profile:read`) or by anyone holding `profiles:read`, and
+//! changed by their owner (`profile:write`).
+//!
+//! Who may read is decided from the token alone, before the database is
+//! asked, so a caller without the scope cannot learn whether an id exists.
+
+use rocket::data::{Data, ToByteUnit};
+use rocket::fairing::AdHoc;
+use rocket::http::{ContentType, Header};
+use rocket::serde::json::Json;
+use rocket::{Responder, State, get, patch, routes};
+use serde::Serialize;
+use serde_json::{Map, Value};
+use shared::guard::Authenticated;
+use shared::problem::FieldError;
+use shared::scope::Scope;
+use sqlx::AnyPool;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+use crate::AppClock;
+use crate::config::BODY_LIMIT_KIB;
+use crate::db::Db;
+use crate::error::ApiError;
+
+pub const NAME_MAX_CHARS: usize = 100;
+pub const BIO_MAX_CHARS: usize = 1000;
+
+pub fn stage() -> AdHoc {
+    AdHoc::on_ignite("profiles", |rocket| async {
+        rocket.mount("/", routes![me, update_me, profile, profiles])
+    })
+}
+
+/// The profile as the API shows it: its own fields and nothing else.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ProfileBody {
+    pub id: String,
+    pub email: String,
+    pub name: String,
+    pub bio: String,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+/// A profile answer: JSON that no cache may keep.
+#[derive(Responder)]
+pub struct ProfileResponse {
+    body: Json<ProfileBody>,
+    cache_control: Header<'static>,
+}
+
+impl From<ProfileBody> for ProfileResponse {
+    fn from(body: ProfileBody) -> ProfileResponse {
+        ProfileResponse {
+            body: Json(body),
+            cache_control: Header::new("Cache-Control", "no-store"),
+        }
+    }
+}
+
+#[get("/profile/me")]
+async fn me(
+    auth: Authenticated,
+    db: &State<Db>,
+    clock: &State<AppClock>,
+) -> Result<ProfileResponse, ApiError> {
+    auth.require_any(Scope::ProfileRead, &[Scope::ProfilesRead])?;
+    let profile = own_profile(&db.0, &auth, clock.now()).await?;
+    Ok(profile.into())
+}
+
+#[get("/profile/<id>")]
+async fn profile(
+    id: &str,
+    auth: Authenticated,
+    db: &State<Db>,
+    clock: &State<AppClock>,
+) -> Result<ProfileResponse, ApiError> {
+    read_profile(id, &auth, &db.0, clock.now()).await
+}
+
+#[get("/profiles/<id>")]
+async fn profiles(
+    id: &str,
+    auth: Authenticated,
+    db: &State<Db>,
+    clock: &State<AppClock>,
+) -> Result<ProfileResponse, ApiError> {
+    read_profile(id, &auth, &db.0, clock.now()).await
+}
+
+async fn read_profile(
+    id: &str,
+    auth: &Authenticated,
+    pool: &AnyPool,
+    now: i64,
+) -> Result<ProfileResponse, ApiError> {
+    if id == auth.sub {
+        auth.require_any(Scope::ProfileRead, &[Scope::ProfilesRead])?;
+        return Ok(own_profile(pool, auth, now).await?.into());
+    }
+    auth.require(Scope::ProfilesRead)?;
+    // The reader's own profile comes into being on their first request too.
+    create_from_claims(pool, auth, now).await?;
+    find(pool, id)
+        .await?
+        .map(ProfileResponse::from)
+        .ok_or(ApiError::NotFound("No profile has this id."))
+}
+
+#[patch("/profile/me", data = "<data>")]
+async fn update_me(
+    auth: Authenticated,
+    content_type: Option<&ContentType>,
+    data: Data<'_>,
+    db: &State<Db>,
+    clock: &State<AppClock>,
+) -> Result<ProfileResponse, ApiError> {
+    auth.require(Scope::ProfileWrite)?;
+    let changes = read_changes(content_type, data).await?;
+    let now = clock.now();
+    own_profile(&db.0, &auth, now).await?;
+    sqlx::query(
+        "update profiles set name = coalesce($1, name), bio = coalesce($2, bio), updated_at = $3 \
+         where id = $4",
+    )
+    .bind(changes.name)
+    .bind(changes.bio)
+    .bind(now)
+    .bind(auth.sub.as_str())
+    .execute(&db.0)
+    .await?;
+    find(&db.0, &auth.sub)
+        .await?
+        .map(ProfileResponse::from)
+        .ok_or(ApiError::NotFound(
+            "No profile exists for this token's subject.",
+        ))
+}
+
+/// Validated changes of a `PATCH`: `None` leaves a field as it is.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct ProfileChanges {
+    pub name: Option<String>,
+    pub bio: Option<String>,
+}
+
+async fn read_changes(
+    content_type: Option<&ContentType>,
+    data: Data<'_>,
+) -> Result<ProfileChanges, ApiError> {
+    if !content_type.is_some_and(|ct| ct.is_json()) {
+        return Err(ApiError::UnsupportedMediaType);
+    }
+    let body = data
+        .open(BODY_LIMIT_KIB.kibibytes())
+        .into_bytes()
+        .await
+        .map_err(|_| ApiError::NotJson)?;
+    if !body.is_complete() {
+        return Err(ApiError::TooLarge);
+    }
+    let value: Value = serde_json::from_slice(&body.into_inner()).map_err(|_| ApiError::NotJson)?;
+    validate_changes(&value)
+}
+
+/// Checks a `PATCH` body and lists every bad field at once.
+pub fn validate_changes(value: &Value) -> Result<ProfileChanges, ApiError> {
+    let Some(object) = value.as_object() else {
+        return Err(ApiError::Invalid(vec![field_error(
+            "",
+            "The body must be a JSON object.",
+        )]));
+    };
+    let mut errors = Vec::new();
+    let mut changes = ProfileChanges::default();
+    for key in object.keys() {
+        if key != "name" && key != "bio" {
+            errors.push(field_error(key, "This field cannot be changed."));
+        }
+    }
+    match read_name(object) {
+        Ok(name) => changes.name = name,
+        Err(error) => errors.push(error),
+    }
+    match read_bio(object) {
+        Ok(bio) => changes.bio = bio,
+        Err(error) => errors.push(error),
+    }
+    if errors.is_empty() {
+        Ok(changes)
+    } else {
+        Err(ApiError::Invalid(errors))
+    }
+}
+
+fn read_name(object: &Map<String, Value>) -> Result<Option<String>, FieldError> {
+    let Some(value) = object.get("name") else {
+        return Ok(None);
+    };
+    let Some(name) = value.as_str() else {
+        return Err(field_error("name", "Must be a string."));
+    };
+    let name = name.trim();
+    let chars = name.chars().count();
+    if chars == 0 || chars > NAME_MAX_CHARS {
+        return Err(field_error("name", "Must be 1 to 100 characters."));
+    }
+    if name.chars().any(char::is_control) {
+        return Err(field_error("name", "Must not contain control characters."));
+    }
+    Ok(Some(name.to_owned()))
+}
+
+fn read_bio(object: &Map<String, Value>) -> Result<Option<String>, FieldError> {
+    match object.get("bio") {
+        None => Ok(None),
+        // Explicit null clears the bio.
+        Some(Value::Null) => Ok(Some(String::new())),
+        Some(Value::String(bio)) => {
+            if bio.chars().count() > BIO_MAX_CHARS {
+                return Err(field_error("bio", "Must be at most 1000 characters."));
+            }
+            if bio
+                .chars()
+                .any(|c| c.is_control() && c != '\n' && c != '\t')
+            {
+                return Err(field_error("bio", "Must not contain control characters."));
+            }
+            Ok(Some(bio.clone()))
+        }
+        Some(_) => Err(field_error("bio", "Must be a string or null.")),
+    }
+}
+
+fn field_error(field: &str, message: &str) -> FieldError {
+    FieldError {
+        field: field.to_owned(),
+        message: message.to_owned(),
+    }
+}
+
+/// The caller's own profile, created from the token's claims when missing.
+async fn own_profile(
+    pool: &AnyPool,
+    auth: &Authenticated,
+    now: i64,
+) -> Result<ProfileBody, ApiError> {
+    create_from_claims(pool, auth, now).await?;
+    find(pool, &auth.sub).await?.ok_or(ApiError::NotFound(
+        "No profile exists for this token's subject.",
+    ))
+}
+
+/// Just-in-time creation. Only user tokens carry an `email`; a client's
+/// token gets no profile. Concurrent first requests are safe: the insert
+/// that loses the race does nothing.
+async fn create_from_claims(
+    pool: &AnyPool,
+    auth: &Authenticated,
+    now: i64,
+) -> Result<(), ApiError> {
+    let Some(email) = auth.claims.email.as_deref() else {
+        return Ok(());
+    };
+    let name = auth
+        .claims
+        .name
+        .as_deref()
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+        .unwrap_or(email);
+    let name: String = name.chars().take(NAME_MAX_CHARS).collect();
+    sqlx::query(
+        "insert into profiles (id, email, name, bio, created_at, updated_at) \
+         values ($1, $2, $3, '', $4, $5) on conflict (id) do nothing",
+    )
+    .bind(auth.sub.as_str())
+    .bind(email)
+    .bind(name)
+    .bind(now)
+    .bind(now)
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+async fn find(pool: &AnyPool, id: &str) -> Result<Option<ProfileBody>, ApiError> {
+    let row: Option<(String, String, String, String, i64, i64)> = sqlx::query_as(
+        "select id, email, name, bio, created_at, updated_at from profiles where id = $1",
+    )
+    .bind(id)
+    .fetch_optional(pool)
+    .await?;
+    Ok(row.map(
+        |(id, email, name, bio, created_at, updated_at)| ProfileBody {
+            id,
+            email,
+            name,
+            bio,
+            created_at: rfc3339(created_at),
+            updated_at: rfc3339(updated_at),
+        },
+    ))
+}
+
+/// Unix seconds as RFC 3339 UTC; out-of-range values (never written by
+/// us) fall back to the epoch rather than failing the request.
+pub fn rfc3339(unix: i64) -> String {
+    OffsetDateTime::from_unix_timestamp(unix)
+        .unwrap_or(OffsetDateTime::UNIX_EPOCH)
+        .format(&Rfc3339)
+        .unwrap_or_else(|_| "1970-01-01T00:00:00Z".to_owned())
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn fields(result: Result<ProfileChanges, ApiError>) -> Vec<String> {
+        match result {
+            Err(ApiError::Invalid(errors)) => errors.into_iter().map(|e| e.field).collect(),
+            _ => Vec::new(),
+        }
+    }
+
+    #[test]
+    fn accepts_partial_changes() {
+        let changes = validate_changes(&json!({"name": "  Ada L. "})).unwrap();
+        assert_eq!(changes.name.as_deref(), Some("Ada L."));
+        assert_eq!(changes.bio, None);
+        let changes = validate_changes(&json!({"bio": null})).unwrap();
+        assert_eq!(changes.bio.as_deref(), Some(""));
+        assert_eq!(
+            validate_changes(&json!({})).unwrap(),
+            ProfileChanges::default()
+        );
+    }
+
+    #[test]
+    fn lists_every_bad_field() {
+        let long = "x".repeat(101);
+        assert_eq!(
+            fields(validate_changes(
+                &json!({"name": long, "bio": 5, "email": "x@y"})
+            )),
+            ["email", "name", "bio"]
+        );
+        assert_eq!(fields(validate_changes(&json!({"name": ""}))), ["name"]);
+        assert_eq!(fields(validate_changes(&json!({"name": null}))), ["name"]);
+        assert_eq!(
+            fields(validate_changes(&json!({"bio": "b".repeat(1001)}))),
+            ["bio"]
+        );
+        assert_eq!(fields(validate_changes(&json!([1]))), [""]);
+        // 100 characters (not bytes) is fine.
+        assert!(validate_changes(&json!({"name": "é".repeat(100)})).is_ok());
+    }
+
+    #[test]
+    fn timestamps_render_as_rfc_3339() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339(1_750_000_000), "2025-06-15T15:06:40Z");
+    }
+}
