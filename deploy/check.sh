@@ -1,0 +1,203 @@
+#!/usr/bin/env bash
+# Static checks of deploy/: no Docker engine or cluster needed.
+#   - docker compose parses deploy/docker-compose.yml (skipped without compose)
+#   - every manifest of deploy/k8s parses, and the Deployments keep their
+#     probes, non-root security context, resources, and ports that match the
+#     Dockerfile's EXPOSE and the Services
+#   - kubectl kustomize builds deploy/k8s (skipped without kubectl)
+#   - hadolint lints deploy/Dockerfile (skipped without hadolint)
+# Prints one line per check and ends with "deploy checks: N passed, M failed";
+# exits non-zero when any check failed.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+
+passed=0
+failed=0
+pass() { passed=$((passed + 1)); echo "PASS: $*"; }
+fail() { failed=$((failed + 1)); echo "FAIL: $*"; }
+skip() { echo "SKIP: $*"; }
+
+# --- docker compose: `config` only parses and interpolates; no engine needed.
+compose=()
+if docker compose version >/dev/null 2>&1; then
+  compose=(docker compose)
+elif command -v docker-compose >/dev/null 2>&1; then
+  compose=(docker-compose)
+fi
+if [ ${#compose[@]} -gt 0 ]; then
+  if out=$("${compose[@]}" -f deploy/docker-compose.yml config -q 2>&1); then
+    pass "${compose[*]} config accepts deploy/docker-compose.yml"
+  else
+    fail "${compose[*]} config rejects deploy/docker-compose.yml: $out"
+  fi
+else
+  skip "docker compose is not installed: deploy/docker-compose.yml not validated by compose"
+fi
+
+# --- PyYAML for the structural checks below.
+if ! python3 -c 'import yaml' 2>/dev/null; then
+  echo "installing PyYAML for the manifest checks"
+  pip install --quiet pyyaml >/dev/null 2>&1 || python3 -m pip install --quiet pyyaml >/dev/null 2>&1
+fi
+if ! python3 -c 'import yaml' 2>/dev/null; then
+  fail "PyYAML is unavailable and could not be installed"
+else
+  while IFS= read -r line; do
+    case "$line" in
+      PASS:*) pass "${line#PASS: }" ;;
+      FAIL:*) fail "${line#FAIL: }" ;;
+      *) echo "$line" ;;
+    esac
+  done < <(python3 - <<'PY' 2>&1 || echo "FAIL: the manifest checker crashed"
+import glob, os, re, sys
+import yaml
+
+def ok(cond, msg):
+    print(("PASS: " if cond else "FAIL: ") + msg)
+    return cond
+
+# EXPOSE of each Dockerfile target: {"auth-server": {8000}, ...}
+exposed, target = {}, None
+for raw in open("deploy/Dockerfile"):
+    m = re.match(r"\s*FROM\s+\S+(?:\s+AS\s+(\S+))?", raw, re.I)
+    if m:
+        target = m.group(1)
+        continue
+    m = re.match(r"\s*EXPOSE\s+(.+)", raw, re.I)
+    if m and target:
+        exposed.setdefault(target, set()).update(int(p.split("/")[0]) for p in m.group(1).split())
+ok(set(exposed) == {"auth-server", "resource-server"},
+   f"Dockerfile targets with EXPOSE are auth-server and resource-server ({sorted(exposed)})")
+
+# Every manifest parses.
+docs = {}
+for path in sorted(glob.glob("deploy/k8s/*.yaml")):
+    try:
+        loaded = [d for d in yaml.safe_load_all(open(path)) if d]
+    except yaml.YAMLError as e:
+        ok(False, f"{path} parses: {e}")
+        continue
+    ok(bool(loaded), f"{path} parses")
+    docs[path] = loaded
+objects = [(p, d) for p, ds in docs.items() for d in ds if d.get("kind") != "Kustomization"]
+by_kind = lambda kind: {d["metadata"]["name"]: d for _, d in objects if d.get("kind") == kind}
+deployments, services = by_kind("Deployment"), by_kind("Service")
+configmaps, secrets = by_kind("ConfigMap"), by_kind("Secret")
+ok(set(deployments) == {"auth-server", "resource-server"}, f"Deployments: {sorted(deployments)}")
+ok(all("namespace" not in d["metadata"] for _, d in objects), "no manifest names a namespace")
+
+# kustomization.yaml lists every manifest except the placeholder Secrets.
+kust = next((d for ds in docs.values() for d in ds if d.get("kind") == "Kustomization"), None)
+if ok(kust is not None, "deploy/k8s/kustomization.yaml exists"):
+    listed = set(kust.get("resources", []))
+    files = {os.path.basename(p) for p in docs} - {"kustomization.yaml"}
+    secret_files = {os.path.basename(p) for p, d in objects if d.get("kind") == "Secret"}
+    ok(listed == files - secret_files,
+       f"kustomization lists every manifest but the Secrets (listed {sorted(listed)})")
+
+def probe_path(container, name):
+    return ((container.get(name) or {}).get("httpGet") or {}).get("path")
+
+for name, dep in sorted(deployments.items()):
+    spec = dep["spec"]
+    pod = spec["template"]["spec"]
+    psc = pod.get("securityContext") or {}
+    ok(spec.get("replicas", 1) >= 2, f"{name}: at least 2 replicas")
+    ok(spec["selector"]["matchLabels"].items() <= spec["template"]["metadata"]["labels"].items(),
+       f"{name}: selector matches the pod labels")
+    ok(psc.get("runAsNonRoot") is True, f"{name}: runAsNonRoot is true")
+    ok(isinstance(psc.get("runAsUser"), int) and psc["runAsUser"] != 0, f"{name}: fixed non-zero runAsUser")
+    ok((psc.get("seccompProfile") or {}).get("type") == "RuntimeDefault", f"{name}: seccompProfile RuntimeDefault")
+    ok(isinstance(pod.get("terminationGracePeriodSeconds"), int), f"{name}: terminationGracePeriodSeconds set")
+    volumes = {v["name"]: v for v in pod.get("volumes", [])}
+    for c in pod["containers"]:
+        cname = f"{name}/{c['name']}"
+        csc = c.get("securityContext") or {}
+        ok(probe_path(c, "livenessProbe") == "/health", f"{cname}: livenessProbe on /health")
+        ok(probe_path(c, "readinessProbe") == "/ready", f"{cname}: readinessProbe on /ready")
+        ok(probe_path(c, "startupProbe") is not None, f"{cname}: startupProbe")
+        ok(csc.get("allowPrivilegeEscalation") is False, f"{cname}: allowPrivilegeEscalation false")
+        ok(csc.get("readOnlyRootFilesystem") is True, f"{cname}: readOnlyRootFilesystem true")
+        ok("ALL" in ((csc.get("capabilities") or {}).get("drop") or []), f"{cname}: capabilities drop ALL")
+        res = c.get("resources") or {}
+        ok({"cpu", "memory"} <= set(res.get("requests", {})) and {"cpu", "memory"} <= set(res.get("limits", {})),
+           f"{cname}: cpu and memory requests and limits")
+        # Ports: the container's ports are what the image EXPOSEs (the image
+        # is named after its Dockerfile target) ...
+        image = c["image"].rsplit("/", 1)[-1].split(":")[0].split("@")[0]
+        ports = {p["containerPort"] for p in c.get("ports", [])}
+        ok(ports and ports == exposed.get(image), f"{cname}: containerPorts {sorted(ports)} = EXPOSE of target {image}")
+        # ... and the Service of the same name sends its ports there.
+        svc = services.get(name)
+        if ok(svc is not None, f"{name}: has a Service"):
+            named = {p.get("name"): p["containerPort"] for p in c.get("ports", [])}
+            ok(svc["spec"].get("type", "ClusterIP") == "ClusterIP", f"Service {name}: ClusterIP")
+            ok(svc["spec"]["selector"].items() <= spec["template"]["metadata"]["labels"].items(),
+               f"Service {name}: selector matches the pods")
+            for sp in svc["spec"]["ports"]:
+                tp = sp.get("targetPort", sp["port"])
+                tp = named.get(tp) if isinstance(tp, str) else tp
+                ok(tp in ports and sp["port"] == tp,
+                   f"Service {name}: port {sp['port']} -> {sp.get('targetPort')} reaches containerPort {tp}")
+        # Every ConfigMap and Secret it reads is defined here, with the key.
+        for ef in c.get("envFrom", []):
+            if "configMapRef" in ef:
+                ok(ef["configMapRef"]["name"] in configmaps, f"{cname}: ConfigMap {ef['configMapRef']['name']} defined")
+        for e in c.get("env", []):
+            ref = (e.get("valueFrom") or {}).get("secretKeyRef")
+            if ref:
+                s = secrets.get(ref["name"], {})
+                ok(ref["key"] in {**s.get("data", {}), **s.get("stringData", {})},
+                   f"{cname}: {e['name']} from Secret {ref['name']}/{ref['key']} defined")
+        for m in c.get("volumeMounts", []):
+            sv = volumes.get(m["name"], {}).get("secret")
+            if sv:
+                ok(m.get("readOnly") is True and sv.get("defaultMode") == 0o400,
+                   f"{cname}: Secret {sv['secretName']} mounted read-only with mode 0400")
+                keys_dir = {e["name"]: e.get("value") for e in c.get("env", [])}.get("KEYS_DIR")
+                ok(keys_dir == m["mountPath"], f"{cname}: KEYS_DIR is the Secret's mount path")
+
+# The compose file, structurally (compose itself may be absent).
+compose = yaml.safe_load(open("deploy/docker-compose.yml"))
+svcs = compose.get("services", {})
+ok(set(svcs) == {"postgres", "auth-server", "resource-server"}, f"compose services: {sorted(svcs)}")
+ok("healthcheck" in svcs.get("postgres", {}), "compose: postgres has a healthcheck")
+for name in ("auth-server", "resource-server"):
+    s = svcs.get(name, {})
+    ok(((s.get("depends_on") or {}).get("postgres") or {}).get("condition") == "service_healthy",
+       f"compose: {name} waits for a healthy postgres")
+    ok(s.get("build", {}).get("target") == name, f"compose: {name} builds Dockerfile target {name}")
+    published = {int(str(p).split(":")[-1]) for p in s.get("ports", [])}
+    ok(published == exposed.get(name), f"compose: {name} publishes {sorted(published)} = EXPOSE")
+    ok(s.get("restart") in ("always", "unless-stopped", "on-failure"), f"compose: {name} has a restart policy")
+env = {k: str(v) for k, v in (svcs.get("resource-server", {}).get("environment") or {}).items()}
+ok(env.get("ISSUER") == str((svcs.get("auth-server", {}).get("environment") or {}).get("ISSUER")),
+   "compose: resource-server's ISSUER equals the auth-server's")
+PY
+)
+fi
+
+# --- kustomize (built into kubectl; works offline).
+if command -v kubectl >/dev/null 2>&1; then
+  if out=$(kubectl kustomize deploy/k8s 2>&1 >/dev/null); then
+    pass "kubectl kustomize builds deploy/k8s"
+  else
+    fail "kubectl kustomize deploy/k8s: $out"
+  fi
+else
+  skip "kubectl is not installed: kustomization not built"
+fi
+
+# --- hadolint.
+if command -v hadolint >/dev/null 2>&1; then
+  if out=$(hadolint deploy/Dockerfile 2>&1); then
+    pass "hadolint deploy/Dockerfile"
+  else
+    fail "hadolint deploy/Dockerfile: $out"
+  fi
+else
+  skip "hadolint is not installed: deploy/Dockerfile not linted"
+fi
+
+echo "deploy checks: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]
