@@ -1,0 +1,57 @@
+//! Liveness, readiness, and the promise of no HTML pages.
+
+use std::time::Duration;
+
+use rocket::http::{ContentType, Status};
+use shared::jwks_cache::{JwksCache, JwksConfig, JwksSource};
+
+use crate::helpers::{PROBLEM_JSON, parts, spawn_app, spawn_app_with_keys};
+
+#[rocket::async_test]
+async fn health_and_ready_answer_200_when_keys_and_database_are_usable() {
+    let app = spawn_app().await;
+    let (status, _, _, body) = parts(app.client.get("/health").dispatch().await).await;
+    assert_eq!(status, Status::Ok);
+    assert_eq!(body["status"], "ok");
+    let (status, _, _, body) = parts(app.client.get("/ready").dispatch().await).await;
+    assert_eq!(status, Status::Ok);
+    assert_eq!(body["jwks"], "fresh");
+}
+
+#[rocket::async_test]
+async fn ready_is_503_until_the_keys_are_loaded() {
+    // An issuer that is not there: the cache stays empty.
+    let mut config = JwksConfig::new(JwksSource::Url(
+        url::Url::parse("http://127.0.0.1:9/jwks").unwrap(),
+    ));
+    config.retry_interval = Duration::from_secs(60);
+    let app = spawn_app_with_keys(JwksCache::new(config).unwrap()).await;
+    let (status, _, content_type, body) = parts(app.client.get("/ready").dispatch().await).await;
+    assert_eq!(status, Status::ServiceUnavailable);
+    assert_eq!(content_type.as_deref(), Some(PROBLEM_JSON));
+    assert_eq!(body["status"], 503);
+    let (status, _, _, _) = parts(app.client.get("/health").dispatch().await).await;
+    assert_eq!(status, Status::Ok);
+}
+
+#[rocket::async_test]
+async fn errors_are_problem_json_never_html() {
+    let app = spawn_app().await;
+    let requests = [
+        app.client.get("/nowhere").dispatch().await,
+        app.client.post("/profile/me").dispatch().await,
+        app.client
+            .get("/profile/me")
+            .header(ContentType::HTML)
+            .dispatch()
+            .await,
+    ];
+    for response in requests {
+        let status = response.status();
+        assert!(status.code >= 400, "{status}");
+        let (_, _, content_type, body) = parts(response).await;
+        assert_eq!(content_type.as_deref(), Some(PROBLEM_JSON));
+        assert_eq!(body["status"], status.code);
+        assert!(!body.to_string().contains("<html"));
+    }
+}

@@ -1,0 +1,8 @@
+//! In-process tests of the resource-server through Rocket's local client,
+//! with a key set of our own injected into the verifier and time stopped.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod auth_errors;
+mod health;
+mod helpers;
+mod profiles;

@@ -1,0 +1,215 @@
+//! Profiles: just-in-time creation from the token, reading by owner or by
+//! `profiles:read`, and validated changes.
+
+use rocket::http::{ContentType, Header, Status};
+use serde_json::{Value, json};
+
+use crate::helpers::{
+    KEY, PROBLEM_JSON, bearer, new_sub, parts, spawn_app, user_claims, user_token,
+};
+
+const READ_WRITE: &str = "profile:read profile:write";
+
+#[rocket::async_test]
+async fn the_first_request_creates_the_profile_from_the_claims() {
+    let app = spawn_app().await;
+    let sub = new_sub();
+    let response = app.get_profile_me(&user_token(&sub, "profile:read")).await;
+    assert_eq!(response.status(), Status::Ok);
+    assert_eq!(
+        response.headers().get_one("Cache-Control"),
+        Some("no-store")
+    );
+    assert_eq!(response.content_type(), Some(ContentType::JSON));
+    let body: Value = response.into_json().await.unwrap();
+    assert_eq!(
+        body,
+        json!({
+            "id": sub,
+            "email": format!("{sub}@example.com"),
+            "name": format!("User {sub}"),
+            "bio": "",
+            "created_at": "2025-06-15T15:06:40Z",
+            "updated_at": "2025-06-15T15:06:40Z",
+        })
+    );
+}
+
+#[rocket::async_test]
+async fn concurrent_first_requests_create_one_profile() {
+    let app = spawn_app().await;
+    let token = user_token(&new_sub(), "profile:read");
+    let requests = (0..8).map(|_| app.get_profile_me(&token));
+    let responses = futures::future::join_all(requests).await;
+    let mut bodies = Vec::new();
+    for response in responses {
+        assert_eq!(response.status(), Status::Ok);
+        bodies.push(response.into_json::<Value>().await.unwrap());
+    }
+    assert!(bodies.windows(2).all(|w| w[0] == w[1]));
+}
+
+#[rocket::async_test]
+async fn the_owner_changes_name_and_bio_and_reads_them_back() {
+    let app = spawn_app().await;
+    let token = user_token(&new_sub(), READ_WRITE);
+    let response = app
+        .patch_profile_me(&token, r#"{"name": "Ada Lovelace", "bio": "Analyst."}"#)
+        .await;
+    assert_eq!(response.status(), Status::Ok);
+    assert_eq!(
+        response.headers().get_one("Cache-Control"),
+        Some("no-store")
+    );
+    let patched: Value = response.into_json().await.unwrap();
+    assert_eq!(patched["name"], "Ada Lovelace");
+    assert_eq!(patched["bio"], "Analyst.");
+    let read: Value = app.get_profile_me(&token).await.into_json().await.unwrap();
+    assert_eq!(read, patched);
+    // Only what was sent changes.
+    let patched: Value = app
+        .patch_profile_me(&token, r#"{"bio": null}"#)
+        .await
+        .into_json()
+        .await
+        .unwrap();
+    assert_eq!(patched["name"], "Ada Lovelace");
+    assert_eq!(patched["bio"], "");
+}
+
+#[rocket::async_test]
+async fn changing_needs_profile_write() {
+    let app = spawn_app().await;
+    let token = user_token(&new_sub(), "profile:read");
+    let (status, challenge, _, _) =
+        parts(app.patch_profile_me(&token, r#"{"name":"X"}"#).await).await;
+    assert_eq!(status, Status::Forbidden);
+    assert!(challenge.unwrap().ends_with(r#"scope="profile:write""#));
+}
+
+#[rocket::async_test]
+async fn bad_bodies_get_415_400_422_and_413() {
+    let app = spawn_app().await;
+    let token = user_token(&new_sub(), READ_WRITE);
+    let wrong_type = app
+        .client
+        .patch("/profile/me")
+        .header(bearer(&token))
+        .header(ContentType::Form)
+        .body("name=x")
+        .dispatch()
+        .await;
+    let (status, _, content_type, _) = parts(wrong_type).await;
+    assert_eq!(status, Status::UnsupportedMediaType);
+    assert_eq!(content_type.as_deref(), Some(PROBLEM_JSON));
+    let no_type = app
+        .client
+        .patch("/profile/me")
+        .header(bearer(&token))
+        .body(r#"{"name":"x"}"#)
+        .dispatch()
+        .await;
+    assert_eq!(no_type.status(), Status::UnsupportedMediaType);
+
+    let (status, _, content_type, _) = parts(app.patch_profile_me(&token, "{not json").await).await;
+    assert_eq!(status, Status::BadRequest);
+    assert_eq!(content_type.as_deref(), Some(PROBLEM_JSON));
+
+    let long_name = "n".repeat(101);
+    let body = json!({"name": long_name, "bio": 7, "email": "evil@example.com"}).to_string();
+    let (status, _, content_type, problem) = parts(app.patch_profile_me(&token, &body).await).await;
+    assert_eq!(status, Status::UnprocessableEntity);
+    assert_eq!(content_type.as_deref(), Some(PROBLEM_JSON));
+    let mut fields: Vec<&str> = problem["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["field"].as_str().unwrap())
+        .collect();
+    fields.sort();
+    assert_eq!(fields, ["bio", "email", "name"]);
+    let (status, _, _, _) = parts(app.patch_profile_me(&token, r#"{"name": "   "}"#).await).await;
+    assert_eq!(status, Status::UnprocessableEntity);
+
+    let huge = json!({"bio": "b".repeat(70 * 1024)}).to_string();
+    let (status, _, content_type, _) = parts(app.patch_profile_me(&token, &huge).await).await;
+    assert_eq!(status, Status::PayloadTooLarge);
+    assert_eq!(content_type.as_deref(), Some(PROBLEM_JSON));
+
+    // Nothing changed.
+    let read: Value = app.get_profile_me(&token).await.into_json().await.unwrap();
+    assert_eq!(read["bio"], "");
+}
+
+#[rocket::async_test]
+async fn another_users_profile_needs_profiles_read_whether_or_not_it_exists() {
+    let app = spawn_app().await;
+    let owner = new_sub();
+    app.get_profile_me(&user_token(&owner, "profile:read"))
+        .await;
+    let nosy = user_token(&new_sub(), READ_WRITE);
+    for id in [owner.as_str(), "no-such-id"] {
+        for response in [
+            app.get_profile(id, &nosy).await,
+            app.get_profiles(id, &nosy).await,
+        ] {
+            let (status, challenge, _, body) = parts(response).await;
+            assert_eq!(status, Status::Forbidden, "{id}");
+            assert!(challenge.unwrap().ends_with(r#"scope="profiles:read""#));
+            assert!(!body.to_string().contains(&owner));
+        }
+    }
+    // Reading one's own profile by id is the owner's right.
+    let own = user_token(&owner, "profile:read");
+    assert_eq!(app.get_profile(&owner, &own).await.status(), Status::Ok);
+}
+
+#[rocket::async_test]
+async fn profiles_read_reads_any_profile_and_404s_unknown_ones() {
+    let app = spawn_app().await;
+    let owner = new_sub();
+    let token = user_token(&owner, READ_WRITE);
+    app.patch_profile_me(&token, r#"{"bio":"mine"}"#).await;
+    let admin = user_token(&new_sub(), "profile:read profiles:read");
+    for response in [
+        app.get_profile(&owner, &admin).await,
+        app.get_profiles(&owner, &admin).await,
+    ] {
+        assert_eq!(response.status(), Status::Ok);
+        assert_eq!(
+            response.headers().get_one("Cache-Control"),
+            Some("no-store")
+        );
+        let body: Value = response.into_json().await.unwrap();
+        assert_eq!(body["id"], owner.as_str());
+        assert_eq!(body["bio"], "mine");
+        let mut keys: Vec<&String> = body.as_object().unwrap().keys().collect();
+        keys.sort();
+        assert_eq!(
+            keys,
+            ["bio", "created_at", "email", "id", "name", "updated_at"]
+        );
+    }
+    let (status, _, content_type, body) = parts(app.get_profiles("no-such-id", &admin).await).await;
+    assert_eq!(status, Status::NotFound);
+    assert_eq!(content_type.as_deref(), Some(PROBLEM_JSON));
+    assert_eq!(body["status"], 404);
+}
+
+#[rocket::async_test]
+async fn a_client_token_without_email_gets_no_profile_of_its_own() {
+    let app = spawn_app().await;
+    let mut claims = user_claims("service-client", "profile:read profiles:read");
+    claims.as_object_mut().unwrap().remove("email");
+    claims.as_object_mut().unwrap().remove("name");
+    let token = KEY.sign(&claims);
+    let (status, _, _, _) = parts(app.get_profile_me(&token).await).await;
+    assert_eq!(status, Status::NotFound);
+    let response = app
+        .client
+        .get("/profile/me")
+        .header(Header::new("Authorization", format!("Bearer {token}")))
+        .dispatch()
+        .await;
+    assert_ne!(response.status(), Status::InternalServerError);
+}
