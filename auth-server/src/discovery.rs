@@ -11,6 +11,7 @@ use rocket::http::{ContentType, Header, Status};
 use rocket::request::{FromRequest, Outcome, Request};
 use rocket::response::{self, Responder, Response};
 use rocket::{State, get, routes};
+use shared::jwk::JwkSet;
 
 use crate::config::AppConfig;
 use crate::keys::{JWKS_MAX_AGE, JwksDocument, KeyStore};
@@ -52,7 +53,7 @@ impl ServerMetadata {
     }
 }
 
-struct JsonBytes {
+pub struct JsonBytes {
     body: Arc<[u8]>,
     cache_control: &'static str,
 }
@@ -68,16 +69,22 @@ impl<'r> Responder<'r, 'static> for JsonBytes {
     }
 }
 
+/// Authorization server metadata (RFC 8414).
+#[utoipa::path(get, path = "/.well-known/oauth-authorization-server", tag = "keys",
+    responses((status = 200, description = "Metadata", body = Object)))]
 #[get("/.well-known/oauth-authorization-server")]
-fn oauth_metadata(metadata: &State<ServerMetadata>) -> JsonBytes {
+pub fn oauth_metadata(metadata: &State<ServerMetadata>) -> JsonBytes {
     JsonBytes {
         body: metadata.0.clone(),
         cache_control: "public, max-age=3600",
     }
 }
 
+/// The same metadata at the OpenID Connect discovery path.
+#[utoipa::path(get, path = "/.well-known/openid-configuration", tag = "keys",
+    responses((status = 200, description = "Metadata", body = Object)))]
 #[get("/.well-known/openid-configuration")]
-fn openid_configuration(metadata: &State<ServerMetadata>) -> JsonBytes {
+pub fn openid_configuration(metadata: &State<ServerMetadata>) -> JsonBytes {
     JsonBytes {
         body: metadata.0.clone(),
         cache_control: "public, max-age=3600",
@@ -140,8 +147,16 @@ impl<'r> Responder<'r, 'static> for JwksResponse {
     }
 }
 
+/// The public signing keys (RFC 7517 JWK Set).
+#[utoipa::path(get, path = "/.well-known/jwks.json", tag = "keys",
+    params(("If-None-Match" = Option<String>, Header, description = "ETag of a cached copy")),
+    responses(
+        (status = 200, description = "Key set", body = JwkSet,
+         headers(("ETag" = String), ("Cache-Control" = String))),
+        (status = 304, description = "The cached copy is current"),
+    ))]
 #[get("/.well-known/jwks.json")]
-fn jwks(keys: &State<Arc<KeyStore>>, if_none_match: IfNoneMatch) -> JwksResponse {
+pub fn jwks(keys: &State<Arc<KeyStore>>, if_none_match: IfNoneMatch) -> JwksResponse {
     let document = keys.current().jwks.clone();
     let not_modified = if_none_match.matches(&document.etag);
     JwksResponse {

@@ -6,6 +6,7 @@ use rocket::{State, get, routes};
 
 use crate::db::Db;
 use crate::error::ApiError;
+use shared::problem::Problem;
 
 pub fn stage() -> rocket::fairing::AdHoc {
     rocket::fairing::AdHoc::on_ignite("health", |rocket| async {
@@ -13,13 +14,20 @@ pub fn stage() -> rocket::fairing::AdHoc {
     })
 }
 
+/// Liveness: 200 while the process runs.
+#[utoipa::path(get, path = "/health", tag = "operations", responses((status = 200, description = "Alive")))]
 #[get("/health")]
-fn health() -> Json<Value> {
+pub fn health() -> Json<Value> {
     Json(json!({"status": "ok"}))
 }
 
+/// Readiness: 200 only while the database answers.
+#[utoipa::path(get, path = "/ready", tag = "operations", responses(
+    (status = 200, description = "Ready"),
+    (status = 503, description = "Database unreachable", body = Problem, content_type = "application/problem+json"),
+))]
 #[get("/ready")]
-async fn ready(db: &State<Db>) -> Result<Json<Value>, ApiError> {
+pub async fn ready(db: &State<Db>) -> Result<Json<Value>, ApiError> {
     if db.is_ready().await {
         Ok(Json(json!({"status": "ready"})))
     } else {

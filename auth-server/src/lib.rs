@@ -10,12 +10,14 @@ pub mod body;
 pub mod cli;
 pub mod clients;
 pub mod config;
+pub mod cors;
 pub mod db;
 pub mod discovery;
 pub mod error;
 pub mod health;
 pub mod keys;
 pub mod oauth;
+pub mod openapi;
 pub mod password;
 pub mod telemetry;
 pub mod token;
@@ -104,6 +106,9 @@ pub fn rocket(figment: Figment, services: Services) -> Rocket<Build> {
         .attach(discovery::stage())
         .attach(users::stage())
         .attach(oauth::stage())
+        .attach(cors::stage())
+        .attach(openapi::stage())
+        .attach(shared::observe::stage("auth-server"))
         .attach(AdHoc::on_liftoff("announce", |rocket| {
             Box::pin(async move {
                 let config = rocket.config();

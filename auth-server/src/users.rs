@@ -9,7 +9,7 @@ use rocket::serde::json::Json;
 use rocket::{State, post, routes};
 use secrecy::SecretString;
 use serde::Serialize;
-use shared::problem::FieldError;
+use shared::problem::{FieldError, Problem};
 use sqlx::Row;
 
 use crate::body;
@@ -38,7 +38,21 @@ pub struct User {
     pub created_at: i64,
 }
 
-#[derive(Debug, Serialize)]
+/// The signup body. Any other member (`id`, `role`, …) is ignored.
+#[derive(Debug, serde::Deserialize, utoipa::ToSchema)]
+#[allow(dead_code)]
+pub struct SignupRequest {
+    #[schema(example = "ada@example.com")]
+    email: String,
+    /// 15 to 128 characters (`PASSWORD_MIN_LENGTH`), not a common password.
+    #[schema(example = "violet-harbor-quantum-91x")]
+    password: String,
+    /// 1 to 100 characters.
+    #[schema(example = "Ada Lovelace")]
+    name: String,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct UserResponse {
     pub id: String,
     pub email: String,
@@ -48,7 +62,7 @@ pub struct UserResponse {
 
 #[derive(Responder)]
 #[response(status = 201)]
-struct Created {
+pub struct Created {
     body: Json<UserResponse>,
     location: rocket::http::Header<'static>,
 }
@@ -212,8 +226,22 @@ pub fn rfc3339(unix: i64) -> String {
         .unwrap_or_default()
 }
 
+/// Create an account.
+#[utoipa::path(
+    post, path = "/signup", tag = "users",
+    request_body(content = SignupRequest, content_type = "application/json"),
+    responses(
+        (status = 201, description = "Created", body = UserResponse,
+         headers(("Location" = String, description = "Where the user is"))),
+        (status = 400, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Email taken", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body over 64 KiB", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Not application/json", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid fields, each named", body = Problem, content_type = "application/problem+json"),
+    )
+)]
 #[post("/signup", data = "<data>")]
-async fn signup(
+pub async fn signup(
     content_type: Option<&ContentType>,
     data: Data<'_>,
     db: &State<Db>,

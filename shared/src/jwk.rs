@@ -8,6 +8,7 @@ use sha2::{Digest, Sha256};
 
 /// A public RSA signing key as published in the JWKS. It has no private
 /// members by construction: there is no field to put them in.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Jwk {
     pub kty: String,
@@ -44,6 +45,7 @@ impl Jwk {
 }
 
 /// A JWK Set (RFC 7517 §5).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct JwkSet {
     pub keys: Vec<Jwk>,

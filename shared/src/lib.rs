@@ -21,4 +21,6 @@ pub mod bearer;
 #[cfg(feature = "rocket")]
 pub mod guard;
 pub mod jwks_cache;
+#[cfg(feature = "rocket")]
+pub mod observe;
 pub mod verifier;

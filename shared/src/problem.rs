@@ -6,12 +6,14 @@ use serde::{Deserialize, Serialize};
 pub const CONTENT_TYPE: &str = "application/problem+json";
 
 /// One invalid field of a request body, for `422` answers.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FieldError {
     pub field: String,
     pub message: String,
 }
 
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Problem {
     #[serde(rename = "type")]

@@ -16,7 +16,8 @@ use rocket::http::{ContentType, Header, Status};
 use rocket::request::{FromRequest, Outcome, Request};
 use rocket::response::{self, Responder, Response};
 use rocket::{State, post, routes};
-use shared::oauth::TokenResponse;
+use shared::oauth::{OAuthErrorBody, TokenResponse};
+use shared::problem::Problem;
 
 use crate::AppClock;
 use crate::body::{self, BodyError};
@@ -173,9 +174,41 @@ pub async fn read_form(
     Ok(TokenParams::parse(&bytes)?)
 }
 
+/// The form fields of a token request; which are needed depends on `grant_type`.
+#[derive(Debug, serde::Deserialize, utoipa::ToSchema)]
+#[allow(dead_code)]
+pub struct TokenRequestForm {
+    #[schema(example = "password")]
+    grant_type: Option<String>,
+    /// The email, for the password grant.
+    username: Option<String>,
+    password: Option<String>,
+    /// Space-separated; defaults to everything the user and client may have.
+    scope: Option<String>,
+    client_id: Option<String>,
+    client_secret: Option<String>,
+    code: Option<String>,
+    redirect_uri: Option<String>,
+    code_verifier: Option<String>,
+    refresh_token: Option<String>,
+}
+
+/// Obtain an access token (RFC 6749 §3.2).
+#[utoipa::path(
+    post, path = "/oauth/token", tag = "oauth",
+    request_body(content = TokenRequestForm, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 200, description = "Issued", body = TokenResponse),
+        (status = 400, description = "RFC 6749 §5.2 error", body = OAuthErrorBody),
+        (status = 401, description = "Client authentication failed", body = OAuthErrorBody),
+        (status = 413, description = "Body over 64 KiB", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Too many failed logins", body = OAuthErrorBody,
+         headers(("Retry-After" = u64, description = "Seconds to wait"))),
+    )
+)]
 #[allow(clippy::too_many_arguments)]
 #[post("/oauth/token", data = "<data>")]
-async fn token(
+pub async fn token(
     meta: RequestMeta,
     content_type: Option<&ContentType>,
     data: Data<'_>,
@@ -206,9 +239,19 @@ async fn token(
 
 /// `POST /login`: the password grant as FastAPI's `OAuth2PasswordRequestForm`
 /// sends it, where `grant_type` may be left out.
+/// The password grant as the original guide's form sends it.
+#[utoipa::path(
+    post, path = "/login", tag = "oauth",
+    request_body(content = TokenRequestForm, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 200, description = "Issued", body = TokenResponse),
+        (status = 400, description = "RFC 6749 §5.2 error", body = OAuthErrorBody),
+        (status = 429, description = "Too many failed logins", body = OAuthErrorBody),
+    )
+)]
 #[allow(clippy::too_many_arguments)]
 #[post("/login", data = "<data>")]
-async fn login(
+pub async fn login(
     meta: RequestMeta,
     content_type: Option<&ContentType>,
     data: Data<'_>,

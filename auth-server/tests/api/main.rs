@@ -3,9 +3,11 @@
 //! PostgreSQL when `TEST_DATABASE_URL` is set).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod cli;
 mod discovery;
 mod health;
 mod helpers;
 mod keys;
+mod observability;
 mod signup;
 mod token;

@@ -1,0 +1,200 @@
+//! The real binary: start-up errors, the admin subcommands, SIGTERM.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use tempfile::TempDir;
+
+use crate::helpers::{PASSWORD, fresh_database_url};
+
+const BIN: &str = env!("CARGO_BIN_EXE_auth-server");
+
+fn command(dir: &TempDir, database_url: &str) -> Command {
+    let mut command = Command::new(BIN);
+    command
+        .current_dir(dir.path())
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("DATABASE_URL", database_url)
+        .env("KEYS_DIR", dir.path().join("keys"))
+        .env("ROCKET_PORT", "0")
+        .env("RUST_LOG", "warn");
+    command
+}
+
+/// Runs `serve` with one setting broken; returns (exit code, stderr).
+fn start_with(var: &str, value: &str) -> (Option<i32>, String) {
+    let dir = TempDir::new().unwrap();
+    let output = command(&dir, &format!("sqlite://{}/a.db", dir.path().display()))
+        .env(var, value)
+        .output()
+        .unwrap();
+    (
+        output.status.code(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn unusable_settings_stop_start_up_with_one_line_naming_them() {
+    let not_a_dir = TempDir::new().unwrap();
+    let file = not_a_dir.path().join("file");
+    std::fs::write(&file, "x").unwrap();
+    for (var, value, prefix) in [
+        ("ISSUER", "not a url", "auth-server: ISSUER: "),
+        (
+            "DATABASE_URL",
+            "mysql://root@127.0.0.1/x",
+            "auth-server: DATABASE_URL: ",
+        ),
+        (
+            "DATABASE_URL",
+            "postgres://nobody@127.0.0.1:1/none",
+            "auth-server: DATABASE_URL: ",
+        ),
+        (
+            "KEYS_DIR",
+            file.to_str().unwrap(),
+            "auth-server: KEYS_DIR: ",
+        ),
+        (
+            "ACCESS_TOKEN_TTL",
+            "soon",
+            "auth-server: ACCESS_TOKEN_TTL: ",
+        ),
+    ] {
+        let (code, stderr) = start_with(var, value);
+        assert_eq!(code, Some(1), "{var}={value}: {stderr}");
+        let lines: Vec<_> = stderr.lines().collect();
+        assert_eq!(
+            lines.len(),
+            1,
+            "{var}={value}: exactly one line, got {stderr:?}"
+        );
+        assert!(lines[0].starts_with(prefix), "{var}={value}: {stderr}");
+        assert!(!stderr.contains("panicked") && !stderr.contains("backtrace"));
+    }
+}
+
+#[tokio::test]
+async fn users_create_reads_the_password_from_stdin_and_makes_admins() {
+    let dir = TempDir::new().unwrap();
+    let database_url = fresh_database_url(dir.path()).await;
+    let mut child = command(&dir, &database_url)
+        .args(["users", "create", "--email", "Root@Example.com", "--admin"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(format!("{PASSWORD}\n").as_bytes())
+        .unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let created: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(created["email"], "root@example.com");
+    assert_eq!(created["name"], "Root");
+    assert_eq!(created["admin"], true);
+
+    // The same email again: one clear line, exit 1.
+    let mut child = command(&dir, &database_url)
+        .args(["users", "create", "--email", "root@example.com"])
+        .stdin(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(PASSWORD.as_bytes())
+        .unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8_lossy(&output.stderr).trim(),
+        "auth-server: an account with this email already exists"
+    );
+
+    // The admin logs in and gets profiles:read.
+    let (mut server, address) = serve(&dir, &database_url);
+    let body: serde_json::Value = reqwest::Client::new()
+        .post(format!("{address}/login"))
+        .form(&[("username", "root@example.com"), ("password", PASSWORD)])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(body["scope"], "profile:read profile:write profiles:read");
+    server.kill().unwrap();
+    server.wait().unwrap();
+}
+
+/// Starts `serve` and reads the port from its one stdout line.
+fn serve(dir: &TempDir, database_url: &str) -> (Child, String) {
+    let mut child = command(dir, database_url)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let address = line
+        .trim()
+        .strip_prefix("auth-server listening on ")
+        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+        .to_owned();
+    (child, address)
+}
+
+#[tokio::test]
+async fn sigterm_lets_an_in_flight_request_finish_then_exits_0() {
+    use nix::sys::signal::{Signal, kill};
+    use nix::unistd::Pid;
+
+    let dir = TempDir::new().unwrap();
+    let database_url = fresh_database_url(dir.path()).await;
+    let (mut server, address) = serve(&dir, &database_url);
+    let host = address.trim_start_matches("http://").to_owned();
+
+    let body = format!(r#"{{"email":"slow@example.com","password":"{PASSWORD}","name":"Slow"}}"#);
+    let (first, rest) = body.split_at(10);
+    let mut stream = TcpStream::connect(&host).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    write!(
+        stream,
+        "POST /signup HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{first}",
+        body.len()
+    )
+    .unwrap();
+    stream.flush().unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+
+    kill(Pid::from_raw(server.id() as i32), Signal::SIGTERM).unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    stream.write_all(rest.as_bytes()).unwrap();
+
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    assert!(response.starts_with("HTTP/1.1 201"), "{response}");
+    assert!(response.contains("slow@example.com"));
+
+    let status = server.wait().unwrap();
+    assert!(status.success(), "{status:?}");
+}

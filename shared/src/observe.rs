@@ -1,0 +1,129 @@
+//! What operators see of a Rocket service: one log line per request
+//! (method, route, status, latency, request id), Prometheus metrics by route
+//! and status, and `GET /metrics` to scrape them. Behind the `rocket`
+//! feature, for any Rocket service that adopts this crate.
+
+use std::sync::OnceLock;
+use std::time::Instant;
+
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use rocket::fairing::{Fairing, Info, Kind};
+use rocket::http::{ContentType, Header};
+use rocket::{Data, Request, Response, get, routes};
+
+/// Latency buckets in seconds: from a cached JWKS hit to an argon2 login.
+const LATENCY_BUCKETS: &[f64] = &[
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+];
+
+/// The process-wide Prometheus recorder, installed on first use (a process
+/// has one global recorder; tests start several apps in one process).
+pub fn prometheus() -> Option<&'static PrometheusHandle> {
+    static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            PrometheusBuilder::new()
+                .set_buckets(LATENCY_BUCKETS)
+                .ok()?
+                .install_recorder()
+                .map_err(|e| tracing::warn!(error = %e, "metrics recorder not installed"))
+                .ok()
+        })
+        .as_ref()
+}
+
+/// The request-telemetry fairing and the `/metrics` route.
+pub fn stage(service: &'static str) -> rocket::fairing::AdHoc {
+    rocket::fairing::AdHoc::on_ignite("observability", move |rocket| async move {
+        let _ = prometheus();
+        rocket
+            .attach(RequestTelemetry { service })
+            .mount("/", routes![metrics_text])
+    })
+}
+
+#[get("/metrics")]
+fn metrics_text() -> (ContentType, String) {
+    let body = prometheus()
+        .map(PrometheusHandle::render)
+        .unwrap_or_default();
+    let content_type =
+        ContentType::new("text", "plain").with_params([("version", "0.0.4"), ("charset", "utf-8")]);
+    (content_type, body)
+}
+
+struct RequestTelemetry {
+    service: &'static str,
+}
+
+#[derive(Clone)]
+struct RequestStart {
+    at: Instant,
+    id: String,
+}
+
+/// A request id from the caller is kept only if it is short and plain, so
+/// a client cannot inject text into our logs.
+fn incoming_request_id(request: &Request<'_>) -> Option<String> {
+    let id = request.headers().get_one("X-Request-Id")?;
+    let plain = !id.is_empty()
+        && id.len() <= 64
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b));
+    plain.then(|| id.to_owned())
+}
+
+#[rocket::async_trait]
+impl Fairing for RequestTelemetry {
+    fn info(&self) -> Info {
+        Info {
+            name: "request telemetry",
+            kind: Kind::Request | Kind::Response,
+        }
+    }
+
+    async fn on_request(&self, request: &mut Request<'_>, _: &mut Data<'_>) {
+        let id = incoming_request_id(request).unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+        request.local_cache(|| RequestStart {
+            at: Instant::now(),
+            id,
+        });
+    }
+
+    async fn on_response<'r>(&self, request: &'r Request<'_>, response: &mut Response<'r>) {
+        let start = request.local_cache(|| RequestStart {
+            at: Instant::now(),
+            id: uuid::Uuid::new_v4().to_string(),
+        });
+        let elapsed = start.at.elapsed();
+        // The route's template (`/profile/<id>`), never the raw path: bounded
+        // label values, and no identifiers in metrics.
+        let route = request
+            .route()
+            .map(|r| r.uri.path().to_string())
+            .unwrap_or_else(|| "unmatched".to_owned());
+        let method = request.method().as_str();
+        let status = response.status().code;
+        metrics::counter!(
+            "http_requests_total",
+            "service" => self.service, "method" => method, "route" => route.clone(), "status" => status.to_string()
+        )
+        .increment(1);
+        metrics::histogram!(
+            "http_request_duration_seconds",
+            "service" => self.service, "method" => method, "route" => route.clone(), "status" => status.to_string()
+        )
+        .record(elapsed.as_secs_f64());
+        tracing::info!(
+            target: "http",
+            request_id = %start.id,
+            method,
+            route = %route,
+            status,
+            latency_ms = elapsed.as_secs_f64() * 1000.0,
+            "request"
+        );
+        response.set_header(Header::new("X-Request-Id", start.id.clone()));
+    }
+}
