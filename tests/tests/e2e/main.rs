@@ -1,0 +1,7 @@
+//! End-to-end tests: the real auth-server and resource-server binaries,
+//! talking over loopback HTTP. One binary; one file per feature.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod faults;
+mod profiles;
+mod rejections;
