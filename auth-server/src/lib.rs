@@ -17,6 +17,7 @@ pub mod error;
 pub mod health;
 pub mod keys;
 pub mod oauth;
+pub mod oxide_rocket;
 pub mod openapi;
 pub mod password;
 pub mod telemetry;
