@@ -1,0 +1,102 @@
+//! The verifier's hot path: one RS256 access token checked against a key
+//! parsed once into the cache, as every authenticated request does; and the
+//! cheap refusals that must stay cheap under a flood.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use aws_lc_rs::encoding::AsDer;
+use base64::Engine;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use criterion::{Criterion, criterion_group, criterion_main};
+use jsonwebtoken::jwk::AlgorithmParameters;
+use jsonwebtoken::{Algorithm, EncodingKey};
+use serde_json::{Value, json};
+use shared::jwk::{Jwk, JwkSet, rsa_thumbprint};
+use shared::jwks_cache::JwksCache;
+use shared::verifier::{Verifier, VerifierConfig};
+
+const ISSUER: &str = "http://127.0.0.1:8000";
+const NOW: i64 = 1_750_000_000;
+
+fn key() -> (EncodingKey, Jwk) {
+    let pair = aws_lc_rs::rsa::KeyPair::generate(aws_lc_rs::rsa::KeySize::Rsa2048).unwrap();
+    let pem = format!(
+        "-----BEGIN PRIVATE KEY-----\n{}\n-----END PRIVATE KEY-----\n",
+        STANDARD.encode(pair.as_der().unwrap().as_ref())
+    );
+    let encoding = EncodingKey::from_rsa_pem(pem.as_bytes()).unwrap();
+    let public = jsonwebtoken::jwk::Jwk::from_encoding_key(&encoding, Algorithm::RS256).unwrap();
+    let AlgorithmParameters::RSA(rsa) = public.algorithm else {
+        panic!("not RSA")
+    };
+    let jwk = Jwk {
+        kty: "RSA".into(),
+        use_: Some("sig".into()),
+        alg: Some("RS256".into()),
+        kid: Some(rsa_thumbprint(&rsa.n, &rsa.e)),
+        n: rsa.n,
+        e: rsa.e,
+    };
+    (encoding, jwk)
+}
+
+fn sign(encoding: &EncodingKey, header: &Value, claims: &Value) -> String {
+    let input = format!(
+        "{}.{}",
+        URL_SAFE_NO_PAD.encode(header.to_string()),
+        URL_SAFE_NO_PAD.encode(claims.to_string())
+    );
+    let signature =
+        jsonwebtoken::crypto::sign(input.as_bytes(), encoding, Algorithm::RS256).unwrap();
+    format!("{input}.{signature}")
+}
+
+fn verify(c: &mut Criterion) {
+    let (encoding, jwk) = key();
+    let header = json!({"alg": "RS256", "typ": "at+jwt", "kid": jwk.kid});
+    let claims = json!({
+        "iss": ISSUER, "sub": "6f1c2f0e-8d7a-4d0b-9a57-1b0f0f7f2a11", "aud": "profile-api",
+        "exp": NOW + 900, "iat": NOW, "nbf": NOW, "jti": "b6c0c1f8-8f3f-4d8e-a0c9-6c1b6f1d2e33",
+        "client_id": "first-party", "scope": "profile:read profile:write",
+        "email": "ada@example.com", "name": "Ada Lovelace"
+    });
+    let token = sign(&encoding, &header, &claims);
+    // Parsed once here; the loop below never parses a key.
+    let cache = JwksCache::fixed(&JwkSet { keys: vec![jwk] }).unwrap();
+    let verifier = Verifier::new(VerifierConfig::new(ISSUER, "profile-api"), cache);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    assert!(runtime.block_on(verifier.verify(&token, NOW)).is_ok());
+
+    c.bench_function("verify_access_token", |b| {
+        b.iter(|| runtime.block_on(verifier.verify(&token, NOW)).unwrap())
+    });
+
+    let mut none = header.clone();
+    none["alg"] = json!("none");
+    let alg_none = format!(
+        "{}.{}.c2ln",
+        URL_SAFE_NO_PAD.encode(none.to_string()),
+        URL_SAFE_NO_PAD.encode(claims.to_string())
+    );
+    c.bench_function("refuse_alg_none", |b| {
+        b.iter(|| {
+            runtime
+                .block_on(verifier.verify(&alg_none, NOW))
+                .unwrap_err()
+        })
+    });
+    let mut wrong_aud = claims.clone();
+    wrong_aud["aud"] = json!("another-api");
+    let wrong_aud = sign(&encoding, &header, &wrong_aud);
+    c.bench_function("refuse_wrong_audience", |b| {
+        b.iter(|| {
+            runtime
+                .block_on(verifier.verify(&wrong_aud, NOW))
+                .unwrap_err()
+        })
+    });
+}
+
+criterion_group!(benches, verify);
+criterion_main!(benches);
