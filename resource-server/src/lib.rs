@@ -49,6 +49,9 @@ pub fn rocket_with(figment: Figment, deps: auth::AuthDeps) -> Rocket<Build> {
         .manage(clock)
         .register("/", shared::problem::catchers())
         .register("/", shared::guard::catchers())
+        // First, so the metrics recorder exists before the JWKS refresher
+        // counts its first fetch.
+        .attach(shared::observe::stage("resource-server"))
         .attach(config::stage())
         .attach(db::stage())
         .attach(auth::stage(deps))

@@ -57,3 +57,48 @@ async fn a_new_signing_key_is_trusted_after_one_refetch() {
     // The old key is still published, so its tokens still pass.
     assert_eq!(stack.get_profile_me(&user.token).await.status(), 200);
 }
+
+/// Sum of every `jwks_fetches_total` series on the resource-server.
+async fn jwks_fetches(stack: &e2e::Stack) -> f64 {
+    let text = stack
+        .http
+        .get(stack.resource.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .filter(|line| line.starts_with("jwks_fetches_total"))
+        .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_of_unknown_kids_costs_at_most_one_jwks_fetch() {
+    let stack = spawn_stack().await;
+    let user = stack.new_user().await;
+    let before = jwks_fetches(&stack).await;
+    assert!(before >= 1.0, "the start-up fetch is counted");
+    let forger = ForgingKey::generate();
+    let claims = claims_of(&user.token);
+    let tokens: Vec<String> = (0..200)
+        .map(|i| {
+            let mut header = forger.header();
+            header["kid"] = json!(format!("forged-{i}-{}", uuid::Uuid::new_v4()));
+            forger.sign(&header, &claims)
+        })
+        .collect();
+    let requests = tokens.iter().map(|token| stack.get_profile_me(token));
+    for response in futures::future::join_all(requests).await {
+        assert_eq!(response.status(), 401);
+    }
+    let after = jwks_fetches(&stack).await;
+    assert!(
+        after - before <= 1.0,
+        "{} JWKS fetches for 200 unknown kids",
+        after - before
+    );
+    assert_eq!(stack.get_profile_me(&user.token).await.status(), 200);
+}
