@@ -103,7 +103,9 @@ async fn read_profile(
     }
     auth.require(Scope::ProfilesRead)?;
     // The reader's own profile comes into being on their first request too.
-    create_from_claims(pool, auth, now).await?;
+    if find(pool, &auth.sub).await?.is_none() {
+        create_from_claims(pool, auth, now).await?;
+    }
     find(pool, id)
         .await?
         .map(ProfileResponse::from)
@@ -248,6 +250,11 @@ async fn own_profile(
     auth: &Authenticated,
     now: i64,
 ) -> Result<ProfileBody, ApiError> {
+    // Read first: after the first request a GET never writes, which keeps
+    // SQLite's single writer out of the read path.
+    if let Some(profile) = find(pool, &auth.sub).await? {
+        return Ok(profile);
+    }
     create_from_claims(pool, auth, now).await?;
     find(pool, &auth.sub).await?.ok_or(ApiError::NotFound(
         "No profile exists for this token's subject.",
