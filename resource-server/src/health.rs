@@ -18,13 +18,21 @@ pub fn stage() -> AdHoc {
     })
 }
 
+/// Liveness: 200 while the process runs.
+#[utoipa::path(get, path = "/health", tag = "operations", responses((status = 200, description = "Alive")))]
 #[get("/health")]
-fn health() -> Json<Value> {
+pub fn health() -> Json<Value> {
     Json(json!({"status": "ok"}))
 }
 
+/// Readiness: 200 only while the database answers and the issuer's keys
+/// are loaded and not stale beyond the hard limit.
+#[utoipa::path(get, path = "/ready", tag = "operations", responses(
+    (status = 200, description = "Ready"),
+    (status = 503, description = "Database unreachable or keys unusable", body = Problem, content_type = "application/problem+json"),
+))]
 #[get("/ready")]
-async fn ready(db: &State<Db>, keys: &State<Keys>) -> Result<Json<Value>, Problem> {
+pub async fn ready(db: &State<Db>, keys: &State<Keys>) -> Result<Json<Value>, Problem> {
     let database = db::is_reachable(&db.0).await;
     let jwks = keys.0.health();
     let jwks_label = match jwks {

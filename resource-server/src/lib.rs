@@ -8,6 +8,7 @@ pub mod config;
 pub mod db;
 pub mod error;
 pub mod health;
+pub mod openapi;
 pub mod profiles;
 pub mod startup;
 pub mod telemetry;
@@ -57,4 +58,5 @@ pub fn rocket_with(figment: Figment, deps: auth::AuthDeps) -> Rocket<Build> {
         .attach(auth::stage(deps))
         .attach(health::stage())
         .attach(profiles::stage())
+        .attach(openapi::stage())
 }

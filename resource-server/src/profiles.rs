@@ -13,7 +13,7 @@ use rocket::{Responder, State, get, patch, routes};
 use serde::Serialize;
 use serde_json::{Map, Value};
 use shared::guard::Authenticated;
-use shared::problem::FieldError;
+use shared::problem::{FieldError, Problem};
 use shared::scope::Scope;
 use sqlx::AnyPool;
 use time::OffsetDateTime;
@@ -34,7 +34,7 @@ pub fn stage() -> AdHoc {
 }
 
 /// The profile as the API shows it: its own fields and nothing else.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct ProfileBody {
     pub id: String,
     pub email: String,
@@ -60,8 +60,16 @@ impl From<ProfileBody> for ProfileResponse {
     }
 }
 
+/// The caller's profile, created from the token's claims on first use.
+#[utoipa::path(get, path = "/profile/me", tag = "profiles",
+    security(("oauth2" = ["profile:read"])),
+    responses(
+        (status = 200, description = "The caller's profile", body = ProfileBody),
+        (status = 401, description = "No token or a bad token (RFC 6750)", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "insufficient_scope", body = Problem, content_type = "application/problem+json"),
+    ))]
 #[get("/profile/me")]
-async fn me(
+pub async fn me(
     auth: Authenticated,
     db: &State<Db>,
     clock: &State<AppClock>,
@@ -71,8 +79,18 @@ async fn me(
     Ok(profile.into())
 }
 
+/// A profile by id: one's own with `profile:read`, anyone's with `profiles:read`.
+#[utoipa::path(get, path = "/profile/{id}", tag = "profiles",
+    security(("oauth2" = ["profile:read"]), ("oauth2" = ["profiles:read"])),
+    params(("id" = String, Path, description = "The user's id (the token's sub)")),
+    responses(
+        (status = 200, description = "The profile", body = ProfileBody),
+        (status = 401, description = "No token or a bad token (RFC 6750)", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "insufficient_scope", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such profile", body = Problem, content_type = "application/problem+json"),
+    ))]
 #[get("/profile/<id>")]
-async fn profile(
+pub async fn profile(
     id: &str,
     auth: Authenticated,
     db: &State<Db>,
@@ -81,8 +99,18 @@ async fn profile(
     read_profile(id, &auth, &db.0, clock.now()).await
 }
 
+/// The same as `GET /profile/{id}`.
+#[utoipa::path(get, path = "/profiles/{id}", tag = "profiles",
+    security(("oauth2" = ["profiles:read"])),
+    params(("id" = String, Path, description = "The user's id (the token's sub)")),
+    responses(
+        (status = 200, description = "The profile", body = ProfileBody),
+        (status = 401, description = "No token or a bad token (RFC 6750)", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "insufficient_scope", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such profile", body = Problem, content_type = "application/problem+json"),
+    ))]
 #[get("/profiles/<id>")]
-async fn profiles(
+pub async fn profiles(
     id: &str,
     auth: Authenticated,
     db: &State<Db>,
@@ -112,8 +140,21 @@ async fn read_profile(
         .ok_or(ApiError::NotFound("No profile has this id."))
 }
 
+/// Changes the caller's name and/or bio.
+#[utoipa::path(patch, path = "/profile/me", tag = "profiles",
+    security(("oauth2" = ["profile:write"])),
+    request_body(content = ProfilePatch, content_type = "application/json"),
+    responses(
+        (status = 200, description = "The updated profile", body = ProfileBody),
+        (status = 400, description = "Body is not JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No token or a bad token (RFC 6750)", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "insufficient_scope", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body over 64 KiB", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Not application/json", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid fields, each listed", body = Problem, content_type = "application/problem+json"),
+    ))]
 #[patch("/profile/me", data = "<data>")]
-async fn update_me(
+pub async fn update_me(
     auth: Authenticated,
     content_type: Option<&ContentType>,
     data: Data<'_>,
@@ -140,6 +181,17 @@ async fn update_me(
         .ok_or(ApiError::NotFound(
             "No profile exists for this token's subject.",
         ))
+}
+
+/// The `PATCH` body as documented; the handler validates the raw JSON so
+/// that it can list every bad field at once.
+#[derive(Debug, serde::Deserialize, utoipa::ToSchema)]
+#[allow(dead_code)]
+pub struct ProfilePatch {
+    /// 1 to 100 characters.
+    name: Option<String>,
+    /// At most 1000 characters; `null` clears it.
+    bio: Option<String>,
 }
 
 /// Validated changes of a `PATCH`: `None` leaves a field as it is.

@@ -55,3 +55,26 @@ async fn errors_are_problem_json_never_html() {
         assert!(!body.to_string().contains("<html"));
     }
 }
+
+#[rocket::async_test]
+async fn the_openapi_document_lists_every_route_and_the_password_flow() {
+    let app = spawn_app().await;
+    let response = app.client.get("/openapi.json").dispatch().await;
+    assert_eq!(response.status(), Status::Ok);
+    let doc: serde_json::Value = response.into_json().await.unwrap();
+    for path in [
+        "/profile/me",
+        "/profile/{id}",
+        "/profiles/{id}",
+        "/health",
+        "/ready",
+        "/metrics",
+    ] {
+        assert!(doc["paths"].get(path).is_some(), "{path}");
+    }
+    assert!(doc["paths"]["/profile/me"].get("patch").is_some());
+    let flow = &doc["components"]["securitySchemes"]["oauth2"]["flows"]["password"];
+    assert_eq!(flow["tokenUrl"], "http://issuer.test/oauth/token");
+    let docs = app.client.get("/docs/").dispatch().await;
+    assert_eq!(docs.status(), Status::Ok);
+}

@@ -1,0 +1,70 @@
+//! The OpenAPI 3 document of every route (`/openapi.json`) and Swagger UI
+//! (`/docs`), whose Authorize button logs in with the password flow at the
+//! issuer's token endpoint (the issuer allows this origin by CORS).
+
+use rocket::fairing::AdHoc;
+use utoipa::OpenApi;
+use utoipa::openapi::security::{Flow, OAuth2, Password, Scopes, SecurityScheme};
+use utoipa_swagger_ui::SwaggerUi;
+
+use crate::config::AppConfig;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "resource-server",
+        description = "Profile API that trusts only the issuer's published keys (RFC 9068 access tokens, RFC 6750 errors)."
+    ),
+    paths(
+        crate::profiles::me,
+        crate::profiles::update_me,
+        crate::profiles::profile,
+        crate::profiles::profiles,
+        crate::health::health,
+        crate::health::ready,
+        metrics,
+    ),
+    tags((name = "profiles"), (name = "operations"))
+)]
+struct ApiDoc;
+
+/// Prometheus metrics (served by `shared::observe`).
+#[utoipa::path(get, path = "/metrics", tag = "operations",
+    responses((status = 200, description = "Prometheus text format", content_type = "text/plain")))]
+#[allow(dead_code)]
+fn metrics() {}
+
+/// The document, with the password flow pointing at the issuer.
+pub fn document(config: &AppConfig) -> utoipa::openapi::OpenApi {
+    let mut doc = ApiDoc::openapi();
+    let scopes = Scopes::from_iter(shared::scope::Scope::ALL.map(|s| {
+        (
+            s.as_str(),
+            match s {
+                shared::scope::Scope::ProfileRead => "Read your own profile",
+                shared::scope::Scope::ProfileWrite => "Change your own profile",
+                shared::scope::Scope::ProfilesRead => "Read any profile (admins)",
+            },
+        )
+    }));
+    let token_url = format!(
+        "{}{}",
+        config.issuer.trim_end_matches('/'),
+        shared::routes::TOKEN
+    );
+    let flow = Flow::Password(Password::new(token_url, scopes));
+    doc.components
+        .get_or_insert_with(Default::default)
+        .add_security_scheme("oauth2", SecurityScheme::OAuth2(OAuth2::new([flow])));
+    doc
+}
+
+pub fn stage() -> AdHoc {
+    AdHoc::on_ignite("openapi", |rocket| async {
+        let Some(config) = rocket.state::<AppConfig>() else {
+            return rocket;
+        };
+        let doc = document(config);
+        rocket.mount("/", SwaggerUi::new("/docs/<_..>").url("/openapi.json", doc))
+    })
+}
