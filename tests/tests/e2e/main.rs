@@ -5,3 +5,4 @@
 mod faults;
 mod profiles;
 mod rejections;
+mod startup;
