@@ -29,7 +29,8 @@ pub fn stage() -> rocket::fairing::AdHoc {
 }
 
 /// The grant types the token endpoint really supports.
-pub const GRANT_TYPES_SUPPORTED: &[&str] = &["password"];
+pub const GRANT_TYPES_SUPPORTED: &[&str] =
+    &["password", "client_credentials", "authorization_code", "refresh_token"];
 
 /// The RFC 8414 document, serialized once.
 #[derive(Debug, Clone)]
@@ -42,12 +43,17 @@ impl ServerMetadata {
             "issuer": config.issuer,
             "token_endpoint": config.endpoint(routes::TOKEN),
             "jwks_uri": config.endpoint(routes::JWKS),
+            "authorization_endpoint": config.endpoint(routes::AUTHORIZE),
+            "revocation_endpoint": config.endpoint(routes::REVOKE),
+            "introspection_endpoint": config.endpoint(routes::INTROSPECT),
             "grant_types_supported": GRANT_TYPES_SUPPORTED,
-            "response_types_supported": [],
+            "response_types_supported": ["code"],
+            "response_modes_supported": ["query"],
             "scopes_supported": shared::scope::Scope::ALL.map(|s| s.as_str()),
             "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
+            "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
+            "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
             "code_challenge_methods_supported": ["S256"],
-            "token_endpoint_auth_signing_alg_values_supported": ["RS256"],
         });
         ServerMetadata(serde_json::to_vec(&document).unwrap_or_default().into())
     }

@@ -216,6 +216,27 @@ pub async fn find_by_email(db: &Db, email: &str) -> Result<Option<User>, sqlx::E
     .transpose()
 }
 
+/// A user by id (the `sub` of their tokens).
+pub async fn find_by_id(db: &Db, id: &str) -> Result<Option<User>, sqlx::Error> {
+    let row = sqlx::query(
+        "select id, email, name, password_hash, is_admin, created_at from users where id = $1",
+    )
+    .bind(id)
+    .fetch_optional(&db.pool)
+    .await?;
+    row.map(|row| {
+        Ok(User {
+            id: row.try_get("id")?,
+            email: row.try_get("email")?,
+            name: row.try_get("name")?,
+            password_hash: row.try_get("password_hash")?,
+            is_admin: crate::db::flag(&row, "is_admin")?,
+            created_at: row.try_get("created_at")?,
+        })
+    })
+    .transpose()
+}
+
 pub fn rfc3339(unix: i64) -> String {
     time::OffsetDateTime::from_unix_timestamp(unix)
         .ok()

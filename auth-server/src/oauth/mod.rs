@@ -3,7 +3,16 @@
 //! grant, dispatch on `grant_type`, and the success response. Each grant
 //! lives in a file of its own.
 
+pub mod authorization_code;
+pub mod authorize;
+pub mod client_credentials;
+pub mod codes;
+pub mod introspect;
 pub mod password;
+pub mod pkce;
+pub mod refresh;
+pub mod refresh_tokens;
+pub mod revoke;
 pub mod throttle;
 
 use std::collections::HashMap;
@@ -31,7 +40,17 @@ pub fn stage() -> rocket::fairing::AdHoc {
     rocket::fairing::AdHoc::on_ignite("oauth", |rocket| async {
         rocket
             .manage(LoginThrottle::default())
-            .mount("/", routes![token, login])
+            .mount(
+                "/",
+                routes![
+                    token,
+                    login,
+                    authorize::authorize_page,
+                    authorize::authorize_submit,
+                    revoke::revoke,
+                    introspect::introspect
+                ],
+            )
     })
 }
 
@@ -231,6 +250,9 @@ pub async fn token(
     };
     let result = match grant_type.as_str() {
         "password" => password::grant(&context).await,
+        "client_credentials" => client_credentials::grant(&context).await,
+        "authorization_code" => authorization_code::grant(&context).await,
+        "refresh_token" => refresh::grant(&context).await,
         _ => Err(OAuthError::unsupported_grant_type()),
     };
     record_outcome(&grant_type, &result);

@@ -12,7 +12,6 @@ use super::{GrantContext, TokenSuccess};
 use crate::clients::{self, FIRST_PARTY_CLIENT_ID, PresentedCredentials};
 use crate::error::OAuthError;
 use crate::password;
-use crate::token::Subject;
 use crate::users::{self, User};
 
 /// The same answer for an unknown email and a wrong password.
@@ -83,19 +82,9 @@ pub async fn grant(ctx: &GrantContext<'_>) -> Result<TokenSuccess, OAuthError> {
 
     let allowed = user_scopes(&user).intersection(&client.scopes);
     let scope = granted_scope(ctx.params.get("scope"), &allowed)?;
-    let minted = ctx
-        .issuer
-        .mint(
-            Subject::User {
-                id: &user.id,
-                email: &user.email,
-                name: &user.name,
-            },
-            &client.id,
-            &scope,
-            ctx.now,
-        )
-        .map_err(|_| OAuthError::server_error())?;
+    // Access and refresh token through the one path every user grant takes.
+    let (success, _) =
+        super::refresh::issue_user_tokens(ctx, &client, &user, &scope, &scope, None).await?;
     tracing::info!(user_id = %user.id, client_id = %client.id, "access token issued");
-    Ok(TokenSuccess::new(minted, scope.to_string(), None))
+    Ok(success)
 }

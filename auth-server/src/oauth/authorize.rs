@@ -1,0 +1,693 @@
+//! The authorization endpoint (RFC 6749 §4.1.1, `GET`/`POST /oauth/authorize`):
+//! a server-rendered login page, then a consent page, then a redirect to
+//! the client with a one-time code.
+//!
+//! - Until `client_id` and `redirect_uri` are known good (registered, compared
+//!   exactly), errors are shown here and never redirected: a redirect to an
+//!   unchecked URI would make us an open redirector (RFC 6749 §4.1.2.1).
+//!   After that, errors go back to the client as `error`/`state` parameters.
+//! - No JavaScript. Every value on the page is HTML-escaped. Forms carry a
+//!   CSRF token that must match a `SameSite=Strict` cookie set by the page.
+//! - Login and consent are two requests with no server session between them:
+//!   a successful login answers a single-use, short-lived ticket (hashed in
+//!   the database) that the consent form sends back.
+
+use std::time::Instant;
+
+use rocket::http::{Cookie, CookieJar, Header, SameSite, Status};
+use rocket::response::{Redirect, content::RawHtml};
+use rocket::{State, get, post};
+use secrecy::SecretString;
+use shared::scope::ScopeSet;
+use subtle::ConstantTimeEq;
+use url::Url;
+
+use super::password::user_scopes;
+use super::throttle::LoginThrottle;
+use super::{RequestMeta, codes, pkce};
+use crate::AppClock;
+use crate::clients::{self, Client, generate_secret};
+use crate::config::AppConfig;
+use crate::db::Db;
+use crate::oxide_rocket::{OAuthRequest, WebError};
+use crate::{password, users};
+
+const CSRF_COOKIE: &str = "authorize_csrf";
+
+/// The page or the redirect.
+#[derive(rocket::Responder)]
+pub enum AuthorizeResponse {
+    Page(Page),
+    Redirect(Redirect),
+}
+
+/// An HTML page that is never cached or framed.
+#[derive(rocket::Responder)]
+pub struct Page {
+    body: (Status, RawHtml<String>),
+    cache: Header<'static>,
+    frame: Header<'static>,
+    csp: Header<'static>,
+}
+
+impl Page {
+    fn new(status: Status, html: String) -> Page {
+        Page {
+            body: (status, RawHtml(html)),
+            cache: Header::new("Cache-Control", "no-store"),
+            frame: Header::new("X-Frame-Options", "DENY"),
+            csp: Header::new(
+                "Content-Security-Policy",
+                "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'",
+            ),
+        }
+    }
+}
+
+/// The parameters of an authorization request (RFC 6749 §4.1.1, RFC 7636 §4.3).
+#[derive(Debug, Clone, Default)]
+struct AuthParams {
+    response_type: Option<String>,
+    client_id: Option<String>,
+    redirect_uri: Option<String>,
+    scope: Option<String>,
+    state: Option<String>,
+    code_challenge: Option<String>,
+    code_challenge_method: Option<String>,
+}
+
+impl AuthParams {
+    const NAMES: [&'static str; 7] = [
+        "response_type",
+        "client_id",
+        "redirect_uri",
+        "scope",
+        "state",
+        "code_challenge",
+        "code_challenge_method",
+    ];
+
+    fn from_lookup(get: impl Fn(&str) -> Option<String>) -> AuthParams {
+        // RFC 6749 §3.1: a parameter sent without a value is omitted.
+        let get = |name: &str| get(name).filter(|v| !v.is_empty());
+        AuthParams {
+            response_type: get("response_type"),
+            client_id: get("client_id"),
+            redirect_uri: get("redirect_uri"),
+            scope: get("scope"),
+            state: get("state"),
+            code_challenge: get("code_challenge"),
+            code_challenge_method: get("code_challenge_method"),
+        }
+    }
+
+    fn values(&self) -> [(&'static str, Option<&str>); 7] {
+        let v = [
+            self.response_type.as_deref(),
+            self.client_id.as_deref(),
+            self.redirect_uri.as_deref(),
+            self.scope.as_deref(),
+            self.state.as_deref(),
+            self.code_challenge.as_deref(),
+            self.code_challenge_method.as_deref(),
+        ];
+        let mut out = [("", None); 7];
+        for (i, name) in Self::NAMES.iter().enumerate() {
+            out[i] = (*name, v[i]);
+        }
+        out
+    }
+}
+
+/// The fields the authorization page's forms send: the authorization
+/// request again, plus the step's own fields.
+#[derive(Debug, serde::Deserialize, utoipa::ToSchema)]
+#[allow(dead_code)]
+pub struct AuthorizeForm {
+    response_type: String,
+    client_id: String,
+    redirect_uri: String,
+    scope: Option<String>,
+    state: Option<String>,
+    code_challenge: Option<String>,
+    code_challenge_method: Option<String>,
+    /// The CSRF token of the page; must match the `authorize_csrf` cookie.
+    csrf: String,
+    /// `login`, `allow` or `deny`.
+    action: String,
+    /// For `login`: the email.
+    username: Option<String>,
+    /// For `login`.
+    password: Option<String>,
+    /// For `allow` and `deny`: the ticket the consent page carries.
+    ticket: Option<String>,
+}
+
+/// A request whose client and redirect URI are known good.
+struct Validated {
+    client: Client,
+    redirect_uri: String,
+    scope: ScopeSet,
+    state: Option<String>,
+    code_challenge: Option<String>,
+    params: AuthParams,
+}
+
+/// Why a request cannot go on.
+enum Refusal {
+    /// Shown on our page: the redirect URI cannot be trusted.
+    Here(Status, &'static str),
+    /// Sent back to the client's redirect URI.
+    ToClient {
+        redirect_uri: String,
+        state: Option<String>,
+        error: &'static str,
+        description: &'static str,
+    },
+}
+
+async fn validate(db: &Db, params: AuthParams) -> Result<Result<Validated, Refusal>, sqlx::Error> {
+    let Some(client_id) = params.client_id.as_deref() else {
+        return Ok(Err(Refusal::Here(
+            Status::BadRequest,
+            "The request has no client_id.",
+        )));
+    };
+    let Some(client) = clients::find(db, client_id).await? else {
+        return Ok(Err(Refusal::Here(
+            Status::BadRequest,
+            "The client is not registered.",
+        )));
+    };
+    let Some(redirect_uri) = params.redirect_uri.clone() else {
+        return Ok(Err(Refusal::Here(
+            Status::BadRequest,
+            "The request has no redirect_uri.",
+        )));
+    };
+    // Exact string comparison (RFC 9700 §2.1): no prefix, no normalisation.
+    if !client.redirect_uris.contains(&redirect_uri) {
+        return Ok(Err(Refusal::Here(
+            Status::BadRequest,
+            "The redirect_uri is not registered for this client.",
+        )));
+    }
+    let refuse = |error, description| {
+        Ok(Err(Refusal::ToClient {
+            redirect_uri: redirect_uri.clone(),
+            state: params.state.clone(),
+            error,
+            description,
+        }))
+    };
+    match params.response_type.as_deref() {
+        Some("code") => {}
+        None => {
+            return refuse(
+                "invalid_request",
+                "The response_type parameter is required.",
+            );
+        }
+        Some(_) => {
+            return refuse(
+                "unsupported_response_type",
+                "Only response_type=code is supported.",
+            );
+        }
+    }
+    if !client.allows_grant("authorization_code") {
+        return refuse(
+            "unauthorized_client",
+            "This client may not use the authorization code grant.",
+        );
+    }
+    let scope = match params.scope.as_deref() {
+        None => client.scopes.clone(),
+        Some(requested) => {
+            let requested = ScopeSet::parse(requested);
+            if requested.is_empty() || !requested.is_subset(&client.scopes) {
+                return refuse(
+                    "invalid_scope",
+                    "The requested scope is invalid, unknown, or not allowed.",
+                );
+            }
+            requested
+        }
+    };
+    match (
+        params.code_challenge.as_deref(),
+        params.code_challenge_method.as_deref(),
+    ) {
+        (None, None) if client.is_public() => {
+            return refuse(
+                "invalid_request",
+                "PKCE (code_challenge with S256) is required.",
+            );
+        }
+        (None, None) => {}
+        (Some(challenge), Some("S256")) if pkce::is_s256_challenge(challenge) => {}
+        (Some(_), Some("S256")) => {
+            return refuse("invalid_request", "The code_challenge is malformed.");
+        }
+        (Some(_), None | Some("plain")) | (None, Some("plain")) => {
+            return refuse(
+                "invalid_request",
+                "Only the S256 code_challenge_method is supported.",
+            );
+        }
+        _ => {
+            return refuse(
+                "invalid_request",
+                "The code_challenge_method is not supported.",
+            );
+        }
+    }
+    Ok(Ok(Validated {
+        client,
+        redirect_uri: redirect_uri.clone(),
+        scope,
+        state: params.state.clone(),
+        code_challenge: params.code_challenge.clone(),
+        params,
+    }))
+}
+
+fn redirect_back(
+    redirect_uri: &str,
+    pairs: &[(&str, &str)],
+    state: Option<&str>,
+) -> AuthorizeResponse {
+    match Url::parse(redirect_uri) {
+        Ok(mut url) => {
+            {
+                let mut query = url.query_pairs_mut();
+                for (name, value) in pairs {
+                    query.append_pair(name, value);
+                }
+                if let Some(state) = state {
+                    query.append_pair("state", state);
+                }
+            }
+            AuthorizeResponse::Redirect(Redirect::to(url.to_string()))
+        }
+        Err(_) => error_page(Status::BadRequest, "The redirect_uri is not a valid URL."),
+    }
+}
+
+fn refused(refusal: Refusal) -> AuthorizeResponse {
+    match refusal {
+        Refusal::Here(status, message) => error_page(status, message),
+        Refusal::ToClient {
+            redirect_uri,
+            state,
+            error,
+            description,
+        } => redirect_back(
+            &redirect_uri,
+            &[("error", error), ("error_description", description)],
+            state.as_deref(),
+        ),
+    }
+}
+
+fn server_error(error: sqlx::Error) -> AuthorizeResponse {
+    tracing::error!(%error, "database error on the authorization endpoint");
+    error_page(
+        Status::InternalServerError,
+        "Something went wrong. Please try again later.",
+    )
+}
+
+/// A fresh CSRF token, also set as the cookie the form must match.
+fn new_csrf(jar: &CookieJar<'_>, config: &AppConfig) -> String {
+    let token = generate_secret();
+    let cookie = Cookie::build((CSRF_COOKIE, token.clone()))
+        .http_only(true)
+        .same_site(SameSite::Strict)
+        .secure(config.issuer.starts_with("https://"))
+        .path("/oauth/authorize");
+    jar.add(cookie);
+    token
+}
+
+fn csrf_matches(jar: &CookieJar<'_>, presented: Option<&str>) -> bool {
+    match (jar.get(CSRF_COOKIE), presented) {
+        (Some(cookie), Some(presented)) => {
+            bool::from(cookie.value().as_bytes().ct_eq(presented.as_bytes()))
+        }
+        _ => false,
+    }
+}
+
+/// The authorization request (RFC 6749 §4.1.1): shows the login page, or an
+/// error page when the client or redirect URI is not registered, or
+/// redirects an error back to the client.
+#[utoipa::path(
+    get, path = "/oauth/authorize", tag = "oauth",
+    params(
+        ("response_type" = String, Query, description = "`code`"),
+        ("client_id" = String, Query),
+        ("redirect_uri" = String, Query, description = "Exactly as registered"),
+        ("scope" = Option<String>, Query, description = "Space-separated; defaults to the client's scopes"),
+        ("state" = Option<String>, Query),
+        ("code_challenge" = Option<String>, Query, description = "PKCE S256 challenge; required for public clients"),
+        ("code_challenge_method" = Option<String>, Query, description = "`S256` (`plain` is refused)"),
+    ),
+    responses(
+        (status = 200, description = "Login page", content_type = "text/html"),
+        (status = 303, description = "Error sent back to the client's redirect URI",
+         headers(("Location" = String))),
+        (status = 400, description = "Unknown client or unregistered redirect URI (never redirected)", content_type = "text/html"),
+    )
+)]
+#[get("/oauth/authorize")]
+pub async fn authorize_page(
+    request: Result<OAuthRequest, WebError>,
+    jar: &CookieJar<'_>,
+    db: &State<Db>,
+    config: &State<AppConfig>,
+) -> AuthorizeResponse {
+    let Ok(request) = request else {
+        return error_page(Status::BadRequest, "The request is malformed.");
+    };
+    let params = AuthParams::from_lookup(|name| request.query_value(name).map(|v| v.into_owned()));
+    let validated = match validate(db, params).await {
+        Ok(Ok(validated)) => validated,
+        Ok(Err(refusal)) => return refused(refusal),
+        Err(error) => return server_error(error),
+    };
+    let csrf = new_csrf(jar, config);
+    login_page(&validated, &csrf, None, Status::Ok)
+}
+
+/// The login and consent forms of the authorization page.
+#[utoipa::path(
+    post, path = "/oauth/authorize", tag = "oauth",
+    request_body(content = AuthorizeForm, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 200, description = "Consent page after a successful login", content_type = "text/html"),
+        (status = 303, description = "Redirect to the client with `code` and `state`, or with `error`",
+         headers(("Location" = String))),
+        (status = 401, description = "Wrong email or password: the login page again", content_type = "text/html"),
+        (status = 403, description = "CSRF token missing or wrong", content_type = "text/html"),
+        (status = 429, description = "Too many failed logins", content_type = "text/html"),
+    )
+)]
+#[allow(clippy::too_many_arguments)]
+#[post("/oauth/authorize", data = "<request>")]
+pub async fn authorize_submit(
+    request: Result<OAuthRequest, WebError>,
+    meta: RequestMeta,
+    jar: &CookieJar<'_>,
+    db: &State<Db>,
+    config: &State<AppConfig>,
+    throttle: &State<LoginThrottle>,
+    clock: &State<AppClock>,
+) -> AuthorizeResponse {
+    let request = match request {
+        Ok(request) if request.body_params().is_some() => request,
+        Ok(_) => return error_page(Status::BadRequest, "The form is malformed."),
+        Err(WebError::TooLarge) => {
+            return error_page(Status::PayloadTooLarge, "The form is too large.");
+        }
+        Err(_) => return error_page(Status::BadRequest, "The form is malformed."),
+    };
+    let field = |name: &str| request.body_value(name).map(|v| v.into_owned());
+    let params = AuthParams::from_lookup(field);
+    let validated = match validate(db, params).await {
+        Ok(Ok(validated)) => validated,
+        Ok(Err(refusal)) => return refused(refusal),
+        Err(error) => return server_error(error),
+    };
+    if !csrf_matches(jar, field("csrf").as_deref()) {
+        return error_page(
+            Status::Forbidden,
+            "This form has expired or was not sent from this site. Please start again from the application.",
+        );
+    }
+    let now = clock.0.now();
+    match field("action").as_deref() {
+        Some("login") => {
+            login(
+                &validated,
+                field("username"),
+                field("password"),
+                &meta,
+                jar,
+                db,
+                config,
+                throttle,
+                now,
+            )
+            .await
+        }
+        Some("allow") => consent(&validated, field("ticket"), db, now).await,
+        Some("deny") => {
+            if let Some(ticket) = field("ticket") {
+                // Spend it so the same page cannot be answered twice.
+                let _ = codes::take_login_ticket(db, &ticket, &validated.client.id, now).await;
+            }
+            redirect_back(
+                &validated.redirect_uri,
+                &[
+                    ("error", "access_denied"),
+                    ("error_description", "The user denied the request."),
+                ],
+                validated.state.as_deref(),
+            )
+        }
+        _ => error_page(Status::BadRequest, "The form is malformed."),
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn login(
+    validated: &Validated,
+    username: Option<String>,
+    password_field: Option<String>,
+    meta: &RequestMeta,
+    jar: &CookieJar<'_>,
+    db: &Db,
+    config: &AppConfig,
+    throttle: &LoginThrottle,
+    now: i64,
+) -> AuthorizeResponse {
+    let csrf = new_csrf(jar, config);
+    let (Some(username), Some(password_field)) = (username, password_field) else {
+        return login_page(
+            validated,
+            &csrf,
+            Some("Enter your email and password."),
+            Status::BadRequest,
+        );
+    };
+    let account = username.trim().to_lowercase();
+    if throttle
+        .check(&account, meta.client_ip, Instant::now())
+        .is_err()
+    {
+        return login_page(
+            validated,
+            &csrf,
+            Some("Too many failed attempts. Please wait a while and try again."),
+            Status::TooManyRequests,
+        );
+    }
+    let user = match users::find_by_email(db, &account).await {
+        Ok(user) => user,
+        Err(error) => return server_error(error),
+    };
+    let stored = user.as_ref().map(|u| u.password_hash.clone());
+    let verified = password::verify(SecretString::from(password_field), stored).await;
+    let Some(user) = user.filter(|_| verified) else {
+        throttle.record_failure(&account, meta.client_ip, Instant::now());
+        return login_page(
+            validated,
+            &csrf,
+            Some("The email or password is incorrect."),
+            Status::Unauthorized,
+        );
+    };
+    throttle.record_success(&account);
+    let ticket = match codes::create_login_ticket(db, &user.id, &validated.client.id, now).await {
+        Ok(ticket) => ticket,
+        Err(error) => return server_error(error),
+    };
+    let scope = validated.scope.intersection(&user_scopes(&user));
+    consent_page(validated, &csrf, &ticket, &user.email, &scope)
+}
+
+async fn consent(
+    validated: &Validated,
+    ticket: Option<String>,
+    db: &Db,
+    now: i64,
+) -> AuthorizeResponse {
+    let user_id = match ticket {
+        Some(ticket) => {
+            match codes::take_login_ticket(db, &ticket, &validated.client.id, now).await {
+                Ok(user_id) => user_id,
+                Err(error) => return server_error(error),
+            }
+        }
+        None => None,
+    };
+    let Some(user_id) = user_id else {
+        return error_page(
+            Status::BadRequest,
+            "Your login has expired. Please start again from the application.",
+        );
+    };
+    let user = match users::find_by_id(db, &user_id).await {
+        Ok(Some(user)) => user,
+        Ok(None) => return error_page(Status::BadRequest, "Your account no longer exists."),
+        Err(error) => return server_error(error),
+    };
+    // The user may hold less than the client asked for; the token response
+    // says what was granted (RFC 6749 §3.3).
+    let scope = validated.scope.intersection(&user_scopes(&user));
+    let code = codes::create(
+        db,
+        codes::NewCode {
+            client_id: &validated.client.id,
+            user_id: &user.id,
+            redirect_uri: &validated.redirect_uri,
+            scope: &scope.to_string(),
+            code_challenge: validated.code_challenge.as_deref(),
+            now,
+        },
+    )
+    .await;
+    match code {
+        Ok(code) => {
+            tracing::info!(user_id = %user.id, client_id = %validated.client.id, "authorization code issued");
+            redirect_back(
+                &validated.redirect_uri,
+                &[("code", &code)],
+                validated.state.as_deref(),
+            )
+        }
+        Err(error) => server_error(error),
+    }
+}
+
+/// HTML-escapes text for element content and quoted attribute values.
+pub fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#x27;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+fn layout(title: &str, body: &str) -> String {
+    format!(
+        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+         <title>{title}</title><style>body{{font-family:system-ui,sans-serif;max-width:26rem;margin:3rem auto;padding:0 1rem}}\
+         label,input,button{{display:block;width:100%;margin:.4rem 0}}input{{padding:.5rem}}button{{padding:.6rem}}\
+         .error{{color:#a00}}</style></head><body>{body}</body></html>\n",
+        title = escape(title),
+    )
+}
+
+fn hidden_fields(validated: &Validated, csrf: &str) -> String {
+    let mut out = format!(
+        "<input type=\"hidden\" name=\"csrf\" value=\"{}\">",
+        escape(csrf)
+    );
+    for (name, value) in validated.params.values() {
+        if let Some(value) = value {
+            out.push_str(&format!(
+                "<input type=\"hidden\" name=\"{name}\" value=\"{}\">",
+                escape(value)
+            ));
+        }
+    }
+    out
+}
+
+fn login_page(
+    validated: &Validated,
+    csrf: &str,
+    error: Option<&str>,
+    status: Status,
+) -> AuthorizeResponse {
+    let error = error
+        .map(|e| format!("<p class=\"error\" role=\"alert\">{}</p>", escape(e)))
+        .unwrap_or_default();
+    let body = format!(
+        "<h1>Sign in</h1><p><strong>{client}</strong> wants to access your account.</p>{error}\
+         <form method=\"post\" action=\"/oauth/authorize\">{hidden}\
+         <input type=\"hidden\" name=\"action\" value=\"login\">\
+         <label for=\"username\">Email</label><input id=\"username\" name=\"username\" type=\"email\" autocomplete=\"username\" required>\
+         <label for=\"password\">Password</label><input id=\"password\" name=\"password\" type=\"password\" autocomplete=\"current-password\" required>\
+         <button type=\"submit\">Sign in</button></form>",
+        client = escape(&validated.client.name),
+        hidden = hidden_fields(validated, csrf),
+    );
+    AuthorizeResponse::Page(Page::new(status, layout("Sign in", &body)))
+}
+
+fn consent_page(
+    validated: &Validated,
+    csrf: &str,
+    ticket: &str,
+    email: &str,
+    scope: &ScopeSet,
+) -> AuthorizeResponse {
+    let scopes: String = scope
+        .iter()
+        .map(|s| format!("<li>{}</li>", escape(describe_scope(s))))
+        .collect();
+    let body = format!(
+        "<h1>Allow access?</h1><p>Signed in as <strong>{email}</strong>.</p>\
+         <p><strong>{client}</strong> asks to:</p><ul>{scopes}</ul>\
+         <form method=\"post\" action=\"/oauth/authorize\">{hidden}\
+         <input type=\"hidden\" name=\"ticket\" value=\"{ticket}\">\
+         <button type=\"submit\" name=\"action\" value=\"allow\">Allow</button>\
+         <button type=\"submit\" name=\"action\" value=\"deny\">Deny</button></form>",
+        email = escape(email),
+        client = escape(&validated.client.name),
+        hidden = hidden_fields(validated, csrf),
+        ticket = escape(ticket),
+    );
+    AuthorizeResponse::Page(Page::new(Status::Ok, layout("Allow access?", &body)))
+}
+
+fn describe_scope(scope: &str) -> &str {
+    match scope {
+        "profile:read" => "read your profile",
+        "profile:write" => "change your profile",
+        "profiles:read" => "read every user's profile",
+        other => other,
+    }
+}
+
+fn error_page(status: Status, message: &str) -> AuthorizeResponse {
+    let body = format!(
+        "<h1>Cannot continue</h1><p class=\"error\">{}</p>",
+        escape(message)
+    );
+    AuthorizeResponse::Page(Page::new(status, layout("Cannot continue", &body)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escapes_markup_and_quotes() {
+        assert_eq!(
+            escape(r#"<a href="x">'&'</a>"#),
+            "&lt;a href=&quot;x&quot;&gt;&#x27;&amp;&#x27;&lt;/a&gt;"
+        );
+    }
+}

@@ -1,0 +1,154 @@
+//! Token introspection (RFC 7662, `POST /oauth/introspect`) and the check
+//! of our own access tokens that revocation shares.
+//!
+//! Only an authenticated confidential client may ask (a resource server, in
+//! practice); anything else gets `401 invalid_client`. A token that is not
+//! ours, expired, revoked, or a refresh token of another client is simply
+//! `{"active": false}`: RFC 7662 §2.2 wants no reason given.
+
+use std::sync::Arc;
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use rocket::data::Data;
+use rocket::http::ContentType;
+use rocket::serde::json::Json;
+use rocket::{State, post};
+use serde_json::{Value, json};
+use shared::claims::AccessTokenClaims;
+use shared::jwks_cache::VerifyingKey;
+
+use super::{RequestMeta, TokenFailure, TokenParams, read_form, refresh_tokens};
+use crate::AppClock;
+use crate::clients::{self, Client, PresentedCredentials};
+use crate::config::AppConfig;
+use crate::db::Db;
+use crate::error::OAuthError;
+use crate::keys::KeyStore;
+use shared::oauth::OAuthErrorBody;
+
+/// The claims of an access token we signed, whatever its expiry; `None` for
+/// anything else (bad signature, unknown key, another issuer, not a JWT).
+pub fn own_access_token(
+    keys: &KeyStore,
+    config: &AppConfig,
+    token: &str,
+) -> Option<AccessTokenClaims> {
+    let (signed, signature) = token.rsplit_once('.')?;
+    let (header, payload) = signed.split_once('.')?;
+    let header: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(header).ok()?).ok()?;
+    if header.get("alg")?.as_str()? != "RS256" {
+        return None;
+    }
+    let kid = header.get("kid")?.as_str()?;
+    let ring = keys.current();
+    let key = ring.keys.iter().find(|key| key.kid == kid)?;
+    let verifying = VerifyingKey::from_jwk(&key.jwk).ok()?;
+    if !verifying.verify(signed.as_bytes(), &URL_SAFE_NO_PAD.decode(signature).ok()?) {
+        return None;
+    }
+    let claims: AccessTokenClaims =
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).ok()?).ok()?;
+    (claims.iss == config.issuer).then_some(claims)
+}
+
+/// Authenticates the calling client from the header or body (RFC 6749 §2.3.1).
+pub async fn authenticate_caller(
+    db: &Db,
+    meta: &RequestMeta,
+    params: &TokenParams,
+) -> Result<Client, OAuthError> {
+    let presented = PresentedCredentials::extract(
+        meta.authorization.as_deref(),
+        params.get("client_id"),
+        params.get("client_secret"),
+    )?;
+    clients::authenticate(db, &presented).await
+}
+
+/// The form of an introspection request (RFC 7662 §2.1).
+#[derive(Debug, serde::Deserialize, utoipa::ToSchema)]
+#[allow(dead_code)]
+pub struct IntrospectionForm {
+    token: String,
+    token_type_hint: Option<String>,
+    client_id: Option<String>,
+    client_secret: Option<String>,
+}
+
+/// Introspect a token (RFC 7662); confidential clients only.
+#[utoipa::path(
+    post, path = "/oauth/introspect", tag = "oauth",
+    request_body(content = IntrospectionForm, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 200, description = "`{\"active\": false}`, or the token's claims with `active: true`",
+         body = Object),
+        (status = 400, description = "RFC 6749 §5.2 error", body = OAuthErrorBody),
+        (status = 401, description = "Client authentication failed", body = OAuthErrorBody),
+    )
+)]
+#[post("/oauth/introspect", data = "<data>")]
+pub async fn introspect(
+    meta: RequestMeta,
+    content_type: Option<&ContentType>,
+    data: Data<'_>,
+    db: &State<Db>,
+    config: &State<AppConfig>,
+    keys: &State<Arc<KeyStore>>,
+    clock: &State<AppClock>,
+) -> Result<Json<Value>, TokenFailure> {
+    let params = read_form(content_type, data).await?;
+    let caller = authenticate_caller(db, &meta, &params).await?;
+    // A public client cannot prove who it is, so it may not look into tokens.
+    if caller.is_public() {
+        return Err(OAuthError::invalid_client().into());
+    }
+    let token = params.require("token")?;
+    let now = clock.0.now();
+    let inactive = Json(json!({ "active": false }));
+
+    if let Some(claims) = own_access_token(keys, config, token) {
+        let live = claims.exp > now
+            && claims.nbf <= now + 60
+            && !refresh_tokens::is_access_token_revoked(db, &claims.jti)
+                .await
+                .map_err(OAuthError::from)?;
+        if !live {
+            return Ok(inactive);
+        }
+        let mut body = json!({
+            "active": true,
+            "token_type": "Bearer",
+            "scope": claims.scope,
+            "client_id": claims.client_id,
+            "sub": claims.sub,
+            "aud": claims.aud,
+            "iss": claims.iss,
+            "exp": claims.exp,
+            "iat": claims.iat,
+            "nbf": claims.nbf,
+            "jti": claims.jti,
+        });
+        if let Some(email) = claims.email {
+            body["username"] = json!(email);
+        }
+        return Ok(Json(body));
+    }
+
+    let stored = refresh_tokens::find(db, token)
+        .await
+        .map_err(OAuthError::from)?;
+    match stored {
+        // Refresh tokens are for the client that holds them alone.
+        Some(stored) if stored.client_id == caller.id && stored.is_live(now) => Ok(Json(json!({
+            "active": true,
+            "token_type": "refresh_token",
+            "scope": stored.scope,
+            "client_id": stored.client_id,
+            "sub": stored.user_id,
+            "iss": config.issuer,
+            "exp": stored.expires_at,
+        }))),
+        _ => Ok(inactive),
+    }
+}

@@ -1,0 +1,100 @@
+//! Token revocation (RFC 7009, `POST /oauth/revoke`).
+//!
+//! The client authenticates as at the token endpoint (a public client by
+//! its `client_id`). A refresh token dies with its whole family; an access
+//! token is listed as revoked so introspection reports it inactive (the
+//! resource server, which only checks signatures, keeps accepting it until
+//! it expires: access tokens are short-lived for that reason). Unknown
+//! tokens and tokens of other clients get the same `200` (RFC 7009 §2.2),
+//! so the endpoint tells nobody which tokens exist.
+
+use std::sync::Arc;
+
+use rocket::data::Data;
+use rocket::http::{ContentType, Header};
+use rocket::{State, post};
+
+use super::introspect::{authenticate_caller, own_access_token};
+use super::{RequestMeta, TokenFailure, read_form, refresh_tokens};
+use crate::AppClock;
+use crate::config::AppConfig;
+use crate::db::Db;
+use crate::error::OAuthError;
+use crate::keys::KeyStore;
+use crate::token::TokenIssuer;
+use shared::oauth::OAuthErrorBody;
+
+/// `200` with an empty body, never cached.
+#[derive(rocket::Responder)]
+#[response(status = 200)]
+pub struct Revoked((), Header<'static>);
+
+/// The form of a revocation request (RFC 7009 §2.1).
+#[derive(Debug, serde::Deserialize, utoipa::ToSchema)]
+#[allow(dead_code)]
+pub struct RevocationForm {
+    token: String,
+    /// `refresh_token` or `access_token`; only orders the lookups.
+    token_type_hint: Option<String>,
+    client_id: Option<String>,
+    client_secret: Option<String>,
+}
+
+/// Revoke a token (RFC 7009).
+#[utoipa::path(
+    post, path = "/oauth/revoke", tag = "oauth",
+    request_body(content = RevocationForm, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 200, description = "Revoked, or unknown: the same answer"),
+        (status = 400, description = "RFC 6749 §5.2 error", body = OAuthErrorBody),
+        (status = 401, description = "Client authentication failed", body = OAuthErrorBody),
+    )
+)]
+#[allow(clippy::too_many_arguments)]
+#[post("/oauth/revoke", data = "<data>")]
+pub async fn revoke(
+    meta: RequestMeta,
+    content_type: Option<&ContentType>,
+    data: Data<'_>,
+    db: &State<Db>,
+    config: &State<AppConfig>,
+    keys: &State<Arc<KeyStore>>,
+    issuer: &State<Arc<TokenIssuer>>,
+    clock: &State<AppClock>,
+) -> Result<Revoked, TokenFailure> {
+    let params = read_form(content_type, data).await?;
+    let caller = authenticate_caller(db, &meta, &params).await?;
+    let token = params.require("token")?;
+    let now = clock.0.now();
+    let done = Revoked((), Header::new("Cache-Control", "no-store"));
+
+    // The hint only orders the lookups (RFC 7009 §2.1); both are tried.
+    let try_refresh_first = params.get("token_type_hint") != Some("access_token");
+    for kind in if try_refresh_first {
+        [true, false]
+    } else {
+        [false, true]
+    } {
+        if kind {
+            let stored = refresh_tokens::find(db, token)
+                .await
+                .map_err(OAuthError::from)?;
+            if let Some(stored) = stored {
+                if stored.client_id == caller.id {
+                    refresh_tokens::revoke_family(db, &stored.family_id, now, now + issuer.ttl())
+                        .await
+                        .map_err(OAuthError::from)?;
+                }
+                return Ok(done);
+            }
+        } else if let Some(claims) = own_access_token(keys, config, token) {
+            if claims.client_id == caller.id {
+                refresh_tokens::revoke_access_token(db, &claims.jti, claims.exp)
+                    .await
+                    .map_err(OAuthError::from)?;
+            }
+            return Ok(done);
+        }
+    }
+    Ok(done)
+}
