@@ -12,6 +12,7 @@ async fn main() -> ExitCode {
     let figment = auth_server::config::figment();
     let result = match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve(figment).await,
+        Command::Clients(command) => auth_server::cli::clients::run(command, &figment).await,
         Command::Users(command) => auth_server::cli::users::run(command, &figment).await,
         Command::Keys(command) => auth_server::cli::keys::run(command, &figment).await,
     };

@@ -2,6 +2,7 @@
 //! subcommands, which read the same settings as the server and work while
 //! it runs. Each exits 0 on success, else prints one line and exits non-zero.
 
+pub mod clients;
 pub mod keys;
 pub mod users;
 
@@ -18,6 +19,9 @@ pub struct Cli {
 pub enum Command {
     /// Run the server (the default).
     Serve,
+    /// Manage OAuth clients.
+    #[command(subcommand)]
+    Clients(clients::ClientsCommand),
     /// Manage users.
     #[command(subcommand)]
     Users(users::UsersCommand),

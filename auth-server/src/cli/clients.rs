@@ -1,0 +1,282 @@
+//! `auth-server clients create|list|delete`: registering OAuth clients. The
+//! secret of a confidential client is printed once and stored only as its
+//! SHA-256 digest; lose it and the client must be registered again.
+
+use clap::Subcommand;
+use rocket::figment::Figment;
+use serde_json::json;
+use shared::clock::{Clock, SystemClock};
+use shared::scope::{Scope, ScopeSet};
+
+use super::CliError;
+use crate::clients::{self, Client, NewClient};
+use crate::config::AppConfig;
+use crate::db::Db;
+
+/// The grant types a client can be registered for.
+const GRANTS: [&str; 4] = [
+    "authorization_code",
+    "client_credentials",
+    "refresh_token",
+    "password",
+];
+
+#[derive(Debug, Subcommand)]
+pub enum ClientsCommand {
+    /// Register a client and print its client_id and (once) its secret.
+    Create {
+        #[arg(long)]
+        name: String,
+        /// A grant type the client may use; repeat for several. Default:
+        /// client_credentials, or authorization_code and refresh_token with --public.
+        #[arg(long = "grant", value_name = "GRANT")]
+        grants: Vec<String>,
+        /// Space-separated scopes the client may be granted.
+        #[arg(long, default_value = "")]
+        scope: String,
+        /// A redirect URI, compared exactly; repeat for several.
+        #[arg(long = "redirect-uri", value_name = "URI")]
+        redirect_uris: Vec<String>,
+        /// No secret: a browser or native app, which must use PKCE.
+        #[arg(long)]
+        public: bool,
+        /// Allowed the password grant (RFC 9700 forbids it for third parties).
+        #[arg(long)]
+        first_party: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// List registered clients (never their secrets).
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Delete a client; its codes and refresh tokens go with it.
+    Delete {
+        #[arg(value_name = "CLIENT_ID")]
+        client_id: String,
+    },
+}
+
+/// Checks a registration request and turns it into a [`NewClient`].
+pub fn validate(
+    name: &str,
+    grants: &[String],
+    scope: &str,
+    redirect_uris: &[String],
+    public: bool,
+    first_party: bool,
+) -> Result<NewClient, CliError> {
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > 100 {
+        return Err(CliError("--name must be 1 to 100 characters".into()));
+    }
+    let mut grant_types: Vec<String> = if grants.is_empty() {
+        if public {
+            vec!["authorization_code".into(), "refresh_token".into()]
+        } else {
+            vec!["client_credentials".into()]
+        }
+    } else {
+        grants.to_vec()
+    };
+    grant_types.dedup();
+    if let Some(unknown) = grant_types.iter().find(|g| !GRANTS.contains(&g.as_str())) {
+        return Err(CliError(format!(
+            "--grant {unknown}: unknown grant type (one of {})",
+            GRANTS.join(", ")
+        )));
+    }
+    if public && grant_types.iter().any(|g| g == "client_credentials") {
+        return Err(CliError(
+            "--public clients cannot use client_credentials: they have no secret".into(),
+        ));
+    }
+    if grant_types.iter().any(|g| g == "password") && !first_party {
+        return Err(CliError(
+            "--grant password needs --first-party (RFC 9700 §2.4)".into(),
+        ));
+    }
+    if let Some(unknown) = scope.split_whitespace().find(|s| Scope::parse(s).is_none()) {
+        return Err(CliError(format!("--scope {unknown}: unknown scope")));
+    }
+    for uri in redirect_uris {
+        let parsed = url::Url::parse(uri)
+            .map_err(|_| CliError(format!("--redirect-uri {uri}: not an absolute URL")))?;
+        // RFC 6749 §3.1.2: no fragment. Plain http only for loopback (RFC 8252 §7.3).
+        let loopback = matches!(parsed.host_str(), Some("127.0.0.1" | "localhost" | "[::1]"));
+        if parsed.fragment().is_some()
+            || !(parsed.scheme() == "https" || loopback || parsed.scheme() != "http")
+        {
+            return Err(CliError(format!(
+                "--redirect-uri {uri}: must have no fragment, and use https unless it is a loopback address"
+            )));
+        }
+        if uri.contains(char::is_whitespace) {
+            return Err(CliError(format!(
+                "--redirect-uri {uri}: must not contain spaces"
+            )));
+        }
+    }
+    if grant_types.iter().any(|g| g == "authorization_code") && redirect_uris.is_empty() {
+        return Err(CliError(
+            "--grant authorization_code needs at least one --redirect-uri".into(),
+        ));
+    }
+    Ok(NewClient {
+        name: name.to_owned(),
+        public,
+        first_party,
+        grant_types,
+        scopes: ScopeSet::parse(scope),
+        redirect_uris: redirect_uris.to_vec(),
+    })
+}
+
+fn describe(client: &Client) -> serde_json::Value {
+    json!({
+        "client_id": client.id,
+        "name": client.name,
+        "public": client.is_public(),
+        "first_party": client.first_party,
+        "grant_types": client.grant_types,
+        "scope": client.scopes.to_string(),
+        "redirect_uris": client.redirect_uris,
+        "created_at": crate::users::rfc3339(client.created_at),
+    })
+}
+
+async fn open(figment: &Figment) -> Result<Db, CliError> {
+    let config = AppConfig::from_figment(figment).map_err(|e| CliError(e.to_string()))?;
+    Db::connect(&config.database_url)
+        .await
+        .map_err(|e| CliError(format!("DATABASE_URL: {e}")))
+}
+
+pub async fn run(command: ClientsCommand, figment: &Figment) -> Result<(), CliError> {
+    match command {
+        ClientsCommand::Create {
+            name,
+            grants,
+            scope,
+            redirect_uris,
+            public,
+            first_party,
+            json,
+        } => {
+            let new = validate(&name, &grants, &scope, &redirect_uris, public, first_party)?;
+            let db = open(figment).await?;
+            let (client_id, secret) = clients::create(&db, &new, SystemClock.now()).await?;
+            if json {
+                println!(
+                    "{}",
+                    json!({
+                        "client_id": client_id,
+                        "client_secret": secret,
+                        "name": new.name,
+                        "public": new.public,
+                        "first_party": new.first_party,
+                        "grant_types": new.grant_types,
+                        "scope": new.scopes.to_string(),
+                        "redirect_uris": new.redirect_uris,
+                    })
+                );
+            } else {
+                println!("client_id:     {client_id}");
+                match secret {
+                    Some(secret) => {
+                        println!("client_secret: {secret}");
+                        println!("The secret is shown only now; store it safely.");
+                    }
+                    None => println!("public client: no secret, PKCE (S256) required"),
+                }
+            }
+            Ok(())
+        }
+        ClientsCommand::List { json } => {
+            let db = open(figment).await?;
+            let list = clients::list(&db).await?;
+            if json {
+                let all: Vec<_> = list.iter().map(describe).collect();
+                println!("{}", serde_json::Value::Array(all));
+            } else {
+                for client in &list {
+                    println!(
+                        "{}\t{}\t{}\t{}\t{}",
+                        client.id,
+                        if client.is_public() {
+                            "public"
+                        } else {
+                            "confidential"
+                        },
+                        client.grant_types.join(","),
+                        client.scopes,
+                        client.name
+                    );
+                }
+            }
+            Ok(())
+        }
+        ClientsCommand::Delete { client_id } => {
+            let db = open(figment).await?;
+            if clients::delete(&db, &client_id).await? {
+                println!("deleted {client_id}");
+                Ok(())
+            } else {
+                Err(CliError(format!("no client {client_id}")))
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn registrations_are_checked() {
+        let uris = vec!["https://app.example/cb".to_owned()];
+        assert!(validate("app", &[], "profile:read", &uris, true, false).is_ok());
+        assert!(validate("app", &["client_credentials".into()], "", &[], true, false).is_err());
+        assert!(validate("app", &["password".into()], "", &[], false, false).is_err());
+        assert!(validate("app", &["implicit".into()], "", &[], false, false).is_err());
+        assert!(validate("app", &[], "admin", &[], false, false).is_err());
+        assert!(validate("app", &["authorization_code".into()], "", &[], false, false).is_err());
+        let bad = vec!["https://app.example/cb#frag".to_owned()];
+        assert!(
+            validate(
+                "app",
+                &["authorization_code".into()],
+                "",
+                &bad,
+                false,
+                false
+            )
+            .is_err()
+        );
+        let plain_http = vec!["http://app.example/cb".to_owned()];
+        assert!(
+            validate(
+                "app",
+                &["authorization_code".into()],
+                "",
+                &plain_http,
+                false,
+                false
+            )
+            .is_err()
+        );
+        let loopback = vec!["http://127.0.0.1:8080/cb".to_owned()];
+        assert!(
+            validate(
+                "app",
+                &["authorization_code".into()],
+                "",
+                &loopback,
+                false,
+                false
+            )
+            .is_ok()
+        );
+    }
+}
