@@ -4,7 +4,12 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod cli;
+mod authorize;
 mod discovery;
+mod grants;
+mod interop;
+mod oauth_support;
+mod token_management;
 mod health;
 mod helpers;
 mod keys;

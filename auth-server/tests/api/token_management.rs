@@ -1,0 +1,176 @@
+//! `POST /oauth/revoke` (RFC 7009) and `POST /oauth/introspect` (RFC 7662).
+
+use serde_json::Value;
+
+use crate::helpers::spawn_app;
+use crate::oauth_support::*;
+
+async fn user_tokens(app: &crate::helpers::TestApp, client: &RegisteredClient) -> Value {
+    let code = code_for(app, &client.id, "ada@example.com").await;
+    let response = exchange(app, &client.id, &code, VERIFIER).await;
+    assert_eq!(response.status(), 200);
+    response.json().await.unwrap()
+}
+
+#[tokio::test]
+async fn introspection_needs_client_authentication() {
+    let app = spawn_app().await;
+    let response = post_introspect(&app, None, "anything").await;
+    assert!(response.headers().get("www-authenticate").is_some());
+    assert_oauth_error(response, 401, "invalid_client").await;
+
+    // A public client cannot authenticate, so it cannot introspect either.
+    let public = public_app(&app).await;
+    let response = post_form(
+        &app,
+        "/oauth/introspect",
+        None,
+        &[("token", "x"), ("client_id", &public.id)],
+    )
+    .await;
+    assert_oauth_error(response, 401, "invalid_client").await;
+}
+
+#[tokio::test]
+async fn introspection_describes_live_tokens_and_nothing_else() {
+    let app = spawn_app().await;
+    let user = app.signup("ada@example.com").await;
+    let client = public_app(&app).await;
+    let resource = service(&app).await;
+    let tokens = user_tokens(&app, &client).await;
+    let access = tokens["access_token"].as_str().unwrap();
+
+    let response = post_introspect(&app, Some(&resource.basic()), access).await;
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["active"], true);
+    assert_eq!(body["sub"], user["id"]);
+    assert_eq!(body["client_id"], client.id);
+    assert_eq!(body["scope"], "profile:read");
+    assert_eq!(body["username"], "ada@example.com");
+
+    // Garbage, a token of another issuer's key, and a refresh token of
+    // another client are all simply inactive.
+    let (h, p, _) = {
+        let mut parts = access.split('.');
+        (
+            parts.next().unwrap().to_owned(),
+            parts.next().unwrap().to_owned(),
+            (),
+        )
+    };
+    let forged = format!("{h}.{p}.c2lnbmF0dXJl");
+    for token in [
+        "garbage",
+        forged.as_str(),
+        tokens["refresh_token"].as_str().unwrap(),
+    ] {
+        let body: Value = post_introspect(&app, Some(&resource.basic()), token)
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(body, serde_json::json!({"active": false}));
+    }
+}
+
+#[tokio::test]
+async fn revoking_a_refresh_token_kills_its_family() {
+    let app = spawn_app().await;
+    app.signup("ada@example.com").await;
+    let client = public_app(&app).await;
+    let resource = service(&app).await;
+    let tokens = user_tokens(&app, &client).await;
+    let r1 = tokens["refresh_token"].as_str().unwrap();
+    let rotated: Value = app
+        .post_token(&[
+            ("grant_type", "refresh_token"),
+            ("client_id", &client.id),
+            ("refresh_token", r1),
+        ])
+        .await
+        .json()
+        .await
+        .unwrap();
+    let r2 = rotated["refresh_token"].as_str().unwrap();
+    let access = rotated["access_token"].as_str().unwrap();
+
+    let response = post_revoke(&app, None, &[("token", r2), ("client_id", &client.id)]).await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["cache-control"], "no-store");
+
+    let response = app
+        .post_token(&[
+            ("grant_type", "refresh_token"),
+            ("client_id", &client.id),
+            ("refresh_token", r2),
+        ])
+        .await;
+    assert_oauth_error(response, 400, "invalid_grant").await;
+    assert!(
+        !is_active(&app, &resource, access).await,
+        "the family's access tokens are revoked too"
+    );
+}
+
+#[tokio::test]
+async fn revoking_an_access_token_makes_it_inactive() {
+    let app = spawn_app().await;
+    let resource = service(&app).await;
+    let body: Value = post_form(
+        &app,
+        "/oauth/token",
+        Some(&resource.basic()),
+        &[("grant_type", "client_credentials")],
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    let access = body["access_token"].as_str().unwrap();
+    assert!(is_active(&app, &resource, access).await);
+    let response = post_revoke(
+        &app,
+        Some(&resource.basic()),
+        &[("token", access), ("token_type_hint", "access_token")],
+    )
+    .await;
+    assert_eq!(response.status(), 200);
+    assert!(!is_active(&app, &resource, access).await);
+}
+
+#[tokio::test]
+async fn revocation_answers_200_for_unknown_and_foreign_tokens() {
+    let app = spawn_app().await;
+    app.signup("ada@example.com").await;
+    let client = public_app(&app).await;
+    let other = service(&app).await;
+    let response = post_revoke(&app, Some(&other.basic()), &[("token", "no-such-token")]).await;
+    assert_eq!(response.status(), 200);
+
+    // Another client's token: 200, and the token lives on.
+    let tokens = user_tokens(&app, &client).await;
+    let refresh = tokens["refresh_token"].as_str().unwrap();
+    assert_eq!(
+        post_revoke(&app, Some(&other.basic()), &[("token", refresh)])
+            .await
+            .status(),
+        200
+    );
+    let response = app
+        .post_token(&[
+            ("grant_type", "refresh_token"),
+            ("client_id", &client.id),
+            ("refresh_token", refresh),
+        ])
+        .await;
+    assert_eq!(response.status(), 200);
+
+    // Revocation still authenticates the caller.
+    let wrong = RegisteredClient {
+        id: other.id.clone(),
+        secret: Some("wrong".into()),
+    };
+    let response = post_revoke(&app, Some(&wrong.basic()), &[("token", "x")]).await;
+    assert_oauth_error(response, 401, "invalid_client").await;
+}
