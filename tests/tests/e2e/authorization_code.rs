@@ -17,9 +17,20 @@ const VERIFIER: &str = "e2e-verifier-0123456789-abcdefghijklmnopqrstuvwxyz";
 fn create_public_client(stack: &e2e::Stack) -> String {
     let output = Command::new(binary("auth-server"))
         .args([
-            "clients", "create", "--name", "E2E App", "--public", "--grant", "authorization_code",
-            "--grant", "refresh_token", "--scope", "profile:read profile:write",
-            "--redirect-uri", REDIRECT_URI, "--json",
+            "clients",
+            "create",
+            "--name",
+            "E2E App",
+            "--public",
+            "--grant",
+            "authorization_code",
+            "--grant",
+            "refresh_token",
+            "--scope",
+            "profile:read profile:write",
+            "--redirect-uri",
+            REDIRECT_URI,
+            "--json",
         ])
         .current_dir(&stack.auth.dir)
         .env("DATABASE_URL", &stack.auth.database_url)
@@ -27,9 +38,16 @@ fn create_public_client(stack: &e2e::Stack) -> String {
         .env("ISSUER", stack.auth.issuer())
         .output()
         .expect("run auth-server clients create");
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     let created: Value = serde_json::from_slice(&output.stdout).expect("one JSON object");
-    assert!(created["client_secret"].is_null(), "a public client has no secret");
+    assert!(
+        created["client_secret"].is_null(),
+        "a public client has no secret"
+    );
     created["client_id"].as_str().expect("client_id").to_owned()
 }
 
@@ -37,13 +55,25 @@ fn hidden(html: &str, name: &str) -> Option<String> {
     let marker = format!("name=\"{name}\" value=\"");
     let start = html.find(&marker)? + marker.len();
     let end = html[start..].find('"')? + start;
-    Some(html[start..end].replace("&amp;", "&").replace("&quot;", "\"").replace("&#x27;", "'"))
+    Some(
+        html[start..end]
+            .replace("&amp;", "&")
+            .replace("&quot;", "\"")
+            .replace("&#x27;", "'"),
+    )
 }
 
 fn form_of(html: &str) -> Vec<(String, String)> {
     let names = [
-        "csrf", "response_type", "client_id", "redirect_uri", "scope", "state", "code_challenge",
-        "code_challenge_method", "ticket",
+        "csrf",
+        "response_type",
+        "client_id",
+        "redirect_uri",
+        "scope",
+        "state",
+        "code_challenge",
+        "code_challenge_method",
+        "ticket",
     ];
     names
         .iter()
@@ -52,7 +82,8 @@ fn form_of(html: &str) -> Vec<(String, String)> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_third_party_app_gets_a_token_through_the_browser_flow_that_the_resource_server_accepts() {
+async fn a_third_party_app_gets_a_token_through_the_browser_flow_that_the_resource_server_accepts()
+{
     let stack = spawn_stack().await;
     let email = format!("{}@example.com", uuid::Uuid::new_v4().simple());
     let user_id = stack.signup(&email, "Ada Lovelace").await;
@@ -78,7 +109,13 @@ async fn a_third_party_app_gets_a_token_through_the_browser_flow_that_the_resour
         .await
         .unwrap();
     assert_eq!(page.status(), 200);
-    let cookie = page.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_owned();
+    let cookie = page.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
     let login_page = page.text().await.unwrap();
 
     let mut form = form_of(&login_page);
@@ -95,7 +132,13 @@ async fn a_third_party_app_gets_a_token_through_the_browser_flow_that_the_resour
         .await
         .unwrap();
     assert_eq!(consent.status(), 200);
-    let cookie = consent.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_owned();
+    let cookie = consent.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
     let consent_page = consent.text().await.unwrap();
 
     let mut form = form_of(&consent_page);
@@ -110,7 +153,12 @@ async fn a_third_party_app_gets_a_token_through_the_browser_flow_that_the_resour
     assert_eq!(redirect.status(), 303);
     let location = url::Url::parse(redirect.headers()["location"].to_str().unwrap()).unwrap();
     assert!(location.as_str().starts_with(REDIRECT_URI));
-    let param = |name: &str| location.query_pairs().find(|(k, _)| k == name).map(|(_, v)| v.into_owned());
+    let param = |name: &str| {
+        location
+            .query_pairs()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.into_owned())
+    };
     assert_eq!(param("state").as_deref(), Some("e2e-state"));
     let code = param("code").expect("a code");
 
@@ -140,6 +188,8 @@ async fn a_third_party_app_gets_a_token_through_the_browser_flow_that_the_resour
     assert_eq!(profile["email"], email.as_str());
 
     // profile:read only: changing the profile is refused by the resource-server.
-    let refused = stack.patch_profile_me(access, &serde_json::json!({"bio": "x"})).await;
+    let refused = stack
+        .patch_profile_me(access, &serde_json::json!({"bio": "x"}))
+        .await;
     assert_eq!(refused.status(), 403);
 }

@@ -2,7 +2,9 @@
 //! talking over loopback HTTP. One binary; one file per feature.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod authorization_code;
 mod faults;
 mod profiles;
 mod rejections;
 mod startup;
+mod browser;
