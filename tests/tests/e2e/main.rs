@@ -7,4 +7,3 @@ mod faults;
 mod profiles;
 mod rejections;
 mod startup;
-mod browser;
