@@ -93,7 +93,8 @@ impl<'r> Responder<'r, 'static> for WebError {
             tracing::error!(error = %self, "oauth endpoint failed");
         }
         let (error, description) = self.oauth_error();
-        let body = serde_json::json!({ "error": error, "error_description": description }).to_string();
+        let body =
+            serde_json::json!({ "error": error, "error_description": description }).to_string();
         Response::build()
             .status(status)
             .header(ContentType::JSON)
@@ -109,9 +110,18 @@ mod tests {
 
     #[test]
     fn statuses_follow_the_cause() {
-        assert_eq!(WebError::Endpoint(OAuthError::PrimitiveError).status(), Status::InternalServerError);
-        assert_eq!(WebError::Endpoint(OAuthError::BadRequest).status(), Status::BadRequest);
-        assert_eq!(WebError::Endpoint(OAuthError::DenySilently).status(), Status::BadRequest);
+        assert_eq!(
+            WebError::Endpoint(OAuthError::PrimitiveError).status(),
+            Status::InternalServerError
+        );
+        assert_eq!(
+            WebError::Endpoint(OAuthError::BadRequest).status(),
+            Status::BadRequest
+        );
+        assert_eq!(
+            WebError::Endpoint(OAuthError::DenySilently).status(),
+            Status::BadRequest
+        );
         assert_eq!(WebError::TooLarge.status(), Status::PayloadTooLarge);
         assert_eq!(WebError::NotAForm.status(), Status::BadRequest);
         assert_eq!(WebError::Authorization.status(), Status::BadRequest);

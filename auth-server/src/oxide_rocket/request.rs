@@ -33,7 +33,11 @@ impl OAuthRequest {
     /// Builds a request from its raw parts: the `Authorization` header value,
     /// the raw (still percent-encoded) query string, and the raw
     /// `application/x-www-form-urlencoded` body if the request had one.
-    pub fn from_parts(authorization: Option<&str>, query: Option<&str>, form: Option<&[u8]>) -> Self {
+    pub fn from_parts(
+        authorization: Option<&str>,
+        query: Option<&str>,
+        form: Option<&[u8]>,
+    ) -> Self {
         OAuthRequest {
             auth: authorization.map(str::to_owned),
             query: query.map(|q| parse_form(q.as_bytes())).unwrap_or_default(),

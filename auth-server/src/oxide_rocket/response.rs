@@ -26,7 +26,11 @@ pub struct OAuthResponse {
 
 impl Default for OAuthResponse {
     fn default() -> Self {
-        OAuthResponse { status: Status::Ok, headers: HeaderMap::new(), body: None }
+        OAuthResponse {
+            status: Status::Ok,
+            headers: HeaderMap::new(),
+            body: None,
+        }
     }
 }
 
@@ -115,7 +119,9 @@ impl<'r> Responder<'r, 'static> for OAuthResponse {
             response.header(header);
         }
         if let Some((content_type, body)) = self.body {
-            response.header(content_type).sized_body(body.len(), Cursor::new(body));
+            response
+                .header(content_type)
+                .sized_body(body.len(), Cursor::new(body));
         }
         response.ok()
     }
@@ -133,13 +139,21 @@ mod tests {
         let mut response = OAuthResponse::new();
         assert_eq!(response.status(), Status::Ok);
 
-        response.redirect(Url::parse("https://client.example/cb?code=abc").unwrap()).unwrap();
+        response
+            .redirect(Url::parse("https://client.example/cb?code=abc").unwrap())
+            .unwrap();
         assert_eq!(response.status(), Status::Found);
-        assert_eq!(response.header("Location"), Some("https://client.example/cb?code=abc"));
+        assert_eq!(
+            response.header("Location"),
+            Some("https://client.example/cb?code=abc")
+        );
 
         response.unauthorized("Basic realm=\"oauth\"").unwrap();
         assert_eq!(response.status(), Status::Unauthorized);
-        assert_eq!(response.header("WWW-Authenticate"), Some("Basic realm=\"oauth\""));
+        assert_eq!(
+            response.header("WWW-Authenticate"),
+            Some("Basic realm=\"oauth\"")
+        );
 
         response.client_error().unwrap();
         assert_eq!(response.status(), Status::BadRequest);
@@ -153,7 +167,10 @@ mod tests {
     #[test]
     fn header_values_cannot_split_the_response() {
         let mut response = OAuthResponse::new();
-        assert!(matches!(response.unauthorized("Basic\r\nSet-Cookie: x=y"), Err(WebError::Header)));
+        assert!(matches!(
+            response.unauthorized("Basic\r\nSet-Cookie: x=y"),
+            Err(WebError::Header)
+        ));
         assert_eq!(response.header("Set-Cookie"), None);
     }
 
@@ -162,7 +179,9 @@ mod tests {
         let mut response = OAuthResponse::new();
         response.client_error().unwrap();
         response.set_header("Cache-Control", "no-store").unwrap();
-        response.body_json(r#"{"error":"invalid_request"}"#).unwrap();
+        response
+            .body_json(r#"{"error":"invalid_request"}"#)
+            .unwrap();
         response
     }
 
@@ -174,7 +193,13 @@ mod tests {
         let response = client.get("/").dispatch().await;
         assert_eq!(response.status(), Status::BadRequest);
         assert_eq!(response.content_type(), Some(ContentType::JSON));
-        assert_eq!(response.headers().get_one("Cache-Control"), Some("no-store"));
-        assert_eq!(response.into_string().await.as_deref(), Some(r#"{"error":"invalid_request"}"#));
+        assert_eq!(
+            response.headers().get_one("Cache-Control"),
+            Some("no-store")
+        );
+        assert_eq!(
+            response.into_string().await.as_deref(),
+            Some(r#"{"error":"invalid_request"}"#)
+        );
     }
 }
