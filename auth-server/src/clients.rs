@@ -192,9 +192,13 @@ impl PresentedCredentials {
             if body_id.is_some_and(|b| b != id) {
                 return Err(OAuthError::invalid_client());
             }
+            // Swagger UI sends `Basic base64(":")` when its client fields
+            // are empty; as with form parameters (RFC 6749 §3.1), an empty
+            // value counts as absent.
+            let non_empty = |s: String| (!s.is_empty()).then_some(s);
             return Ok(PresentedCredentials {
-                client_id: Some(id),
-                client_secret: Some(secret),
+                client_id: non_empty(id).or_else(|| body_id.map(str::to_owned)),
+                client_secret: non_empty(secret),
                 via_basic: true,
             });
         }
@@ -252,6 +256,18 @@ mod tests {
         assert_eq!(creds.client_id.as_deref(), Some("my client"));
         assert_eq!(creds.client_secret.as_deref(), Some("s:cret x"));
         assert!(creds.via_basic);
+    }
+
+    #[test]
+    fn empty_basic_credentials_count_as_absent() {
+        let header = format!("Basic {}", STANDARD.encode(":"));
+        let creds = PresentedCredentials::extract(Some(&header), None, None).unwrap();
+        assert_eq!(creds.client_id, None);
+        assert_eq!(creds.client_secret, None);
+        let header = format!("Basic {}", STANDARD.encode("first-party:"));
+        let creds = PresentedCredentials::extract(Some(&header), None, None).unwrap();
+        assert_eq!(creds.client_id.as_deref(), Some("first-party"));
+        assert_eq!(creds.client_secret, None);
     }
 
     #[test]

@@ -402,6 +402,10 @@ pub async fn spawn_stack() -> Stack {
     let auth_db = TestDatabase::create(&auth_dir, "auth.db").await;
     let resource_db = TestDatabase::create(&resource_dir, "resource.db").await;
 
+    // The resource-server's port is chosen first so that the auth-server can
+    // allow its origin (CORS), as Swagger UI's Authorize in /docs needs.
+    let resource_port = free_port();
+    let resource_origin = format!("http://127.0.0.1:{resource_port}");
     let auth_service = {
         let keys_dir = keys_dir.clone();
         let url = auth_db.url.clone();
@@ -409,7 +413,11 @@ pub async fn spawn_stack() -> Stack {
             "auth-server",
             &binary("auth-server"),
             &auth_dir,
-            &move |port| auth_env(&keys_dir, &url, port),
+            &move |port| {
+                let mut env = auth_env(&keys_dir, &url, port);
+                env.push(("CORS_ALLOWED_ORIGINS".into(), resource_origin.clone()));
+                env
+            },
         )
     };
     let auth = AuthServer {
@@ -420,19 +428,25 @@ pub async fn spawn_stack() -> Stack {
     };
     let issuer = auth.issuer();
     let resource = {
-        let url = resource_db.url.clone();
-        start_on_free_port(
+        let env = vec![
+            ("DATABASE_URL".into(), resource_db.url.clone()),
+            ("ISSUER".into(), issuer.clone()),
+            ("AUDIENCE".into(), AUDIENCE.into()),
+        ];
+        let binary = binary("resource-server");
+        // The port picked above, unless another process took it meanwhile.
+        Service::start(
             "resource-server",
-            &binary("resource-server"),
+            &binary,
             &resource_dir,
-            &move |_| {
-                vec![
-                    ("DATABASE_URL".into(), url.clone()),
-                    ("ISSUER".into(), issuer.clone()),
-                    ("AUDIENCE".into(), AUDIENCE.into()),
-                ]
-            },
+            &env,
+            resource_port,
         )
+        .unwrap_or_else(|_| {
+            start_on_free_port("resource-server", &binary, &resource_dir, &move |_| {
+                env.clone()
+            })
+        })
     };
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(30))

@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod authorization_code;
+mod browser;
 mod faults;
 mod profiles;
 mod rejections;
