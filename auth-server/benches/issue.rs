@@ -23,7 +23,9 @@ fn mint(c: &mut Criterion) {
     // The floor: one RS256 signature of a token-sized message, nothing else.
     let ring = issuer_keys(&dir);
     let message = vec![b'x'; 420];
-    c.bench_function("rs256_sign_only", |b| b.iter(|| ring.signing.sign(&message).unwrap()));
+    c.bench_function("rs256_sign_only", |b| {
+        b.iter(|| ring.signing.sign(&message).unwrap())
+    });
     c.bench_function("mint_access_token", |b| {
         b.iter(|| {
             issuer

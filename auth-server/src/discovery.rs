@@ -29,8 +29,12 @@ pub fn stage() -> rocket::fairing::AdHoc {
 }
 
 /// The grant types the token endpoint really supports.
-pub const GRANT_TYPES_SUPPORTED: &[&str] =
-    &["password", "client_credentials", "authorization_code", "refresh_token"];
+pub const GRANT_TYPES_SUPPORTED: &[&str] = &[
+    "password",
+    "client_credentials",
+    "authorization_code",
+    "refresh_token",
+];
 
 /// The RFC 8414 document, serialized once.
 #[derive(Debug, Clone)]

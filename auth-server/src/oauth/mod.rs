@@ -38,19 +38,17 @@ use throttle::LoginThrottle;
 
 pub fn stage() -> rocket::fairing::AdHoc {
     rocket::fairing::AdHoc::on_ignite("oauth", |rocket| async {
-        rocket
-            .manage(LoginThrottle::default())
-            .mount(
-                "/",
-                routes![
-                    token,
-                    login,
-                    authorize::authorize_page,
-                    authorize::authorize_submit,
-                    revoke::revoke,
-                    introspect::introspect
-                ],
-            )
+        rocket.manage(LoginThrottle::default()).mount(
+            "/",
+            routes![
+                token,
+                login,
+                authorize::authorize_page,
+                authorize::authorize_submit,
+                revoke::revoke,
+                introspect::introspect
+            ],
+        )
     })
 }
 

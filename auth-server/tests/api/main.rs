@@ -3,16 +3,16 @@
 //! PostgreSQL when `TEST_DATABASE_URL` is set).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod cli;
 mod authorize;
+mod cli;
 mod discovery;
 mod grants;
-mod interop;
-mod oauth_support;
-mod token_management;
 mod health;
 mod helpers;
+mod interop;
 mod keys;
+mod oauth_support;
 mod observability;
 mod signup;
 mod token;
+mod token_management;
