@@ -96,3 +96,6 @@ if command -v openssl >/dev/null 2>&1; then
       "$(awk -v a="${RPS[client_credentials]}" -v b="$SIGN" 'BEGIN {printf "%.0f", 100 * a / b}')"
   fi
 fi
+
+# --- resource-server: GET /profile/me with a valid token vs /health ------
+bash "$HERE/resource_server.sh" "$SECONDS_PER_RUN"
