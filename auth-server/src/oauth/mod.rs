@@ -24,7 +24,7 @@ use rocket::data::Data;
 use rocket::http::{ContentType, Header, Status};
 use rocket::request::{FromRequest, Outcome, Request};
 use rocket::response::{self, Responder, Response};
-use rocket::{State, post, routes};
+use rocket::{post, routes};
 use shared::oauth::{OAuthErrorBody, TokenResponse};
 use shared::problem::Problem;
 
@@ -129,6 +129,52 @@ pub struct GrantContext<'a> {
     pub now: i64,
 }
 
+/// The server state every grant works with, taken from Rocket's managed
+/// state in one guard so that token-style routes need not list it all.
+pub struct GrantServices<'r> {
+    db: &'r Db,
+    config: &'r AppConfig,
+    issuer: &'r TokenIssuer,
+    throttle: &'r LoginThrottle,
+    clock: &'r AppClock,
+}
+
+impl<'r> GrantServices<'r> {
+    pub fn context(&self, params: TokenParams, meta: RequestMeta) -> GrantContext<'r> {
+        GrantContext {
+            params,
+            meta,
+            db: self.db,
+            config: self.config,
+            issuer: self.issuer,
+            throttle: self.throttle,
+            now: self.clock.0.now(),
+        }
+    }
+}
+
+#[rocket::async_trait]
+impl<'r> FromRequest<'r> for GrantServices<'r> {
+    type Error = &'static str;
+
+    async fn from_request(request: &'r Request<'_>) -> Outcome<Self, Self::Error> {
+        let rocket = request.rocket();
+        let services = (|| {
+            Some(GrantServices {
+                db: rocket.state::<Db>()?,
+                config: rocket.state::<AppConfig>()?,
+                issuer: rocket.state::<Arc<TokenIssuer>>()?,
+                throttle: rocket.state::<LoginThrottle>()?,
+                clock: rocket.state::<AppClock>()?,
+            })
+        })();
+        match services {
+            Some(services) => Outcome::Success(services),
+            None => Outcome::Error((Status::InternalServerError, "grant state is not managed")),
+        }
+    }
+}
+
 /// A successful token response (RFC 6749 §5.1): never cached.
 #[derive(Debug)]
 pub struct TokenSuccess(pub TokenResponse);
@@ -223,29 +269,16 @@ pub struct TokenRequestForm {
          headers(("Retry-After" = u64, description = "Seconds to wait"))),
     )
 )]
-#[allow(clippy::too_many_arguments)]
 #[post("/oauth/token", data = "<data>")]
 pub async fn token(
     meta: RequestMeta,
+    services: GrantServices<'_>,
     content_type: Option<&ContentType>,
     data: Data<'_>,
-    db: &State<Db>,
-    config: &State<AppConfig>,
-    issuer: &State<Arc<TokenIssuer>>,
-    throttle: &State<LoginThrottle>,
-    clock: &State<AppClock>,
 ) -> Result<TokenSuccess, TokenFailure> {
     let params = read_form(content_type, data).await?;
     let grant_type = params.require("grant_type")?.to_owned();
-    let context = GrantContext {
-        params,
-        meta,
-        db,
-        config,
-        issuer,
-        throttle,
-        now: clock.0.now(),
-    };
+    let context = services.context(params, meta);
     let result = match grant_type.as_str() {
         "password" => password::grant(&context).await,
         "client_credentials" => client_credentials::grant(&context).await,
@@ -259,7 +292,6 @@ pub async fn token(
 
 /// `POST /login`: the password grant as FastAPI's `OAuth2PasswordRequestForm`
 /// sends it, where `grant_type` may be left out.
-/// The password grant as the original guide's form sends it.
 #[utoipa::path(
     post, path = "/login", tag = "oauth",
     request_body(content = TokenRequestForm, content_type = "application/x-www-form-urlencoded"),
@@ -269,31 +301,18 @@ pub async fn token(
         (status = 429, description = "Too many failed logins", body = OAuthErrorBody),
     )
 )]
-#[allow(clippy::too_many_arguments)]
 #[post("/login", data = "<data>")]
 pub async fn login(
     meta: RequestMeta,
+    services: GrantServices<'_>,
     content_type: Option<&ContentType>,
     data: Data<'_>,
-    db: &State<Db>,
-    config: &State<AppConfig>,
-    issuer: &State<Arc<TokenIssuer>>,
-    throttle: &State<LoginThrottle>,
-    clock: &State<AppClock>,
 ) -> Result<TokenSuccess, TokenFailure> {
     let params = read_form(content_type, data).await?;
     if params.get("grant_type").is_some_and(|g| g != "password") {
         return Err(OAuthError::unsupported_grant_type().into());
     }
-    let context = GrantContext {
-        params,
-        meta,
-        db,
-        config,
-        issuer,
-        throttle,
-        now: clock.0.now(),
-    };
+    let context = services.context(params, meta);
     let result = password::grant(&context).await;
     record_outcome("password", &result);
     Ok(result?)
