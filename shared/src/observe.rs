@@ -1,7 +1,8 @@
-//! What operators see of a Rocket service: one log line per request
-//! (method, route, status, latency, request id), Prometheus metrics by route
-//! and status, and `GET /metrics` to scrape them. Behind the `rocket`
-//! feature, for any Rocket service that adopts this crate.
+//! What operators see of a Rocket service: logs to stderr (text, or JSON
+//! with `LOG_FORMAT=json`), one log line per request (method, route,
+//! status, latency, request id), Prometheus metrics by route and status, and
+//! `GET /metrics` to scrape them. Behind the `rocket` feature, for any Rocket
+//! service that adopts this crate.
 
 use std::sync::OnceLock;
 use std::time::Instant;
@@ -10,6 +11,26 @@ use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use rocket::fairing::{Fairing, Info, Kind};
 use rocket::http::{ContentType, Header};
 use rocket::{Data, Request, Response, get, routes};
+
+/// Installs the tracing subscriber (filter from `RUST_LOG`, else
+/// `default_filter`) and bridges the `log` records Rocket writes. Call it
+/// before building Rocket so that Rocket's own logger does not take over;
+/// a second call is harmless. Standard output is left to the one
+/// "listening on" line.
+pub fn init_logging(default_filter: &str) {
+    use tracing_subscriber::EnvFilter;
+    let _ = tracing_log::LogTracer::init();
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_filter));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = if std::env::var("LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json")) {
+        builder.json().try_init()
+    } else {
+        builder.try_init()
+    };
+}
 
 /// Latency buckets in seconds: from a cached JWKS hit to an argon2 login.
 const LATENCY_BUCKETS: &[f64] = &[
