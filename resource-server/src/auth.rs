@@ -31,6 +31,12 @@ pub fn stage(deps: AuthDeps) -> AdHoc {
         let Some(config) = rocket.state::<AppConfig>().cloned() else {
             return Err(rocket);
         };
+        // Rocket runs every ignite fairing even after one failed: without a
+        // database there is no start-up, so start no JWKS fetches that would
+        // log after the one line that names the bad setting.
+        if rocket.state::<crate::db::Db>().is_none() {
+            return Err(rocket);
+        }
         let cache = match deps.keys {
             Some(cache) => cache,
             None => {
