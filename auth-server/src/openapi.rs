@@ -3,7 +3,6 @@
 
 use rocket::fairing::AdHoc;
 use utoipa::OpenApi;
-use utoipa::openapi::security::{Flow, OAuth2, Password, Scopes, SecurityScheme};
 use utoipa_swagger_ui::SwaggerUi;
 
 use crate::config::AppConfig;
@@ -41,23 +40,7 @@ fn metrics() {}
 /// The document, with the password flow pointing at our absolute token URL.
 pub fn document(config: &AppConfig) -> utoipa::openapi::OpenApi {
     let mut doc = ApiDoc::openapi();
-    let scopes = Scopes::from_iter(shared::scope::Scope::ALL.map(|s| {
-        (
-            s.as_str(),
-            match s {
-                shared::scope::Scope::ProfileRead => "Read your own profile",
-                shared::scope::Scope::ProfileWrite => "Change your own profile",
-                shared::scope::Scope::ProfilesRead => "Read any profile (admins)",
-            },
-        )
-    }));
-    let flow = Flow::Password(Password::new(
-        config.endpoint(shared::routes::TOKEN),
-        scopes,
-    ));
-    doc.components
-        .get_or_insert_with(Default::default)
-        .add_security_scheme("oauth2", SecurityScheme::OAuth2(OAuth2::new([flow])));
+    shared::openapi::add_password_flow(&mut doc, config.endpoint(shared::routes::TOKEN));
     doc
 }
 

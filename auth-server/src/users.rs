@@ -196,44 +196,50 @@ pub async fn insert_user(db: &Db, user: NewUser, now: i64) -> Result<Option<User
     }
 }
 
+/// sqlx 0.9 takes only static SQL, so the column list is spliced in by `concat!`.
+macro_rules! user_columns {
+    () => {
+        "id, email, name, password_hash, is_admin, created_at"
+    };
+}
+
+fn user_from_row(row: &sqlx::any::AnyRow) -> Result<User, sqlx::Error> {
+    Ok(User {
+        id: row.try_get("id")?,
+        email: row.try_get("email")?,
+        name: row.try_get("name")?,
+        password_hash: row.try_get("password_hash")?,
+        is_admin: crate::db::flag(row, "is_admin")?,
+        created_at: row.try_get("created_at")?,
+    })
+}
+
 pub async fn find_by_email(db: &Db, email: &str) -> Result<Option<User>, sqlx::Error> {
-    let row = sqlx::query(
-        "select id, email, name, password_hash, is_admin, created_at from users where email = $1",
-    )
+    sqlx::query(concat!(
+        "select ",
+        user_columns!(),
+        " from users where email = $1"
+    ))
     .bind(email)
     .fetch_optional(&db.pool)
-    .await?;
-    row.map(|row| {
-        Ok(User {
-            id: row.try_get("id")?,
-            email: row.try_get("email")?,
-            name: row.try_get("name")?,
-            password_hash: row.try_get("password_hash")?,
-            is_admin: crate::db::flag(&row, "is_admin")?,
-            created_at: row.try_get("created_at")?,
-        })
-    })
+    .await?
+    .as_ref()
+    .map(user_from_row)
     .transpose()
 }
 
 /// A user by id (the `sub` of their tokens).
 pub async fn find_by_id(db: &Db, id: &str) -> Result<Option<User>, sqlx::Error> {
-    let row = sqlx::query(
-        "select id, email, name, password_hash, is_admin, created_at from users where id = $1",
-    )
+    sqlx::query(concat!(
+        "select ",
+        user_columns!(),
+        " from users where id = $1"
+    ))
     .bind(id)
     .fetch_optional(&db.pool)
-    .await?;
-    row.map(|row| {
-        Ok(User {
-            id: row.try_get("id")?,
-            email: row.try_get("email")?,
-            name: row.try_get("name")?,
-            password_hash: row.try_get("password_hash")?,
-            is_admin: crate::db::flag(&row, "is_admin")?,
-            created_at: row.try_get("created_at")?,
-        })
-    })
+    .await?
+    .as_ref()
+    .map(user_from_row)
     .transpose()
 }
 

@@ -4,7 +4,6 @@
 
 use rocket::fairing::AdHoc;
 use utoipa::OpenApi;
-use utoipa::openapi::security::{Flow, OAuth2, Password, Scopes, SecurityScheme};
 use utoipa_swagger_ui::SwaggerUi;
 
 use crate::config::AppConfig;
@@ -37,25 +36,8 @@ fn metrics() {}
 /// The document, with the password flow pointing at the issuer.
 pub fn document(config: &AppConfig) -> utoipa::openapi::OpenApi {
     let mut doc = ApiDoc::openapi();
-    let scopes = Scopes::from_iter(shared::scope::Scope::ALL.map(|s| {
-        (
-            s.as_str(),
-            match s {
-                shared::scope::Scope::ProfileRead => "Read your own profile",
-                shared::scope::Scope::ProfileWrite => "Change your own profile",
-                shared::scope::Scope::ProfilesRead => "Read any profile (admins)",
-            },
-        )
-    }));
-    let token_url = format!(
-        "{}{}",
-        config.issuer.trim_end_matches('/'),
-        shared::routes::TOKEN
-    );
-    let flow = Flow::Password(Password::new(token_url, scopes));
-    doc.components
-        .get_or_insert_with(Default::default)
-        .add_security_scheme("oauth2", SecurityScheme::OAuth2(OAuth2::new([flow])));
+    let issuer = config.issuer.trim_end_matches('/');
+    shared::openapi::add_password_flow(&mut doc, format!("{issuer}{}", shared::routes::TOKEN));
     doc
 }
 

@@ -9,6 +9,8 @@ pub mod claims;
 pub mod clock;
 pub mod jwk;
 pub mod oauth;
+#[cfg(feature = "openapi")]
+pub mod openapi;
 pub mod problem;
 pub mod routes;
 pub mod scope;

@@ -27,6 +27,15 @@ impl Scope {
         }
     }
 
+    /// What holding the scope allows, for consent pages and API docs.
+    pub const fn description(self) -> &'static str {
+        match self {
+            Scope::ProfileRead => "Read your own profile",
+            Scope::ProfileWrite => "Change your own profile",
+            Scope::ProfilesRead => "Read any profile (admins)",
+        }
+    }
+
     pub fn parse(s: &str) -> Option<Scope> {
         Scope::ALL.into_iter().find(|scope| scope.as_str() == s)
     }
