@@ -65,6 +65,23 @@ fn argon2id(c: &mut Criterion) {
             ))
         })
     });
+    // The server's ceiling: one hash per core at once, as the login path
+    // runs them. Each iteration is one hash on every core.
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    group.bench_function(format!("verify_password_on_{cores}_cores"), |b| {
+        b.iter(|| {
+            std::thread::scope(|scope| {
+                for _ in 0..cores {
+                    scope.spawn(|| {
+                        runtime.block_on(auth_server::password::verify(
+                            SecretString::from("violet-harbor-quantum-91x"),
+                            Some(stored.clone()),
+                        ))
+                    });
+                }
+            })
+        })
+    });
     group.finish();
 }
 
