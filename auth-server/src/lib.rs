@@ -20,6 +20,7 @@ pub mod oauth;
 pub mod openapi;
 pub mod oxide_rocket;
 pub mod password;
+pub mod prune;
 pub mod telemetry;
 pub mod token;
 pub mod users;
@@ -110,6 +111,7 @@ pub fn rocket(figment: Figment, services: Services) -> Rocket<Build> {
         .attach(cors::stage())
         .attach(openapi::stage())
         .attach(shared::observe::stage("auth-server"))
+        .attach(prune::stage())
         .attach(AdHoc::on_liftoff("announce", |rocket| {
             Box::pin(async move {
                 let config = rocket.config();

@@ -174,3 +174,60 @@ async fn revocation_answers_200_for_unknown_and_foreign_tokens() {
     let response = post_revoke(&app, Some(&wrong.basic()), &[("token", "x")]).await;
     assert_oauth_error(response, 401, "invalid_client").await;
 }
+
+#[tokio::test]
+async fn pruning_deletes_only_dead_credentials() {
+    let app = spawn_app().await;
+    let user = app.signup("ada@example.com").await;
+    let user_id = user["id"].as_str().unwrap();
+    let now = 1_900_000_000_i64;
+    let (dead, alive) = (now - 10, now + 1000);
+    let pool = &app.db.pool;
+    for (hash, expires) in [("t-dead", dead), ("t-alive", alive)] {
+        sqlx::query("insert into login_tickets (ticket_hash, user_id, client_id, expires_at) values ($1, $2, 'first-party', $3)")
+            .bind(hash).bind(user_id).bind(expires).execute(pool).await.unwrap();
+    }
+    for (jti, expires) in [("j-dead", dead), ("j-alive", alive)] {
+        sqlx::query("insert into revoked_access_tokens (jti, expires_at) values ($1, $2)")
+            .bind(jti)
+            .bind(expires)
+            .execute(pool)
+            .await
+            .unwrap();
+    }
+    for (hash, expires) in [("r-dead", dead), ("r-alive", alive)] {
+        sqlx::query(
+            "insert into refresh_tokens (token_hash, family_id, client_id, user_id, scope, expires_at, created_at) \
+             values ($1, 'f', 'first-party', $2, '', $3, 0)",
+        )
+        .bind(hash).bind(user_id).bind(expires).execute(pool).await.unwrap();
+    }
+    // Codes are remembered a day past expiry, so a late replay still revokes.
+    for (hash, expires) in [
+        ("c-long-dead", now - 2 * 86_400),
+        ("c-recently-expired", now - 3600),
+    ] {
+        sqlx::query(
+            "insert into authorization_codes (code_hash, client_id, user_id, redirect_uri, scope, expires_at, created_at) \
+             values ($1, 'first-party', $2, 'https://app.example/cb', '', $3, 0)",
+        )
+        .bind(hash).bind(user_id).bind(expires).execute(pool).await.unwrap();
+    }
+
+    let deleted = auth_server::prune::prune(&app.db, now).await.unwrap();
+    assert_eq!(deleted, 4);
+    for (table, column, kept) in [
+        ("login_tickets", "ticket_hash", "t-alive"),
+        ("revoked_access_tokens", "jti", "j-alive"),
+        ("refresh_tokens", "token_hash", "r-alive"),
+        ("authorization_codes", "code_hash", "c-recently-expired"),
+    ] {
+        let rows: Vec<String> =
+            sqlx::query_scalar(sqlx::AssertSqlSafe(format!("select {column} from {table}")))
+                .fetch_all(pool)
+                .await
+                .unwrap();
+        assert_eq!(rows, [kept], "{table}");
+    }
+    assert_eq!(auth_server::prune::prune(&app.db, now).await.unwrap(), 0);
+}

@@ -1,0 +1,71 @@
+//! Housekeeping: rows of dead credentials are deleted in the background, so
+//! the grant tables do not grow without bound. Every row deleted here would
+//! already be refused for its expiry; authorization codes are kept a day
+//! longer so that a late replay still revokes what the code issued
+//! (RFC 6749 §4.1.2).
+
+use std::time::Duration;
+
+use rocket::fairing::AdHoc;
+
+use crate::AppClock;
+use crate::db::Db;
+
+/// How often the tables are swept.
+const INTERVAL: Duration = Duration::from_secs(600);
+/// How long a used or expired code is remembered past its expiry.
+const CODE_MEMORY: i64 = 24 * 3600;
+
+pub fn stage() -> AdHoc {
+    AdHoc::on_liftoff("prune expired credentials", |rocket| {
+        Box::pin(async move {
+            let (Some(db), Some(clock)) = (
+                rocket.state::<Db>().cloned(),
+                rocket.state::<AppClock>().cloned(),
+            ) else {
+                return;
+            };
+            let mut shutdown = rocket.shutdown();
+            tokio::spawn(async move {
+                let mut ticks = tokio::time::interval(INTERVAL);
+                loop {
+                    tokio::select! {
+                        _ = ticks.tick() => {}
+                        _ = &mut shutdown => break,
+                    }
+                    match prune(&db, clock.0.now()).await {
+                        Ok(0) => {}
+                        Ok(deleted) => tracing::info!(deleted, "pruned expired credentials"),
+                        Err(error) => tracing::warn!(%error, "pruning expired credentials failed"),
+                    }
+                }
+            });
+        })
+    })
+}
+
+/// Deletes what is dead at `now`; returns how many rows went.
+pub async fn prune(db: &Db, now: i64) -> Result<u64, sqlx::Error> {
+    let mut deleted = 0;
+    deleted += sqlx::query("delete from login_tickets where expires_at < $1")
+        .bind(now)
+        .execute(&db.pool)
+        .await?
+        .rows_affected();
+    deleted += sqlx::query("delete from revoked_access_tokens where expires_at < $1")
+        .bind(now)
+        .execute(&db.pool)
+        .await?
+        .rows_affected();
+    deleted += sqlx::query("delete from refresh_tokens where expires_at < $1")
+        .bind(now)
+        .execute(&db.pool)
+        .await?
+        .rows_affected();
+    deleted += sqlx::query("delete from authorization_codes where expires_at < $1")
+        .bind(now - CODE_MEMORY)
+        .execute(&db.pool)
+        .await?
+        .rows_affected();
+    Ok(deleted)
+}
