@@ -14,52 +14,8 @@ SECONDS_PER_RUN="${1:-10}"
 CONNECTIONS="${LOAD_CONNECTIONS:-8}"
 HERE="tests/load"
 
-if ! command -v wrk >/dev/null 2>&1; then
-  echo "installing wrk" >&2
-  (apt-get update -qq && apt-get install -y -qq wrk) >/dev/null 2>&1 || { echo "wrk is missing and could not be installed" >&2; exit 1; }
-fi
-
-cargo build --release --quiet -p auth-server -p resource-server
-
-WORK=$(mktemp -d)
-PIDS=()
-cleanup() {
-  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-  for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
-  rm -rf "$WORK"
-}
-trap cleanup EXIT INT TERM
-
-# start NAME BINARY [ENV=VALUE…]: starts a service on a random port and sets
-# the variable NAME_URL to its base URL, read from its one stdout line.
-start() {
-  local name=$1 binary=$2; shift 2
-  local out="$WORK/$name.out"
-  env ROCKET_PORT=0 ROCKET_ADDRESS=127.0.0.1 RUST_LOG=warn "$@" "target/release/$binary" serve >"$out" 2>"$WORK/$name.err" &
-  PIDS+=($!)
-  for _ in $(seq 1 200); do
-    if grep -q "listening on" "$out" 2>/dev/null; then
-      printf -v "${name}_URL" '%s' "$(sed -n 's/.*listening on \(http:[^ ]*\).*/\1/p' "$out" | head -1)"
-      return 0
-    fi
-    sleep 0.05
-  done
-  echo "$name did not start:" >&2; cat "$WORK/$name.err" >&2; exit 1
-}
-
-# rps LABEL URL [wrk args…]: one bounded wrk run; prints and records rps.
-declare -A RPS
-rps() {
-  local label=$1 url=$2; shift 2
-  local output
-  output=$(wrk -t2 -c"$CONNECTIONS" -d"${SECONDS_PER_RUN}s" --latency "$@" "$url")
-  local value
-  value=$(awk '/^Requests\/sec:/ {print $2}' <<<"$output")
-  RPS[$label]=$value
-  printf '%-28s %10s req/s   p50 %-9s p99 %-9s %s\n' "$label" "$value" \
-    "$(awk '$1=="50%" {print $2}' <<<"$output")" "$(awk '$1=="99%" {print $2}' <<<"$output")" \
-    "$(grep -E '^status|Non-2xx' <<<"$output" | tr '\n' ' ')"
-}
+# shellcheck source=tests/load/common.sh
+source "tests/load/common.sh"
 
 PASSWORD="violet-harbor-quantum-91x"
 
@@ -74,7 +30,6 @@ rps jwks "$AUTH_URL/.well-known/jwks.json"
 LOAD_BODY="grant_type=password&username=load%40example.com&password=$PASSWORD" \
   rps password_grant "$AUTH_URL/oauth/token" -s "$HERE/form_post.lua"
 
-# --- more scenarios are added below (client credentials, resource-server) --
 
 # --- client credentials grant (services) ---------------------------------
 # A confidential client registered on the command line, authenticating with
