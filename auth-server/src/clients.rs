@@ -232,15 +232,21 @@ pub async fn authenticate(db: &Db, presented: &PresentedCredentials) -> Result<C
         return Err(OAuthError::invalid_client());
     };
     let client = find(db, client_id).await?;
+    verify(client, presented.client_secret.as_deref()).ok_or_else(OAuthError::invalid_client)
+}
+
+/// The client, if `secret` proves it: its secret for a confidential
+/// client, none for a public one. An unknown client costs the same digest
+/// and comparison as a known one.
+pub fn verify(client: Option<Client>, secret: Option<&str>) -> Option<Client> {
     let Some(client) = client else {
-        // Spend the same hash and compare as for a real client.
-        let _ = hash_secret(presented.client_secret.as_deref().unwrap_or_default());
-        return Err(OAuthError::invalid_client());
+        let _ = hash_secret(secret.unwrap_or_default());
+        return None;
     };
-    match (&presented.client_secret, client.is_public()) {
-        (Some(secret), false) if client.secret_matches(secret) => Ok(client),
-        (None, true) => Ok(client),
-        _ => Err(OAuthError::invalid_client()),
+    match (secret, client.is_public()) {
+        (Some(secret), false) if client.secret_matches(secret) => Some(client),
+        (None, true) => Some(client),
+        _ => None,
     }
 }
 

@@ -61,6 +61,11 @@ impl TokenIssuer {
         self.ttl
     }
 
+    /// The keys tokens are signed with, to recognise our own tokens.
+    pub fn keys(&self) -> &KeyStore {
+        &self.keys
+    }
+
     pub fn issuer(&self) -> &str {
         &self.issuer
     }

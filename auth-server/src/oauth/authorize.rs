@@ -12,21 +12,25 @@
 //!   a successful login answers a single-use, short-lived ticket (hashed in
 //!   the database) that the consent form sends back.
 
+use std::borrow::Cow;
 use std::time::Instant;
 
+use oxide_auth::primitives::registrar::{ClientUrl, ExactUrl, RegistrarError};
+use oxide_auth::primitives::scope::Scope as OxideScope;
+use oxide_auth_async::primitives::{Authorizer, Registrar};
 use rocket::http::{Cookie, CookieJar, Header, SameSite, Status};
 use rocket::response::{Redirect, content::RawHtml};
-use rocket::{State, get, post};
+use rocket::{get, post};
 use secrecy::SecretString;
 use shared::scope::ScopeSet;
 use subtle::ConstantTimeEq;
 use url::Url;
 
 use super::password::user_scopes;
+use super::primitives::{ClientRegistrar, CodeAuthorizer, GrantSession};
 use super::throttle::LoginThrottle;
-use super::{RequestMeta, codes, pkce};
-use crate::AppClock;
-use crate::clients::{self, Client, generate_secret};
+use super::{GrantServices, RequestMeta, codes, pkce};
+use crate::clients::{Client, generate_secret};
 use crate::config::AppConfig;
 use crate::db::Db;
 use crate::oxide_rocket::{OAuthRequest, WebError};
@@ -164,41 +168,50 @@ enum Refusal {
         error: &'static str,
         description: &'static str,
     },
+    /// Our failure (already logged).
+    Failed,
 }
 
-async fn validate(db: &Db, params: AuthParams) -> Result<Result<Validated, Refusal>, sqlx::Error> {
-    let Some(client_id) = params.client_id.as_deref() else {
-        return Ok(Err(Refusal::Here(
+async fn validate(session: &GrantSession<'_>, params: AuthParams) -> Result<Validated, Refusal> {
+    let registrar = ClientRegistrar::new(session);
+    let Some(client_id) = params.client_id.clone() else {
+        return Err(Refusal::Here(
             Status::BadRequest,
             "The request has no client_id.",
-        )));
-    };
-    let Some(client) = clients::find(db, client_id).await? else {
-        return Ok(Err(Refusal::Here(
-            Status::BadRequest,
-            "The client is not registered.",
-        )));
+        ));
     };
     let Some(redirect_uri) = params.redirect_uri.clone() else {
-        return Ok(Err(Refusal::Here(
+        return Err(Refusal::Here(
             Status::BadRequest,
             "The request has no redirect_uri.",
-        )));
+        ));
     };
-    // Exact string comparison (RFC 9700 §2.1): no prefix, no normalisation.
-    if !client.redirect_uris.contains(&redirect_uri) {
-        return Ok(Err(Refusal::Here(
-            Status::BadRequest,
-            "The redirect_uri is not registered for this client.",
-        )));
-    }
+    let exact = ExactUrl::new(redirect_uri.clone())
+        .map_err(|_| Refusal::Here(Status::BadRequest, "The redirect_uri is not a valid URL."))?;
+    let bound = registrar
+        .bound_redirect(ClientUrl {
+            client_id: Cow::Owned(client_id),
+            redirect_uri: Some(Cow::Owned(exact)),
+        })
+        .await
+        .map_err(|error| match error {
+            RegistrarError::PrimitiveError => Refusal::Failed,
+            RegistrarError::Unspecified if session.loaded().is_none() => {
+                Refusal::Here(Status::BadRequest, "The client is not registered.")
+            }
+            RegistrarError::Unspecified => Refusal::Here(
+                Status::BadRequest,
+                "The redirect_uri is not registered for this client.",
+            ),
+        })?;
+    let client = session.loaded().ok_or(Refusal::Failed)?;
     let refuse = |error, description| {
-        Ok(Err(Refusal::ToClient {
+        Err(Refusal::ToClient {
             redirect_uri: redirect_uri.clone(),
             state: params.state.clone(),
             error,
             description,
-        }))
+        })
     };
     match params.response_type.as_deref() {
         Some("code") => {}
@@ -221,18 +234,16 @@ async fn validate(db: &Db, params: AuthParams) -> Result<Result<Validated, Refus
             "This client may not use the authorization code grant.",
         );
     }
-    let scope = match params.scope.as_deref() {
-        None => client.scopes.clone(),
-        Some(requested) => {
-            let requested = ScopeSet::parse(requested);
-            if requested.is_empty() || !requested.is_subset(&client.scopes) {
-                return refuse(
-                    "invalid_scope",
-                    "The requested scope is invalid, unknown, or not allowed.",
-                );
-            }
-            requested
-        }
+    const BAD_SCOPE: &str = "The requested scope is invalid, unknown, or not allowed.";
+    let requested = match params.scope.as_deref().map(str::parse::<OxideScope>) {
+        Some(Err(_)) => return refuse("invalid_scope", BAD_SCOPE),
+        Some(Ok(scope)) => Some(scope),
+        None => None,
+    };
+    let scope = match registrar.negotiate(bound, requested).await {
+        Ok(pre_grant) => ScopeSet::parse(&pre_grant.scope.to_string()),
+        Err(RegistrarError::PrimitiveError) => return Err(Refusal::Failed),
+        Err(RegistrarError::Unspecified) => return refuse("invalid_scope", BAD_SCOPE),
     };
     match (
         params.code_challenge.as_deref(),
@@ -262,14 +273,14 @@ async fn validate(db: &Db, params: AuthParams) -> Result<Result<Validated, Refus
             );
         }
     }
-    Ok(Ok(Validated {
+    Ok(Validated {
         client,
         redirect_uri: redirect_uri.clone(),
         scope,
         state: params.state.clone(),
         code_challenge: params.code_challenge.clone(),
         params,
-    }))
+    })
 }
 
 fn redirect_back(
@@ -307,15 +318,20 @@ fn refused(refusal: Refusal) -> AuthorizeResponse {
             &[("error", error), ("error_description", description)],
             state.as_deref(),
         ),
+        Refusal::Failed => failed(),
     }
 }
 
-fn server_error(error: sqlx::Error) -> AuthorizeResponse {
-    tracing::error!(%error, "database error on the authorization endpoint");
+fn failed() -> AuthorizeResponse {
     error_page(
         Status::InternalServerError,
         "Something went wrong. Please try again later.",
     )
+}
+
+fn server_error(error: sqlx::Error) -> AuthorizeResponse {
+    tracing::error!(%error, "database error on the authorization endpoint");
+    failed()
 }
 
 /// A fresh CSRF token, also set as the cookie the form must match.
@@ -364,19 +380,18 @@ fn csrf_matches(jar: &CookieJar<'_>, presented: Option<&str>) -> bool {
 pub async fn authorize_page(
     request: Result<OAuthRequest, WebError>,
     jar: &CookieJar<'_>,
-    db: &State<Db>,
-    config: &State<AppConfig>,
+    services: GrantServices<'_>,
 ) -> AuthorizeResponse {
     let Ok(request) = request else {
         return error_page(Status::BadRequest, "The request is malformed.");
     };
     let params = AuthParams::from_lookup(|name| request.query_value(name).map(|v| v.into_owned()));
-    let validated = match validate(db, params).await {
-        Ok(Ok(validated)) => validated,
-        Ok(Err(refusal)) => return refused(refusal),
-        Err(error) => return server_error(error),
+    let session = services.session(None);
+    let validated = match validate(&session, params).await {
+        Ok(validated) => validated,
+        Err(refusal) => return refused(refusal),
     };
-    let csrf = new_csrf(jar, config);
+    let csrf = new_csrf(jar, services.config);
     login_page(&validated, &csrf, None, Status::Ok)
 }
 
@@ -393,16 +408,12 @@ pub async fn authorize_page(
         (status = 429, description = "Too many failed logins", content_type = "text/html"),
     )
 )]
-#[allow(clippy::too_many_arguments)]
 #[post("/oauth/authorize", data = "<request>")]
 pub async fn authorize_submit(
     request: Result<OAuthRequest, WebError>,
     meta: RequestMeta,
     jar: &CookieJar<'_>,
-    db: &State<Db>,
-    config: &State<AppConfig>,
-    throttle: &State<LoginThrottle>,
-    clock: &State<AppClock>,
+    services: GrantServices<'_>,
 ) -> AuthorizeResponse {
     let request = match request {
         Ok(request) if request.body_params().is_some() => request,
@@ -414,18 +425,19 @@ pub async fn authorize_submit(
     };
     let field = |name: &str| request.body_value(name).map(|v| v.into_owned());
     let params = AuthParams::from_lookup(field);
-    let validated = match validate(db, params).await {
-        Ok(Ok(validated)) => validated,
-        Ok(Err(refusal)) => return refused(refusal),
-        Err(error) => return server_error(error),
+    let session = services.session(None);
+    let validated = match validate(&session, params).await {
+        Ok(validated) => validated,
+        Err(refusal) => return refused(refusal),
     };
+    let (db, config, throttle) = (services.db, services.config, services.throttle);
     if !csrf_matches(jar, field("csrf").as_deref()) {
         return error_page(
             Status::Forbidden,
             "This form has expired or was not sent from this site. Please start again from the application.",
         );
     }
-    let now = clock.0.now();
+    let now = session.now;
     match field("action").as_deref() {
         Some("login") => {
             login(
@@ -441,7 +453,7 @@ pub async fn authorize_submit(
             )
             .await
         }
-        Some("allow") => consent(&validated, field("ticket"), db, now).await,
+        Some("allow") => consent(&validated, field("ticket"), &session).await,
         Some("deny") => {
             if let Some(ticket) = field("ticket") {
                 // Spend it so the same page cannot be answered twice.
@@ -520,9 +532,9 @@ async fn login(
 async fn consent(
     validated: &Validated,
     ticket: Option<String>,
-    db: &Db,
-    now: i64,
+    session: &GrantSession<'_>,
 ) -> AuthorizeResponse {
+    let (db, now) = (session.db, session.now);
     let user_id = match ticket {
         Some(ticket) => {
             match codes::take_login_ticket(db, &ticket, &validated.client.id, now).await {
@@ -546,18 +558,18 @@ async fn consent(
     // The user may hold less than the client asked for; the token response
     // says what was granted (RFC 6749 §3.3).
     let scope = validated.scope.intersection(&user_scopes(&user));
-    let code = codes::create(
-        db,
-        codes::NewCode {
-            client_id: &validated.client.id,
-            user_id: &user.id,
-            redirect_uri: &validated.redirect_uri,
-            scope: &scope.to_string(),
-            code_challenge: validated.code_challenge.as_deref(),
-            now,
-        },
-    )
-    .await;
+    let mut authorizer = CodeAuthorizer::new(session);
+    let grant = authorizer.user_grant(
+        &user.id,
+        &validated.client.id,
+        &validated.redirect_uri,
+        &scope,
+        validated.code_challenge.as_deref(),
+    );
+    let code = match grant {
+        Some(grant) => authorizer.authorize(grant).await,
+        None => Err(()),
+    };
     match code {
         Ok(code) => {
             tracing::info!(user_id = %user.id, client_id = %validated.client.id, "authorization code issued");
@@ -567,7 +579,7 @@ async fn consent(
                 validated.state.as_deref(),
             )
         }
-        Err(error) => server_error(error),
+        Err(()) => failed(),
     }
 }
 

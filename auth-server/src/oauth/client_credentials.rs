@@ -1,32 +1,41 @@
-//! The client credentials grant (RFC 6749 §4.4): a confidential client gets
-//! a token for itself (`sub` is its client id). No refresh token: the client
-//! can always ask again (RFC 6749 §4.4.3).
+//! The client credentials grant (RFC 6749 §4.4), on oxide-auth-async's
+//! state machine: a confidential client gets a token for itself (`sub` is
+//! its client id). No refresh token: the client can always ask again
+//! (RFC 6749 §4.4.3).
 
-use super::password::granted_scope;
+use oxide_auth_async::code_grant::client_credentials::client_credentials;
+use oxide_auth_async::primitives::Registrar;
+
+use super::primitives::{ClientRegistrar, TokenEndpoint, TokenRequest};
 use super::{GrantContext, TokenSuccess};
-use crate::clients::{self, PresentedCredentials};
 use crate::error::OAuthError;
-use crate::token::Subject;
+
+const NOT_ALLOWED: &str = "This client may not use the client_credentials grant.";
 
 #[tracing::instrument(skip_all, fields(grant = "client_credentials"))]
 pub async fn grant(ctx: &GrantContext<'_>) -> Result<TokenSuccess, OAuthError> {
-    let presented = PresentedCredentials::extract(
-        ctx.meta.authorization.as_deref(),
-        ctx.params.get("client_id"),
-        ctx.params.get("client_secret"),
-    )?;
-    let client = clients::authenticate(ctx.db, &presented).await?;
-    // A public client has nothing to prove who it is with (RFC 6749 §4.4).
-    if client.is_public() || !client.allows_grant("client_credentials") {
-        return Err(OAuthError::unauthorized_client(
-            "This client may not use the client_credentials grant.",
-        ));
+    let presented = ctx.credentials()?;
+    let Some(client_id) = presented.client_id.clone() else {
+        return Err(OAuthError::invalid_client());
+    };
+    let session = ctx.session(&presented);
+    if presented.client_secret.is_none() {
+        // oxide-auth's flow admits confidential clients only. A public
+        // client naming itself is told the grant is not for it; an unknown
+        // or secretless confidential one that authentication failed.
+        let registrar = ClientRegistrar::new(&session);
+        return Err(match registrar.check(&client_id, None).await {
+            Ok(()) => OAuthError::unauthorized_client(NOT_ALLOWED),
+            Err(_) => session.failure(OAuthError::invalid_client()),
+        });
     }
-    let scope = granted_scope(ctx.params.get("scope"), &client.scopes)?;
-    let minted = ctx
-        .issuer
-        .mint(Subject::Client, &client.id, &scope, ctx.now)
-        .map_err(|_| OAuthError::server_error())?;
-    tracing::info!(client_id = %client.id, "access token issued");
-    Ok(TokenSuccess::new(minted, scope.to_string(), None))
+    let request = TokenRequest::new(&ctx.params, &presented);
+    let mut endpoint = TokenEndpoint::new(&session);
+    let outcome = match client_credentials(&mut endpoint, &request).await {
+        Ok(pending) => pending.issue(&mut endpoint, client_id.clone(), false).await,
+        Err(error) => Err(error),
+    };
+    let success = session.conclude(outcome)?;
+    tracing::info!(%client_id, "access token issued");
+    Ok(success)
 }

@@ -10,6 +10,7 @@ pub mod codes;
 pub mod introspect;
 pub mod password;
 pub mod pkce;
+pub mod primitives;
 pub mod refresh;
 pub mod refresh_tokens;
 pub mod revoke;
@@ -30,10 +31,12 @@ use shared::problem::Problem;
 
 use crate::AppClock;
 use crate::body::{self, BodyError};
+use crate::clients::PresentedCredentials;
 use crate::config::AppConfig;
 use crate::db::Db;
 use crate::error::{ApiError, OAuthError};
 use crate::token::{MintedToken, TokenIssuer};
+use primitives::GrantSession;
 use throttle::LoginThrottle;
 
 pub fn stage() -> rocket::fairing::AdHoc {
@@ -129,6 +132,28 @@ pub struct GrantContext<'a> {
     pub now: i64,
 }
 
+impl<'a> GrantContext<'a> {
+    /// The client credentials of the request (Basic header or body).
+    pub fn credentials(&self) -> Result<PresentedCredentials, OAuthError> {
+        PresentedCredentials::extract(
+            self.meta.authorization.as_deref(),
+            self.params.get("client_id"),
+            self.params.get("client_secret"),
+        )
+    }
+
+    /// The state oxide-auth's primitives share for this request.
+    pub fn session(&self, presented: &PresentedCredentials) -> GrantSession<'a> {
+        GrantSession::new(
+            self.db,
+            self.config,
+            self.issuer,
+            self.now,
+            presented.client_id.clone(),
+        )
+    }
+}
+
 /// The server state every grant works with, taken from Rocket's managed
 /// state in one guard so that token-style routes need not list it all.
 pub struct GrantServices<'r> {
@@ -140,6 +165,17 @@ pub struct GrantServices<'r> {
 }
 
 impl<'r> GrantServices<'r> {
+    /// The state oxide-auth's primitives share, for one request.
+    pub fn session(&self, presented_client: Option<String>) -> GrantSession<'r> {
+        GrantSession::new(
+            self.db,
+            self.config,
+            self.issuer,
+            self.clock.0.now(),
+            presented_client,
+        )
+    }
+
     pub fn context(&self, params: TokenParams, meta: RequestMeta) -> GrantContext<'r> {
         GrantContext {
             params,

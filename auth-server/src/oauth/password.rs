@@ -5,11 +5,13 @@
 
 use std::time::Instant;
 
+use oxide_auth_async::primitives::{Issuer, Registrar};
 use secrecy::SecretString;
 use shared::scope::{Scope, ScopeSet};
 
+use super::primitives::{ClientRegistrar, JwtIssuer};
 use super::{GrantContext, TokenSuccess};
-use crate::clients::{self, FIRST_PARTY_CLIENT_ID, PresentedCredentials};
+use crate::clients::{self, FIRST_PARTY_CLIENT_ID};
 use crate::error::OAuthError;
 use crate::password;
 use crate::users::{self, User};
@@ -45,16 +47,26 @@ pub async fn grant(ctx: &GrantContext<'_>) -> Result<TokenSuccess, OAuthError> {
     let username = ctx.params.require("username")?;
     let password = ctx.params.require("password")?;
 
-    let presented = PresentedCredentials::extract(
-        ctx.meta.authorization.as_deref(),
-        ctx.params.get("client_id"),
-        ctx.params.get("client_secret"),
-    )?;
-    let client = match presented.client_id {
-        None => clients::find(ctx.db, FIRST_PARTY_CLIENT_ID)
-            .await?
-            .ok_or_else(OAuthError::server_error)?,
-        Some(_) => clients::authenticate(ctx.db, &presented).await?,
+    let presented = ctx.credentials()?;
+    let session = ctx.session(&presented);
+    let client = match presented.client_id.as_deref() {
+        None => {
+            let client = clients::find(ctx.db, FIRST_PARTY_CLIENT_ID)
+                .await?
+                .ok_or_else(OAuthError::server_error)?;
+            session.assume_client(client.clone());
+            client
+        }
+        Some(client_id) => {
+            let secret = presented.client_secret.as_deref().map(str::as_bytes);
+            ClientRegistrar::new(&session)
+                .check(client_id, secret)
+                .await
+                .map_err(|_| session.failure(OAuthError::invalid_client()))?;
+            session
+                .authenticated()
+                .ok_or_else(OAuthError::server_error)?
+        }
     };
     if !client.first_party || !client.allows_grant("password") {
         return Err(OAuthError::unauthorized_client(
@@ -82,9 +94,13 @@ pub async fn grant(ctx: &GrantContext<'_>) -> Result<TokenSuccess, OAuthError> {
 
     let allowed = user_scopes(&user).intersection(&client.scopes);
     let scope = granted_scope(ctx.params.get("scope"), &allowed)?;
-    // Access and refresh token through the one path every user grant takes.
-    let (success, _) =
-        super::refresh::issue_user_tokens(ctx, &client, &user, &scope, &scope, None).await?;
+    // Access and refresh token through the issuer every grant uses.
+    let mut issuer = JwtIssuer::new(&session);
+    let grant = issuer
+        .direct_grant(&user.id, &client.id, &scope)
+        .ok_or_else(OAuthError::server_error)?;
+    let outcome = issuer.issue(grant).await;
+    let success = session.conclude(outcome)?;
     tracing::info!(user_id = %user.id, client_id = %client.id, "access token issued");
     Ok(success)
 }

@@ -1,0 +1,969 @@
+//! oxide-auth's primitives over our own tables, shared by every grant:
+//!
+//! - [`ClientRegistrar`]: the `clients` table (exact redirect URIs, scopes,
+//!   SHA-256 secrets compared in constant time, public clients);
+//! - [`CodeAuthorizer`]: one-time authorization codes, stored hashed and
+//!   bound to client, redirect URI, user, scope and PKCE challenge;
+//! - [`JwtIssuer`]: the RFC 9068 access tokens of [`TokenIssuer`] (the one
+//!   minting function) and opaque rotating refresh tokens stored hashed;
+//! - [`GrantChecks`]: the per-client rules oxide-auth has no place for
+//!   (allowed grants, PKCE required for public clients, `plain` refused).
+//!
+//! oxide-auth-async's code-grant state machines drive them for the
+//! authorization code, refresh and client credentials grants
+//! ([`TokenEndpoint`]); the password grant (which oxide-auth lacks) and the
+//! authorization page call them directly.
+//!
+//! Two translations are needed, both kept in [`GrantSession`]:
+//! - oxide-auth's primitives can only answer `()` or "unspecified", and its
+//!   flows turn that into a generic error. A primitive that knows the precise
+//!   RFC 6749 error (a replayed code is `invalid_grant`, a client without the
+//!   grant is `unauthorized_client`) records it first, and that wins.
+//! - oxide-auth's `BearerToken` keeps its fields private and serialises
+//!   `token_type: "bearer"` with a wall-clock `expires_in`; the issuer keeps
+//!   what it minted, and the response is built from that.
+//!
+//! Time: our primitives decide expiry with the server's clock (a parameter
+//! in tests); oxide-auth compares `Grant::until` with the wall clock, so
+//! `until` is "wall-clock now plus the lifetime left on ours".
+
+use std::borrow::Cow;
+use std::sync::{Mutex, MutexGuard, PoisonError};
+
+use chrono::{DateTime, TimeDelta, Utc};
+use oxide_auth::code_grant::accesstoken::{
+    Authorization, Error as AccessTokenError, Request as AccessTokenRequest,
+};
+use oxide_auth::code_grant::client_credentials::{
+    Error as ClientCredentialsError, Request as ClientCredentialsRequest,
+};
+use oxide_auth::code_grant::error::AccessTokenErrorType;
+use oxide_auth::code_grant::refresh::{Error as RefreshError, Request as RefreshRequest};
+use oxide_auth::primitives::grant::{Extensions, Grant, Value};
+use oxide_auth::primitives::issuer::{IssuedToken, RefreshedToken, TokenType};
+use oxide_auth::primitives::registrar::{
+    BoundClient, ClientUrl, ExactUrl, PreGrant, RegisteredUrl, RegistrarError,
+};
+use oxide_auth::primitives::scope::Scope as OxideScope;
+use oxide_auth_async::code_grant::{access_token, client_credentials, refresh};
+use oxide_auth_async::primitives::{Authorizer, Issuer, Registrar};
+use rocket::async_trait;
+use shared::scope::ScopeSet;
+use url::Url;
+
+use super::password::granted_scope;
+use super::{TokenParams, TokenSuccess, codes, pkce, refresh_tokens};
+use crate::clients::{self, Client, PresentedCredentials};
+use crate::config::AppConfig;
+use crate::db::Db;
+use crate::error::OAuthError;
+use crate::token::{Subject, TokenIssuer};
+use crate::users;
+
+const BAD_CODE: &str = "The authorization code is invalid, expired, or was already used.";
+const BAD_REFRESH: &str = "The refresh token is invalid, expired, or revoked.";
+
+/// Grants that redirect nowhere (client credentials, password, refresh)
+/// still need a URL in oxide-auth's `Grant`; this one can never be a
+/// redirect target, and only the code flow ever redirects.
+const NO_REDIRECT: &str = "urn:x-auth-server:no-redirect";
+
+/// Private grant extensions: facts a grant carries from one primitive to
+/// the next inside one request (never serialised, never sent).
+mod ext {
+    /// The plain code being exchanged, so the issuer can record on it what
+    /// it issued (for revocation on replay).
+    pub const CODE: &str = "code";
+    /// The PKCE S256 challenge of the authorization request.
+    pub const CHALLENGE: &str = "code_challenge";
+    /// The redirect URI exactly as the authorization request sent it.
+    pub const REDIRECT_URI: &str = "redirect_uri";
+    /// The refresh-token family a rotation continues.
+    pub const FAMILY: &str = "refresh_family";
+    /// The scope of the original grant, which a narrowed refresh keeps for
+    /// the next rotation (RFC 6749 §6).
+    pub const GRANT_SCOPE: &str = "grant_scope";
+    /// Present when the client acts for itself (client credentials).
+    pub const CLIENT_SUBJECT: &str = "client_subject";
+}
+
+fn private(extensions: &Extensions, key: &str) -> Option<String> {
+    extensions
+        .private()
+        .find(|(name, _)| *name == key)
+        .and_then(|(_, value)| value.map(str::to_owned))
+}
+
+fn set_private(extensions: &mut Extensions, key: &str, value: impl Into<String>) {
+    extensions.set_raw(key.to_owned(), Value::private(Some(value.into())));
+}
+
+fn to_oxide(scope: &ScopeSet) -> Result<OxideScope, ()> {
+    scope.to_string().parse().map_err(|_| ())
+}
+
+fn from_oxide(scope: &OxideScope) -> ScopeSet {
+    ScopeSet::parse(&scope.to_string())
+}
+
+/// `expires_at` on our clock, as a wall-clock instant for oxide-auth.
+fn wall_deadline(expires_at: i64, now: i64) -> DateTime<Utc> {
+    let left = TimeDelta::try_seconds(expires_at.saturating_sub(now)).unwrap_or_default();
+    Utc::now()
+        .checked_add_signed(left)
+        .unwrap_or(DateTime::<Utc>::MAX_UTC)
+}
+
+fn no_redirect() -> Result<Url, ()> {
+    Url::parse(NO_REDIRECT).map_err(|_| ())
+}
+
+fn lock<T>(slot: &Mutex<T>) -> MutexGuard<'_, T> {
+    slot.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// One token or authorization request's view of the server: what the
+/// primitives share, and what they learned.
+pub struct GrantSession<'a> {
+    pub db: &'a Db,
+    pub config: &'a AppConfig,
+    pub tokens: &'a TokenIssuer,
+    pub now: i64,
+    /// The client id the request presented, with or without a secret.
+    presented_client: Option<String>,
+    /// The last client looked up by id (binding, negotiation, checking).
+    loaded: Mutex<Option<Client>>,
+    /// The client that proved who it is; grant rules are checked on it.
+    authenticated: Mutex<Option<Client>>,
+    /// The precise reason a primitive refused, which beats oxide-auth's.
+    refusal: Mutex<Option<OAuthError>>,
+    /// What the issuer minted, for the response.
+    issued: Mutex<Option<TokenSuccess>>,
+}
+
+impl<'a> GrantSession<'a> {
+    pub fn new(
+        db: &'a Db,
+        config: &'a AppConfig,
+        tokens: &'a TokenIssuer,
+        now: i64,
+        presented_client: Option<String>,
+    ) -> GrantSession<'a> {
+        GrantSession {
+            db,
+            config,
+            tokens,
+            now,
+            presented_client,
+            loaded: Mutex::new(None),
+            authenticated: Mutex::new(None),
+            refusal: Mutex::new(None),
+            issued: Mutex::new(None),
+        }
+    }
+
+    /// Records why a primitive refused. The first reason is the one kept.
+    fn refuse(&self, error: OAuthError) {
+        lock(&self.refusal).get_or_insert(error);
+    }
+
+    fn db_failed(&self, error: sqlx::Error) {
+        self.refuse(OAuthError::from(error));
+    }
+
+    /// The client that authenticated on this request.
+    pub fn authenticated(&self) -> Option<Client> {
+        lock(&self.authenticated).clone()
+    }
+
+    /// The client the request is about, found by a primitive.
+    pub fn loaded(&self) -> Option<Client> {
+        lock(&self.loaded).clone()
+    }
+
+    /// For the password grant's built-in first-party client, which a
+    /// request may use without naming it.
+    pub fn assume_client(&self, client: Client) {
+        *lock(&self.authenticated) = Some(client);
+    }
+
+    fn authenticated_or_refuse(&self) -> Result<Client, ()> {
+        self.authenticated().ok_or_else(|| {
+            tracing::error!("a grant primitive ran before client authentication");
+            self.refuse(OAuthError::server_error());
+        })
+    }
+
+    /// Loads a client by id, once per request.
+    async fn load_client(&self, client_id: &str) -> Result<Option<Client>, RegistrarError> {
+        if let Some(client) = self.loaded().filter(|c| c.id == client_id) {
+            return Ok(Some(client));
+        }
+        let client = clients::find(self.db, client_id).await.map_err(|e| {
+            self.db_failed(e);
+            RegistrarError::PrimitiveError
+        })?;
+        if let Some(client) = &client {
+            *lock(&self.loaded) = Some(client.clone());
+        }
+        Ok(client)
+    }
+
+    /// The token response, or why the request failed: the primitive's own
+    /// reason if it gave one, else oxide-auth's translated.
+    pub fn conclude<T>(
+        &self,
+        outcome: Result<T, impl FlowError>,
+    ) -> Result<TokenSuccess, OAuthError> {
+        match outcome {
+            Ok(_) => lock(&self.issued).take().ok_or_else(|| {
+                tracing::error!("a grant flow succeeded without issuing");
+                OAuthError::server_error()
+            }),
+            Err(error) => Err(self.refusal_or(error.kind())),
+        }
+    }
+
+    fn refusal_or(&self, kind: Option<AccessTokenErrorType>) -> OAuthError {
+        self.failure(translate(kind))
+    }
+
+    /// Why the request failed: a primitive's recorded reason, or `fallback`.
+    pub fn failure(&self, fallback: OAuthError) -> OAuthError {
+        lock(&self.refusal).take().unwrap_or(fallback)
+    }
+
+    /// Mints the access token (and refresh token, where the client may
+    /// refresh) for a grant: the one path every grant's tokens take.
+    async fn mint(&self, grant: &Grant) -> Result<IssuedToken, ()> {
+        let client = self.authenticated_or_refuse()?;
+        if client.id != grant.client_id {
+            tracing::error!("a grant for another client reached the issuer");
+            self.refuse(OAuthError::server_error());
+            return Err(());
+        }
+        let scope = from_oxide(&grant.scope);
+        let signing_failed = |_| self.refuse(OAuthError::server_error());
+        let extensions = &grant.extensions;
+
+        let (minted, refresh) = if private(extensions, ext::CLIENT_SUBJECT).is_some() {
+            let minted = self
+                .tokens
+                .mint(Subject::Client, &client.id, &scope, self.now)
+                .map_err(signing_failed)?;
+            (minted, None)
+        } else {
+            let user = users::find_by_id(self.db, &grant.owner_id)
+                .await
+                .map_err(|e| self.db_failed(e))?;
+            let Some(user) = user else {
+                self.refuse(OAuthError::invalid_grant(
+                    "The user of this grant no longer exists.",
+                ));
+                return Err(());
+            };
+            let subject = Subject::User {
+                id: &user.id,
+                email: &user.email,
+                name: &user.name,
+            };
+            let minted = self
+                .tokens
+                .mint(subject, &client.id, &scope, self.now)
+                .map_err(signing_failed)?;
+            let refresh = if client.allows_grant("refresh_token") {
+                let grant_scope =
+                    private(extensions, ext::GRANT_SCOPE).unwrap_or_else(|| scope.to_string());
+                let family = private(extensions, ext::FAMILY);
+                let issued = refresh_tokens::issue(
+                    self.db,
+                    refresh_tokens::NewRefreshToken {
+                        family_id: family.as_deref(),
+                        client_id: &client.id,
+                        user_id: &user.id,
+                        scope: &grant_scope,
+                        access_jti: &minted.jti,
+                        ttl: self.config.refresh_token_ttl,
+                        now: self.now,
+                    },
+                )
+                .await
+                .map_err(|e| self.db_failed(e))?;
+                Some(issued)
+            } else {
+                None
+            };
+            if let Some(code) = private(extensions, ext::CODE) {
+                let family = refresh.as_ref().map(|r| r.family_id.as_str());
+                codes::record_issued(self.db, &code, family, &minted.jti)
+                    .await
+                    .map_err(|e| self.db_failed(e))?;
+            }
+            (minted, refresh.map(|r| r.token))
+        };
+
+        let until = wall_deadline(minted.expires_at, self.now);
+        let token = minted.token.clone();
+        *lock(&self.issued) = Some(TokenSuccess::new(
+            minted,
+            scope.to_string(),
+            refresh.clone(),
+        ));
+        Ok(IssuedToken {
+            token,
+            refresh,
+            until,
+            token_type: TokenType::Bearer,
+        })
+    }
+
+    /// RFC 6749 §4.1.2: a code used twice SHOULD revoke what it issued.
+    async fn revoke_what_code_issued(&self, stored: &codes::StoredCode) -> Result<(), ()> {
+        let access_expires_at = self.now + self.tokens.ttl();
+        if let Some(jti) = &stored.access_jti {
+            refresh_tokens::revoke_access_token(self.db, jti, access_expires_at)
+                .await
+                .map_err(|e| self.db_failed(e))?;
+        }
+        if let Some(family) = &stored.family_id {
+            self.revoke_family(family).await?;
+        }
+        Ok(())
+    }
+
+    async fn revoke_family(&self, family: &str) -> Result<(), ()> {
+        let access_expires_at = self.now + self.tokens.ttl();
+        refresh_tokens::revoke_family(self.db, family, self.now, access_expires_at)
+            .await
+            .map_err(|e| self.db_failed(e))
+    }
+}
+
+/// The error kinds of oxide-auth's three token flows, for translation.
+pub trait FlowError {
+    fn kind(self) -> Option<AccessTokenErrorType>;
+}
+
+/// A primitive called directly, outside a flow: its reason is recorded.
+impl FlowError for () {
+    fn kind(self) -> Option<AccessTokenErrorType> {
+        None
+    }
+}
+
+impl FlowError for AccessTokenError {
+    fn kind(mut self) -> Option<AccessTokenErrorType> {
+        self.description().map(|d| d.kind())
+    }
+}
+
+impl FlowError for RefreshError {
+    fn kind(mut self) -> Option<AccessTokenErrorType> {
+        self.description().map(|d| d.kind())
+    }
+}
+
+impl FlowError for ClientCredentialsError {
+    fn kind(mut self) -> Option<AccessTokenErrorType> {
+        self.description().map(|d| d.kind())
+    }
+}
+
+/// oxide-auth's error kinds in our wording. Primitive failures (`None`)
+/// without a recorded reason are server errors.
+fn translate(kind: Option<AccessTokenErrorType>) -> OAuthError {
+    match kind {
+        Some(AccessTokenErrorType::InvalidRequest) => OAuthError::invalid_request(
+            "The request is missing a required parameter or is malformed.",
+        ),
+        Some(AccessTokenErrorType::InvalidClient) => OAuthError::invalid_client(),
+        Some(AccessTokenErrorType::InvalidGrant) => OAuthError::invalid_grant(
+            "The grant is invalid, expired, revoked, or was issued to another client.",
+        ),
+        Some(AccessTokenErrorType::UnauthorizedClient) => {
+            OAuthError::unauthorized_client("This client may not use this grant.")
+        }
+        Some(AccessTokenErrorType::UnsupportedGrantType) => OAuthError::unsupported_grant_type(),
+        Some(AccessTokenErrorType::InvalidScope) => OAuthError::invalid_scope(),
+        None => OAuthError::server_error(),
+    }
+}
+
+/// oxide-auth's `Registrar` over the `clients` table.
+pub struct ClientRegistrar<'s> {
+    session: &'s GrantSession<'s>,
+}
+
+impl<'s> ClientRegistrar<'s> {
+    pub fn new(session: &'s GrantSession<'s>) -> ClientRegistrar<'s> {
+        ClientRegistrar { session }
+    }
+}
+
+#[async_trait]
+impl Registrar for ClientRegistrar<'_> {
+    /// Binds a client to a redirect URI registered for it, compared as an
+    /// exact string (RFC 9700 §2.1: no prefix, no normalisation). Without a
+    /// redirect URI, the grant redirects nowhere.
+    async fn bound_redirect<'a>(
+        &self,
+        bound: ClientUrl<'a>,
+    ) -> Result<BoundClient<'a>, RegistrarError> {
+        let client = self
+            .session
+            .load_client(&bound.client_id)
+            .await?
+            .ok_or(RegistrarError::Unspecified)?;
+        let redirect_uri = match bound.redirect_uri {
+            Some(uri) if client.redirect_uris.iter().any(|r| r == uri.as_str()) => uri.into_owned(),
+            Some(_) => return Err(RegistrarError::Unspecified),
+            None => {
+                ExactUrl::new(NO_REDIRECT.to_owned()).map_err(|_| RegistrarError::PrimitiveError)?
+            }
+        };
+        Ok(BoundClient {
+            client_id: bound.client_id,
+            redirect_uri: Cow::Owned(RegisteredUrl::Exact(redirect_uri)),
+        })
+    }
+
+    /// The requested scope if the client may have all of it, else
+    /// `invalid_scope`; without a request, everything the client may have.
+    async fn negotiate<'a>(
+        &self,
+        bound: BoundClient<'a>,
+        scope: Option<OxideScope>,
+    ) -> Result<PreGrant, RegistrarError> {
+        let client = self
+            .session
+            .load_client(&bound.client_id)
+            .await?
+            .ok_or(RegistrarError::Unspecified)?;
+        let requested = scope.map(|s| s.to_string());
+        let granted = granted_scope(requested.as_deref(), &client.scopes).map_err(|error| {
+            self.session.refuse(error);
+            RegistrarError::Unspecified
+        })?;
+        Ok(PreGrant {
+            client_id: client.id,
+            redirect_uri: bound.redirect_uri.into_owned(),
+            scope: to_oxide(&granted).map_err(|()| RegistrarError::PrimitiveError)?,
+        })
+    }
+
+    /// A confidential client must present its secret, a public one none.
+    async fn check(
+        &self,
+        client_id: &str,
+        passphrase: Option<&[u8]>,
+    ) -> Result<(), RegistrarError> {
+        let secret = match passphrase.map(std::str::from_utf8) {
+            Some(Err(_)) => return Err(RegistrarError::Unspecified),
+            Some(Ok(secret)) => Some(secret),
+            None => None,
+        };
+        let client = self.session.load_client(client_id).await?;
+        let client = clients::verify(client, secret).ok_or(RegistrarError::Unspecified)?;
+        *lock(&self.session.authenticated) = Some(client);
+        Ok(())
+    }
+}
+
+/// oxide-auth's `Authorizer` over the `authorization_codes` table.
+pub struct CodeAuthorizer<'s> {
+    session: &'s GrantSession<'s>,
+}
+
+impl<'s> CodeAuthorizer<'s> {
+    pub fn new(session: &'s GrantSession<'s>) -> CodeAuthorizer<'s> {
+        CodeAuthorizer { session }
+    }
+
+    /// The grant a consenting user gives: what [`Authorizer::authorize`]
+    /// turns into a code. `redirect_uri` is the one the request bound.
+    pub fn user_grant(
+        &self,
+        user_id: &str,
+        client_id: &str,
+        redirect_uri: &str,
+        scope: &ScopeSet,
+        code_challenge: Option<&str>,
+    ) -> Option<Grant> {
+        let mut extensions = Extensions::new();
+        set_private(&mut extensions, ext::REDIRECT_URI, redirect_uri);
+        if let Some(challenge) = code_challenge {
+            set_private(&mut extensions, ext::CHALLENGE, challenge);
+        }
+        let now = self.session.now;
+        Some(Grant {
+            owner_id: user_id.to_owned(),
+            client_id: client_id.to_owned(),
+            scope: to_oxide(scope).ok()?,
+            redirect_uri: Url::parse(redirect_uri).ok()?,
+            until: wall_deadline(now + codes::CODE_TTL, now),
+            extensions,
+        })
+    }
+}
+
+#[async_trait]
+impl Authorizer for CodeAuthorizer<'_> {
+    async fn authorize(&mut self, grant: Grant) -> Result<String, ()> {
+        let session = self.session;
+        let redirect_uri = private(&grant.extensions, ext::REDIRECT_URI)
+            .unwrap_or_else(|| grant.redirect_uri.to_string());
+        let challenge = private(&grant.extensions, ext::CHALLENGE);
+        codes::create(
+            session.db,
+            codes::NewCode {
+                client_id: &grant.client_id,
+                user_id: &grant.owner_id,
+                redirect_uri: &redirect_uri,
+                scope: &from_oxide(&grant.scope).to_string(),
+                code_challenge: challenge.as_deref(),
+                now: session.now,
+            },
+        )
+        .await
+        .map_err(|e| session.db_failed(e))
+    }
+
+    /// Spends a code before anything else is checked: a code presented
+    /// with a wrong verifier or redirect URI is as dead as a used one, so a
+    /// stolen code gets one guess.
+    async fn extract(&mut self, code: &str) -> Result<Option<Grant>, ()> {
+        let session = self.session;
+        let client = session.authenticated_or_refuse()?;
+        if !client.allows_grant("authorization_code") {
+            session.refuse(OAuthError::unauthorized_client(
+                "This client may not use the authorization_code grant.",
+            ));
+            return Err(());
+        }
+        let redemption = codes::redeem(session.db, code, session.now)
+            .await
+            .map_err(|e| session.db_failed(e))?;
+        let stored = match redemption {
+            codes::Redemption::Fresh(stored) => stored,
+            codes::Redemption::Replayed(stored) => {
+                tracing::warn!(client_id = %client.id, "authorization code replayed");
+                if stored.client_id == client.id {
+                    session.revoke_what_code_issued(&stored).await?;
+                }
+                session.refuse(OAuthError::invalid_grant(BAD_CODE));
+                return Ok(None);
+            }
+            codes::Redemption::Invalid => {
+                session.refuse(OAuthError::invalid_grant(BAD_CODE));
+                return Ok(None);
+            }
+        };
+        if stored.client_id != client.id {
+            session.refuse(OAuthError::invalid_grant(BAD_CODE));
+            return Ok(None);
+        }
+        let mut extensions = Extensions::new();
+        set_private(&mut extensions, ext::CODE, code);
+        set_private(
+            &mut extensions,
+            ext::REDIRECT_URI,
+            stored.redirect_uri.as_str(),
+        );
+        if let Some(challenge) = &stored.code_challenge {
+            set_private(&mut extensions, ext::CHALLENGE, challenge.as_str());
+        }
+        // oxide-auth compares redirect URIs as parsed URLs; GrantChecks
+        // then compares the exact strings.
+        let redirect_uri = Url::parse(&stored.redirect_uri).map_err(|_| {
+            session.refuse(OAuthError::invalid_grant(BAD_CODE));
+        })?;
+        Ok(Some(Grant {
+            owner_id: stored.user_id,
+            client_id: stored.client_id,
+            scope: to_oxide(&ScopeSet::parse(&stored.scope))?,
+            redirect_uri,
+            until: wall_deadline(stored.expires_at, session.now),
+            extensions,
+        }))
+    }
+}
+
+/// oxide-auth's `Issuer`: RFC 9068 JWT access tokens and rotating refresh
+/// tokens.
+pub struct JwtIssuer<'s> {
+    session: &'s GrantSession<'s>,
+}
+
+impl<'s> JwtIssuer<'s> {
+    pub fn new(session: &'s GrantSession<'s>) -> JwtIssuer<'s> {
+        JwtIssuer { session }
+    }
+
+    /// A grant the client obtained directly at the token endpoint (password
+    /// grant): no code, no redirect.
+    pub fn direct_grant(&self, owner_id: &str, client_id: &str, scope: &ScopeSet) -> Option<Grant> {
+        let now = self.session.now;
+        Some(Grant {
+            owner_id: owner_id.to_owned(),
+            client_id: client_id.to_owned(),
+            scope: to_oxide(scope).ok()?,
+            redirect_uri: no_redirect().ok()?,
+            until: wall_deadline(now + self.session.tokens.ttl(), now),
+            extensions: Extensions::new(),
+        })
+    }
+}
+
+#[async_trait]
+impl Issuer for JwtIssuer<'_> {
+    async fn issue(&mut self, grant: Grant) -> Result<IssuedToken, ()> {
+        self.session.mint(&grant).await
+    }
+
+    /// Rotation (RFC 9700 §4.14.2): the presented token is spent, a new one
+    /// of the same family issued. Of two requests with the same token only
+    /// one wins the update; the other is a reuse and kills the family.
+    async fn refresh(&mut self, token: &str, grant: Grant) -> Result<RefreshedToken, ()> {
+        let session = self.session;
+        let client = session.authenticated_or_refuse()?;
+        if !client.allows_grant("refresh_token") {
+            session.refuse(OAuthError::unauthorized_client(
+                "This client may not use the refresh_token grant.",
+            ));
+            return Err(());
+        }
+        if grant.scope.iter().next().is_none() {
+            session.refuse(OAuthError::invalid_scope());
+            return Err(());
+        }
+        let family = private(&grant.extensions, ext::FAMILY).ok_or(())?;
+        let consumed = refresh_tokens::consume(session.db, token, session.now)
+            .await
+            .map_err(|e| session.db_failed(e))?;
+        if !consumed {
+            session.revoke_family(&family).await?;
+            session.refuse(OAuthError::invalid_grant(BAD_REFRESH));
+            return Err(());
+        }
+        let issued = session.mint(&grant).await?;
+        Ok(RefreshedToken {
+            token: issued.token,
+            refresh: issued.refresh,
+            until: issued.until,
+            token_type: issued.token_type,
+        })
+    }
+
+    /// A live access token of ours: signed by one of our keys, for our
+    /// issuer, not expired, not revoked.
+    async fn recover_token(&mut self, token: &str) -> Result<Option<Grant>, ()> {
+        let session = self.session;
+        let Some(claims) =
+            super::introspect::own_access_token(session.tokens.keys(), session.config, token)
+        else {
+            return Ok(None);
+        };
+        if claims.exp <= session.now {
+            return Ok(None);
+        }
+        let revoked = refresh_tokens::is_access_token_revoked(session.db, &claims.jti)
+            .await
+            .map_err(|e| session.db_failed(e))?;
+        if revoked {
+            return Ok(None);
+        }
+        Ok(Some(Grant {
+            owner_id: claims.sub,
+            client_id: claims.client_id,
+            scope: to_oxide(&ScopeSet::parse(&claims.scope))?,
+            redirect_uri: no_redirect()?,
+            until: wall_deadline(claims.exp, session.now),
+            extensions: Extensions::new(),
+        }))
+    }
+
+    async fn recover_refresh(&mut self, token: &str) -> Result<Option<Grant>, ()> {
+        let session = self.session;
+        let no_grant = || {
+            session.refuse(OAuthError::invalid_grant(BAD_REFRESH));
+            Ok(None)
+        };
+        let stored = refresh_tokens::find(session.db, token)
+            .await
+            .map_err(|e| session.db_failed(e))?;
+        let Some(stored) = stored else {
+            return no_grant();
+        };
+        // Another client's token is refused without being touched (RFC 6749 §6).
+        if session
+            .presented_client
+            .as_deref()
+            .is_some_and(|id| id != stored.client_id)
+        {
+            return no_grant();
+        }
+        if stored.used_at.is_some() && stored.revoked_at.is_none() {
+            tracing::warn!(client_id = %stored.client_id, "rotated refresh token presented again");
+            session.revoke_family(&stored.family_id).await?;
+            return no_grant();
+        }
+        if !stored.is_live(session.now) {
+            return no_grant();
+        }
+        let mut extensions = Extensions::new();
+        set_private(&mut extensions, ext::FAMILY, stored.family_id.as_str());
+        set_private(&mut extensions, ext::GRANT_SCOPE, stored.scope.as_str());
+        Ok(Some(Grant {
+            owner_id: stored.user_id,
+            client_id: stored.client_id,
+            scope: to_oxide(&ScopeSet::parse(&stored.scope))?,
+            redirect_uri: no_redirect()?,
+            until: wall_deadline(stored.expires_at, session.now),
+            extensions,
+        }))
+    }
+}
+
+/// The rules oxide-auth leaves to extensions: which grants a client may
+/// use, and PKCE as RFC 9700 §2.1.1 wants it.
+pub struct GrantChecks<'s> {
+    session: &'s GrantSession<'s>,
+}
+
+#[async_trait]
+impl access_token::Extension for GrantChecks<'_> {
+    async fn extend(
+        &mut self,
+        request: &(dyn AccessTokenRequest + Sync),
+        data: Extensions,
+    ) -> Result<Extensions, ()> {
+        let session = self.session;
+        let client = session.authenticated_or_refuse()?;
+        let refuse = |error| {
+            session.refuse(error);
+            Err(())
+        };
+        // RFC 6749 §4.1.3: identical to the authorization request's.
+        if request.redirect_uri().as_deref() != private(&data, ext::REDIRECT_URI).as_deref() {
+            return refuse(OAuthError::invalid_grant(
+                "The redirect_uri does not match the authorization request.",
+            ));
+        }
+        let challenge = private(&data, ext::CHALLENGE);
+        match (challenge.as_deref(), request.extension("code_verifier")) {
+            (Some(challenge), Some(verifier)) if pkce::verify_s256(&verifier, challenge) => {}
+            (Some(_), Some(_)) => {
+                return refuse(OAuthError::invalid_grant(
+                    "The code_verifier does not match the challenge.",
+                ));
+            }
+            (Some(_), None) => {
+                return refuse(OAuthError::invalid_request(
+                    "The code_verifier parameter is required.",
+                ));
+            }
+            // A verifier without a challenge is refused, or a downgrade
+            // would go unnoticed.
+            (None, Some(_)) => {
+                return refuse(OAuthError::invalid_grant(
+                    "No code_challenge was sent for this code.",
+                ));
+            }
+            (None, None) if client.is_public() => {
+                return refuse(OAuthError::invalid_grant("Public clients must use PKCE."));
+            }
+            (None, None) => {}
+        }
+        Ok(data)
+    }
+}
+
+#[async_trait]
+impl client_credentials::Extension for GrantChecks<'_> {
+    async fn extend(
+        &mut self,
+        _: &(dyn ClientCredentialsRequest + Sync),
+    ) -> Result<Extensions, ()> {
+        let session = self.session;
+        let client = session.authenticated_or_refuse()?;
+        // A public client has nothing to prove who it is with (RFC 6749 §4.4).
+        if client.is_public() || !client.allows_grant("client_credentials") {
+            session.refuse(OAuthError::unauthorized_client(
+                "This client may not use the client_credentials grant.",
+            ));
+            return Err(());
+        }
+        let mut extensions = Extensions::new();
+        set_private(&mut extensions, ext::CLIENT_SUBJECT, client.id);
+        Ok(extensions)
+    }
+}
+
+/// The token endpoint as oxide-auth-async's flows see it.
+pub struct TokenEndpoint<'s> {
+    registrar: ClientRegistrar<'s>,
+    authorizer: CodeAuthorizer<'s>,
+    issuer: JwtIssuer<'s>,
+    checks: GrantChecks<'s>,
+}
+
+impl<'s> TokenEndpoint<'s> {
+    pub fn new(session: &'s GrantSession<'s>) -> TokenEndpoint<'s> {
+        TokenEndpoint {
+            registrar: ClientRegistrar { session },
+            authorizer: CodeAuthorizer { session },
+            issuer: JwtIssuer { session },
+            checks: GrantChecks { session },
+        }
+    }
+}
+
+impl access_token::Endpoint for TokenEndpoint<'_> {
+    fn registrar(&self) -> &(dyn Registrar + Sync) {
+        &self.registrar
+    }
+    fn authorizer(&mut self) -> &mut (dyn Authorizer + Send) {
+        &mut self.authorizer
+    }
+    fn issuer(&mut self) -> &mut (dyn Issuer + Send) {
+        &mut self.issuer
+    }
+    fn extension(&mut self) -> &mut (dyn access_token::Extension + Send) {
+        &mut self.checks
+    }
+}
+
+impl refresh::Endpoint for TokenEndpoint<'_> {
+    fn registrar(&self) -> &(dyn Registrar + Sync) {
+        &self.registrar
+    }
+    fn issuer(&mut self) -> &mut (dyn Issuer + Send) {
+        &mut self.issuer
+    }
+}
+
+impl client_credentials::Endpoint for TokenEndpoint<'_> {
+    fn registrar(&self) -> &(dyn Registrar + Sync) {
+        &self.registrar
+    }
+    fn authorizer(&mut self) -> &mut (dyn Authorizer + Send) {
+        &mut self.authorizer
+    }
+    fn issuer(&mut self) -> &mut (dyn Issuer + Send) {
+        &mut self.issuer
+    }
+    fn extension(&mut self) -> &mut (dyn client_credentials::Extension + Send) {
+        &mut self.checks
+    }
+}
+
+/// A parsed token request as oxide-auth's flows read it. Client
+/// credentials reach them only through `authorization()`, already merged
+/// from the Basic header or the body by [`PresentedCredentials`], so that
+/// oxide-auth's own merging never sees them twice.
+pub struct TokenRequest<'a> {
+    params: &'a TokenParams,
+    credentials: &'a PresentedCredentials,
+}
+
+impl<'a> TokenRequest<'a> {
+    pub fn new(params: &'a TokenParams, credentials: &'a PresentedCredentials) -> TokenRequest<'a> {
+        TokenRequest {
+            params,
+            credentials,
+        }
+    }
+
+    fn param(&self, name: &str) -> Option<Cow<'_, str>> {
+        self.params.get(name).map(Cow::Borrowed)
+    }
+
+    /// Body parameters other than the client's credentials.
+    fn extension_param(&self, name: &str) -> Option<Cow<'_, str>> {
+        match name {
+            "client_id" | "client_secret" => None,
+            _ => self.param(name),
+        }
+    }
+
+    fn confidential(&self) -> Option<(Cow<'_, str>, Cow<'_, [u8]>)> {
+        match (&self.credentials.client_id, &self.credentials.client_secret) {
+            (Some(id), Some(secret)) => {
+                Some((Cow::Borrowed(id.as_str()), Cow::Borrowed(secret.as_bytes())))
+            }
+            _ => None,
+        }
+    }
+}
+
+impl AccessTokenRequest for TokenRequest<'_> {
+    fn valid(&self) -> bool {
+        true
+    }
+    fn code(&self) -> Option<Cow<'_, str>> {
+        self.param("code")
+    }
+    fn authorization(&self) -> Authorization<'_> {
+        match (&self.credentials.client_id, &self.credentials.client_secret) {
+            (Some(id), Some(secret)) => Authorization::UsernamePassword(
+                Cow::Borrowed(id.as_str()),
+                Cow::Borrowed(secret.as_bytes()),
+            ),
+            (Some(id), None) => Authorization::Username(Cow::Borrowed(id.as_str())),
+            (None, _) => Authorization::None,
+        }
+    }
+    fn client_id(&self) -> Option<Cow<'_, str>> {
+        None
+    }
+    fn redirect_uri(&self) -> Option<Cow<'_, str>> {
+        self.param("redirect_uri")
+    }
+    fn grant_type(&self) -> Option<Cow<'_, str>> {
+        self.param("grant_type")
+    }
+    fn extension(&self, key: &str) -> Option<Cow<'_, str>> {
+        self.extension_param(key)
+    }
+}
+
+impl RefreshRequest for TokenRequest<'_> {
+    fn valid(&self) -> bool {
+        true
+    }
+    fn refresh_token(&self) -> Option<Cow<'_, str>> {
+        self.param("refresh_token")
+    }
+    fn scope(&self) -> Option<Cow<'_, str>> {
+        self.param("scope")
+    }
+    fn grant_type(&self) -> Option<Cow<'_, str>> {
+        self.param("grant_type")
+    }
+    /// Confidential clients only: a public client is matched against the
+    /// token's client by the issuer.
+    fn authorization(&self) -> Option<(Cow<'_, str>, Cow<'_, [u8]>)> {
+        self.confidential()
+    }
+    fn extension(&self, key: &str) -> Option<Cow<'_, str>> {
+        self.extension_param(key)
+    }
+}
+
+impl ClientCredentialsRequest for TokenRequest<'_> {
+    fn valid(&self) -> bool {
+        true
+    }
+    fn authorization(&self) -> Option<(Cow<'_, str>, Cow<'_, [u8]>)> {
+        self.confidential()
+    }
+    fn scope(&self) -> Option<Cow<'_, str>> {
+        self.param("scope")
+    }
+    fn grant_type(&self) -> Option<Cow<'_, str>> {
+        self.param("grant_type")
+    }
+    fn extension(&self, key: &str) -> Option<Cow<'_, str>> {
+        self.extension_param(key)
+    }
+}
