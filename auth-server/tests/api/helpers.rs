@@ -18,6 +18,10 @@ pub struct TestApp {
     pub database_url: String,
     pub shutdown: rocket::Shutdown,
     pub db: auth_server::db::Db,
+    /// The running server's settings and token issuer, for tests that drive
+    /// its oxide-auth primitives directly.
+    pub config: auth_server::config::AppConfig,
+    pub issuer: std::sync::Arc<auth_server::token::TokenIssuer>,
     _dir: TempDir,
 }
 
@@ -78,6 +82,8 @@ pub async fn spawn_app_with(adjust: impl FnOnce(Figment) -> Figment) -> TestApp 
         address: app.0,
         shutdown: app.1,
         db: app.2,
+        issuer: app.3,
+        config: app.4,
         client: reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .build()
@@ -88,8 +94,17 @@ pub async fn spawn_app_with(adjust: impl FnOnce(Figment) -> Figment) -> TestApp 
     }
 }
 
+/// What a launched app hands its tests.
+pub type Launched = (
+    String,
+    rocket::Shutdown,
+    auth_server::db::Db,
+    std::sync::Arc<auth_server::token::TokenIssuer>,
+    auth_server::config::AppConfig,
+);
+
 /// Launches the app on port 0 and returns its address once it listens.
-pub async fn launch(figment: Figment) -> (String, rocket::Shutdown, auth_server::db::Db) {
+pub async fn launch(figment: Figment) -> Launched {
     if std::env::var("TEST_LOG").is_ok() {
         auth_server::telemetry::init();
     }
@@ -109,9 +124,23 @@ pub async fn launch(figment: Figment) -> (String, rocket::Shutdown, auth_server:
     let rocket = rocket.ignite().await.unwrap();
     let shutdown = rocket.shutdown();
     let db = rocket.state::<auth_server::db::Db>().unwrap().clone();
+    let issuer = rocket
+        .state::<std::sync::Arc<auth_server::token::TokenIssuer>>()
+        .unwrap()
+        .clone();
+    let config = rocket
+        .state::<auth_server::config::AppConfig>()
+        .unwrap()
+        .clone();
     tokio::spawn(rocket.launch());
     let port = rx.await.unwrap();
-    (format!("http://127.0.0.1:{port}"), shutdown, db)
+    (
+        format!("http://127.0.0.1:{port}"),
+        shutdown,
+        db,
+        issuer,
+        config,
+    )
 }
 
 /// Opens the services the way the server does, without serving.

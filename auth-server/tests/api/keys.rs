@@ -87,7 +87,7 @@ async fn a_second_start_with_the_same_keys_dir_reuses_the_key() {
     let kid = decode_parts(&token).0["kid"].clone();
 
     // Same database and key folder, a new process-equivalent.
-    let (address, shutdown, _db) = launch(test_figment(&first.database_url, &first.keys_dir)).await;
+    let (address, shutdown, ..) = launch(test_figment(&first.database_url, &first.keys_dir)).await;
     let jwks: Value = reqwest::get(format!("{address}/.well-known/jwks.json"))
         .await
         .unwrap()

@@ -13,6 +13,7 @@ mod interop;
 mod keys;
 mod oauth_support;
 mod observability;
+mod primitives;
 mod signup;
 mod token;
 mod token_management;
