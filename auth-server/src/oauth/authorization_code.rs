@@ -8,7 +8,7 @@
 
 use oxide_auth_async::code_grant::access_token::access_token;
 
-use super::primitives::{TokenEndpoint, TokenRequest};
+use super::primitives::{GrantEndpoint, TokenRequest};
 use super::{GrantContext, TokenSuccess};
 use crate::error::OAuthError;
 
@@ -22,7 +22,7 @@ pub async fn grant(ctx: &GrantContext<'_>) -> Result<TokenSuccess, OAuthError> {
     }
     let session = ctx.session(&presented);
     let request = TokenRequest::new(&ctx.params, &presented);
-    let mut endpoint = TokenEndpoint::new(&session);
+    let mut endpoint = GrantEndpoint::new(&session);
     let outcome = access_token(&mut endpoint, &request).await;
     let success = session.conclude(outcome)?;
     tracing::info!(client_id = ?presented.client_id, "access token issued for a code");

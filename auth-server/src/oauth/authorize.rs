@@ -15,9 +15,11 @@
 use std::borrow::Cow;
 use std::time::Instant;
 
-use oxide_auth::primitives::registrar::{ClientUrl, ExactUrl, RegistrarError};
-use oxide_auth::primitives::scope::Scope as OxideScope;
-use oxide_auth_async::primitives::{Authorizer, Registrar};
+use oxide_auth::code_grant::authorization::{
+    Error as AuthorizationError, Request as AuthorizationRequest,
+};
+use oxide_auth::primitives::registrar::ExactUrl;
+use oxide_auth_async::code_grant::authorization::{Pending, authorization_code};
 use rocket::http::{Cookie, CookieJar, Header, SameSite, Status};
 use rocket::response::{Redirect, content::RawHtml};
 use rocket::{get, post};
@@ -27,12 +29,13 @@ use subtle::ConstantTimeEq;
 use url::Url;
 
 use super::password::user_scopes;
-use super::primitives::{ClientRegistrar, CodeAuthorizer, GrantSession};
+use super::primitives::{GrantEndpoint, GrantSession};
 use super::throttle::LoginThrottle;
-use super::{GrantServices, RequestMeta, codes, pkce};
+use super::{GrantServices, RequestMeta, codes};
 use crate::clients::{Client, generate_secret};
 use crate::config::AppConfig;
 use crate::db::Db;
+use crate::error::OAuthError;
 use crate::oxide_rocket::{OAuthRequest, WebError};
 use crate::{password, users};
 
@@ -147,14 +150,48 @@ pub struct AuthorizeForm {
     ticket: Option<String>,
 }
 
-/// A request whose client and redirect URI are known good.
+/// The authorization request as oxide-auth's flow reads it.
+struct AuthorizeRequest<'a>(&'a AuthParams);
+
+fn borrowed(value: &Option<String>) -> Option<Cow<'_, str>> {
+    value.as_deref().map(Cow::Borrowed)
+}
+
+impl AuthorizationRequest for AuthorizeRequest<'_> {
+    fn valid(&self) -> bool {
+        true
+    }
+    fn client_id(&self) -> Option<Cow<'_, str>> {
+        borrowed(&self.0.client_id)
+    }
+    fn scope(&self) -> Option<Cow<'_, str>> {
+        borrowed(&self.0.scope)
+    }
+    fn redirect_uri(&self) -> Option<Cow<'_, str>> {
+        borrowed(&self.0.redirect_uri)
+    }
+    fn state(&self) -> Option<Cow<'_, str>> {
+        borrowed(&self.0.state)
+    }
+    fn response_type(&self) -> Option<Cow<'_, str>> {
+        borrowed(&self.0.response_type)
+    }
+    fn extension(&self, key: &str) -> Option<Cow<'_, str>> {
+        match key {
+            "code_challenge" => borrowed(&self.0.code_challenge),
+            "code_challenge_method" => borrowed(&self.0.code_challenge_method),
+            _ => None,
+        }
+    }
+}
+
+/// A request whose client and redirect URI are known good, pending the
+/// user's answer.
 struct Validated {
     client: Client,
-    redirect_uri: String,
     scope: ScopeSet,
-    state: Option<String>,
-    code_challenge: Option<String>,
     params: AuthParams,
+    pending: Pending,
 }
 
 /// Why a request cannot go on.
@@ -162,162 +199,67 @@ enum Refusal {
     /// Shown on our page: the redirect URI cannot be trusted.
     Here(Status, &'static str),
     /// Sent back to the client's redirect URI.
-    ToClient {
-        redirect_uri: String,
-        state: Option<String>,
-        error: &'static str,
-        description: &'static str,
-    },
+    Redirect(Url),
     /// Our failure (already logged).
     Failed,
 }
 
+/// Runs oxide-auth's authorization flow: the registrar binds the client
+/// to its exact redirect URI and negotiates the scope, `GrantChecks`
+/// enforces the client's grants and PKCE.
 async fn validate(session: &GrantSession<'_>, params: AuthParams) -> Result<Validated, Refusal> {
-    let registrar = ClientRegistrar::new(session);
-    let Some(client_id) = params.client_id.clone() else {
-        return Err(Refusal::Here(
-            Status::BadRequest,
-            "The request has no client_id.",
-        ));
+    let here = |message| Err(Refusal::Here(Status::BadRequest, message));
+    if params.client_id.is_none() {
+        return here("The request has no client_id.");
+    }
+    // oxide-auth would bind a request without one to a default; the code
+    // flow here always names its redirect URI.
+    let Some(redirect_uri) = params.redirect_uri.as_deref() else {
+        return here("The request has no redirect_uri.");
     };
-    let Some(redirect_uri) = params.redirect_uri.clone() else {
-        return Err(Refusal::Here(
-            Status::BadRequest,
-            "The request has no redirect_uri.",
-        ));
-    };
-    let exact = ExactUrl::new(redirect_uri.clone())
-        .map_err(|_| Refusal::Here(Status::BadRequest, "The redirect_uri is not a valid URL."))?;
-    let bound = registrar
-        .bound_redirect(ClientUrl {
-            client_id: Cow::Owned(client_id),
-            redirect_uri: Some(Cow::Owned(exact)),
-        })
-        .await
-        .map_err(|error| match error {
-            RegistrarError::PrimitiveError => Refusal::Failed,
-            RegistrarError::Unspecified if session.loaded().is_none() => {
-                Refusal::Here(Status::BadRequest, "The client is not registered.")
+    if ExactUrl::new(redirect_uri.to_owned()).is_err() {
+        return here("The redirect_uri is not a valid URL.");
+    }
+    let mut endpoint = GrantEndpoint::new(session);
+    match authorization_code(&mut endpoint, &AuthorizeRequest(&params)).await {
+        Ok(pending) => {
+            let client = session.loaded().ok_or(Refusal::Failed)?;
+            let scope = ScopeSet::parse(&pending.pre_grant().scope.to_string());
+            Ok(Validated {
+                client,
+                scope,
+                params,
+                pending,
+            })
+        }
+        Err(AuthorizationError::Ignore) if session.loaded().is_none() => {
+            here("The client is not registered.")
+        }
+        Err(AuthorizationError::Ignore) => {
+            here("The redirect_uri is not registered for this client.")
+        }
+        Err(AuthorizationError::Redirect(error)) => {
+            // oxide-auth calls a missing response_type unsupported; RFC 6749
+            // §4.1.2.1 calls a missing parameter invalid_request.
+            if params.response_type.is_none() {
+                session.refuse(OAuthError::invalid_request(
+                    "The response_type parameter is required.",
+                ));
             }
-            RegistrarError::Unspecified => Refusal::Here(
-                Status::BadRequest,
-                "The redirect_uri is not registered for this client.",
-            ),
-        })?;
-    let client = session.loaded().ok_or(Refusal::Failed)?;
-    let refuse = |error, description| {
-        Err(Refusal::ToClient {
-            redirect_uri: redirect_uri.clone(),
-            state: params.state.clone(),
-            error,
-            description,
-        })
-    };
-    match params.response_type.as_deref() {
-        Some("code") => {}
-        None => {
-            return refuse(
-                "invalid_request",
-                "The response_type parameter is required.",
-            );
+            Err(Refusal::Redirect(session.error_redirect(error)))
         }
-        Some(_) => {
-            return refuse(
-                "unsupported_response_type",
-                "Only response_type=code is supported.",
-            );
-        }
+        Err(AuthorizationError::PrimitiveError) => Err(Refusal::Failed),
     }
-    if !client.allows_grant("authorization_code") {
-        return refuse(
-            "unauthorized_client",
-            "This client may not use the authorization code grant.",
-        );
-    }
-    const BAD_SCOPE: &str = "The requested scope is invalid, unknown, or not allowed.";
-    let requested = match params.scope.as_deref().map(str::parse::<OxideScope>) {
-        Some(Err(_)) => return refuse("invalid_scope", BAD_SCOPE),
-        Some(Ok(scope)) => Some(scope),
-        None => None,
-    };
-    let scope = match registrar.negotiate(bound, requested).await {
-        Ok(pre_grant) => ScopeSet::parse(&pre_grant.scope.to_string()),
-        Err(RegistrarError::PrimitiveError) => return Err(Refusal::Failed),
-        Err(RegistrarError::Unspecified) => return refuse("invalid_scope", BAD_SCOPE),
-    };
-    match (
-        params.code_challenge.as_deref(),
-        params.code_challenge_method.as_deref(),
-    ) {
-        (None, None) if client.is_public() => {
-            return refuse(
-                "invalid_request",
-                "PKCE (code_challenge with S256) is required.",
-            );
-        }
-        (None, None) => {}
-        (Some(challenge), Some("S256")) if pkce::is_s256_challenge(challenge) => {}
-        (Some(_), Some("S256")) => {
-            return refuse("invalid_request", "The code_challenge is malformed.");
-        }
-        (Some(_), None | Some("plain")) | (None, Some("plain")) => {
-            return refuse(
-                "invalid_request",
-                "Only the S256 code_challenge_method is supported.",
-            );
-        }
-        _ => {
-            return refuse(
-                "invalid_request",
-                "The code_challenge_method is not supported.",
-            );
-        }
-    }
-    Ok(Validated {
-        client,
-        redirect_uri: redirect_uri.clone(),
-        scope,
-        state: params.state.clone(),
-        code_challenge: params.code_challenge.clone(),
-        params,
-    })
 }
 
-fn redirect_back(
-    redirect_uri: &str,
-    pairs: &[(&str, &str)],
-    state: Option<&str>,
-) -> AuthorizeResponse {
-    match Url::parse(redirect_uri) {
-        Ok(mut url) => {
-            {
-                let mut query = url.query_pairs_mut();
-                for (name, value) in pairs {
-                    query.append_pair(name, value);
-                }
-                if let Some(state) = state {
-                    query.append_pair("state", state);
-                }
-            }
-            AuthorizeResponse::Redirect(Redirect::to(url.to_string()))
-        }
-        Err(_) => error_page(Status::BadRequest, "The redirect_uri is not a valid URL."),
-    }
+fn redirect(url: Url) -> AuthorizeResponse {
+    AuthorizeResponse::Redirect(Redirect::to(url.to_string()))
 }
 
 fn refused(refusal: Refusal) -> AuthorizeResponse {
     match refusal {
         Refusal::Here(status, message) => error_page(status, message),
-        Refusal::ToClient {
-            redirect_uri,
-            state,
-            error,
-            description,
-        } => redirect_back(
-            &redirect_uri,
-            &[("error", error), ("error_description", description)],
-            state.as_deref(),
-        ),
+        Refusal::Redirect(url) => redirect(url),
         Refusal::Failed => failed(),
     }
 }
@@ -459,14 +401,10 @@ pub async fn authorize_submit(
                 // Spend it so the same page cannot be answered twice.
                 let _ = codes::take_login_ticket(db, &ticket, &validated.client.id, now).await;
             }
-            redirect_back(
-                &validated.redirect_uri,
-                &[
-                    ("error", "access_denied"),
-                    ("error_description", "The user denied the request."),
-                ],
-                validated.state.as_deref(),
-            )
+            match validated.pending.clone().deny() {
+                Err(AuthorizationError::Redirect(error)) => redirect(session.error_redirect(error)),
+                _ => failed(),
+            }
         }
         _ => error_page(Status::BadRequest, "The form is malformed."),
     }
@@ -555,31 +493,21 @@ async fn consent(
         Ok(None) => return error_page(Status::BadRequest, "Your account no longer exists."),
         Err(error) => return server_error(error),
     };
-    // The user may hold less than the client asked for; the token response
-    // says what was granted (RFC 6749 §3.3).
-    let scope = validated.scope.intersection(&user_scopes(&user));
-    let mut authorizer = CodeAuthorizer::new(session);
-    let grant = authorizer.user_grant(
-        &user.id,
-        &validated.client.id,
-        &validated.redirect_uri,
-        &scope,
-        validated.code_challenge.as_deref(),
-    );
-    let code = match grant {
-        Some(grant) => authorizer.authorize(grant).await,
-        None => Err(()),
-    };
-    match code {
-        Ok(code) => {
+    // The code carries what the user holds of the negotiated scope.
+    let mut endpoint = GrantEndpoint::new(session);
+    let owner = Cow::Borrowed(user.id.as_str());
+    match validated
+        .pending
+        .clone()
+        .authorize(&mut endpoint, owner)
+        .await
+    {
+        Ok(url) => {
             tracing::info!(user_id = %user.id, client_id = %validated.client.id, "authorization code issued");
-            redirect_back(
-                &validated.redirect_uri,
-                &[("code", &code)],
-                validated.state.as_deref(),
-            )
+            redirect(url)
         }
-        Err(()) => failed(),
+        Err(AuthorizationError::Redirect(error)) => redirect(session.error_redirect(error)),
+        Err(_) => failed(),
     }
 }
 

@@ -6,7 +6,7 @@
 use oxide_auth_async::code_grant::client_credentials::client_credentials;
 use oxide_auth_async::primitives::Registrar;
 
-use super::primitives::{ClientRegistrar, TokenEndpoint, TokenRequest};
+use super::primitives::{ClientRegistrar, GrantEndpoint, TokenRequest};
 use super::{GrantContext, TokenSuccess};
 use crate::error::OAuthError;
 
@@ -30,7 +30,7 @@ pub async fn grant(ctx: &GrantContext<'_>) -> Result<TokenSuccess, OAuthError> {
         });
     }
     let request = TokenRequest::new(&ctx.params, &presented);
-    let mut endpoint = TokenEndpoint::new(&session);
+    let mut endpoint = GrantEndpoint::new(&session);
     let outcome = match client_credentials(&mut endpoint, &request).await {
         Ok(pending) => pending.issue(&mut endpoint, client_id.clone(), false).await,
         Err(error) => Err(error),

@@ -11,7 +11,7 @@
 //!
 //! oxide-auth-async's code-grant state machines drive them for the
 //! authorization code, refresh and client credentials grants
-//! ([`TokenEndpoint`]); the password grant (which oxide-auth lacks) and the
+//! ([`GrantEndpoint`]); the password grant (which oxide-auth lacks) and the
 //! authorization page call them directly.
 //!
 //! Two translations are needed, both kept in [`GrantSession`]:
@@ -34,10 +34,11 @@ use chrono::{DateTime, TimeDelta, Utc};
 use oxide_auth::code_grant::accesstoken::{
     Authorization, Error as AccessTokenError, Request as AccessTokenRequest,
 };
+use oxide_auth::code_grant::authorization::{ErrorUrl, Request as AuthorizationRequest};
 use oxide_auth::code_grant::client_credentials::{
     Error as ClientCredentialsError, Request as ClientCredentialsRequest,
 };
-use oxide_auth::code_grant::error::AccessTokenErrorType;
+use oxide_auth::code_grant::error::{AccessTokenErrorType, AuthorizationErrorType};
 use oxide_auth::code_grant::refresh::{Error as RefreshError, Request as RefreshRequest};
 use oxide_auth::primitives::grant::{Extensions, Grant, Value};
 use oxide_auth::primitives::issuer::{IssuedToken, RefreshedToken, TokenType};
@@ -45,18 +46,18 @@ use oxide_auth::primitives::registrar::{
     BoundClient, ClientUrl, ExactUrl, PreGrant, RegisteredUrl, RegistrarError,
 };
 use oxide_auth::primitives::scope::Scope as OxideScope;
-use oxide_auth_async::code_grant::{access_token, client_credentials, refresh};
+use oxide_auth_async::code_grant::{access_token, authorization, client_credentials, refresh};
 use oxide_auth_async::primitives::{Authorizer, Issuer, Registrar};
 use rocket::async_trait;
 use shared::scope::ScopeSet;
 use url::Url;
 
-use super::password::granted_scope;
+use super::password::{granted_scope, user_scopes};
 use super::{TokenParams, TokenSuccess, codes, pkce, refresh_tokens};
 use crate::clients::{self, Client, PresentedCredentials};
 use crate::config::AppConfig;
 use crate::db::Db;
-use crate::error::OAuthError;
+use crate::error::{OAuthError, OAuthErrorCode};
 use crate::token::{Subject, TokenIssuer};
 use crate::users;
 
@@ -69,8 +70,8 @@ const BAD_REFRESH: &str = "The refresh token is invalid, expired, or revoked.";
 const NO_REDIRECT: &str = "urn:x-auth-server:no-redirect";
 
 /// Private grant extensions: facts a grant carries from one primitive to
-/// the next inside one request (never serialised, never sent).
-mod ext {
+/// the next (never sent to a client).
+pub mod ext {
     /// The plain code being exchanged, so the issuer can record on it what
     /// it issued (for revocation on replay).
     pub const CODE: &str = "code";
@@ -163,7 +164,7 @@ impl<'a> GrantSession<'a> {
     }
 
     /// Records why a primitive refused. The first reason is the one kept.
-    fn refuse(&self, error: OAuthError) {
+    pub fn refuse(&self, error: OAuthError) {
         lock(&self.refusal).get_or_insert(error);
     }
 
@@ -222,6 +223,44 @@ impl<'a> GrantSession<'a> {
             }),
             Err(error) => Err(self.refusal_or(error.kind())),
         }
+    }
+
+    /// An error redirect of the authorization flow, carrying the recorded
+    /// reason when a primitive gave one.
+    pub fn error_redirect(&self, mut error: ErrorUrl) -> Url {
+        let description = match lock(&self.refusal).take() {
+            Some(refusal) => {
+                let kind = match refusal.code {
+                    OAuthErrorCode::UnauthorizedClient => {
+                        AuthorizationErrorType::UnauthorizedClient
+                    }
+                    OAuthErrorCode::InvalidScope => AuthorizationErrorType::InvalidScope,
+                    OAuthErrorCode::TemporarilyUnavailable => {
+                        AuthorizationErrorType::TemporarilyUnavailable
+                    }
+                    OAuthErrorCode::ServerError => AuthorizationErrorType::ServerError,
+                    _ => AuthorizationErrorType::InvalidRequest,
+                };
+                error.description().set_type(kind);
+                refusal.description
+            }
+            None => match error.description().kind() {
+                AuthorizationErrorType::UnsupportedResponseType => {
+                    "Only response_type=code is supported."
+                }
+                AuthorizationErrorType::InvalidScope => {
+                    "The requested scope is invalid, unknown, or not allowed."
+                }
+                AuthorizationErrorType::AccessDenied => "The user denied the request.",
+                _ => "The authorization request is invalid.",
+            },
+        };
+        // oxide-auth 0.6 would send its explanation as `description`;
+        // RFC 6749 §4.1.2.1 names the parameter `error_description`.
+        let mut url: Url = error.into();
+        url.query_pairs_mut()
+            .append_pair("error_description", description);
+        url
     }
 
     fn refusal_or(&self, kind: Option<AccessTokenErrorType>) -> OAuthError {
@@ -478,38 +517,23 @@ impl<'s> CodeAuthorizer<'s> {
     pub fn new(session: &'s GrantSession<'s>) -> CodeAuthorizer<'s> {
         CodeAuthorizer { session }
     }
-
-    /// The grant a consenting user gives: what [`Authorizer::authorize`]
-    /// turns into a code. `redirect_uri` is the one the request bound.
-    pub fn user_grant(
-        &self,
-        user_id: &str,
-        client_id: &str,
-        redirect_uri: &str,
-        scope: &ScopeSet,
-        code_challenge: Option<&str>,
-    ) -> Option<Grant> {
-        let mut extensions = Extensions::new();
-        set_private(&mut extensions, ext::REDIRECT_URI, redirect_uri);
-        if let Some(challenge) = code_challenge {
-            set_private(&mut extensions, ext::CHALLENGE, challenge);
-        }
-        let now = self.session.now;
-        Some(Grant {
-            owner_id: user_id.to_owned(),
-            client_id: client_id.to_owned(),
-            scope: to_oxide(scope).ok()?,
-            redirect_uri: Url::parse(redirect_uri).ok()?,
-            until: wall_deadline(now + codes::CODE_TTL, now),
-            extensions,
-        })
-    }
 }
 
 #[async_trait]
 impl Authorizer for CodeAuthorizer<'_> {
+    /// Stores a code for a consenting user. The code never carries more
+    /// than the user holds, whatever the client negotiated (RFC 6749 §3.3:
+    /// the token response says what was granted).
     async fn authorize(&mut self, grant: Grant) -> Result<String, ()> {
         let session = self.session;
+        let user = users::find_by_id(session.db, &grant.owner_id)
+            .await
+            .map_err(|e| session.db_failed(e))?;
+        let Some(user) = user else {
+            session.refuse(OAuthError::server_error());
+            return Err(());
+        };
+        let scope = from_oxide(&grant.scope).intersection(&user_scopes(&user));
         let redirect_uri = private(&grant.extensions, ext::REDIRECT_URI)
             .unwrap_or_else(|| grant.redirect_uri.to_string());
         let challenge = private(&grant.extensions, ext::CHALLENGE);
@@ -517,9 +541,9 @@ impl Authorizer for CodeAuthorizer<'_> {
             session.db,
             codes::NewCode {
                 client_id: &grant.client_id,
-                user_id: &grant.owner_id,
+                user_id: &user.id,
                 redirect_uri: &redirect_uri,
-                scope: &from_oxide(&grant.scope).to_string(),
+                scope: &scope.to_string(),
                 code_challenge: challenge.as_deref(),
                 now: session.now,
             },
@@ -731,6 +755,52 @@ pub struct GrantChecks<'s> {
 }
 
 #[async_trait]
+impl authorization::Extension for GrantChecks<'_> {
+    /// Runs once the client and redirect URI are bound, so a refusal here
+    /// goes back to the client.
+    async fn extend(
+        &mut self,
+        request: &(dyn AuthorizationRequest + Sync),
+    ) -> Result<Extensions, ()> {
+        let session = self.session;
+        let client = session.loaded().ok_or(())?;
+        let refuse = |description| {
+            session.refuse(OAuthError::invalid_request(description));
+            Err(())
+        };
+        if !client.allows_grant("authorization_code") {
+            session.refuse(OAuthError::unauthorized_client(
+                "This client may not use the authorization code grant.",
+            ));
+            return Err(());
+        }
+        let challenge = request.extension("code_challenge");
+        let method = request.extension("code_challenge_method");
+        match (challenge.as_deref(), method.as_deref()) {
+            (None, None) if client.is_public() => {
+                return refuse("PKCE (code_challenge with S256) is required.");
+            }
+            (None, None) => {}
+            (Some(challenge), Some("S256")) if pkce::is_s256_challenge(challenge) => {}
+            (Some(_), Some("S256")) => return refuse("The code_challenge is malformed."),
+            (Some(_), None | Some("plain")) | (None, Some("plain")) => {
+                return refuse("Only the S256 code_challenge_method is supported.");
+            }
+            _ => return refuse("The code_challenge_method is not supported."),
+        }
+        let mut extensions = Extensions::new();
+        // The string as sent: the exchange must present the same one.
+        if let Some(redirect_uri) = request.redirect_uri() {
+            set_private(&mut extensions, ext::REDIRECT_URI, redirect_uri);
+        }
+        if let Some(challenge) = challenge {
+            set_private(&mut extensions, ext::CHALLENGE, challenge);
+        }
+        Ok(extensions)
+    }
+}
+
+#[async_trait]
 impl access_token::Extension for GrantChecks<'_> {
     async fn extend(
         &mut self,
@@ -799,17 +869,18 @@ impl client_credentials::Extension for GrantChecks<'_> {
     }
 }
 
-/// The token endpoint as oxide-auth-async's flows see it.
-pub struct TokenEndpoint<'s> {
+/// Our endpoint as oxide-auth-async's flows see it: the authorization
+/// request and the three token grants it drives.
+pub struct GrantEndpoint<'s> {
     registrar: ClientRegistrar<'s>,
     authorizer: CodeAuthorizer<'s>,
     issuer: JwtIssuer<'s>,
     checks: GrantChecks<'s>,
 }
 
-impl<'s> TokenEndpoint<'s> {
-    pub fn new(session: &'s GrantSession<'s>) -> TokenEndpoint<'s> {
-        TokenEndpoint {
+impl<'s> GrantEndpoint<'s> {
+    pub fn new(session: &'s GrantSession<'s>) -> GrantEndpoint<'s> {
+        GrantEndpoint {
             registrar: ClientRegistrar { session },
             authorizer: CodeAuthorizer { session },
             issuer: JwtIssuer { session },
@@ -818,7 +889,19 @@ impl<'s> TokenEndpoint<'s> {
     }
 }
 
-impl access_token::Endpoint for TokenEndpoint<'_> {
+impl authorization::Endpoint for GrantEndpoint<'_> {
+    fn registrar(&self) -> &(dyn Registrar + Sync) {
+        &self.registrar
+    }
+    fn authorizer(&mut self) -> &mut (dyn Authorizer + Send) {
+        &mut self.authorizer
+    }
+    fn extension(&mut self) -> &mut (dyn authorization::Extension + Send) {
+        &mut self.checks
+    }
+}
+
+impl access_token::Endpoint for GrantEndpoint<'_> {
     fn registrar(&self) -> &(dyn Registrar + Sync) {
         &self.registrar
     }
@@ -833,7 +916,7 @@ impl access_token::Endpoint for TokenEndpoint<'_> {
     }
 }
 
-impl refresh::Endpoint for TokenEndpoint<'_> {
+impl refresh::Endpoint for GrantEndpoint<'_> {
     fn registrar(&self) -> &(dyn Registrar + Sync) {
         &self.registrar
     }
@@ -842,7 +925,7 @@ impl refresh::Endpoint for TokenEndpoint<'_> {
     }
 }
 
-impl client_credentials::Endpoint for TokenEndpoint<'_> {
+impl client_credentials::Endpoint for GrantEndpoint<'_> {
     fn registrar(&self) -> &(dyn Registrar + Sync) {
         &self.registrar
     }

@@ -6,7 +6,7 @@
 
 use oxide_auth_async::code_grant::refresh::refresh;
 
-use super::primitives::{TokenEndpoint, TokenRequest};
+use super::primitives::{GrantEndpoint, TokenRequest};
 use super::{GrantContext, TokenSuccess};
 use crate::error::OAuthError;
 
@@ -19,7 +19,7 @@ pub async fn grant(ctx: &GrantContext<'_>) -> Result<TokenSuccess, OAuthError> {
     }
     let session = ctx.session(&presented);
     let request = TokenRequest::new(&ctx.params, &presented);
-    let mut endpoint = TokenEndpoint::new(&session);
+    let mut endpoint = GrantEndpoint::new(&session);
     let outcome = refresh(&mut endpoint, &request).await;
     let success = session.conclude(outcome)?;
     tracing::info!(client_id = ?presented.client_id, "access token refreshed");

@@ -61,10 +61,11 @@ async fn an_unregistered_redirect_uri_is_never_redirected_to() {
 async fn errors_after_a_good_redirect_uri_go_back_to_the_client() {
     let app = spawn_app().await;
     let client = public_app(&app).await;
-    let cases: [(&str, Option<&str>, &str); 5] = [
+    let cases: [(&str, Option<&str>, &str); 6] = [
         ("code_challenge_method", Some("plain"), "invalid_request"),
         ("code_challenge", None, "invalid_request"),
         ("response_type", Some("token"), "unsupported_response_type"),
+        ("response_type", None, "invalid_request"),
         ("scope", Some("profiles:read"), "invalid_scope"),
         ("scope", Some("nonsense"), "invalid_scope"),
     ];
@@ -92,6 +93,12 @@ async fn errors_after_a_good_redirect_uri_go_back_to_the_client() {
             location_param(&response, "state").as_deref(),
             Some("xyz-123")
         );
+        let description = location_param(&response, "error_description");
+        assert!(
+            description.as_deref().is_some_and(|d| !d.is_empty()),
+            "{name}={value:?}: {location}"
+        );
+        assert!(location_param(&response, "code").is_none());
     }
 }
 
@@ -187,6 +194,10 @@ async fn denying_sends_access_denied_with_the_state() {
     assert_eq!(
         location_param(&response, "error").as_deref(),
         Some("access_denied")
+    );
+    assert_eq!(
+        location_param(&response, "error_description").as_deref(),
+        Some("The user denied the request.")
     );
     assert_eq!(
         location_param(&response, "state").as_deref(),

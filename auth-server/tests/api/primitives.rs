@@ -3,7 +3,10 @@
 //! a future frontend) relies on, beyond what the HTTP tests reach.
 
 use auth_server::clients::Client;
-use auth_server::oauth::primitives::{ClientRegistrar, CodeAuthorizer, GrantSession, JwtIssuer};
+use auth_server::oauth::primitives::{
+    ClientRegistrar, CodeAuthorizer, GrantSession, JwtIssuer, ext,
+};
+use oxide_auth::primitives::grant::{Extensions, Grant, Value};
 use oxide_auth::primitives::registrar::{ClientUrl, ExactUrl, RegistrarError};
 use oxide_auth_async::primitives::{Authorizer, Issuer, Registrar};
 use shared::clock::Clock;
@@ -118,15 +121,22 @@ async fn an_authorized_code_is_extracted_once() {
     let client = public_app(&app).await;
     let session = session(&app);
     let mut authorizer = CodeAuthorizer::new(&session);
-    let grant = authorizer
-        .user_grant(
-            user["id"].as_str().unwrap(),
-            &client.id,
-            REDIRECT_URI,
-            &ScopeSet::parse("profile:read"),
-            Some(&challenge(VERIFIER)),
-        )
-        .unwrap();
+    let mut extensions = Extensions::new();
+    for (key, value) in [
+        (ext::CHALLENGE, challenge(VERIFIER)),
+        (ext::REDIRECT_URI, REDIRECT_URI.to_owned()),
+    ] {
+        extensions.set_raw(key.to_owned(), Value::private(Some(value)));
+    }
+    // The client negotiated more than this user (not an admin) holds.
+    let grant = Grant {
+        owner_id: user["id"].as_str().unwrap().to_owned(),
+        client_id: client.id.clone(),
+        scope: "profile:read profiles:read".parse().unwrap(),
+        redirect_uri: url::Url::parse(REDIRECT_URI).unwrap(),
+        until: chrono::Utc::now() + chrono::TimeDelta::minutes(1),
+        extensions,
+    };
     let code = authorizer.authorize(grant).await.unwrap();
     assert!(code.len() >= 43, "256 random bits");
 
@@ -141,7 +151,11 @@ async fn an_authorized_code_is_extracted_once() {
     assert_eq!(grant.client_id, client.id);
     assert_eq!(grant.owner_id, user["id"].as_str().unwrap());
     assert_eq!(grant.redirect_uri.as_str(), REDIRECT_URI);
-    assert_eq!(grant.scope.to_string(), "profile:read");
+    assert_eq!(
+        grant.scope.to_string(),
+        "profile:read",
+        "narrowed to the user's"
+    );
     assert!(grant.until > chrono::Utc::now());
 
     // Spent: a second extraction finds nothing.
