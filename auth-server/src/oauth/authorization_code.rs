@@ -14,12 +14,7 @@ use crate::error::OAuthError;
 
 #[tracing::instrument(skip_all, fields(grant = "authorization_code"))]
 pub async fn grant(ctx: &GrantContext<'_>) -> Result<TokenSuccess, OAuthError> {
-    let presented = ctx.credentials()?;
-    ctx.params.require("code")?;
-    ctx.params.require("redirect_uri")?;
-    if presented.client_id.is_none() {
-        return Err(OAuthError::invalid_client());
-    }
+    let presented = ctx.named_client(&["code", "redirect_uri"])?;
     let session = ctx.session(&presented);
     let request = TokenRequest::new(&ctx.params, &presented);
     let mut endpoint = GrantEndpoint::new(&session);

@@ -142,6 +142,22 @@ impl<'a> GrantContext<'a> {
         )
     }
 
+    /// The credentials of a request that must name its client and carry
+    /// `required`, checked in that order before any flow runs.
+    pub fn named_client(
+        &self,
+        required: &[&'static str],
+    ) -> Result<PresentedCredentials, OAuthError> {
+        let presented = self.credentials()?;
+        for name in required {
+            self.params.require(name)?;
+        }
+        if presented.client_id.is_none() {
+            return Err(OAuthError::invalid_client());
+        }
+        Ok(presented)
+    }
+
     /// The state oxide-auth's primitives share for this request.
     pub fn session(&self, presented: &PresentedCredentials) -> GrantSession<'a> {
         GrantSession::new(

@@ -12,11 +12,7 @@ use crate::error::OAuthError;
 
 #[tracing::instrument(skip_all, fields(grant = "refresh_token"))]
 pub async fn grant(ctx: &GrantContext<'_>) -> Result<TokenSuccess, OAuthError> {
-    let presented = ctx.credentials()?;
-    ctx.params.require("refresh_token")?;
-    if presented.client_id.is_none() {
-        return Err(OAuthError::invalid_client());
-    }
+    let presented = ctx.named_client(&["refresh_token"])?;
     let session = ctx.session(&presented);
     let request = TokenRequest::new(&ctx.params, &presented);
     let mut endpoint = GrantEndpoint::new(&session);
