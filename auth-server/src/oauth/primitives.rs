@@ -10,9 +10,9 @@
 //!   (allowed grants, PKCE required for public clients, `plain` refused).
 //!
 //! oxide-auth-async's code-grant state machines drive them for the
-//! authorization code, refresh and client credentials grants
-//! ([`GrantEndpoint`]); the password grant (which oxide-auth lacks) and the
-//! authorization page call them directly.
+//! authorization request and the authorization code, refresh and client
+//! credentials grants ([`GrantEndpoint`]); the password grant, which
+//! oxide-auth lacks, calls the registrar and the issuer directly.
 //!
 //! Two translations are needed, both kept in [`GrantSession`]:
 //! - oxide-auth's primitives can only answer `()` or "unspecified", and its
