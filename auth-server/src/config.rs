@@ -62,6 +62,7 @@ struct RawSettings {
     refresh_token_ttl: Option<i64>,
     cors_allowed_origins: Option<String>,
     password_min_length: Option<usize>,
+    key_rotation_interval: Option<i64>,
 }
 
 #[derive(Debug, Clone)]
@@ -75,6 +76,8 @@ pub struct AppConfig {
     pub refresh_token_ttl: i64,
     pub cors_allowed_origins: Vec<String>,
     pub password_min_length: usize,
+    /// Seconds between automatic key rotations; `None`: only by hand.
+    pub key_rotation_interval: Option<i64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -154,6 +157,24 @@ impl AppConfig {
             return Err(invalid("PASSWORD_MIN_LENGTH", "must be between 8 and 128"));
         }
 
+        // A key must have finished retiring before the next rotation, so at
+        // most three keys are ever published.
+        let min_interval = crate::key_schedule::PUBLISH_LEAD
+            + access_token_ttl
+            + crate::key_schedule::VERIFIER_LEEWAY;
+        let key_rotation_interval = match raw.key_rotation_interval {
+            None | Some(0) => None,
+            Some(seconds) if (min_interval..=315_360_000).contains(&seconds) => Some(seconds),
+            Some(_) => {
+                return Err(invalid(
+                    "KEY_ROTATION_INTERVAL",
+                    format!(
+                        "must be 0 (off) or between {min_interval} (publication lead + ACCESS_TOKEN_TTL + 60) and 315360000 seconds"
+                    ),
+                ));
+            }
+        };
+
         let cors_allowed_origins = match raw.cors_allowed_origins {
             None => vec![
                 "http://127.0.0.1:8001".to_owned(),
@@ -175,6 +196,7 @@ impl AppConfig {
             refresh_token_ttl,
             cors_allowed_origins,
             password_min_length,
+            key_rotation_interval,
         })
     }
 

@@ -1,14 +1,18 @@
 //! The signing keys: RSA private keys kept as PKCS#8 PEM files (mode 0600)
 //! in `KEYS_DIR`, the key that signs, and the JWK Set that publishes them.
+//! Which key signs and which are published follows the rotation schedule
+//! ([`crate::key_schedule`]); the running server re-reads the folder when
+//! it changes or a key's state does.
 //!
 //! Each key is parsed once, at load, into an aws-lc `RsaKeyPair`: signing
 //! then costs one RSA operation and no key parsing. The `rsa` crate is used
 //! only to generate keys and to read their public components, never to sign
 //! (RUSTSEC-2023-0071).
 
+use std::collections::HashSet;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::SystemTime;
 
 use aws_lc_rs::signature::RsaKeyPair;
@@ -19,11 +23,14 @@ use rsa::traits::PublicKeyParts;
 use sha2::{Digest, Sha256};
 use shared::jwk::{Jwk, JwkSet};
 
+use crate::key_schedule::{self, KeyState, SCHEDULE_FILE, Schedule};
+
 /// Modulus size of generated keys.
 pub const GENERATED_KEY_BITS: usize = 2048;
 
-/// `max-age` of the JWKS. A key is published this long (and more) before it
-/// may sign, so a verifier that cached the set always knows the signing key.
+/// `max-age` of the JWKS. A rotated key is published twice this long before
+/// it signs ([`key_schedule::PUBLISH_LEAD`]), so a verifier that cached the
+/// set always knows the signing key.
 pub const JWKS_MAX_AGE: u64 = 300;
 
 #[derive(Debug, thiserror::Error)]
@@ -125,22 +132,44 @@ impl JwksDocument {
     }
 }
 
-/// All keys of `KEYS_DIR` at one moment: every key is published; the newest
-/// (by file modification time) signs.
+/// The keys of `KEYS_DIR` at one moment: the published ones (`next`,
+/// `active`, `retiring`) and the one that signs.
 #[derive(Debug)]
 pub struct KeyRing {
     pub signing: Arc<SigningKey>,
+    /// Published keys, the latest activated first.
     pub keys: Vec<Arc<SigningKey>>,
     pub jwks: JwksDocument,
+    /// Since when the signing key signs (Unix seconds).
+    pub signing_since: i64,
+    /// Whether a `next` key is published and waiting to sign.
+    pub rotation_pending: bool,
+    /// When a key of this ring changes state next.
+    pub next_change: Option<i64>,
 }
 
 impl KeyRing {
-    fn new(mut keys: Vec<SigningKey>) -> Option<KeyRing> {
-        // Newest first; ties broken by kid so every instance picks the same key.
-        keys.sort_by(|a, b| b.modified.cmp(&a.modified).then(a.kid.cmp(&b.kid)));
+    /// The ring at `now`; `None` when no key may sign.
+    pub fn new(mut keys: Vec<SigningKey>, schedule: &Schedule, now: i64) -> Option<KeyRing> {
+        keys.sort_by(|a, b| a.kid.cmp(&b.kid));
         keys.dedup_by(|a, b| a.kid == b.kid);
-        let keys: Vec<Arc<SigningKey>> = keys.into_iter().map(Arc::new).collect();
-        let signing = keys.first()?.clone();
+        let entries: Vec<_> = keys.iter().map(|k| schedule.entry_for(k, now)).collect();
+        let next_change = schedule.next_change(&keys, now);
+        let present: HashSet<&str> = keys.iter().map(|k| k.kid.as_str()).collect();
+        let mut complete = schedule.clone();
+        complete.keys = entries.clone();
+        let signer = key_schedule::signer(&complete, &present, now)?;
+        let rotation_pending = entries.iter().any(|e| e.state(now) == KeyState::Next);
+
+        let mut published: Vec<(i64, Arc<SigningKey>)> = keys
+            .into_iter()
+            .zip(&entries)
+            .filter(|(_, entry)| entry.state(now).is_published())
+            .map(|(key, entry)| (entry.activates_at, Arc::new(key)))
+            .collect();
+        published.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.kid.cmp(&b.1.kid)));
+        let keys: Vec<Arc<SigningKey>> = published.into_iter().map(|(_, k)| k).collect();
+        let signing = keys.iter().find(|k| k.kid == signer.kid)?.clone();
         let set = JwkSet {
             keys: keys.iter().map(|k| k.jwk.clone()).collect(),
         };
@@ -148,25 +177,40 @@ impl KeyRing {
             signing,
             jwks: JwksDocument::new(&set),
             keys,
+            signing_since: signer.activates_at,
+            rotation_pending,
+            next_change,
         })
     }
 }
+
+/// What the folder looked like: key and schedule files with their sizes
+/// and modification times.
+type Fingerprint = Vec<(String, u64, SystemTime)>;
 
 /// The live key ring, swappable while the server runs.
 #[derive(Debug)]
 pub struct KeyStore {
     dir: PathBuf,
     current: RwLock<Arc<KeyRing>>,
+    seen: Mutex<Fingerprint>,
 }
 
 impl KeyStore {
-    /// Loads every `*.pem` of `dir`, generating a first key when there is none.
+    /// Loads every `*.pem` of `dir`, generating a first key when none may
+    /// sign.
     pub fn open(dir: &Path) -> Result<KeyStore, KeyError> {
-        let ring = load_or_generate(dir)?;
+        let seen = fingerprint(dir).unwrap_or_default();
+        let ring = load_or_generate(dir, key_schedule::now())?;
         Ok(KeyStore {
             dir: dir.to_owned(),
             current: RwLock::new(Arc::new(ring)),
+            seen: Mutex::new(seen),
         })
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
     }
 
     pub fn current(&self) -> Arc<KeyRing> {
@@ -178,25 +222,86 @@ impl KeyStore {
 
     /// Re-reads the folder; the running server picks the new ring up at once.
     pub fn reload(&self) -> Result<(), KeyError> {
-        let ring = Arc::new(load_or_generate(&self.dir)?);
+        let seen = fingerprint(&self.dir)?;
+        let ring = Arc::new(load_or_generate(&self.dir, key_schedule::now())?);
         match self.current.write() {
             Ok(mut current) => *current = ring,
             Err(poisoned) => *poisoned.into_inner() = ring,
         }
+        match self.seen.lock() {
+            Ok(mut old) => *old = seen,
+            Err(poisoned) => *poisoned.into_inner() = seen,
+        }
         Ok(())
     }
+
+    /// Reloads when the folder changed or a key's state did since the last
+    /// load; `true` if the ring was replaced. Cheap otherwise: one
+    /// directory listing.
+    pub fn refresh(&self, now: i64) -> Result<bool, KeyError> {
+        let due = self.current().next_change.is_some_and(|t| t <= now);
+        let changed = match self.seen.lock() {
+            Ok(seen) => *seen != fingerprint(&self.dir)?,
+            Err(_) => true,
+        };
+        if !due && !changed {
+            return Ok(false);
+        }
+        self.reload()?;
+        Ok(true)
+    }
 }
 
-fn load_or_generate(dir: &Path) -> Result<KeyRing, KeyError> {
+fn fingerprint(dir: &Path) -> Result<Fingerprint, KeyError> {
+    let name = dir.display().to_string();
+    let entries = std::fs::read_dir(dir).map_err(|e| KeyError::Read(name.clone(), e))?;
+    let mut seen = Vec::new();
+    for entry in entries.flatten() {
+        let file = entry.file_name().to_string_lossy().into_owned();
+        if !(file.ends_with(".pem") || file == SCHEDULE_FILE) {
+            continue;
+        }
+        // Followed through symlinks: a mounted Secret swaps the files
+        // behind unchanged links.
+        if let Ok(meta) = std::fs::metadata(entry.path()) {
+            seen.push((
+                file,
+                meta.len(),
+                meta.modified().unwrap_or(SystemTime::UNIX_EPOCH),
+            ));
+        }
+    }
+    seen.sort();
+    Ok(seen)
+}
+
+fn load_or_generate(dir: &Path, now: i64) -> Result<KeyRing, KeyError> {
     let keys = load_dir(dir)?;
-    if let Some(ring) = KeyRing::new(keys) {
+    let schedule = Schedule::read(dir)?;
+    // A removed key's file goes: a private key nobody may use should not
+    // linger. A read-only folder (a mounted Secret) keeps it, unpublished.
+    let (removed, keys): (Vec<_>, Vec<_>) = keys
+        .into_iter()
+        .partition(|k| schedule.entry_for(k, now).state(now) == KeyState::Removed);
+    for key in removed {
+        if let Err(error) = std::fs::remove_file(&key.path) {
+            tracing::debug!(%error, path = %key.path.display(), "cannot delete a removed key");
+        }
+    }
+    if let Some(ring) = KeyRing::new(keys, &schedule, now) {
         return Ok(ring);
     }
+    // Nothing may sign: a new key, active since it was written (a moment
+    // that may be after `now`).
     let generated = generate_key(dir)?;
-    KeyRing::new(vec![generated]).ok_or_else(|| KeyError::Generate("no key".into()))
+    let now = key_schedule::now().max(now);
+    let mut keys = load_dir(dir)?;
+    keys.retain(|k| schedule.entry_for(k, now).state(now) != KeyState::Removed);
+    KeyRing::new(keys, &schedule, now)
+        .ok_or_else(|| KeyError::Generate(format!("{} was written but cannot sign", generated.kid)))
 }
 
-fn load_dir(dir: &Path) -> Result<Vec<SigningKey>, KeyError> {
+pub(crate) fn load_dir(dir: &Path) -> Result<Vec<SigningKey>, KeyError> {
     let name = dir.display().to_string();
     if !dir.exists() {
         std::fs::create_dir_all(dir).map_err(|e| KeyError::Write(name.clone(), e))?;
@@ -254,7 +359,7 @@ pub fn generate_key(dir: &Path) -> Result<SigningKey, KeyError> {
     SigningKey::from_pem(&pem, path, SystemTime::now())
 }
 
-fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+pub(crate) fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]

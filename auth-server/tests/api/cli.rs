@@ -64,6 +64,11 @@ fn unusable_settings_stop_start_up_with_one_line_naming_them() {
             "soon",
             "auth-server: ACCESS_TOKEN_TTL: ",
         ),
+        (
+            "KEY_ROTATION_INTERVAL",
+            "60",
+            "auth-server: KEY_ROTATION_INTERVAL: ",
+        ),
     ] {
         let (code, stderr) = start_with(var, value);
         assert_eq!(code, Some(1), "{var}={value}: {stderr}");
