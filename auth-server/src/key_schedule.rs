@@ -80,6 +80,10 @@ pub struct Entry {
     /// From here on it is no longer published, and its file is deleted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub removed_at: Option<i64>,
+    /// Not in the schedule: a key file, active since it was written
+    /// (`activates_at` is its modification time, which orders such keys).
+    #[serde(skip)]
+    pub unscheduled: bool,
 }
 
 impl Entry {
@@ -91,10 +95,16 @@ impl Entry {
             activates_at: since,
             retires_at: None,
             removed_at: None,
+            unscheduled: false,
         }
     }
 
     pub fn state(&self, now: i64) -> KeyState {
+        // A key put in the folder signs at once if it is the newest, even
+        // dated a little in the future.
+        if self.unscheduled {
+            return KeyState::Active;
+        }
         if self.removed_at.is_some_and(|t| t <= now) {
             KeyState::Removed
         } else if self.retires_at.is_some_and(|t| t <= now) {
@@ -108,6 +118,9 @@ impl Entry {
 
     /// The first instant after `now` at which the state changes.
     fn next_change(&self, now: i64) -> Option<i64> {
+        if self.unscheduled {
+            return None;
+        }
         [Some(self.activates_at), self.retires_at, self.removed_at]
             .into_iter()
             .flatten()
@@ -147,20 +160,22 @@ impl Schedule {
     }
 
     /// The entry of `key`: its scheduled one, or active since its file was
-    /// written (a file dated in the future counts from `now`: a key put in
-    /// the folder by hand signs at once if it is the newest).
-    pub fn entry_for(&self, key: &SigningKey, now: i64) -> Entry {
+    /// written.
+    pub fn entry_for(&self, key: &SigningKey) -> Entry {
         self.keys
             .iter()
             .find(|e| e.kid == key.kid)
             .cloned()
-            .unwrap_or_else(|| Entry::active_since(&key.kid, unix(key.modified).min(now)))
+            .unwrap_or_else(|| Entry {
+                unscheduled: true,
+                ..Entry::active_since(&key.kid, unix(key.modified))
+            })
     }
 
     /// The first instant after `now` at which any of `keys` changes state.
     pub fn next_change(&self, keys: &[SigningKey], now: i64) -> Option<i64> {
         keys.iter()
-            .filter_map(|k| self.entry_for(k, now).next_change(now))
+            .filter_map(|k| self.entry_for(k).next_change(now))
             .min()
     }
 
@@ -169,8 +184,9 @@ impl Schedule {
     fn complete(&mut self, keys: &[SigningKey], now: i64) {
         for key in keys {
             if !self.keys.iter().any(|e| e.kid == key.kid) {
-                let entry = self.entry_for(key, now);
-                self.keys.push(entry);
+                // Scheduled from now on; a file dated ahead counts from now.
+                let since = unix(key.modified).min(now);
+                self.keys.push(Entry::active_since(&key.kid, since));
             }
         }
         self.keys
@@ -265,11 +281,9 @@ pub fn rotate(dir: &Path, now: i64, access_token_ttl: i64) -> Result<Rotation, S
     }
     let key = keys::generate_key(dir)?;
     let new = Entry {
-        kid: key.kid.clone(),
         created_at: now,
         activates_at,
-        retires_at: None,
-        removed_at: None,
+        ..Entry::active_since(&key.kid, now)
     };
     schedule.keys.push(new.clone());
     schedule.write(dir)?;
@@ -428,6 +442,7 @@ mod tests {
             activates_at: activates,
             retires_at: retires,
             removed_at: removed,
+            unscheduled: false,
         }
     }
 
@@ -452,6 +467,26 @@ mod tests {
         let e = Entry::active_since("k", 10);
         assert_eq!(e.state(1_000_000), KeyState::Active);
         assert_eq!(e.next_change(10), None);
+    }
+
+    #[test]
+    fn a_key_file_put_in_by_hand_signs_at_once_when_newest() {
+        // Dated ahead of the clock, as a copy or a skewed host may leave it.
+        let old = Entry {
+            unscheduled: true,
+            ..Entry::active_since("old", 100)
+        };
+        let ahead = Entry {
+            unscheduled: true,
+            ..Entry::active_since("ahead", 105)
+        };
+        assert_eq!(ahead.state(100), KeyState::Active);
+        assert_eq!(ahead.next_change(100), None);
+        let schedule = Schedule {
+            keys: vec![old, ahead],
+        };
+        let present: HashSet<&str> = ["old", "ahead"].into_iter().collect();
+        assert_eq!(signer(&schedule, &present, 100).unwrap().kid, "ahead");
     }
 
     #[test]

@@ -153,7 +153,7 @@ impl KeyRing {
     pub fn new(mut keys: Vec<SigningKey>, schedule: &Schedule, now: i64) -> Option<KeyRing> {
         keys.sort_by(|a, b| a.kid.cmp(&b.kid));
         keys.dedup_by(|a, b| a.kid == b.kid);
-        let entries: Vec<_> = keys.iter().map(|k| schedule.entry_for(k, now)).collect();
+        let entries: Vec<_> = keys.iter().map(|k| schedule.entry_for(k)).collect();
         let next_change = schedule.next_change(&keys, now);
         let present: HashSet<&str> = keys.iter().map(|k| k.kid.as_str()).collect();
         let mut complete = schedule.clone();
@@ -282,7 +282,7 @@ fn load_or_generate(dir: &Path, now: i64) -> Result<KeyRing, KeyError> {
     // linger. A read-only folder (a mounted Secret) keeps it, unpublished.
     let (removed, keys): (Vec<_>, Vec<_>) = keys
         .into_iter()
-        .partition(|k| schedule.entry_for(k, now).state(now) == KeyState::Removed);
+        .partition(|k| schedule.entry_for(k).state(now) == KeyState::Removed);
     for key in removed {
         if let Err(error) = std::fs::remove_file(&key.path) {
             tracing::debug!(%error, path = %key.path.display(), "cannot delete a removed key");
@@ -291,12 +291,10 @@ fn load_or_generate(dir: &Path, now: i64) -> Result<KeyRing, KeyError> {
     if let Some(ring) = KeyRing::new(keys, &schedule, now) {
         return Ok(ring);
     }
-    // Nothing may sign: a new key, active since it was written (a moment
-    // that may be after `now`).
+    // Nothing may sign: a new key, active since it was written.
     let generated = generate_key(dir)?;
-    let now = key_schedule::now().max(now);
     let mut keys = load_dir(dir)?;
-    keys.retain(|k| schedule.entry_for(k, now).state(now) != KeyState::Removed);
+    keys.retain(|k| schedule.entry_for(k).state(now) != KeyState::Removed);
     KeyRing::new(keys, &schedule, now)
         .ok_or_else(|| KeyError::Generate(format!("{} was written but cannot sign", generated.kid)))
 }
@@ -315,12 +313,17 @@ pub(crate) fn load_dir(dir: &Path) -> Result<Vec<SigningKey>, KeyError> {
             continue;
         }
         let file_name = path.display().to_string();
-        let pem =
-            std::fs::read_to_string(&path).map_err(|e| KeyError::Read(file_name.clone(), e))?;
-        let modified = entry
-            .metadata()
-            .and_then(|m| m.modified())
-            .map_err(|e| KeyError::Read(file_name.clone(), e))?;
+        let pem = match std::fs::read_to_string(&path) {
+            Ok(pem) => pem,
+            // Revoked by another process between the listing and the read.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(KeyError::Read(file_name, e)),
+        };
+        let modified = match entry.metadata().and_then(|m| m.modified()) {
+            Ok(modified) => modified,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(KeyError::Read(file_name, e)),
+        };
         warn_if_readable_by_others(&path);
         keys.push(SigningKey::from_pem(&pem, path, modified)?);
     }

@@ -41,8 +41,7 @@ pub async fn run(command: KeysCommand, figment: &Figment) -> Result<(), CliError
             KeyStore::open(&dir).map_err(|e| keys_error(&e))?;
             let files = keys::load_dir(&dir).map_err(|e| keys_error(&e))?;
             let schedule = Schedule::read(&dir).map_err(|e| keys_error(&e))?;
-            let mut entries: Vec<Entry> =
-                files.iter().map(|k| schedule.entry_for(k, now)).collect();
+            let mut entries: Vec<Entry> = files.iter().map(|k| schedule.entry_for(k)).collect();
             for entry in &schedule.keys {
                 if !entries.iter().any(|e| e.kid == entry.kid) {
                     entries.push(entry.clone());
