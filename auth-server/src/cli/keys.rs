@@ -26,7 +26,11 @@ pub enum KeysCommand {
         json: bool,
     },
     /// Remove a (compromised) key at once; another key signs from now on.
-    Revoke { kid: String },
+    Revoke {
+        /// The key's kid; base64url, so it may start with `-`.
+        #[arg(allow_hyphen_values = true)]
+        kid: String,
+    },
 }
 
 pub async fn run(command: KeysCommand, figment: &Figment) -> Result<(), CliError> {

@@ -169,6 +169,8 @@ async fn a_rotation_reaches_the_running_server_without_a_restart() {
         &cli(&app, &["keys", "revoke", "no-such-kid"]),
         "no-such-kid",
     );
+    // Kids are base64url: one in 64 starts with '-', which is no flag here.
+    assert_refused(&cli(&app, &["keys", "revoke", "-q4bS"]), "no key -q4bS");
 }
 
 #[tokio::test]
