@@ -369,6 +369,8 @@ pub fn rotation_due(ring: &keys::KeyRing, interval: i64, now: i64) -> bool {
 
 /// How often a running server looks at `KEYS_DIR`.
 const POLL: Duration = Duration::from_secs(2);
+/// How long the same problem goes unrepeated in the log.
+const REPEAT_WARNING_AFTER: Duration = Duration::from_secs(60);
 
 /// Keeps a running server's keys current: picks up what the CLI or another
 /// instance changed, follows the schedule, and rotates on
@@ -386,6 +388,7 @@ pub fn stage() -> AdHoc {
             tokio::spawn(async move {
                 let mut ticks = tokio::time::interval(POLL);
                 ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+                let mut last_warning: Option<(String, tokio::time::Instant)> = None;
                 loop {
                     tokio::select! {
                         _ = ticks.tick() => {}
@@ -393,40 +396,54 @@ pub fn stage() -> AdHoc {
                     }
                     let (store, config) = (store.clone(), config.clone());
                     // File I/O and key parsing: off the async workers.
-                    let _ = tokio::task::spawn_blocking(move || tick(&store, &config, now())).await;
+                    let outcome = tokio::task::spawn_blocking(move || tick(&store, &config, now()))
+                        .await
+                        .unwrap_or_else(|e| Err(e.to_string()));
+                    let Err(problem) = outcome else {
+                        last_warning = None;
+                        continue;
+                    };
+                    // Retried on every poll, but a lasting problem (a
+                    // read-only folder with KEY_ROTATION_INTERVAL, a corrupt
+                    // file) is logged once a minute, not every 2 s.
+                    let seen_at = tokio::time::Instant::now();
+                    let repeated = last_warning.as_ref().is_some_and(|(last, at)| {
+                        *last == problem && seen_at.duration_since(*at) < REPEAT_WARNING_AFTER
+                    });
+                    if !repeated {
+                        tracing::warn!(%problem, "key schedule: the current keys stay in use");
+                        last_warning = Some((problem, seen_at));
+                    }
                 }
             });
         })
     })
 }
 
-/// One look at the folder.
-pub fn tick(store: &KeyStore, config: &AppConfig, now: i64) {
-    match store.refresh(now) {
-        Ok(true) => {
-            let ring = store.current();
-            tracing::info!(signing = %ring.signing.kid, published = ring.keys.len(), "key ring reloaded");
-        }
-        Ok(false) => {}
-        Err(error) => {
-            tracing::warn!(%error, "cannot re-read KEYS_DIR; the current keys stay in use")
-        }
+/// One look at the folder: picks up changes, rotates when due.
+pub fn tick(store: &KeyStore, config: &AppConfig, now: i64) -> Result<(), String> {
+    let reloaded = store
+        .refresh(now)
+        .map_err(|e| format!("cannot re-read KEYS_DIR: {e}"))?;
+    if reloaded {
+        let ring = store.current();
+        tracing::info!(signing = %ring.signing.kid, published = ring.keys.len(), "key ring reloaded");
     }
     let Some(interval) = config.key_rotation_interval else {
-        return;
+        return Ok(());
     };
     if !rotation_due(&store.current(), interval, now) {
-        return;
+        return Ok(());
     }
     match rotate(store.dir(), now, config.access_token_ttl) {
-        Ok(_) => {
-            if let Err(error) = store.reload() {
-                tracing::warn!(%error, "cannot re-read KEYS_DIR after a rotation");
-            }
-        }
+        Ok(_) => store
+            .reload()
+            .map_err(|e| format!("cannot re-read KEYS_DIR after a rotation: {e}")),
         // Another instance sharing the folder was first.
-        Err(ScheduleError::RotationPending { .. }) => {}
-        Err(error) => tracing::warn!(%error, "scheduled key rotation failed"),
+        Err(ScheduleError::RotationPending { .. }) => Ok(()),
+        Err(e) => Err(format!(
+            "scheduled key rotation failed (KEYS_DIR must be writable): {e}"
+        )),
     }
 }
 
