@@ -156,8 +156,9 @@ impl KeyRing {
         let entries: Vec<_> = keys.iter().map(|k| schedule.entry_for(k)).collect();
         let next_change = schedule.next_change(&keys, now);
         let present: HashSet<&str> = keys.iter().map(|k| k.kid.as_str()).collect();
-        let mut complete = schedule.clone();
-        complete.keys = entries.clone();
+        let complete = Schedule {
+            keys: entries.clone(),
+        };
         let signer = key_schedule::signer(&complete, &present, now)?;
         let rotation_pending = entries.iter().any(|e| e.state(now) == KeyState::Next);
 
