@@ -19,6 +19,7 @@ const ENV_SETTINGS: &[&str] = &[
     "KEYS_DIR",
     "ACCESS_TOKEN_TTL",
     "REFRESH_TOKEN_TTL",
+    "REFRESH_TOKEN_MAX_LIFETIME",
     "CORS_ALLOWED_ORIGINS",
     "PASSWORD_MIN_LENGTH",
     "KEY_ROTATION_INTERVAL",
@@ -60,6 +61,7 @@ struct RawSettings {
     keys_dir: Option<PathBuf>,
     access_token_ttl: Option<i64>,
     refresh_token_ttl: Option<i64>,
+    refresh_token_max_lifetime: Option<i64>,
     cors_allowed_origins: Option<String>,
     password_min_length: Option<usize>,
     key_rotation_interval: Option<i64>,
@@ -74,6 +76,10 @@ pub struct AppConfig {
     pub keys_dir: PathBuf,
     pub access_token_ttl: i64,
     pub refresh_token_ttl: i64,
+    /// The absolute lifetime of a refresh token family, from the grant that
+    /// began it; it may be shorter than `refresh_token_ttl`, and then every
+    /// token ends with its family.
+    pub refresh_token_max_lifetime: i64,
     pub cors_allowed_origins: Vec<String>,
     pub password_min_length: usize,
     /// Seconds between automatic key rotations; `None`: only by hand.
@@ -152,6 +158,14 @@ impl AppConfig {
             ));
         }
 
+        let refresh_token_max_lifetime = raw.refresh_token_max_lifetime.unwrap_or(2_592_000);
+        if !(1..=315_360_000).contains(&refresh_token_max_lifetime) {
+            return Err(invalid(
+                "REFRESH_TOKEN_MAX_LIFETIME",
+                "must be between 1 and 315360000 seconds (10 years)",
+            ));
+        }
+
         let password_min_length = raw.password_min_length.unwrap_or(15);
         if !(8..=128).contains(&password_min_length) {
             return Err(invalid("PASSWORD_MIN_LENGTH", "must be between 8 and 128"));
@@ -194,6 +208,7 @@ impl AppConfig {
             keys_dir: raw.keys_dir.unwrap_or_else(|| PathBuf::from("keys")),
             access_token_ttl,
             refresh_token_ttl,
+            refresh_token_max_lifetime,
             cors_allowed_origins,
             password_min_length,
             key_rotation_interval,
@@ -260,6 +275,7 @@ mod tests {
         assert_eq!(config.audience, "profile-api");
         assert_eq!(config.access_token_ttl, 900);
         assert_eq!(config.refresh_token_ttl, 1_209_600);
+        assert_eq!(config.refresh_token_max_lifetime, 2_592_000);
         assert_eq!(config.password_min_length, 15);
         assert_eq!(config.database_url, "sqlite://data/auth.db");
     }
@@ -294,6 +310,22 @@ mod tests {
                 .setting,
             "ACCESS_TOKEN_TTL"
         );
+    }
+
+    #[test]
+    fn refresh_token_max_lifetime_is_checked() {
+        for bad in ["abc", "0", "-5", "315360001"] {
+            assert_eq!(
+                config_with(&[("refresh_token_max_lifetime", bad)])
+                    .unwrap_err()
+                    .setting,
+                "REFRESH_TOKEN_MAX_LIFETIME",
+                "{bad}"
+            );
+        }
+        // Shorter than one token's lifetime is allowed: tokens end with the family.
+        let short = config_with(&[("refresh_token_max_lifetime", "30")]).unwrap();
+        assert_eq!(short.refresh_token_max_lifetime, 30);
     }
 
     #[test]

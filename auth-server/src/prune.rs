@@ -62,6 +62,12 @@ pub async fn prune(db: &Db, now: i64) -> Result<u64, sqlx::Error> {
         .execute(&db.pool)
         .await?
         .rows_affected();
+    // After its tokens: none outlives its family.
+    deleted += sqlx::query("delete from refresh_families where expires_at < $1")
+        .bind(now)
+        .execute(&db.pool)
+        .await?
+        .rows_affected();
     deleted += sqlx::query("delete from authorization_codes where expires_at < $1")
         .bind(now - CODE_MEMORY)
         .execute(&db.pool)

@@ -36,6 +36,11 @@ pub struct MintedToken {
     pub expires_at: i64,
 }
 
+/// A fresh access token id (RFC 9068 `jti`).
+pub fn new_jti() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
 #[derive(Debug, thiserror::Error)]
 #[error("signing failed")]
 pub struct SigningError;
@@ -78,7 +83,20 @@ impl TokenIssuer {
         scope: &ScopeSet,
         now: i64,
     ) -> Result<MintedToken, SigningError> {
-        let jti = uuid::Uuid::new_v4().to_string();
+        self.mint_with_jti(subject, client_id, scope, now, new_jti())
+    }
+
+    /// [`mint`](Self::mint) with a `jti` chosen beforehand: a code exchange
+    /// records it on the code before minting, so that a concurrent replay
+    /// of the code can revoke the token whoever finishes first.
+    pub fn mint_with_jti(
+        &self,
+        subject: Subject<'_>,
+        client_id: &str,
+        scope: &ScopeSet,
+        now: i64,
+        jti: String,
+    ) -> Result<MintedToken, SigningError> {
         let (sub, email, name) = match subject {
             Subject::User { id, email, name } => {
                 (id.to_owned(), Some(email.to_owned()), Some(name.to_owned()))

@@ -4,10 +4,12 @@
 //!
 //! A code is bound to its client, redirect URI, user, scope and PKCE
 //! challenge, and lives [`CODE_TTL`] seconds. The first exchange marks it
-//! used; a second one finds the mark and revokes what the first issued.
+//! used and, in the same write, binds what it will issue; a second one
+//! finds the mark and revokes that, however close behind it comes.
 
 use sqlx::Row;
 
+use super::refresh_tokens;
 use crate::clients::{generate_secret, hash_secret};
 use crate::db::Db;
 
@@ -62,7 +64,8 @@ pub struct StoredCode {
 
 /// What presenting a code found.
 pub enum Redemption {
-    /// First use: the code is now spent and its binding is returned.
+    /// First use: the code is now spent, bound to what it will issue, and
+    /// its binding is returned.
     Fresh(StoredCode),
     /// The code was already exchanged: what it issued should be revoked.
     Replayed(StoredCode),
@@ -70,30 +73,22 @@ pub enum Redemption {
     Invalid,
 }
 
-/// Spends a code. Marking it used is one conditional update, so of two
-/// concurrent exchanges exactly one sees `Fresh`.
-pub async fn redeem(db: &Db, code: &str, now: i64) -> Result<Redemption, sqlx::Error> {
-    let hash = hash_secret(code);
-    let spent = sqlx::query(
-        "update authorization_codes set used_at = $1 where code_hash = $2 and used_at is null",
-    )
-    .bind(now)
-    .bind(&hash)
-    .execute(&db.pool)
-    .await?
-    .rows_affected()
-        == 1;
-    let row = sqlx::query(
-        "select client_id, user_id, redirect_uri, scope, code_challenge, expires_at, family_id, access_jti \
-         from authorization_codes where code_hash = $1",
-    )
-    .bind(&hash)
-    .fetch_optional(&db.pool)
-    .await?;
-    let Some(row) = row else {
-        return Ok(Redemption::Invalid);
-    };
-    let stored = StoredCode {
+/// What an exchange will issue, chosen before the code is spent so that
+/// spending and binding are one write.
+pub struct Plan<'a> {
+    /// The client presenting the code; only its own code is bound.
+    pub client_id: &'a str,
+    /// The `jti` the access token will carry.
+    pub access_jti: &'a str,
+    /// The refresh token family to begin, when the client may refresh.
+    pub family_id: Option<&'a str>,
+    /// `REFRESH_TOKEN_MAX_LIFETIME`, for that family.
+    pub max_lifetime: i64,
+    pub now: i64,
+}
+
+fn stored_code(row: &sqlx::any::AnyRow) -> Result<StoredCode, sqlx::Error> {
+    Ok(StoredCode {
         client_id: row.try_get("client_id")?,
         user_id: row.try_get("user_id")?,
         redirect_uri: row.try_get("redirect_uri")?,
@@ -102,30 +97,66 @@ pub async fn redeem(db: &Db, code: &str, now: i64) -> Result<Redemption, sqlx::E
         expires_at: row.try_get("expires_at")?,
         family_id: row.try_get("family_id")?,
         access_jti: row.try_get("access_jti")?,
-    };
-    Ok(match (spent, stored.expires_at > now) {
-        (false, _) => Redemption::Replayed(stored),
-        (true, true) => Redemption::Fresh(stored),
-        (true, false) => Redemption::Invalid,
     })
 }
 
-/// Records what an exchange issued, for revocation on replay.
-pub async fn record_issued(
-    db: &Db,
-    code: &str,
-    family_id: Option<&str>,
-    access_jti: &str,
-) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "update authorization_codes set family_id = $1, access_jti = $2 where code_hash = $3",
+/// Spends a code. One conditional update marks it used and records what
+/// the exchange will issue (the access token's `jti`, the refresh family),
+/// and the family row is created in the same transaction. So of two
+/// concurrent exchanges exactly one sees `Fresh`, and the other always
+/// finds what to revoke: a family that exists and can be locked, and a
+/// `jti` to list, even before the winner has minted anything.
+pub async fn redeem(db: &Db, code: &str, plan: &Plan<'_>) -> Result<Redemption, sqlx::Error> {
+    let hash = hash_secret(code);
+    let now = plan.now;
+    let mut tx = db.pool.begin().await?;
+    // Bound only when the code is live and the presenter's: a stolen or
+    // stale code is spent all the same (one guess), with nothing to revoke.
+    let spent = sqlx::query(
+        "update authorization_codes set used_at = $1, \
+         family_id = case when client_id = $2 and expires_at > $1 then $3 end, \
+         access_jti = case when client_id = $2 and expires_at > $1 then $4 end \
+         where code_hash = $5 and used_at is null \
+         returning client_id, user_id, redirect_uri, scope, code_challenge, expires_at, family_id, access_jti",
     )
-    .bind(family_id)
-    .bind(access_jti)
-    .bind(hash_secret(code))
-    .execute(&db.pool)
+    .bind(now)
+    .bind(plan.client_id)
+    .bind(plan.family_id)
+    .bind(plan.access_jti)
+    .bind(&hash)
+    .fetch_optional(&mut *tx)
     .await?;
-    Ok(())
+    if let Some(row) = spent {
+        let stored = stored_code(&row)?;
+        if stored.expires_at <= now {
+            tx.commit().await?;
+            return Ok(Redemption::Invalid);
+        }
+        if let Some(family_id) = &stored.family_id {
+            let family = refresh_tokens::NewFamily {
+                family_id,
+                client_id: &stored.client_id,
+                user_id: &stored.user_id,
+                max_lifetime: plan.max_lifetime,
+                now,
+            };
+            refresh_tokens::insert_family(&mut tx, &family).await?;
+        }
+        tx.commit().await?;
+        return Ok(Redemption::Fresh(stored));
+    }
+    let row = sqlx::query(
+        "select client_id, user_id, redirect_uri, scope, code_challenge, expires_at, family_id, access_jti \
+         from authorization_codes where code_hash = $1",
+    )
+    .bind(&hash)
+    .fetch_optional(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(match row {
+        Some(row) => Redemption::Replayed(stored_code(&row)?),
+        None => Redemption::Invalid,
+    })
 }
 
 /// Issues a login ticket for `user_id` at `client_id`'s consent page.

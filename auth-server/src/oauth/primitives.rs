@@ -58,7 +58,7 @@ use crate::clients::{self, Client, PresentedCredentials};
 use crate::config::AppConfig;
 use crate::db::Db;
 use crate::error::{OAuthError, OAuthErrorCode};
-use crate::token::{Subject, TokenIssuer};
+use crate::token::{Subject, TokenIssuer, new_jti};
 use crate::users;
 
 const BAD_CODE: &str = "The authorization code is invalid, expired, or was already used.";
@@ -72,14 +72,17 @@ const NO_REDIRECT: &str = "urn:x-auth-server:no-redirect";
 /// Private grant extensions: facts a grant carries from one primitive to
 /// the next (never sent to a client).
 pub mod ext {
-    /// The plain code being exchanged, so the issuer can record on it what
-    /// it issued (for revocation on replay).
+    /// The plain code being exchanged: marks a code exchange, whose access
+    /// token id and refresh family were bound to the code as it was spent.
     pub const CODE: &str = "code";
+    /// The `jti` chosen for the access token before minting.
+    pub const ACCESS_JTI: &str = "access_jti";
     /// The PKCE S256 challenge of the authorization request.
     pub const CHALLENGE: &str = "code_challenge";
     /// The redirect URI exactly as the authorization request sent it.
     pub const REDIRECT_URI: &str = "redirect_uri";
-    /// The refresh-token family a rotation continues.
+    /// The refresh-token family a rotation continues, or a code exchange
+    /// begun.
     pub const FAMILY: &str = "refresh_family";
     /// The scope of the original grant, which a narrowed refresh keeps for
     /// the next rotation (RFC 6749 §6).
@@ -274,7 +277,8 @@ impl<'a> GrantSession<'a> {
 
     /// Mints the access token (and refresh token, where the client may
     /// refresh) for a grant: the one path every grant's tokens take.
-    async fn mint(&self, grant: &Grant) -> Result<IssuedToken, ()> {
+    /// `rotating` is the refresh token presented, when this is a rotation.
+    async fn mint(&self, grant: &Grant, rotating: Option<&str>) -> Result<IssuedToken, ()> {
         let client = self.authenticated_or_refuse()?;
         if client.id != grant.client_id {
             tracing::error!("a grant for another client reached the issuer");
@@ -306,39 +310,29 @@ impl<'a> GrantSession<'a> {
                 email: &user.email,
                 name: &user.name,
             };
+            // A code exchange chose its jti when it spent the code.
+            let jti = private(extensions, ext::ACCESS_JTI).unwrap_or_else(new_jti);
+            // Signed before any transaction, so no lock waits on RSA.
             let minted = self
                 .tokens
-                .mint(subject, &client.id, &scope, self.now)
+                .mint_with_jti(subject, &client.id, &scope, self.now, jti)
                 .map_err(signing_failed)?;
             let refresh = if client.allows_grant("refresh_token") {
                 let grant_scope =
                     private(extensions, ext::GRANT_SCOPE).unwrap_or_else(|| scope.to_string());
-                let family = private(extensions, ext::FAMILY);
-                let issued = refresh_tokens::issue(
-                    self.db,
-                    refresh_tokens::NewRefreshToken {
-                        family_id: family.as_deref(),
-                        client_id: &client.id,
-                        user_id: &user.id,
-                        scope: &grant_scope,
-                        access_jti: &minted.jti,
-                        ttl: self.config.refresh_token_ttl,
-                        now: self.now,
-                    },
-                )
-                .await
-                .map_err(|e| self.db_failed(e))?;
-                Some(issued)
+                let new = refresh_tokens::NewRefreshToken {
+                    client_id: &client.id,
+                    user_id: &user.id,
+                    scope: &grant_scope,
+                    access_jti: &minted.jti,
+                    ttl: self.config.refresh_token_ttl,
+                    now: self.now,
+                };
+                self.issue_refresh(extensions, rotating, new).await?
             } else {
                 None
             };
-            if let Some(code) = private(extensions, ext::CODE) {
-                let family = refresh.as_ref().map(|r| r.family_id.as_str());
-                codes::record_issued(self.db, &code, family, &minted.jti)
-                    .await
-                    .map_err(|e| self.db_failed(e))?;
-            }
-            (minted, refresh.map(|r| r.token))
+            (minted, refresh)
         };
 
         let until = wall_deadline(minted.expires_at, self.now);
@@ -354,6 +348,59 @@ impl<'a> GrantSession<'a> {
             until,
             token_type: TokenType::Bearer,
         })
+    }
+
+    /// The refresh token of a grant: a new family for a fresh grant, the
+    /// first token of the family a code bound at redemption, or the
+    /// successor of the presented token. The last two are refused, with
+    /// the access token minted for them listed as revoked, when the family
+    /// was revoked meanwhile (a concurrent replay).
+    async fn issue_refresh(
+        &self,
+        extensions: &Extensions,
+        rotating: Option<&str>,
+        new: refresh_tokens::NewRefreshToken<'_>,
+    ) -> Result<Option<String>, ()> {
+        let family = private(extensions, ext::FAMILY);
+        let is_code = private(extensions, ext::CODE).is_some();
+        let (family, refused) = match (rotating, family) {
+            (Some(_), Some(family)) => (family, BAD_REFRESH),
+            (None, Some(family)) if is_code => (family, BAD_CODE),
+            // A code exchange for which no family was begun issues none.
+            (None, None) if is_code => return Ok(None),
+            (None, _) => {
+                let max_lifetime = self.config.refresh_token_max_lifetime;
+                let issued = refresh_tokens::start_family(self.db, new, max_lifetime)
+                    .await
+                    .map_err(|e| self.db_failed(e))?;
+                return Ok(Some(issued.token));
+            }
+            (Some(_), None) => {
+                tracing::error!("a rotation reached the issuer without its family");
+                self.refuse(OAuthError::server_error());
+                return Err(());
+            }
+        };
+        let access_jti = new.access_jti.to_owned();
+        let access_expires_at = self.now + self.tokens.ttl();
+        let continued =
+            refresh_tokens::continue_family(self.db, &family, rotating, new, access_expires_at)
+                .await
+                .map_err(|e| self.db_failed(e))?;
+        match continued {
+            refresh_tokens::Continued::Issued(issued) => Ok(Some(issued.token)),
+            refresh_tokens::Continued::Replayed
+            | refresh_tokens::Continued::FamilyEnded
+            | refresh_tokens::Continued::TokenDead => {
+                // Never handed out, but a code's jti may already be known
+                // to whoever revoked the family: keep the list complete.
+                refresh_tokens::revoke_access_token(self.db, &access_jti, access_expires_at)
+                    .await
+                    .map_err(|e| self.db_failed(e))?;
+                self.refuse(OAuthError::invalid_grant(refused));
+                Err(())
+            }
+        }
     }
 
     /// RFC 6749 §4.1.2: a code used twice SHOULD revoke what it issued.
@@ -564,7 +611,20 @@ impl Authorizer for CodeAuthorizer<'_> {
             ));
             return Err(());
         }
-        let redemption = codes::redeem(session.db, code, session.now)
+        // What the exchange will issue is chosen now and bound to the code
+        // as it is spent, so a concurrent replay always has it to revoke.
+        let access_jti = new_jti();
+        let family_id = client
+            .allows_grant("refresh_token")
+            .then(refresh_tokens::new_family_id);
+        let plan = codes::Plan {
+            client_id: &client.id,
+            access_jti: &access_jti,
+            family_id: family_id.as_deref(),
+            max_lifetime: session.config.refresh_token_max_lifetime,
+            now: session.now,
+        };
+        let redemption = codes::redeem(session.db, code, &plan)
             .await
             .map_err(|e| session.db_failed(e))?;
         let stored = match redemption {
@@ -588,6 +648,12 @@ impl Authorizer for CodeAuthorizer<'_> {
         }
         let mut extensions = Extensions::new();
         set_private(&mut extensions, ext::CODE, code);
+        if let Some(jti) = &stored.access_jti {
+            set_private(&mut extensions, ext::ACCESS_JTI, jti.as_str());
+        }
+        if let Some(family) = &stored.family_id {
+            set_private(&mut extensions, ext::FAMILY, family.as_str());
+        }
         set_private(
             &mut extensions,
             ext::REDIRECT_URI,
@@ -641,12 +707,13 @@ impl<'s> JwtIssuer<'s> {
 #[async_trait]
 impl Issuer for JwtIssuer<'_> {
     async fn issue(&mut self, grant: Grant) -> Result<IssuedToken, ()> {
-        self.session.mint(&grant).await
+        self.session.mint(&grant, None).await
     }
 
     /// Rotation (RFC 9700 §4.14.2): the presented token is spent, a new one
-    /// of the same family issued. Of two requests with the same token only
-    /// one wins the update; the other is a reuse and kills the family.
+    /// of the same family issued, in one transaction. Of two requests with
+    /// the same token only one wins; the other is a reuse and kills the
+    /// family, the winner's successor included.
     async fn refresh(&mut self, token: &str, grant: Grant) -> Result<RefreshedToken, ()> {
         let session = self.session;
         let client = session.authenticated_or_refuse()?;
@@ -660,16 +727,9 @@ impl Issuer for JwtIssuer<'_> {
             session.refuse(OAuthError::invalid_scope());
             return Err(());
         }
-        let family = private(&grant.extensions, ext::FAMILY).ok_or(())?;
-        let consumed = refresh_tokens::consume(session.db, token, session.now)
-            .await
-            .map_err(|e| session.db_failed(e))?;
-        if !consumed {
-            session.revoke_family(&family).await?;
-            session.refuse(OAuthError::invalid_grant(BAD_REFRESH));
-            return Err(());
-        }
-        let issued = session.mint(&grant).await?;
+        // Spending the presented token and storing its successor are one
+        // transaction under the family lock; a reuse revokes the family.
+        let issued = session.mint(&grant, Some(token)).await?;
         Ok(RefreshedToken {
             token: issued.token,
             refresh: issued.refresh,

@@ -7,8 +7,21 @@
 //! stored. Each refresh rotates it: the presented token is marked used and a
 //! new one of the same family is issued. A used token presented again means
 //! it was copied, so the whole family is revoked.
+//!
+//! Races are decided by the family row (`refresh_families`): every
+//! transaction that adds to a family or revokes it begins with a write to
+//! that row. On PostgreSQL the write takes the row lock, on SQLite the
+//! database write lock, so such transactions run one after the other and
+//! each sees what the previous one committed. `SELECT … FOR UPDATE` would do
+//! the same on PostgreSQL only. Hence: of two rotations of one token exactly
+//! one succeeds and the other revokes the family, successor included; and
+//! nothing is ever added to a family once it is revoked.
+//!
+//! A family ends `REFRESH_TOKEN_MAX_LIFETIME` after it began, whatever its
+//! rotations: each token lives `REFRESH_TOKEN_TTL` but never past its family.
 
-use sqlx::Row;
+use sqlx::any::Any;
+use sqlx::{Row, Transaction};
 
 use crate::clients::{generate_secret, hash_secret};
 use crate::db::Db;
@@ -34,14 +47,24 @@ impl StoredRefreshToken {
 
 /// What a new refresh token is for.
 pub struct NewRefreshToken<'a> {
-    /// `None` starts a new family (a fresh grant); `Some` continues one.
-    pub family_id: Option<&'a str>,
     pub client_id: &'a str,
     pub user_id: &'a str,
     pub scope: &'a str,
     /// The access token issued alongside, revoked with the family.
     pub access_jti: &'a str,
+    /// `REFRESH_TOKEN_TTL`: the token's own lifetime.
     pub ttl: i64,
+    pub now: i64,
+}
+
+/// A family about to begin: its id may be chosen ahead (a code binds it at
+/// redemption, before anything is minted).
+pub struct NewFamily<'a> {
+    pub family_id: &'a str,
+    pub client_id: &'a str,
+    pub user_id: &'a str,
+    /// `REFRESH_TOKEN_MAX_LIFETIME`.
+    pub max_lifetime: i64,
     pub now: i64,
 }
 
@@ -51,29 +74,177 @@ pub struct IssuedRefreshToken {
     pub family_id: String,
 }
 
-/// Stores a new refresh token and returns its one visible copy.
-pub async fn issue(db: &Db, new: NewRefreshToken<'_>) -> Result<IssuedRefreshToken, sqlx::Error> {
-    let token = generate_secret();
-    let family_id = match new.family_id {
-        Some(family) => family.to_owned(),
-        None => uuid::Uuid::new_v4().to_string(),
+/// What adding a token to an existing family came to.
+pub enum Continued {
+    Issued(IssuedRefreshToken),
+    /// The family was revoked or has reached its end: nothing was added.
+    FamilyEnded,
+    /// The presented token was rotated already: reuse, so the family is
+    /// now revoked and nothing was added.
+    Replayed,
+    /// The presented token is expired, revoked, or not of this family.
+    TokenDead,
+}
+
+pub fn new_family_id() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
+/// Inserts a family row, inside the caller's transaction.
+pub async fn insert_family(
+    tx: &mut Transaction<'_, Any>,
+    family: &NewFamily<'_>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "insert into refresh_families \
+         (family_id, client_id, user_id, created_at, expires_at, updated_at) \
+         values ($1, $2, $3, $4, $5, $4)",
+    )
+    .bind(family.family_id)
+    .bind(family.client_id)
+    .bind(family.user_id)
+    .bind(family.now)
+    .bind(family.now.saturating_add(family.max_lifetime))
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// Begins a family with its first token (a fresh grant).
+pub async fn start_family(
+    db: &Db,
+    new: NewRefreshToken<'_>,
+    max_lifetime: i64,
+) -> Result<IssuedRefreshToken, sqlx::Error> {
+    let family_id = new_family_id();
+    let family = NewFamily {
+        family_id: &family_id,
+        client_id: new.client_id,
+        user_id: new.user_id,
+        max_lifetime,
+        now: new.now,
     };
+    let mut tx = db.pool.begin().await?;
+    insert_family(&mut tx, &family).await?;
+    let family_end = new.now.saturating_add(max_lifetime);
+    let token = insert_token(&mut tx, &family_id, &new, family_end).await?;
+    tx.commit().await?;
+    Ok(IssuedRefreshToken { token, family_id })
+}
+
+/// The family lock: the first statement of every transaction that changes
+/// a family. Returns the family's end if it is still live (neither revoked
+/// nor past its end); `None` otherwise, and the transaction must not add to
+/// it.
+async fn lock_live_family(
+    tx: &mut Transaction<'_, Any>,
+    family_id: &str,
+    now: i64,
+) -> Result<Option<i64>, sqlx::Error> {
+    let row = sqlx::query(
+        "update refresh_families set updated_at = $1 \
+         where family_id = $2 and revoked_at is null and expires_at > $1 \
+         returning expires_at",
+    )
+    .bind(now)
+    .bind(family_id)
+    .fetch_optional(&mut **tx)
+    .await?;
+    row.map(|row| row.try_get("expires_at")).transpose()
+}
+
+async fn insert_token(
+    tx: &mut Transaction<'_, Any>,
+    family_id: &str,
+    new: &NewRefreshToken<'_>,
+    family_end: i64,
+) -> Result<String, sqlx::Error> {
+    let token = generate_secret();
     sqlx::query(
         "insert into refresh_tokens \
          (token_hash, family_id, client_id, user_id, scope, expires_at, access_jti, created_at) \
          values ($1, $2, $3, $4, $5, $6, $7, $8)",
     )
     .bind(hash_secret(&token))
-    .bind(&family_id)
+    .bind(family_id)
     .bind(new.client_id)
     .bind(new.user_id)
     .bind(new.scope)
-    .bind(new.now + new.ttl)
+    .bind(new.now.saturating_add(new.ttl).min(family_end))
     .bind(new.access_jti)
     .bind(new.now)
-    .execute(&db.pool)
+    .execute(&mut **tx)
     .await?;
-    Ok(IssuedRefreshToken { token, family_id })
+    Ok(token)
+}
+
+/// Adds a token to a live family in one transaction. With `presented`, this
+/// is a rotation: that token is spent in the same transaction, and if it
+/// was spent already the family is revoked instead (`access_expires_at`
+/// bounds how long its access tokens could live). Without, it is the first
+/// token of a family begun at a code's redemption.
+pub async fn continue_family(
+    db: &Db,
+    family_id: &str,
+    presented: Option<&str>,
+    new: NewRefreshToken<'_>,
+    access_expires_at: i64,
+) -> Result<Continued, sqlx::Error> {
+    let now = new.now;
+    let mut tx = db.pool.begin().await?;
+    let Some(family_end) = lock_live_family(&mut tx, family_id, now).await? else {
+        tx.rollback().await?;
+        return Ok(Continued::FamilyEnded);
+    };
+    if let Some(presented) = presented {
+        let hash = hash_secret(presented);
+        let spent = sqlx::query(
+            "update refresh_tokens set used_at = $1 \
+             where token_hash = $2 and family_id = $3 \
+             and used_at is null and revoked_at is null and expires_at > $1",
+        )
+        .bind(now)
+        .bind(&hash)
+        .bind(family_id)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+            == 1;
+        if !spent {
+            // Still holding the family lock: whatever the winner added is
+            // committed and visible, and goes down with the family.
+            let row = sqlx::query(
+                "select used_at, revoked_at from refresh_tokens \
+                 where token_hash = $1 and family_id = $2",
+            )
+            .bind(&hash)
+            .bind(family_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+            let replayed = match row {
+                Some(row) => {
+                    let used_at: Option<i64> = row.try_get("used_at")?;
+                    let revoked_at: Option<i64> = row.try_get("revoked_at")?;
+                    used_at.is_some() && revoked_at.is_none()
+                }
+                None => false,
+            };
+            if !replayed {
+                tx.rollback().await?;
+                return Ok(Continued::TokenDead);
+            }
+            revoke_family_locked(&mut tx, family_id, now, access_expires_at).await?;
+            tx.commit().await?;
+            tracing::warn!(family_id, "refresh token reused: family revoked");
+            return Ok(Continued::Replayed);
+        }
+    }
+    let token = insert_token(&mut tx, family_id, &new, family_end).await?;
+    tx.commit().await?;
+    Ok(Continued::Issued(IssuedRefreshToken {
+        token,
+        family_id: family_id.to_owned(),
+    }))
 }
 
 /// Looks a presented token up by its digest.
@@ -99,22 +270,11 @@ pub async fn find(db: &Db, token: &str) -> Result<Option<StoredRefreshToken>, sq
     .transpose()
 }
 
-/// Marks a live token used. `false` means another request got there first
-/// (or it died meanwhile): the caller must treat it as reuse.
-pub async fn consume(db: &Db, token: &str, now: i64) -> Result<bool, sqlx::Error> {
-    let done = sqlx::query(
-        "update refresh_tokens set used_at = $1 \
-         where token_hash = $2 and used_at is null and revoked_at is null and expires_at > $1",
-    )
-    .bind(now)
-    .bind(hash_secret(token))
-    .execute(&db.pool)
-    .await?;
-    Ok(done.rows_affected() == 1)
-}
-
-/// Revokes every token of a family and the access tokens issued with them.
-/// `access_expires_at` bounds how long those access tokens could live.
+/// Revokes every token of a family and the access tokens issued with them,
+/// in one transaction that begins with the family lock, so that a rotation
+/// racing it either commits first (and its successor is revoked here) or
+/// finds the family revoked (and adds nothing). `access_expires_at` bounds
+/// how long those access tokens could live.
 pub async fn revoke_family(
     db: &Db,
     family_id: &str,
@@ -122,6 +282,28 @@ pub async fn revoke_family(
     access_expires_at: i64,
 ) -> Result<(), sqlx::Error> {
     let mut tx = db.pool.begin().await?;
+    revoke_family_locked(&mut tx, family_id, now, access_expires_at).await?;
+    tx.commit().await?;
+    tracing::warn!(family_id, "refresh token family revoked");
+    Ok(())
+}
+
+/// The body of a revocation. Its first statement is the family lock (or
+/// re-takes it, within a rotation).
+async fn revoke_family_locked(
+    tx: &mut Transaction<'_, Any>,
+    family_id: &str,
+    now: i64,
+    access_expires_at: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "update refresh_families set revoked_at = coalesce(revoked_at, $1), updated_at = $1 \
+         where family_id = $2",
+    )
+    .bind(now)
+    .bind(family_id)
+    .execute(&mut **tx)
+    .await?;
     sqlx::query(
         "insert into revoked_access_tokens (jti, expires_at) \
          select access_jti, $1 from refresh_tokens \
@@ -130,17 +312,15 @@ pub async fn revoke_family(
     )
     .bind(access_expires_at)
     .bind(family_id)
-    .execute(&mut *tx)
+    .execute(&mut **tx)
     .await?;
     sqlx::query(
         "update refresh_tokens set revoked_at = $1 where family_id = $2 and revoked_at is null",
     )
     .bind(now)
     .bind(family_id)
-    .execute(&mut *tx)
+    .execute(&mut **tx)
     .await?;
-    tx.commit().await?;
-    tracing::warn!(family_id, "refresh token family revoked");
     Ok(())
 }
 

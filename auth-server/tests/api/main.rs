@@ -14,6 +14,7 @@ mod keys;
 mod oauth_support;
 mod observability;
 mod primitives;
+mod refresh_families;
 mod rotation;
 mod signup;
 mod token;
