@@ -154,8 +154,18 @@ for name, dep in sorted(deployments.items()):
             if sv:
                 ok(m.get("readOnly") is True and sv.get("defaultMode") == 0o400,
                    f"{cname}: Secret {sv['secretName']} mounted read-only with mode 0400")
-                keys_dir = {e["name"]: e.get("value") for e in c.get("env", [])}.get("KEYS_DIR")
-                ok(keys_dir == m["mountPath"], f"{cname}: KEYS_DIR is the Secret's mount path")
+                env_values = {e["name"]: e.get("value") for e in c.get("env", [])}
+                ok(env_values.get("KEYS_DIR") == m["mountPath"], f"{cname}: KEYS_DIR is the Secret's mount path")
+                # The Secret holds only the key-encryption key; the signing
+                # keys live in the database.
+                s = secrets.get(sv["secretName"], {})
+                held = set(s.get("data", {})) | set(s.get("stringData", {}))
+                ok(held == {"kek"}, f"{cname}: Secret {sv['secretName']} holds only the key-encryption key ({sorted(held)})")
+                ok(env_values.get("KEY_ENCRYPTION_KEY_FILE") == m["mountPath"].rstrip("/") + "/kek",
+                   f"{cname}: KEY_ENCRYPTION_KEY_FILE is the Secret's kek")
+
+# Several auth-server replicas act as one issuer (keys in the database).
+ok((deployments.get("auth-server", {}).get("spec") or {}).get("replicas") == 3, "auth-server: 3 replicas")
 
 # The compose file, structurally (compose itself may be absent).
 compose = yaml.safe_load(open("deploy/docker-compose.yml"))

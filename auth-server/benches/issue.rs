@@ -10,18 +10,36 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use secrecy::SecretString;
 use shared::scope::ScopeSet;
 
+/// The key store of a fresh SQLite database (minting never reads it).
+fn open_keys(dir: &tempfile::TempDir) -> Arc<KeyStore> {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let figment = auth_server::config::figment()
+            .merge((
+                "database_url",
+                format!("sqlite://{}/auth.db", dir.path().display()),
+            ))
+            .merge(("keys_dir", dir.path().join("keys").display().to_string()));
+        let config = auth_server::config::AppConfig::from_figment(&figment).unwrap();
+        let db = auth_server::db::Db::connect(&config.database_url)
+            .await
+            .unwrap();
+        Arc::new(KeyStore::open(&config, &db).await.unwrap())
+    })
+}
+
 fn mint(c: &mut Criterion) {
     let dir = tempfile::TempDir::new().unwrap();
-    let keys = Arc::new(KeyStore::open(dir.path()).unwrap());
+    let keys = open_keys(&dir);
     let issuer = TokenIssuer::new(
-        keys,
+        keys.clone(),
         "http://127.0.0.1:8000".into(),
         "profile-api".into(),
         900,
     );
     let scope = ScopeSet::parse("profile:read profile:write");
     // The floor: one RS256 signature of a token-sized message, nothing else.
-    let ring = issuer_keys(&dir);
+    let ring = keys.current();
     let message = vec![b'x'; 420];
     c.bench_function("rs256_sign_only", |b| {
         b.iter(|| ring.signing.sign(&message).unwrap())
@@ -42,10 +60,6 @@ fn mint(c: &mut Criterion) {
                 .unwrap()
         })
     });
-}
-
-fn issuer_keys(dir: &tempfile::TempDir) -> Arc<auth_server::keys::KeyRing> {
-    KeyStore::open(dir.path()).unwrap().current()
 }
 
 fn argon2id(c: &mut Criterion) {

@@ -23,6 +23,9 @@ const ENV_SETTINGS: &[&str] = &[
     "CORS_ALLOWED_ORIGINS",
     "PASSWORD_MIN_LENGTH",
     "KEY_ROTATION_INTERVAL",
+    "KEY_ENCRYPTION_KEY",
+    "KEY_ENCRYPTION_KEY_FILE",
+    "JWKS_MAX_AGE",
 ];
 
 pub const DEFAULT_ADDRESS: &str = "127.0.0.1";
@@ -65,6 +68,32 @@ struct RawSettings {
     cors_allowed_origins: Option<String>,
     password_min_length: Option<usize>,
     key_rotation_interval: Option<i64>,
+    key_encryption_key: Option<String>,
+    key_encryption_key_file: Option<PathBuf>,
+    jwks_max_age: Option<i64>,
+}
+
+/// Where the key-encryption key comes from; the key itself is read by
+/// [`crate::keys::Kek::load`], never kept in the settings (they are logged
+/// and printed with `{:?}`).
+#[derive(Clone)]
+pub enum KekSource {
+    /// `KEY_ENCRYPTION_KEY`: the base64url text itself.
+    Env(secrecy::SecretString),
+    /// `KEY_ENCRYPTION_KEY_FILE`.
+    File(PathBuf),
+    /// The `kek` file in `KEYS_DIR`, made on first start.
+    KeysDir,
+}
+
+impl fmt::Debug for KekSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            KekSource::Env(_) => f.write_str("KEY_ENCRYPTION_KEY(..)"),
+            KekSource::File(path) => write!(f, "KEY_ENCRYPTION_KEY_FILE({})", path.display()),
+            KekSource::KeysDir => f.write_str("KEYS_DIR/kek"),
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -84,6 +113,10 @@ pub struct AppConfig {
     pub password_min_length: usize,
     /// Seconds between automatic key rotations; `None`: only by hand.
     pub key_rotation_interval: Option<i64>,
+    pub key_encryption_key: KekSource,
+    /// The JWK Set's `max-age`; a new key is published twice this long
+    /// before it signs.
+    pub jwks_max_age: i64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -171,11 +204,18 @@ impl AppConfig {
             return Err(invalid("PASSWORD_MIN_LENGTH", "must be between 8 and 128"));
         }
 
+        let jwks_max_age = raw.jwks_max_age.unwrap_or(300);
+        if !(1..=86_400).contains(&jwks_max_age) {
+            return Err(invalid(
+                "JWKS_MAX_AGE",
+                "must be between 1 and 86400 seconds",
+            ));
+        }
+
         // A key must have finished retiring before the next rotation, so at
         // most three keys are ever published.
-        let min_interval = crate::key_schedule::PUBLISH_LEAD
-            + access_token_ttl
-            + crate::key_schedule::VERIFIER_LEEWAY;
+        let min_interval =
+            2 * jwks_max_age + access_token_ttl + crate::key_schedule::VERIFIER_LEEWAY;
         let key_rotation_interval = match raw.key_rotation_interval {
             None | Some(0) => None,
             Some(seconds) if (min_interval..=315_360_000).contains(&seconds) => Some(seconds),
@@ -183,7 +223,7 @@ impl AppConfig {
                 return Err(invalid(
                     "KEY_ROTATION_INTERVAL",
                     format!(
-                        "must be 0 (off) or between {min_interval} (publication lead + ACCESS_TOKEN_TTL + 60) and 315360000 seconds"
+                        "must be 0 (off) or between {min_interval} (2 × JWKS_MAX_AGE + ACCESS_TOKEN_TTL + 60) and 315360000 seconds"
                     ),
                 ));
             }
@@ -201,6 +241,18 @@ impl AppConfig {
                 .collect::<Result<_, _>>()?,
         };
 
+        let key_encryption_key = match (raw.key_encryption_key, raw.key_encryption_key_file) {
+            (Some(_), Some(_)) => {
+                return Err(invalid(
+                    "KEY_ENCRYPTION_KEY",
+                    "set either KEY_ENCRYPTION_KEY or KEY_ENCRYPTION_KEY_FILE, not both",
+                ));
+            }
+            (Some(text), None) => KekSource::Env(text.into()),
+            (None, Some(path)) => KekSource::File(path),
+            (None, None) => KekSource::KeysDir,
+        };
+
         Ok(AppConfig {
             database_url,
             issuer,
@@ -212,7 +264,15 @@ impl AppConfig {
             cors_allowed_origins,
             password_min_length,
             key_rotation_interval,
+            key_encryption_key,
+            jwks_max_age,
         })
+    }
+
+    /// How long a new key is published before it signs: twice the JWKS
+    /// `max-age`, so every verifier that caches the set has seen it first.
+    pub fn publish_lead(&self) -> i64 {
+        2 * self.jwks_max_age
     }
 
     /// The absolute URL of one of our endpoints.
@@ -278,6 +338,39 @@ mod tests {
         assert_eq!(config.refresh_token_max_lifetime, 2_592_000);
         assert_eq!(config.password_min_length, 15);
         assert_eq!(config.database_url, "sqlite://data/auth.db");
+        assert_eq!(config.jwks_max_age, 300);
+        assert_eq!(config.publish_lead(), 600);
+        assert!(matches!(config.key_encryption_key, KekSource::KeysDir));
+    }
+
+    #[test]
+    fn jwks_max_age_bounds_the_rotation_interval() {
+        for bad in ["0", "86401", "soon"] {
+            assert_eq!(
+                config_with(&[("jwks_max_age", bad)]).unwrap_err().setting,
+                "JWKS_MAX_AGE"
+            );
+        }
+        // 2 × 1 + 60 + 60: the shortest interval with JWKS_MAX_AGE=1.
+        let config = config_with(&[
+            ("jwks_max_age", "1"),
+            ("access_token_ttl", "60"),
+            ("key_rotation_interval", "122"),
+        ])
+        .unwrap();
+        assert_eq!(config.key_rotation_interval, Some(122));
+        assert_eq!(
+            config_with(&[("key_rotation_interval", "1000")])
+                .unwrap_err()
+                .setting,
+            "KEY_ROTATION_INTERVAL"
+        );
+    }
+
+    #[test]
+    fn the_key_encryption_key_never_shows_in_debug_output() {
+        let config = config_with(&[("key_encryption_key", "c2VjcmV0LXNlY3JldA")]).unwrap();
+        assert!(!format!("{config:?}").contains("c2VjcmV0"));
     }
 
     #[test]

@@ -14,7 +14,7 @@ use rocket::{State, get, routes};
 use shared::jwk::JwkSet;
 
 use crate::config::AppConfig;
-use crate::keys::{JWKS_MAX_AGE, JwksDocument, KeyStore};
+use crate::keys::{JwksDocument, KeyStore};
 
 pub fn stage() -> rocket::fairing::AdHoc {
     rocket::fairing::AdHoc::on_ignite("discovery", |rocket| async {
@@ -132,14 +132,18 @@ impl IfNoneMatch {
 pub struct JwksResponse {
     document: JwksDocument,
     not_modified: bool,
+    max_age: i64,
 }
 
 impl<'r> Responder<'r, 'static> for JwksResponse {
     fn respond_to(self, _: &'r Request<'_>) -> response::Result<'static> {
+        // A new key is published 2 × max-age before it signs. A cache may
+        // serve its copy for max-age, plus stale-if-error while the issuer
+        // is unreachable: at most max-age more, so it has seen the new key
+        // before it signs.
+        let max_age = self.max_age;
         let cache_control = format!(
-            "public, max-age={JWKS_MAX_AGE}, stale-while-revalidate={}, stale-if-error={}",
-            JWKS_MAX_AGE,
-            24 * 3600
+            "public, max-age={max_age}, stale-while-revalidate={max_age}, stale-if-error={max_age}"
         );
         let mut response = Response::build();
         response
@@ -166,11 +170,16 @@ impl<'r> Responder<'r, 'static> for JwksResponse {
         (status = 304, description = "The cached copy is current"),
     ))]
 #[get("/.well-known/jwks.json")]
-pub fn jwks(keys: &State<Arc<KeyStore>>, if_none_match: IfNoneMatch) -> JwksResponse {
+pub fn jwks(
+    keys: &State<Arc<KeyStore>>,
+    config: &State<AppConfig>,
+    if_none_match: IfNoneMatch,
+) -> JwksResponse {
     let document = keys.current().jwks.clone();
     let not_modified = if_none_match.matches(&document.etag);
     JwksResponse {
         document,
         not_modified,
+        max_age: config.jwks_max_age,
     }
 }

@@ -2,44 +2,44 @@
 //! `next` (published, not yet signing) → `active` (signing) → `retiring`
 //! (published until every token it signed has expired) → `removed`.
 //!
-//! The walk is a schedule of instants kept beside the keys, in
-//! `KEYS_DIR/schedule.json`; a key's state is derived from those instants
-//! and the clock. No process has to be awake when a key changes state, and
-//! every instance reading the same folder agrees on which key signs.
+//! The walk is a schedule of instants stored with each key in the
+//! `signing_keys` table; a key's state is derived from those instants and
+//! the clock. No process has to be awake when a key changes state, and
+//! every instance reading the same database agrees on which key signs.
 //!
-//! A key file without an entry (the first key, or keys put there by hand or
-//! by a Kubernetes Secret) counts as active since its file was written; the
-//! newest active key signs, as before rotation existed.
-//!
-//! Changes (`rotate`, `revoke`, the server's own schedule) take an
-//! exclusive lock on `KEYS_DIR/.schedule.lock` and replace the schedule
-//! atomically, so the CLI and several servers can share one folder.
+//! Every change (the first key, an import, `rotate`, `revoke`, the server's
+//! own schedule) is one transaction that begins by bumping the one-row
+//! `key_ring` version: that takes the row's lock on PostgreSQL and the
+//! write lock on SQLite, so the CLI and any number of servers take turns,
+//! and each decides on the state it reads after taking the lock. Two
+//! instances starting at once on an empty database make one first key;
+//! `KEY_ROTATION_INTERVAL` rotates once however many run. The slow part, an
+//! RSA key generation, happens before the transaction; a key found not
+//! needed is dropped. Running servers poll the version every second.
 
 use std::collections::HashSet;
-use std::fs::File;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use rocket::fairing::AdHoc;
 use serde::{Deserialize, Serialize};
+use sqlx::Row;
 
 use crate::config::AppConfig;
-use crate::keys::{self, JWKS_MAX_AGE, KeyError, KeyStore, SigningKey};
+use crate::db::Db;
+use crate::keys::{self, Kek, KeyError, KeyStore, KeyStoreError, NewKey};
 
+/// The schedule file of earlier versions, imported once from `KEYS_DIR`.
 pub const SCHEDULE_FILE: &str = "schedule.json";
-const LOCK_FILE: &str = ".schedule.lock";
-
-/// How long a new key is published before it signs: twice the JWKS
-/// `max-age`, so every verifier that caches the set has seen it first.
-pub const PUBLISH_LEAD: i64 = 2 * JWKS_MAX_AGE as i64;
 
 /// Verifiers accept tokens up to this long past `exp` (clock leeway); a
 /// retired key stays published that much longer.
 pub const VERIFIER_LEEWAY: i64 = 60;
 
-/// Removed entries are listed this long, then forgotten.
-const REMOVED_MEMORY: i64 = 30 * 24 * 3600;
+/// Removed keys are listed this long. Their rows (tombstones) stay for
+/// good, so that a removed kid never comes back.
+pub const REMOVED_LISTED: i64 = 30 * 24 * 3600;
 
 /// Where a key is in its walk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -77,13 +77,9 @@ pub struct Entry {
     /// From here on it no longer signs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retires_at: Option<i64>,
-    /// From here on it is no longer published, and its file is deleted.
+    /// From here on it is no longer published, and its private key erased.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub removed_at: Option<i64>,
-    /// Not in the schedule: a key file, active since it was written
-    /// (`activates_at` is its modification time, which orders such keys).
-    #[serde(skip)]
-    pub unscheduled: bool,
 }
 
 impl Entry {
@@ -95,16 +91,10 @@ impl Entry {
             activates_at: since,
             retires_at: None,
             removed_at: None,
-            unscheduled: false,
         }
     }
 
     pub fn state(&self, now: i64) -> KeyState {
-        // A key put in the folder signs at once if it is the newest, even
-        // dated a little in the future.
-        if self.unscheduled {
-            return KeyState::Active;
-        }
         if self.removed_at.is_some_and(|t| t <= now) {
             KeyState::Removed
         } else if self.retires_at.is_some_and(|t| t <= now) {
@@ -117,10 +107,7 @@ impl Entry {
     }
 
     /// The first instant after `now` at which the state changes.
-    fn next_change(&self, now: i64) -> Option<i64> {
-        if self.unscheduled {
-            return None;
-        }
+    pub fn next_change(&self, now: i64) -> Option<i64> {
         [Some(self.activates_at), self.retires_at, self.removed_at]
             .into_iter()
             .flatten()
@@ -129,14 +116,15 @@ impl Entry {
     }
 }
 
-/// The schedule of every key in the folder.
+/// The schedule of every key.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Schedule {
     pub keys: Vec<Entry>,
 }
 
 impl Schedule {
-    /// Reads the folder's schedule; none yet is an empty one.
+    /// Reads the `schedule.json` an earlier version kept in `dir`; none is
+    /// an empty one.
     pub fn read(dir: &Path) -> Result<Schedule, KeyError> {
         let path = dir.join(SCHEDULE_FILE);
         let name = path.display().to_string();
@@ -146,51 +134,6 @@ impl Schedule {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Schedule::default()),
             Err(e) => Err(KeyError::Read(name, e)),
         }
-    }
-
-    /// Replaces the schedule atomically (temporary file, then rename).
-    fn write(&self, dir: &Path) -> Result<(), KeyError> {
-        let name = dir.display().to_string();
-        let bytes = serde_json::to_vec_pretty(self)
-            .map_err(|e| KeyError::Write(name.clone(), std::io::Error::other(e)))?;
-        let tmp = dir.join(format!(".{SCHEDULE_FILE}.tmp"));
-        let _ = std::fs::remove_file(&tmp);
-        keys::write_private(&tmp, &bytes).map_err(|e| KeyError::Write(name.clone(), e))?;
-        std::fs::rename(&tmp, dir.join(SCHEDULE_FILE)).map_err(|e| KeyError::Write(name, e))
-    }
-
-    /// The entry of `key`: its scheduled one, or active since its file was
-    /// written.
-    pub fn entry_for(&self, key: &SigningKey) -> Entry {
-        self.keys
-            .iter()
-            .find(|e| e.kid == key.kid)
-            .cloned()
-            .unwrap_or_else(|| Entry {
-                unscheduled: true,
-                ..Entry::active_since(&key.kid, unix(key.modified))
-            })
-    }
-
-    /// The first instant after `now` at which any of `keys` changes state.
-    pub fn next_change(&self, keys: &[SigningKey], now: i64) -> Option<i64> {
-        keys.iter()
-            .filter_map(|k| self.entry_for(k).next_change(now))
-            .min()
-    }
-
-    /// Gives every key file an explicit entry, and forgets entries long
-    /// removed.
-    fn complete(&mut self, keys: &[SigningKey], now: i64) {
-        for key in keys {
-            if !self.keys.iter().any(|e| e.kid == key.kid) {
-                // Scheduled from now on; a file dated ahead counts from now.
-                let since = unix(key.modified).min(now);
-                self.keys.push(Entry::active_since(&key.kid, since));
-            }
-        }
-        self.keys
-            .retain(|e| e.removed_at.is_none_or(|t| t + REMOVED_MEMORY > now));
     }
 
     fn in_state(&self, state: KeyState, now: i64) -> impl Iterator<Item = &Entry> {
@@ -208,40 +151,249 @@ pub fn now() -> i64 {
     unix(SystemTime::now())
 }
 
+/// One row of `signing_keys`.
+#[derive(Clone)]
+pub struct StoredKey {
+    pub entry: Entry,
+    pub public_jwk: String,
+    /// The sealed private key; `None` for a tombstone.
+    pub sealed: Option<String>,
+}
+
+impl std::fmt::Debug for StoredKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoredKey")
+            .field("entry", &self.entry)
+            .field("tombstone", &self.sealed.is_none())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Every key, tombstones included.
+pub async fn read_keys<'c, E>(executor: E) -> Result<Vec<StoredKey>, sqlx::Error>
+where
+    E: sqlx::Executor<'c, Database = sqlx::Any>,
+{
+    let rows = sqlx::query(
+        "select kid, public_jwk, sealed_private_key, created_at, activates_at, retires_at, removed_at \
+         from signing_keys order by kid",
+    )
+    .fetch_all(executor)
+    .await?;
+    rows.iter()
+        .map(|row| {
+            Ok(StoredKey {
+                entry: Entry {
+                    kid: row.try_get("kid")?,
+                    created_at: row.try_get("created_at")?,
+                    activates_at: row.try_get("activates_at")?,
+                    retires_at: row.try_get("retires_at")?,
+                    removed_at: row.try_get("removed_at")?,
+                },
+                public_jwk: row.try_get("public_jwk")?,
+                sealed: row.try_get("sealed_private_key")?,
+            })
+        })
+        .collect()
+}
+
+/// Whether the database holds a private key (only a KEK could open it).
+pub async fn holds_keys(db: &Db) -> Result<bool, sqlx::Error> {
+    let row =
+        sqlx::query("select count(*) as n from signing_keys where sealed_private_key is not null")
+            .fetch_one(&db.pool)
+            .await?;
+    Ok(row.try_get::<i64, _>("n")? > 0)
+}
+
+type Tx = sqlx::Transaction<'static, sqlx::Any>;
+
+/// Begins a change: the version bump comes first, so the transaction holds
+/// the lock every other changer waits for before it reads anything.
+async fn begin_change(db: &Db) -> Result<Tx, sqlx::Error> {
+    let mut tx = db.pool.begin().await?;
+    sqlx::query("update key_ring set version = version + 1 where id = 1")
+        .execute(&mut *tx)
+        .await?;
+    Ok(tx)
+}
+
+async fn insert_key(tx: &mut Tx, key: &StoredKey) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "insert into signing_keys \
+         (kid, public_jwk, sealed_private_key, created_at, activates_at, retires_at, removed_at) \
+         values ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(&key.entry.kid)
+    .bind(&key.public_jwk)
+    .bind(key.sealed.as_deref())
+    .bind(key.entry.created_at)
+    .bind(key.entry.activates_at)
+    .bind(key.entry.retires_at)
+    .bind(key.entry.removed_at)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// Writes `entry`'s instants; `erase` also erases its private key, leaving
+/// a tombstone.
+async fn update_entry(tx: &mut Tx, entry: &Entry, erase: bool) -> Result<(), sqlx::Error> {
+    let sql = if erase {
+        "update signing_keys set activates_at = $2, retires_at = $3, removed_at = $4, \
+         sealed_private_key = null where kid = $1"
+    } else {
+        "update signing_keys set activates_at = $2, retires_at = $3, removed_at = $4 where kid = $1"
+    };
+    sqlx::query(sql)
+        .bind(&entry.kid)
+        .bind(entry.activates_at)
+        .bind(entry.retires_at)
+        .bind(entry.removed_at)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+/// The schedule of `rows` and the kids whose private keys are there.
+fn schedule_of(rows: &[StoredKey]) -> (Schedule, HashSet<String>) {
+    let schedule = Schedule {
+        keys: rows.iter().map(|r| r.entry.clone()).collect(),
+    };
+    let present = rows
+        .iter()
+        .filter(|r| r.sealed.is_some())
+        .map(|r| r.entry.kid.clone())
+        .collect();
+    (schedule, present)
+}
+
+fn may_sign(rows: &[StoredKey], now: i64) -> bool {
+    let (schedule, present) = schedule_of(rows);
+    let present: HashSet<&str> = present.iter().map(String::as_str).collect();
+    signer(&schedule, &present, now).is_some()
+}
+
+/// `imports` whose kid the database does not know (tombstones included:
+/// a removed kid never comes back).
+fn new_imports<'a>(rows: &[StoredKey], imports: &'a [StoredKey]) -> Vec<&'a StoredKey> {
+    imports
+        .iter()
+        .filter(|i| !rows.iter().any(|r| r.entry.kid == i.entry.kid))
+        .collect()
+}
+
+async fn generate(kek: &Arc<Kek>) -> Result<NewKey, KeyStoreError> {
+    let kek = kek.clone();
+    let key = tokio::task::spawn_blocking(move || keys::generate_key(&kek))
+        .await
+        .map_err(|e| KeyError::Generate(e.to_string()))??;
+    Ok(key)
+}
+
+/// What an earlier version left in `KEYS_DIR` goes in (kids the database
+/// does not know), the KEK is recorded or checked, and a first key is made
+/// when none may sign.
+pub async fn settle(
+    db: &Db,
+    kek: &Arc<Kek>,
+    imports: Vec<StoredKey>,
+    now: i64,
+) -> Result<(), KeyStoreError> {
+    // A look before the transaction: the key is generated outside it.
+    let rows = read_keys(&db.pool).await?;
+    let mut fresh = None;
+    let mut all: Vec<StoredKey> = rows.clone();
+    all.extend(new_imports(&rows, &imports).into_iter().cloned());
+    if !may_sign(&all, now) {
+        fresh = Some(generate(kek).await?);
+    }
+    for _ in 0..3 {
+        let mut tx = begin_change(db).await?;
+        let recorded: Option<String> = sqlx::query("select kek_id from key_ring where id = 1")
+            .fetch_one(&mut *tx)
+            .await?
+            .try_get("kek_id")?;
+        keys::check_kek_id(kek, recorded.as_deref())?;
+        let mut changed = false;
+        if recorded.is_none() {
+            sqlx::query("update key_ring set kek_id = $1 where id = 1")
+                .bind(kek.id())
+                .execute(&mut *tx)
+                .await?;
+            changed = true;
+        }
+        let mut rows = read_keys(&mut *tx).await?;
+        for import in new_imports(&rows, &imports) {
+            insert_key(&mut tx, import).await?;
+            tracing::info!(kid = %import.entry.kid, state = import.entry.state(now).as_str(), "imported a key from KEYS_DIR");
+            rows.push(import.clone());
+            changed = true;
+        }
+        if !may_sign(&rows, now) {
+            let Some(key) = fresh.take() else {
+                // Revoked meanwhile: generate, then look again.
+                tx.rollback().await?;
+                fresh = Some(generate(kek).await?);
+                continue;
+            };
+            insert_key(
+                &mut tx,
+                &StoredKey {
+                    entry: Entry::active_since(&key.kid, now),
+                    public_jwk: key.public_jwk,
+                    sealed: Some(key.sealed),
+                },
+            )
+            .await?;
+            tracing::info!(kid = %key.kid, "generated a new signing key");
+            changed = true;
+        }
+        if changed {
+            tx.commit().await?;
+        } else {
+            // Another instance made the first key meanwhile: ours goes unused.
+            tx.rollback().await?;
+        }
+        return Ok(());
+    }
+    Err(KeyStoreError::NoSigner)
+}
+
+/// Erases the private keys of keys whose removal time has come, leaving
+/// their tombstones.
+pub async fn erase_removed(db: &Db, now: i64) -> Result<u64, sqlx::Error> {
+    let mut tx = begin_change(db).await?;
+    let erased = sqlx::query(
+        "update signing_keys set sealed_private_key = null \
+         where removed_at is not null and removed_at <= $1 and sealed_private_key is not null",
+    )
+    .bind(now)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    if erased == 0 {
+        tx.rollback().await?;
+    } else {
+        tx.commit().await?;
+    }
+    Ok(erased)
+}
+
 /// Why a change to the schedule was refused.
 #[derive(Debug, thiserror::Error)]
 pub enum ScheduleError {
     #[error(transparent)]
-    Keys(#[from] KeyError),
+    Store(#[from] KeyStoreError),
     #[error("a rotation is already under way: key {kid} starts signing at {at}")]
     RotationPending { kid: String, at: String },
-    #[error("no key {0} in KEYS_DIR")]
+    #[error("no key {0} in the database")]
     UnknownKid(String),
-    #[error("cannot lock {0}: {1}")]
-    Lock(String, std::io::Error),
 }
 
-/// Holds the folder's lock while the schedule is changed.
-struct FolderLock(File);
-
-impl FolderLock {
-    fn take(dir: &Path) -> Result<FolderLock, ScheduleError> {
-        let path = dir.join(LOCK_FILE);
-        let name = path.display().to_string();
-        let file = std::fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)
-            .map_err(|e| ScheduleError::Lock(name.clone(), e))?;
-        file.lock().map_err(|e| ScheduleError::Lock(name, e))?;
-        Ok(FolderLock(file))
-    }
-}
-
-impl Drop for FolderLock {
-    fn drop(&mut self) {
-        let _ = self.0.unlock();
+impl From<sqlx::Error> for ScheduleError {
+    fn from(error: sqlx::Error) -> Self {
+        ScheduleError::Store(error.into())
     }
 }
 
@@ -252,43 +404,81 @@ pub struct Rotation {
     pub retiring: Vec<Entry>,
 }
 
+/// When a rotation happens.
+#[derive(Debug, Clone, Copy)]
+pub enum When {
+    /// Now (`keys rotate`); refused while another is under way.
+    Now,
+    /// If the signing key has signed this long and no rotation is under
+    /// way (`KEY_ROTATION_INTERVAL`); else nothing.
+    Due { interval: i64 },
+}
+
 /// Starts a rotation: a new key is published now and signs from
-/// `now + PUBLISH_LEAD`; the keys signing now retire then, and are removed
+/// `now + publish_lead`; the keys signing now retire then, and are removed
 /// once every token they signed has expired (`access_token_ttl`).
-pub fn rotate(dir: &Path, now: i64, access_token_ttl: i64) -> Result<Rotation, ScheduleError> {
-    let _lock = FolderLock::take(dir)?;
-    let files = keys::load_dir(dir)?;
-    let mut schedule = Schedule::read(dir)?;
-    schedule.complete(&files, now);
-    let present: HashSet<&str> = files.iter().map(|k| k.kid.as_str()).collect();
+/// `Ok(None)`: not due (only with [`When::Due`]).
+pub async fn rotate(
+    store: &KeyStore,
+    when: When,
+    now: i64,
+    publish_lead: i64,
+    access_token_ttl: i64,
+) -> Result<Option<Rotation>, ScheduleError> {
+    let key = generate(&store.kek()).await?;
+    let mut tx = begin_change(store.db()).await?;
+    let rows = read_keys(&mut *tx).await?;
+    let (mut schedule, present) = schedule_of(&rows);
     if let Some(next) = schedule
         .in_state(KeyState::Next, now)
-        .find(|e| present.contains(e.kid.as_str()))
+        .find(|e| present.contains(&e.kid))
     {
-        return Err(ScheduleError::RotationPending {
-            kid: next.kid.clone(),
-            at: crate::users::rfc3339(next.activates_at),
-        });
+        tx.rollback().await?;
+        return match when {
+            When::Now => Err(ScheduleError::RotationPending {
+                kid: next.kid.clone(),
+                at: crate::users::rfc3339(next.activates_at),
+            }),
+            When::Due { .. } => Ok(None),
+        };
     }
-    let activates_at = now + PUBLISH_LEAD;
+    if let When::Due { interval } = when {
+        let present: HashSet<&str> = present.iter().map(String::as_str).collect();
+        let due =
+            signer(&schedule, &present, now).is_some_and(|s| s.activates_at + interval <= now);
+        if !due {
+            // Another instance rotated first.
+            tx.rollback().await?;
+            return Ok(None);
+        }
+    }
+    let activates_at = now + publish_lead;
     let mut retiring = Vec::new();
     for entry in schedule.keys.iter_mut() {
         if entry.state(now) == KeyState::Active && entry.retires_at.is_none() {
             entry.retires_at = Some(activates_at);
             entry.removed_at = Some(activates_at + access_token_ttl + VERIFIER_LEEWAY);
+            update_entry(&mut tx, entry, false).await?;
             retiring.push(entry.clone());
         }
     }
-    let key = keys::generate_key(dir)?;
     let new = Entry {
         created_at: now,
         activates_at,
         ..Entry::active_since(&key.kid, now)
     };
-    schedule.keys.push(new.clone());
-    schedule.write(dir)?;
+    insert_key(
+        &mut tx,
+        &StoredKey {
+            entry: new.clone(),
+            public_jwk: key.public_jwk,
+            sealed: Some(key.sealed),
+        },
+    )
+    .await?;
+    tx.commit().await?;
     tracing::info!(kid = %new.kid, activates_at, "key rotation started");
-    Ok(Rotation { new, retiring })
+    Ok(Some(Rotation { new, retiring }))
 }
 
 /// What a revocation did.
@@ -299,56 +489,71 @@ pub struct Revocation {
     pub signing: Entry,
 }
 
-/// Removes a (compromised) key at once: unpublished, its file deleted.
-/// If it was the key signing, another signs from now on: the `next` key if
-/// a rotation was under way, else a new one.
-pub fn revoke(dir: &Path, kid: &str, now: i64) -> Result<Revocation, ScheduleError> {
-    let _lock = FolderLock::take(dir)?;
-    let files = keys::load_dir(dir)?;
-    let mut schedule = Schedule::read(dir)?;
-    schedule.complete(&files, now);
-    let Some(entry) = schedule.keys.iter_mut().find(|e| e.kid == kid) else {
-        return Err(ScheduleError::UnknownKid(kid.to_owned()));
-    };
-    entry.retires_at = Some(entry.retires_at.map_or(now, |t| t.min(now)));
-    entry.removed_at = Some(entry.removed_at.map_or(now, |t| t.min(now)));
-    let revoked = entry.clone();
-    for file in files.iter().filter(|k| k.kid == kid) {
-        std::fs::remove_file(&file.path)
-            .map_err(|e| KeyError::Write(file.path.display().to_string(), e))?;
-    }
-    let present: HashSet<&str> = files
-        .iter()
-        .filter(|k| k.kid != kid)
-        .map(|k| k.kid.as_str())
-        .collect();
-    let signing = match signer(&schedule, &present, now) {
-        Some(signing) => signing,
-        None => {
-            // Nothing left that may sign: the next key starts early, or a
-            // fresh one is made. Tokens of the revoked key die either way.
-            let next = schedule
-                .keys
-                .iter_mut()
-                .filter(|e| e.state(now) == KeyState::Next && present.contains(e.kid.as_str()))
-                .min_by_key(|e| e.activates_at);
-            match next {
-                Some(next) => {
-                    next.activates_at = now;
-                    next.clone()
-                }
-                None => {
-                    let key = keys::generate_key(dir)?;
-                    let fresh = Entry::active_since(&key.kid, now);
-                    schedule.keys.push(fresh.clone());
-                    fresh
+/// Removes a (compromised) key at once: unpublished, its private key
+/// erased, its kid kept so that it never returns. If it was the key
+/// signing, another signs from now on: the `next` key if a rotation was
+/// under way, else a new one.
+pub async fn revoke(store: &KeyStore, kid: &str, now: i64) -> Result<Revocation, ScheduleError> {
+    let mut fresh: Option<NewKey> = None;
+    for _ in 0..3 {
+        let mut tx = begin_change(store.db()).await?;
+        let rows = read_keys(&mut *tx).await?;
+        let (mut schedule, mut present) = schedule_of(&rows);
+        let Some(entry) = schedule.keys.iter_mut().find(|e| e.kid == kid) else {
+            tx.rollback().await?;
+            return Err(ScheduleError::UnknownKid(kid.to_owned()));
+        };
+        entry.retires_at = Some(entry.retires_at.map_or(now, |t| t.min(now)));
+        entry.removed_at = Some(entry.removed_at.map_or(now, |t| t.min(now)));
+        let revoked = entry.clone();
+        present.remove(kid);
+        let present_kids: HashSet<&str> = present.iter().map(String::as_str).collect();
+        let signing = match signer(&schedule, &present_kids, now) {
+            Some(signing) => signing,
+            None => {
+                // Nothing left that may sign: the next key starts early, or
+                // a fresh one is made. Tokens of the revoked key die either way.
+                let next = schedule
+                    .keys
+                    .iter_mut()
+                    .filter(|e| {
+                        e.state(now) == KeyState::Next && present_kids.contains(e.kid.as_str())
+                    })
+                    .min_by_key(|e| e.activates_at);
+                match next {
+                    Some(next) => {
+                        next.activates_at = now;
+                        update_entry(&mut tx, next, false).await?;
+                        next.clone()
+                    }
+                    None => {
+                        let Some(key) = fresh.take() else {
+                            // Generated outside the transaction, then again.
+                            tx.rollback().await?;
+                            fresh = Some(generate(&store.kek()).await?);
+                            continue;
+                        };
+                        let entry = Entry::active_since(&key.kid, now);
+                        insert_key(
+                            &mut tx,
+                            &StoredKey {
+                                entry: entry.clone(),
+                                public_jwk: key.public_jwk,
+                                sealed: Some(key.sealed),
+                            },
+                        )
+                        .await?;
+                        entry
+                    }
                 }
             }
-        }
-    };
-    schedule.write(dir)?;
-    tracing::warn!(%kid, signing = %signing.kid, "key revoked");
-    Ok(Revocation { revoked, signing })
+        };
+        update_entry(&mut tx, &revoked, true).await?;
+        tx.commit().await?;
+        tracing::warn!(%kid, signing = %signing.kid, "key revoked");
+        return Ok(Revocation { revoked, signing });
+    }
+    Err(KeyStoreError::NoSigner.into())
 }
 
 /// The key that signs at `now` among those present: the latest activated
@@ -361,14 +566,16 @@ pub(crate) fn signer(schedule: &Schedule, present: &HashSet<&str>, now: i64) -> 
         .cloned()
 }
 
-/// Whether the server's own schedule (`KEY_ROTATION_INTERVAL`) is due: the
-/// signing key has signed for `interval` and no rotation is under way.
+/// Whether the server's own schedule (`KEY_ROTATION_INTERVAL`) looks due
+/// in memory: the signing key has signed for `interval` and no rotation is
+/// under way. The database decides ([`When::Due`]).
 pub fn rotation_due(ring: &keys::KeyRing, interval: i64, now: i64) -> bool {
     !ring.rotation_pending && ring.signing_since + interval <= now
 }
 
-/// How often a running server looks at `KEYS_DIR`.
-const POLL: Duration = Duration::from_secs(2);
+/// How often a running server looks at the version row: a change made
+/// anywhere is in use everywhere within about this long (API.md: 2 s).
+const POLL: Duration = Duration::from_secs(1);
 /// How long the same problem goes unrepeated in the log.
 const REPEAT_WARNING_AFTER: Duration = Duration::from_secs(60);
 
@@ -394,18 +601,12 @@ pub fn stage() -> AdHoc {
                         _ = ticks.tick() => {}
                         _ = &mut shutdown => break,
                     }
-                    let (store, config) = (store.clone(), config.clone());
-                    // File I/O and key parsing: off the async workers.
-                    let outcome = tokio::task::spawn_blocking(move || tick(&store, &config, now()))
-                        .await
-                        .unwrap_or_else(|e| Err(e.to_string()));
-                    let Err(problem) = outcome else {
+                    let Err(problem) = tick(&store, &config, now()).await else {
                         last_warning = None;
                         continue;
                     };
-                    // Retried on every poll, but a lasting problem (a
-                    // read-only folder with KEY_ROTATION_INTERVAL, a corrupt
-                    // file) is logged once a minute, not every 2 s.
+                    // Retried on every poll, but a lasting problem (the
+                    // database down) is logged once a minute, not every second.
                     let seen_at = tokio::time::Instant::now();
                     let repeated = last_warning.as_ref().is_some_and(|(last, at)| {
                         *last == problem && seen_at.duration_since(*at) < REPEAT_WARNING_AFTER
@@ -420,14 +621,19 @@ pub fn stage() -> AdHoc {
     })
 }
 
-/// One look at the folder: picks up changes, rotates when due.
-pub fn tick(store: &KeyStore, config: &AppConfig, now: i64) -> Result<(), String> {
+/// One look at the database: picks up changes, rotates when due.
+pub async fn tick(store: &KeyStore, config: &AppConfig, now: i64) -> Result<(), String> {
     let reloaded = store
         .refresh(now)
-        .map_err(|e| format!("cannot re-read KEYS_DIR: {e}"))?;
+        .await
+        .map_err(|e| format!("cannot re-read the signing keys: {e}"))?;
     if reloaded {
         let ring = store.current();
         tracing::info!(signing = %ring.signing.kid, published = ring.keys.len(), "key ring reloaded");
+        // A key whose removal time came keeps only its tombstone.
+        erase_removed(store.db(), now)
+            .await
+            .map_err(|e| format!("cannot erase removed keys: {e}"))?;
     }
     let Some(interval) = config.key_rotation_interval else {
         return Ok(());
@@ -435,16 +641,21 @@ pub fn tick(store: &KeyStore, config: &AppConfig, now: i64) -> Result<(), String
     if !rotation_due(&store.current(), interval, now) {
         return Ok(());
     }
-    match rotate(store.dir(), now, config.access_token_ttl) {
-        Ok(_) => store
-            .reload()
-            .map_err(|e| format!("cannot re-read KEYS_DIR after a rotation: {e}")),
-        // Another instance sharing the folder was first.
-        Err(ScheduleError::RotationPending { .. }) => Ok(()),
-        Err(e) => Err(format!(
-            "scheduled key rotation failed (KEYS_DIR must be writable): {e}"
-        )),
-    }
+    rotate(
+        store,
+        When::Due { interval },
+        now,
+        config.publish_lead(),
+        config.access_token_ttl,
+    )
+    .await
+    .map_err(|e| format!("scheduled key rotation failed: {e}"))?;
+    // Rotated here or by another instance first: either way the ring must
+    // show it now, or the next tick would try again.
+    store
+        .reload(now)
+        .await
+        .map_err(|e| format!("cannot re-read the signing keys after a rotation: {e}"))
 }
 
 #[cfg(test)]
@@ -459,7 +670,6 @@ mod tests {
             activates_at: activates,
             retires_at: retires,
             removed_at: removed,
-            unscheduled: false,
         }
     }
 
@@ -487,26 +697,6 @@ mod tests {
     }
 
     #[test]
-    fn a_key_file_put_in_by_hand_signs_at_once_when_newest() {
-        // Dated ahead of the clock, as a copy or a skewed host may leave it.
-        let old = Entry {
-            unscheduled: true,
-            ..Entry::active_since("old", 100)
-        };
-        let ahead = Entry {
-            unscheduled: true,
-            ..Entry::active_since("ahead", 105)
-        };
-        assert_eq!(ahead.state(100), KeyState::Active);
-        assert_eq!(ahead.next_change(100), None);
-        let schedule = Schedule {
-            keys: vec![old, ahead],
-        };
-        let present: HashSet<&str> = ["old", "ahead"].into_iter().collect();
-        assert_eq!(signer(&schedule, &present, 100).unwrap().kid, "ahead");
-    }
-
-    #[test]
     fn the_latest_activated_key_signs() {
         let schedule = Schedule {
             keys: vec![
@@ -526,47 +716,5 @@ mod tests {
         assert_eq!(signer(&schedule, &present, 15).unwrap().kid, "old");
         let only_old: HashSet<&str> = ["old"].into_iter().collect();
         assert_eq!(signer(&schedule, &only_old, 25).unwrap().kid, "old");
-    }
-
-    #[test]
-    fn rotate_then_revoke_on_a_real_folder() {
-        let dir = tempfile::TempDir::new().unwrap();
-        let first = keys::generate_key(dir.path()).unwrap();
-        // The first key counts as active since its file was written.
-        let now = now() + 1;
-        let rotation = rotate(dir.path(), now, 900).unwrap();
-        assert_eq!(rotation.new.activates_at, now + PUBLISH_LEAD);
-        assert_eq!(rotation.retiring.len(), 1);
-        assert_eq!(rotation.retiring[0].kid, first.kid);
-        assert_eq!(
-            rotation.retiring[0].removed_at,
-            Some(now + PUBLISH_LEAD + 900 + VERIFIER_LEEWAY)
-        );
-        // One rotation at a time.
-        assert!(matches!(
-            rotate(dir.path(), now + 1, 900),
-            Err(ScheduleError::RotationPending { .. })
-        ));
-        // Revoking the signing key starts the next one at once.
-        let revocation = revoke(dir.path(), &first.kid, now + 2).unwrap();
-        assert_eq!(revocation.signing.kid, rotation.new.kid);
-        assert_eq!(revocation.signing.activates_at, now + 2);
-        assert!(!first.path.exists(), "the revoked key's file is deleted");
-        let schedule = Schedule::read(dir.path()).unwrap();
-        let states: Vec<_> = schedule
-            .keys
-            .iter()
-            .map(|e| (e.kid.clone(), e.state(now + 2)))
-            .collect();
-        assert!(states.contains(&(first.kid.clone(), KeyState::Removed)));
-        assert!(states.contains(&(rotation.new.kid.clone(), KeyState::Active)));
-        assert!(matches!(
-            revoke(dir.path(), "nope", now),
-            Err(ScheduleError::UnknownKid(_))
-        ));
-        // Revoking the only key left makes a fresh one.
-        let last = revoke(dir.path(), &rotation.new.kid, now + 3).unwrap();
-        assert_ne!(last.signing.kid, rotation.new.kid);
-        assert_eq!(last.signing.state(now + 3), KeyState::Active);
     }
 }

@@ -1,38 +1,51 @@
-//! The signing keys: RSA private keys kept as PKCS#8 PEM files (mode 0600)
-//! in `KEYS_DIR`, the key that signs, and the JWK Set that publishes them.
-//! Which key signs and which are published follows the rotation schedule
-//! ([`crate::key_schedule`]); the running server re-reads the folder when
-//! it changes or a key's state does.
+//! The signing keys: RSA private keys kept in the database (table
+//! `signing_keys`), each sealed with AES-256-GCM under the key-encryption
+//! key (KEK) with its kid as associated data; the key that signs; and the
+//! JWK Set that publishes them. Which key signs and which are published
+//! follows the rotation schedule ([`crate::key_schedule`]), stored in the
+//! same rows. Every instance sharing the database and the KEK holds the
+//! same ring; a running server polls one version row and reloads when it
+//! changes or a key's state does.
 //!
-//! Each key is parsed once, at load, into an aws-lc `RsaKeyPair`: signing
-//! then costs one RSA operation and no key parsing. The `rsa` crate is used
-//! only to generate keys and to read their public components, never to sign
-//! (RUSTSEC-2023-0071).
+//! Keys are decrypted and parsed only when the ring is (re)loaded, into an
+//! aws-lc `RsaKeyPair`: signing reads the in-memory ring, costs one RSA
+//! operation and touches neither the database nor the KEK. The `rsa` crate
+//! is used only to generate keys and to read their public components, never
+//! to sign (RUSTSEC-2023-0071).
+//!
+//! `KEYS_DIR` is only read (it may be a read-only mounted secret), except
+//! that the default KEK, the file `kek`, is made there on a first start.
+//! PKCS#8 PEM keys and `schedule.json` left there by earlier versions are
+//! imported once, kids and states kept.
 
 use std::collections::HashSet;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, RwLock};
-use std::time::SystemTime;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, RwLock};
 
+use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
 use aws_lc_rs::signature::RsaKeyPair;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use rsa::pkcs8::{DecodePrivateKey, EncodePrivateKey, LineEnding};
+use rsa::pkcs8::{DecodePrivateKey, EncodePrivateKey};
 use rsa::traits::PublicKeyParts;
+use secrecy::ExposeSecret;
 use sha2::{Digest, Sha256};
 use shared::jwk::{Jwk, JwkSet};
+use sqlx::Row;
 
-use crate::key_schedule::{self, KeyState, SCHEDULE_FILE, Schedule};
+use crate::config::{AppConfig, KekSource};
+use crate::db::Db;
+use crate::key_schedule::{self, Entry, KeyState, Schedule, StoredKey};
 
 /// Modulus size of generated keys.
 pub const GENERATED_KEY_BITS: usize = 2048;
 
-/// `max-age` of the JWKS. A rotated key is published twice this long before
-/// it signs ([`key_schedule::PUBLISH_LEAD`]), so a verifier that cached the
-/// set always knows the signing key.
-pub const JWKS_MAX_AGE: u64 = 300;
+/// The default key-encryption key's file in `KEYS_DIR`.
+pub const KEK_FILE: &str = "kek";
 
+/// A problem with one key or with `KEYS_DIR`.
 #[derive(Debug, thiserror::Error)]
 pub enum KeyError {
     #[error("cannot read {0}: {1}")]
@@ -41,18 +54,218 @@ pub enum KeyError {
     Parse(String, String),
     #[error("{0}: RSA keys must have a modulus of at least 2048 bits")]
     TooSmall(String),
-    #[error("cannot write a new key in {0}: {1}")]
+    #[error("cannot write {0}: {1}")]
     Write(String, std::io::Error),
     #[error("cannot generate a key: {0}")]
     Generate(String),
+}
+
+/// Why the keys cannot be opened or changed; each names the setting at
+/// fault, so start-up stops with one line.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyStoreError {
+    #[error("KEYS_DIR: {0}")]
+    Dir(#[from] KeyError),
+    #[error("{setting}: {message}")]
+    Kek {
+        setting: &'static str,
+        message: String,
+    },
+    #[error("DATABASE_URL: cannot read or change the signing keys: {0}")]
+    Db(#[from] sqlx::Error),
+    #[error("KEYS_DIR: no key in the database may sign")]
+    NoSigner,
+}
+
+fn kek_error(setting: &'static str, message: impl Into<String>) -> KeyStoreError {
+    KeyStoreError::Kek {
+        setting,
+        message: message.into(),
+    }
+}
+
+/// The key-encryption key: AES-256-GCM, 32 bytes. Never printed.
+pub struct Kek {
+    key: LessSafeKey,
+    /// A hash of the key (not the key), recorded in the database so that an
+    /// instance given another KEK says so at start.
+    id: String,
+}
+
+impl std::fmt::Debug for Kek {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Kek(..)")
+    }
+}
+
+/// Why a sealed private key does not open.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    #[error("not base64url")]
+    Encoding,
+    #[error("too short")]
+    Truncated,
+    #[error("authentication failed")]
+    Authentication,
+}
+
+impl Kek {
+    /// From its text form: 32 bytes in base64url (padding and surrounding
+    /// whitespace, such as a file's final newline, allowed).
+    pub fn from_text(text: &str) -> Result<Kek, String> {
+        const MUST: &str =
+            "must be 32 random bytes in base64url (e.g. `openssl rand 32 | basenc --base64url`)";
+        let text = text.trim().trim_end_matches('=');
+        let bytes = URL_SAFE_NO_PAD
+            .decode(text)
+            .map_err(|_| format!("not base64url; {MUST}"))?;
+        let bytes: [u8; 32] = bytes
+            .try_into()
+            .map_err(|b: Vec<u8>| format!("{} bytes; {MUST}", b.len()))?;
+        Kek::from_bytes(&bytes).map_err(|_| MUST.to_owned())
+    }
+
+    pub fn from_bytes(bytes: &[u8; 32]) -> Result<Kek, aws_lc_rs::error::Unspecified> {
+        let key = LessSafeKey::new(UnboundKey::new(&AES_256_GCM, bytes)?);
+        let mut hasher = Sha256::new();
+        hasher.update(b"auth-server key-encryption key id\0");
+        hasher.update(bytes);
+        let id = URL_SAFE_NO_PAD.encode(&hasher.finalize()[..16]);
+        Ok(Kek { key, id })
+    }
+
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// base64url(nonce ‖ ciphertext ‖ tag), with a random 96-bit nonce and
+    /// `kid` as associated data: a sealed key copied to another row does
+    /// not open.
+    pub fn seal(
+        &self,
+        kid: &str,
+        plaintext: &[u8],
+    ) -> Result<String, aws_lc_rs::error::Unspecified> {
+        let mut nonce = [0u8; NONCE_LEN];
+        aws_lc_rs::rand::fill(&mut nonce)?;
+        let mut in_out = plaintext.to_vec();
+        self.key.seal_in_place_append_tag(
+            Nonce::assume_unique_for_key(nonce),
+            Aad::from(kid.as_bytes()),
+            &mut in_out,
+        )?;
+        let mut sealed = nonce.to_vec();
+        sealed.extend_from_slice(&in_out);
+        Ok(URL_SAFE_NO_PAD.encode(sealed))
+    }
+
+    /// The plaintext of [`Kek::seal`], if `sealed` was sealed for `kid`
+    /// under this key and not altered since.
+    pub fn open(&self, kid: &str, sealed: &str) -> Result<Vec<u8>, OpenError> {
+        let mut bytes = URL_SAFE_NO_PAD
+            .decode(sealed)
+            .map_err(|_| OpenError::Encoding)?;
+        if bytes.len() < NONCE_LEN + AES_256_GCM.tag_len() {
+            return Err(OpenError::Truncated);
+        }
+        let mut in_out = bytes.split_off(NONCE_LEN);
+        let nonce = Nonce::try_assume_unique_for_key(&bytes).map_err(|_| OpenError::Truncated)?;
+        let plaintext = self
+            .key
+            .open_in_place(nonce, Aad::from(kid.as_bytes()), &mut in_out)
+            .map_err(|_| OpenError::Authentication)?;
+        Ok(plaintext.to_vec())
+    }
+
+    /// The KEK the settings name: `KEY_ENCRYPTION_KEY`,
+    /// `KEY_ENCRYPTION_KEY_FILE`, or the `kek` file in `KEYS_DIR`, which is
+    /// made only while the database holds no keys (a new KEK could not open
+    /// them).
+    pub async fn load(config: &AppConfig, db: &Db) -> Result<Kek, KeyStoreError> {
+        match &config.key_encryption_key {
+            KekSource::Env(text) => {
+                Kek::from_text(text.expose_secret()).map_err(|m| kek_error("KEY_ENCRYPTION_KEY", m))
+            }
+            KekSource::File(path) => {
+                let text = std::fs::read_to_string(path).map_err(|e| {
+                    kek_error(
+                        "KEY_ENCRYPTION_KEY_FILE",
+                        format!("cannot read {}: {e}", path.display()),
+                    )
+                })?;
+                Kek::from_text(&text).map_err(|m| {
+                    kek_error(
+                        "KEY_ENCRYPTION_KEY_FILE",
+                        format!("{}: {m}", path.display()),
+                    )
+                })
+            }
+            KekSource::KeysDir => {
+                let path = config.keys_dir.join(KEK_FILE);
+                match std::fs::read_to_string(&path) {
+                    Ok(text) => Kek::from_file_text(&path, &text),
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                        if key_schedule::holds_keys(db).await? {
+                            return Err(kek_error(
+                                "KEY_ENCRYPTION_KEY",
+                                format!(
+                                    "not set, and {} does not exist, but the database holds signing keys: \
+                                     set KEY_ENCRYPTION_KEY or KEY_ENCRYPTION_KEY_FILE to the key-encryption key they were sealed with",
+                                    path.display()
+                                ),
+                            ));
+                        }
+                        create_kek_file(&config.keys_dir)?;
+                        let text = std::fs::read_to_string(&path)
+                            .map_err(|e| KeyError::Read(path.display().to_string(), e))?;
+                        Kek::from_file_text(&path, &text)
+                    }
+                    Err(e) => Err(KeyError::Read(path.display().to_string(), e).into()),
+                }
+            }
+        }
+    }
+
+    fn from_file_text(path: &Path, text: &str) -> Result<Kek, KeyStoreError> {
+        warn_if_readable_by_others(path);
+        Kek::from_text(text).map_err(|m| {
+            KeyStoreError::Dir(KeyError::Parse(
+                path.display().to_string(),
+                format!("not a key-encryption key: {m}"),
+            ))
+        })
+    }
+}
+
+/// Makes `KEYS_DIR/kek` (mode 0600) holding a fresh random KEK. The file
+/// appears complete or not at all (written aside, then hard-linked, which
+/// fails if it exists): of several instances starting at once, the first
+/// one's KEK wins and the others read it.
+fn create_kek_file(dir: &Path) -> Result<(), KeyError> {
+    let name = dir.display().to_string();
+    std::fs::create_dir_all(dir).map_err(|e| KeyError::Write(name.clone(), e))?;
+    let mut bytes = [0u8; 32];
+    aws_lc_rs::rand::fill(&mut bytes).map_err(|e| KeyError::Generate(e.to_string()))?;
+    let text = format!("{}\n", URL_SAFE_NO_PAD.encode(bytes));
+    let tmp = dir.join(format!(".{KEK_FILE}.{}.tmp", uuid::Uuid::new_v4().simple()));
+    let path = dir.join(KEK_FILE);
+    write_private(&tmp, text.as_bytes()).map_err(|e| KeyError::Write(name.clone(), e))?;
+    let linked = std::fs::hard_link(&tmp, &path);
+    let _ = std::fs::remove_file(&tmp);
+    match linked {
+        Ok(()) => {
+            tracing::info!(path = %path.display(), "made a new key-encryption key");
+            Ok(())
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(KeyError::Write(path.display().to_string(), e)),
+    }
 }
 
 /// One private key, ready to sign.
 pub struct SigningKey {
     pub kid: String,
     pub jwk: Jwk,
-    pub path: PathBuf,
-    pub modified: SystemTime,
     key_pair: RsaKeyPair,
     /// base64url of the JWS header, identical for every token this key signs.
     pub header_b64: String,
@@ -62,29 +275,27 @@ impl std::fmt::Debug for SigningKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SigningKey")
             .field("kid", &self.kid)
-            .field("path", &self.path)
             .finish_non_exhaustive()
     }
 }
 
 impl SigningKey {
-    /// Parses a PKCS#8 PEM private key.
-    pub fn from_pem(
-        pem: &str,
-        path: PathBuf,
-        modified: SystemTime,
-    ) -> Result<SigningKey, KeyError> {
-        let name = path.display().to_string();
-        let private = rsa::PrivateKey::from_pkcs8_pem(pem)
-            .map_err(|e| KeyError::Parse(name.clone(), e.to_string()))?;
+    /// Parses a PKCS#8 DER private key; `name` says where it came from.
+    pub fn from_pkcs8_der(der: &[u8], name: &str) -> Result<SigningKey, KeyError> {
+        let private = rsa::PrivateKey::from_pkcs8_der(der)
+            .map_err(|e| KeyError::Parse(name.to_owned(), e.to_string()))?;
+        SigningKey::from_private(&private, name)
+    }
+
+    fn from_private(private: &rsa::PrivateKey, name: &str) -> Result<SigningKey, KeyError> {
         if private.size() * 8 < 2048 {
-            return Err(KeyError::TooSmall(name));
+            return Err(KeyError::TooSmall(name.to_owned()));
         }
         let der = private
             .to_pkcs8_der()
-            .map_err(|e| KeyError::Parse(name.clone(), e.to_string()))?;
+            .map_err(|e| KeyError::Parse(name.to_owned(), e.to_string()))?;
         let key_pair = RsaKeyPair::from_pkcs8(der.as_bytes())
-            .map_err(|e| KeyError::Parse(name.clone(), e.to_string()))?;
+            .map_err(|e| KeyError::Parse(name.to_owned(), e.to_string()))?;
         let jwk = Jwk::rsa_signing_key(&private.n_bytes(), &private.e_bytes());
         let kid = jwk.kid.clone().unwrap_or_default();
         let header = serde_json::json!({"alg": "RS256", "typ": shared::claims::ACCESS_TOKEN_TYP, "kid": kid});
@@ -92,8 +303,6 @@ impl SigningKey {
         Ok(SigningKey {
             kid,
             jwk,
-            path,
-            modified,
             key_pair,
             header_b64,
         })
@@ -110,6 +319,49 @@ impl SigningKey {
         )?;
         Ok(signature)
     }
+}
+
+/// A key ready to be stored: its kid, public JWK and sealed private key.
+pub struct NewKey {
+    pub kid: String,
+    pub public_jwk: String,
+    pub sealed: String,
+}
+
+impl std::fmt::Debug for NewKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewKey")
+            .field("kid", &self.kid)
+            .finish_non_exhaustive()
+    }
+}
+
+impl NewKey {
+    fn seal(private: &rsa::PrivateKey, kek: &Kek, name: &str) -> Result<NewKey, KeyError> {
+        // Parsed back as the ring will: a key that cannot sign is refused now.
+        let key = SigningKey::from_private(private, name)?;
+        let der = private
+            .to_pkcs8_der()
+            .map_err(|e| KeyError::Parse(name.to_owned(), e.to_string()))?;
+        let sealed = kek
+            .seal(&key.kid, der.as_bytes())
+            .map_err(|e| KeyError::Generate(format!("cannot seal the key: {e}")))?;
+        let public_jwk =
+            serde_json::to_string(&key.jwk).map_err(|e| KeyError::Generate(e.to_string()))?;
+        Ok(NewKey {
+            kid: key.kid,
+            public_jwk,
+            sealed,
+        })
+    }
+}
+
+/// Generates a 2048-bit key, sealed under `kek`. Slow (an RSA key
+/// generation): run it off the async workers, and before any transaction.
+pub fn generate_key(kek: &Kek) -> Result<NewKey, KeyError> {
+    let private = rsa::PrivateKey::new(&mut getrandom::SysRng, GENERATED_KEY_BITS)
+        .map_err(|e| KeyError::Generate(e.to_string()))?;
+    NewKey::seal(&private, kek, "a generated key")
 }
 
 /// The published JWK Set, serialized once per key-set change.
@@ -132,8 +384,8 @@ impl JwksDocument {
     }
 }
 
-/// The keys of `KEYS_DIR` at one moment: the published ones (`next`,
-/// `active`, `retiring`) and the one that signs.
+/// The keys at one moment: the published ones (`next`, `active`,
+/// `retiring`) and the one that signs.
 #[derive(Debug)]
 pub struct KeyRing {
     pub signing: Arc<SigningKey>,
@@ -149,24 +401,27 @@ pub struct KeyRing {
 }
 
 impl KeyRing {
-    /// The ring at `now`; `None` when no key may sign.
-    pub fn new(mut keys: Vec<SigningKey>, schedule: &Schedule, now: i64) -> Option<KeyRing> {
-        keys.sort_by(|a, b| a.kid.cmp(&b.kid));
-        keys.dedup_by(|a, b| a.kid == b.kid);
-        let entries: Vec<_> = keys.iter().map(|k| schedule.entry_for(k)).collect();
-        let next_change = schedule.next_change(&keys, now);
+    /// The ring at `now` from the keys that could be opened and the
+    /// schedule of every key; `None` when no key may sign.
+    pub fn new(keys: Vec<Arc<SigningKey>>, schedule: &Schedule, now: i64) -> Option<KeyRing> {
         let present: HashSet<&str> = keys.iter().map(|k| k.kid.as_str()).collect();
-        let complete = Schedule {
-            keys: entries.clone(),
-        };
-        let signer = key_schedule::signer(&complete, &present, now)?;
+        let signer = key_schedule::signer(schedule, &present, now)?;
+        let entries: Vec<&Entry> = schedule
+            .keys
+            .iter()
+            .filter(|e| present.contains(e.kid.as_str()))
+            .collect();
         let rotation_pending = entries.iter().any(|e| e.state(now) == KeyState::Next);
-
+        let next_change = entries.iter().filter_map(|e| e.next_change(now)).min();
         let mut published: Vec<(i64, Arc<SigningKey>)> = keys
-            .into_iter()
-            .zip(&entries)
-            .filter(|(_, entry)| entry.state(now).is_published())
-            .map(|(key, entry)| (entry.activates_at, Arc::new(key)))
+            .iter()
+            .filter_map(|key| {
+                let entry = entries.iter().find(|e| e.kid == key.kid)?;
+                entry
+                    .state(now)
+                    .is_published()
+                    .then(|| (entry.activates_at, key.clone()))
+            })
             .collect();
         published.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.kid.cmp(&b.1.kid)));
         let keys: Vec<Arc<SigningKey>> = published.into_iter().map(|(_, k)| k).collect();
@@ -185,35 +440,50 @@ impl KeyRing {
     }
 }
 
-/// What the folder looked like: key and schedule files with their sizes
-/// and modification times.
-type Fingerprint = Vec<(String, u64, SystemTime)>;
-
 /// The live key ring, swappable while the server runs.
 #[derive(Debug)]
 pub struct KeyStore {
-    dir: PathBuf,
+    db: Db,
+    kek: Arc<Kek>,
     current: RwLock<Arc<KeyRing>>,
-    seen: Mutex<Fingerprint>,
+    /// The `key_ring` version the current ring was read at.
+    version: AtomicI64,
 }
 
 impl KeyStore {
-    /// Loads every `*.pem` of `dir`, generating a first key when none may
-    /// sign.
-    pub fn open(dir: &Path) -> Result<KeyStore, KeyError> {
-        let seen = fingerprint(dir).unwrap_or_default();
-        let ring = load_or_generate(dir, key_schedule::now())?;
+    /// Opens the keys of the database: loads the KEK, imports what an
+    /// earlier version left in `KEYS_DIR`, makes the first key when none may
+    /// sign, and decrypts the published keys (a wrong KEK fails here).
+    pub async fn open(config: &AppConfig, db: &Db) -> Result<KeyStore, KeyStoreError> {
+        let kek = Kek::load(config, db).await?;
+        let now = key_schedule::now();
+        let dir = config.keys_dir.clone();
+        let kek = Arc::new(kek);
+        let imports = {
+            let kek = kek.clone();
+            tokio::task::spawn_blocking(move || read_legacy_dir(&dir, &kek, now))
+                .await
+                .map_err(|e| KeyError::Generate(e.to_string()))??
+        };
+        key_schedule::settle(db, &kek, imports, now).await?;
+        let (version, ring) = load(db, &kek, None, now).await?;
         Ok(KeyStore {
-            dir: dir.to_owned(),
+            db: db.clone(),
+            kek,
             current: RwLock::new(Arc::new(ring)),
-            seen: Mutex::new(seen),
+            version: AtomicI64::new(version),
         })
     }
 
-    pub fn dir(&self) -> &Path {
-        &self.dir
+    pub fn db(&self) -> &Db {
+        &self.db
     }
 
+    pub fn kek(&self) -> Arc<Kek> {
+        self.kek.clone()
+    }
+
+    /// The ring signing now: memory only, never the database.
     pub fn current(&self) -> Arc<KeyRing> {
         match self.current.read() {
             Ok(ring) => ring.clone(),
@@ -221,114 +491,161 @@ impl KeyStore {
         }
     }
 
-    /// Re-reads the folder; the running server picks the new ring up at once.
-    pub fn reload(&self) -> Result<(), KeyError> {
-        let seen = fingerprint(&self.dir)?;
-        let ring = Arc::new(load_or_generate(&self.dir, key_schedule::now())?);
+    /// Re-reads the keys; the running server picks the new ring up at once.
+    pub async fn reload(&self, now: i64) -> Result<(), KeyStoreError> {
+        let previous = self.current();
+        let (version, ring) = load(&self.db, &self.kek, Some(&previous), now).await?;
+        let ring = Arc::new(ring);
         match self.current.write() {
             Ok(mut current) => *current = ring,
             Err(poisoned) => *poisoned.into_inner() = ring,
         }
-        match self.seen.lock() {
-            Ok(mut old) => *old = seen,
-            Err(poisoned) => *poisoned.into_inner() = seen,
-        }
+        self.version.store(version, Ordering::Release);
         Ok(())
     }
 
-    /// Reloads when the folder changed or a key's state did since the last
-    /// load; `true` if the ring was replaced. Cheap otherwise: one
-    /// directory listing.
-    pub fn refresh(&self, now: i64) -> Result<bool, KeyError> {
+    /// Reloads when the keys changed (the version row moved) or a key's
+    /// state did since the last load; `true` if the ring was replaced.
+    /// Cheap otherwise: one indexed one-row read.
+    pub async fn refresh(&self, now: i64) -> Result<bool, KeyStoreError> {
         let due = self.current().next_change.is_some_and(|t| t <= now);
-        let changed = match self.seen.lock() {
-            Ok(seen) => *seen != fingerprint(&self.dir)?,
-            Err(_) => true,
-        };
-        if !due && !changed {
+        let version: i64 = sqlx::query("select version from key_ring where id = 1")
+            .fetch_one(&self.db.pool)
+            .await?
+            .try_get("version")?;
+        if !due && version == self.version.load(Ordering::Acquire) {
             return Ok(false);
         }
-        self.reload()?;
+        self.reload(now).await?;
         Ok(true)
     }
 }
 
-fn fingerprint(dir: &Path) -> Result<Fingerprint, KeyError> {
-    let name = dir.display().to_string();
-    let entries = std::fs::read_dir(dir).map_err(|e| KeyError::Read(name.clone(), e))?;
-    let mut seen = Vec::new();
-    for entry in entries.flatten() {
-        let file = entry.file_name().to_string_lossy().into_owned();
-        if !(file.ends_with(".pem") || file == SCHEDULE_FILE) {
-            continue;
-        }
-        // Followed through symlinks: a mounted Secret swaps the files
-        // behind unchanged links.
-        if let Ok(meta) = std::fs::metadata(entry.path()) {
-            seen.push((
-                file,
-                meta.len(),
-                meta.modified().unwrap_or(SystemTime::UNIX_EPOCH),
-            ));
-        }
-    }
-    seen.sort();
-    Ok(seen)
-}
-
-fn load_or_generate(dir: &Path, now: i64) -> Result<KeyRing, KeyError> {
-    let keys = load_dir(dir)?;
-    let schedule = Schedule::read(dir)?;
-    // A removed key's file goes: a private key nobody may use should not
-    // linger. A read-only folder (a mounted Secret) keeps it, unpublished.
-    let (removed, keys): (Vec<_>, Vec<_>) = keys
-        .into_iter()
-        .partition(|k| schedule.entry_for(k).state(now) == KeyState::Removed);
-    for key in removed {
-        if let Err(error) = std::fs::remove_file(&key.path) {
-            tracing::debug!(%error, path = %key.path.display(), "cannot delete a removed key");
-        }
-    }
-    if let Some(ring) = KeyRing::new(keys, &schedule, now) {
-        return Ok(ring);
-    }
-    // Nothing may sign: a new key, active since it was written.
-    let generated = generate_key(dir)?;
-    let mut keys = load_dir(dir)?;
-    keys.retain(|k| schedule.entry_for(k).state(now) != KeyState::Removed);
-    KeyRing::new(keys, &schedule, now)
-        .ok_or_else(|| KeyError::Generate(format!("{} was written but cannot sign", generated.kid)))
-}
-
-pub(crate) fn load_dir(dir: &Path) -> Result<Vec<SigningKey>, KeyError> {
-    let name = dir.display().to_string();
-    if !dir.exists() {
-        std::fs::create_dir_all(dir).map_err(|e| KeyError::Write(name.clone(), e))?;
-    }
-    let entries = std::fs::read_dir(dir).map_err(|e| KeyError::Read(name.clone(), e))?;
+/// Reads the version, then the keys (a change committed in between only
+/// makes the next poll load again), and opens the published keys, reusing
+/// those `previous` already opened.
+async fn load(
+    db: &Db,
+    kek: &Kek,
+    previous: Option<&KeyRing>,
+    now: i64,
+) -> Result<(i64, KeyRing), KeyStoreError> {
+    let row = sqlx::query("select version, kek_id from key_ring where id = 1")
+        .fetch_one(&db.pool)
+        .await?;
+    let version: i64 = row.try_get("version")?;
+    let kek_id: Option<String> = row.try_get("kek_id")?;
+    check_kek_id(kek, kek_id.as_deref())?;
+    let rows = key_schedule::read_keys(&db.pool).await?;
     let mut keys = Vec::new();
-    for entry in entries {
-        let entry = entry.map_err(|e| KeyError::Read(name.clone(), e))?;
-        let path = entry.path();
-        if path.extension().and_then(|e| e.to_str()) != Some("pem") {
+    for StoredKey { entry, sealed, .. } in &rows {
+        let Some(sealed) = sealed else { continue };
+        if !entry.state(now).is_published() {
             continue;
         }
-        let file_name = path.display().to_string();
-        let pem = match std::fs::read_to_string(&path) {
-            Ok(pem) => pem,
-            // Revoked by another process between the listing and the read.
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-            Err(e) => return Err(KeyError::Read(file_name, e)),
-        };
-        let modified = match entry.metadata().and_then(|m| m.modified()) {
-            Ok(modified) => modified,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-            Err(e) => return Err(KeyError::Read(file_name, e)),
-        };
-        warn_if_readable_by_others(&path);
-        keys.push(SigningKey::from_pem(&pem, path, modified)?);
+        if let Some(known) = previous.and_then(|p| p.keys.iter().find(|k| k.kid == entry.kid)) {
+            keys.push(known.clone());
+            continue;
+        }
+        keys.push(Arc::new(open_key(kek, &entry.kid, sealed)?));
     }
-    Ok(keys)
+    let schedule = Schedule {
+        keys: rows.into_iter().map(|r| r.entry).collect(),
+    };
+    let ring = KeyRing::new(keys, &schedule, now).ok_or(KeyStoreError::NoSigner)?;
+    Ok((version, ring))
+}
+
+pub(crate) fn check_kek_id(kek: &Kek, recorded: Option<&str>) -> Result<(), KeyStoreError> {
+    match recorded {
+        Some(id) if id != kek.id() => Err(kek_error(
+            "KEY_ENCRYPTION_KEY",
+            "differs from the key-encryption key the database's signing keys were sealed with \
+             (every instance of one issuer must use the same)",
+        )),
+        _ => Ok(()),
+    }
+}
+
+fn open_key(kek: &Kek, kid: &str, sealed: &str) -> Result<SigningKey, KeyStoreError> {
+    let der = kek.open(kid, sealed).map_err(|e| {
+        kek_error(
+            "KEY_ENCRYPTION_KEY",
+            format!("the private key of {kid} in the database does not decrypt ({e}): its ciphertext is corrupt"),
+        )
+    })?;
+    let key = SigningKey::from_pkcs8_der(&der, kid).map_err(|e| {
+        kek_error(
+            "KEY_ENCRYPTION_KEY",
+            format!("the private key of {kid} in the database is corrupt: {e}"),
+        )
+    })?;
+    if key.kid != kid {
+        return Err(kek_error(
+            "KEY_ENCRYPTION_KEY",
+            format!(
+                "the private key stored as {kid} is another key ({})",
+                key.kid
+            ),
+        ));
+    }
+    Ok(key)
+}
+
+/// What an earlier version left in `KEYS_DIR`: every PKCS#8 PEM key, with
+/// its `schedule.json` entry or, for a file without one, active since the
+/// file was written (as that version treated it). A key whose entry says
+/// removed comes as a tombstone, its private part left behind. Reads only.
+pub(crate) fn read_legacy_dir(dir: &Path, kek: &Kek, now: i64) -> Result<Vec<StoredKey>, KeyError> {
+    let name = dir.display().to_string();
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(KeyError::Read(name, e)),
+    };
+    let mut files: Vec<PathBuf> = Vec::new();
+    for entry in entries {
+        let path = entry.map_err(|e| KeyError::Read(name.clone(), e))?.path();
+        if path.extension().and_then(|e| e.to_str()) == Some("pem") {
+            files.push(path);
+        }
+    }
+    if files.is_empty() {
+        return Ok(Vec::new());
+    }
+    files.sort();
+    let schedule = Schedule::read(dir)?;
+    let mut imports: Vec<StoredKey> = Vec::new();
+    for path in files {
+        let file_name = path.display().to_string();
+        let pem =
+            std::fs::read_to_string(&path).map_err(|e| KeyError::Read(file_name.clone(), e))?;
+        let modified = std::fs::metadata(&path)
+            .and_then(|m| m.modified())
+            .map_err(|e| KeyError::Read(file_name.clone(), e))?;
+        let private = rsa::PrivateKey::from_pkcs8_pem(&pem)
+            .map_err(|e| KeyError::Parse(file_name.clone(), e.to_string()))?;
+        let key = NewKey::seal(&private, kek, &file_name)?;
+        if imports.iter().any(|i| i.entry.kid == key.kid) {
+            continue;
+        }
+        let entry = schedule
+            .keys
+            .iter()
+            .find(|e| e.kid == key.kid)
+            .cloned()
+            // Dated ahead (a copy, a skewed host) counts from now.
+            .unwrap_or_else(|| {
+                Entry::active_since(&key.kid, key_schedule::unix(modified).min(now))
+            });
+        let sealed = (entry.state(now) != KeyState::Removed).then_some(key.sealed);
+        imports.push(StoredKey {
+            entry,
+            public_jwk: key.public_jwk,
+            sealed,
+        });
+    }
+    Ok(imports)
 }
 
 #[cfg(unix)]
@@ -344,25 +661,6 @@ fn warn_if_readable_by_others(path: &Path) {
 #[cfg(not(unix))]
 fn warn_if_readable_by_others(_: &Path) {}
 
-/// Generates a 2048-bit key and writes it as `<kid>.pem`, mode 0600, through
-/// a temporary file so that a crash never leaves half a key behind.
-pub fn generate_key(dir: &Path) -> Result<SigningKey, KeyError> {
-    let dir_name = dir.display().to_string();
-    let private = rsa::PrivateKey::new(&mut getrandom::SysRng, GENERATED_KEY_BITS)
-        .map_err(|e| KeyError::Generate(e.to_string()))?;
-    let pem = private
-        .to_pkcs8_pem(LineEnding::LF)
-        .map_err(|e| KeyError::Generate(e.to_string()))?;
-    let jwk = Jwk::rsa_signing_key(&private.n_bytes(), &private.e_bytes());
-    let kid = jwk.kid.unwrap_or_default();
-    let path = dir.join(format!("{kid}.pem"));
-    let tmp = dir.join(format!(".{kid}.pem.tmp"));
-    write_private(&tmp, pem.as_bytes()).map_err(|e| KeyError::Write(dir_name.clone(), e))?;
-    std::fs::rename(&tmp, &path).map_err(|e| KeyError::Write(dir_name.clone(), e))?;
-    tracing::info!(%kid, path = %path.display(), "generated a new signing key");
-    SigningKey::from_pem(&pem, path, SystemTime::now())
-}
-
 pub(crate) fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);
@@ -374,4 +672,61 @@ pub(crate) fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let mut file = options.open(path)?;
     file.write_all(bytes)?;
     file.sync_all()
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn kek(byte: u8) -> Kek {
+        Kek::from_bytes(&[byte; 32]).unwrap()
+    }
+
+    #[test]
+    fn a_sealed_key_opens_only_with_its_kid_its_kek_and_unaltered() {
+        let kek = kek(7);
+        let sealed = kek.seal("kid-1", b"private key bytes").unwrap();
+        assert_eq!(kek.open("kid-1", &sealed).unwrap(), b"private key bytes");
+        // Another row's kid (a copied ciphertext) fails.
+        assert!(matches!(
+            kek.open("kid-2", &sealed),
+            Err(OpenError::Authentication)
+        ));
+        // Another KEK fails.
+        assert!(matches!(
+            super::tests::kek(8).open("kid-1", &sealed),
+            Err(OpenError::Authentication)
+        ));
+        // Any flipped byte (nonce, ciphertext or tag) fails.
+        let bytes = URL_SAFE_NO_PAD.decode(&sealed).unwrap();
+        for i in 0..bytes.len() {
+            let mut flipped = bytes.clone();
+            flipped[i] ^= 0x01;
+            let flipped = URL_SAFE_NO_PAD.encode(flipped);
+            assert!(kek.open("kid-1", &flipped).is_err(), "byte {i}");
+        }
+        assert!(matches!(
+            kek.open("kid-1", "abc"),
+            Err(OpenError::Truncated)
+        ));
+        assert!(matches!(kek.open("kid-1", "!!"), Err(OpenError::Encoding)));
+        // A fresh nonce every time.
+        assert_ne!(
+            kek.seal("kid-1", b"x").unwrap(),
+            kek.seal("kid-1", b"x").unwrap()
+        );
+    }
+
+    #[test]
+    fn a_kek_is_32_bytes_of_base64url_and_never_printed() {
+        let text = URL_SAFE_NO_PAD.encode([9u8; 32]);
+        let kek = Kek::from_text(&format!("{text}\n")).unwrap();
+        assert_eq!(format!("{kek:?}"), "Kek(..)");
+        assert_eq!(kek.id(), Kek::from_bytes(&[9u8; 32]).unwrap().id());
+        assert_ne!(kek.id(), super::tests::kek(8).id());
+        assert!(Kek::from_text("not base64!").is_err());
+        assert!(Kek::from_text(&URL_SAFE_NO_PAD.encode([9u8; 31])).is_err());
+        assert!(Kek::from_text("").is_err());
+    }
 }

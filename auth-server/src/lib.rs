@@ -35,7 +35,7 @@ use shared::clock::{Clock, SystemClock};
 
 use config::{AppConfig, ConfigError};
 use db::{Db, DbSetupError};
-use keys::{KeyError, KeyStore};
+use keys::{KeyStore, KeyStoreError};
 use token::TokenIssuer;
 
 /// The clock the request handlers read; tests may pin it.
@@ -55,8 +55,9 @@ pub enum StartupError {
     Config(#[from] ConfigError),
     #[error("DATABASE_URL: {0}")]
     Database(#[from] DbSetupError),
-    #[error("KEYS_DIR: {0}")]
-    Keys(#[from] KeyError),
+    /// Already names its setting (`KEYS_DIR`, `KEY_ENCRYPTION_KEY`, …).
+    #[error("{0}")]
+    Keys(#[from] KeyStoreError),
 }
 
 /// Everything the server shares between requests, opened from settings.
@@ -70,10 +71,7 @@ impl Services {
     pub async fn open(figment: &Figment) -> Result<Services, StartupError> {
         let config = AppConfig::from_figment(figment)?;
         let db = Db::connect(&config.database_url).await?;
-        let keys_dir = config.keys_dir.clone();
-        let keys = tokio::task::spawn_blocking(move || KeyStore::open(&keys_dir))
-            .await
-            .map_err(|e| KeyError::Generate(e.to_string()))??;
+        let keys = KeyStore::open(&config, &db).await?;
         Ok(Services {
             config,
             db,

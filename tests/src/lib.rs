@@ -356,7 +356,8 @@ impl AuthServer {
         );
     }
 
-    /// The signing keys on disk (PKCS#8 PEM), newest last.
+    /// The key files given to the issuer to import (PKCS#8 PEM), newest
+    /// last; the issuer keeps its keys in its database.
     pub fn key_files(&self) -> Vec<PathBuf> {
         let mut files: Vec<(std::time::SystemTime, PathBuf)> = std::fs::read_dir(&self.keys_dir)
             .expect("read KEYS_DIR")
@@ -399,6 +400,17 @@ pub async fn spawn_stack() -> Stack {
     std::fs::create_dir_all(&auth_dir).expect("auth dir");
     std::fs::create_dir_all(&resource_dir).expect("resource dir");
     let keys_dir = auth_dir.join("keys");
+    // The issuer's keys live in its database, sealed; tests that forge
+    // tokens under its signature need the private key, so the stack hands
+    // it one to import (the upgrade path from key files), dated a minute
+    // back so that a key added later is the newer one.
+    std::fs::create_dir_all(&keys_dir).expect("keys dir");
+    let seeded = ForgingKey::generate().write_to(&keys_dir, Duration::ZERO);
+    std::fs::File::options()
+        .write(true)
+        .open(&seeded)
+        .and_then(|f| f.set_modified(std::time::SystemTime::now() - Duration::from_secs(60)))
+        .expect("date the seeded key");
     let auth_db = TestDatabase::create(&auth_dir, "auth.db").await;
     let resource_db = TestDatabase::create(&resource_dir, "resource.db").await;
 

@@ -149,7 +149,11 @@ async fn users_create_reads_the_password_from_stdin_and_makes_admins() {
 
 /// Starts `serve` and reads the port from its one stdout line.
 fn serve(dir: &TempDir, database_url: &str) -> (Child, String) {
-    let mut child = command(dir, database_url)
+    serve_with(command(dir, database_url))
+}
+
+fn serve_with(mut command: Command) -> (Child, String) {
+    let mut child = command
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -202,4 +206,152 @@ async fn sigterm_lets_an_in_flight_request_finish_then_exits_0() {
 
     let status = server.wait().unwrap();
     assert!(status.success(), "{status:?}");
+}
+
+/// Runs the binary to its exit (at most 60 s); (exit code, stderr).
+fn run_to_exit(command: &mut Command) -> (Option<i32>, String) {
+    let mut child = command
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while child.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() > deadline {
+            child.kill().unwrap();
+            panic!("still running after 60 s: it should have refused to start");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    (child.wait().unwrap().code(), stderr)
+}
+
+fn assert_one_line(outcome: &(Option<i32>, String), prefix: &str, needle: &str) {
+    let (code, stderr) = outcome;
+    assert_eq!(*code, Some(1), "{stderr}");
+    let lines: Vec<_> = stderr.lines().collect();
+    assert_eq!(lines.len(), 1, "exactly one line, got {stderr:?}");
+    assert!(lines[0].starts_with(prefix), "{stderr}");
+    assert!(lines[0].contains(needle), "{stderr}");
+    assert!(!stderr.contains("panicked") && !stderr.contains("backtrace"));
+}
+
+async fn sealed_keys(database_url: &str) -> Vec<(String, Option<String>)> {
+    let db = auth_server::db::Db::connect(database_url).await.unwrap();
+    let rows = sqlx::query("select kid, sealed_private_key from signing_keys order by kid")
+        .fetch_all(&db.pool)
+        .await
+        .unwrap();
+    use sqlx::Row;
+    rows.iter()
+        .map(|r| (r.get("kid"), r.get("sealed_private_key")))
+        .collect()
+}
+
+#[test]
+fn a_malformed_or_unreadable_key_encryption_key_stops_start_up() {
+    for (var, value, prefix) in [
+        (
+            "KEY_ENCRYPTION_KEY",
+            "too-short",
+            "auth-server: KEY_ENCRYPTION_KEY: ",
+        ),
+        (
+            "KEY_ENCRYPTION_KEY",
+            "not base64url at all!",
+            "auth-server: KEY_ENCRYPTION_KEY: ",
+        ),
+        (
+            "KEY_ENCRYPTION_KEY_FILE",
+            "/nonexistent/kek",
+            "auth-server: KEY_ENCRYPTION_KEY_FILE: ",
+        ),
+    ] {
+        let (code, stderr) = start_with(var, value);
+        assert_one_line(&(code, stderr), prefix, "");
+    }
+    // A file that holds something else than a key.
+    let dir = TempDir::new().unwrap();
+    let file = dir.path().join("kek.txt");
+    std::fs::write(&file, "hello\n").unwrap();
+    let outcome = start_with("KEY_ENCRYPTION_KEY_FILE", file.to_str().unwrap());
+    assert_one_line(
+        &outcome,
+        "auth-server: KEY_ENCRYPTION_KEY_FILE: ",
+        "kek.txt",
+    );
+}
+
+#[tokio::test]
+async fn a_missing_wrong_or_different_key_encryption_key_stops_start_up_and_changes_nothing() {
+    use base64::Engine;
+    let kek = |byte: u8| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode([byte; 32]);
+    let dir = TempDir::new().unwrap();
+    let database_url = fresh_database_url(dir.path()).await;
+    // The first instance runs with KEK 1 (KEYS_DIR holds no kek file).
+    let mut first = command(&dir, &database_url);
+    first.env("KEY_ENCRYPTION_KEY", kek(1));
+    let (mut server, _address) = serve_with(first);
+    let before = sealed_keys(&database_url).await;
+    assert_eq!(before.len(), 1);
+
+    // A second instance whose KEK differs, while the first runs.
+    let outcome = run_to_exit(command(&dir, &database_url).env("KEY_ENCRYPTION_KEY", kek(2)));
+    assert_one_line(&outcome, "auth-server: KEY_ENCRYPTION_KEY: ", "differs");
+    // The same through a file.
+    let file = dir.path().join("other-kek");
+    std::fs::write(&file, format!("{}\n", kek(3))).unwrap();
+    let outcome = run_to_exit(command(&dir, &database_url).env("KEY_ENCRYPTION_KEY_FILE", &file));
+    assert_one_line(&outcome, "auth-server: KEY_ENCRYPTION_KEY", "differs");
+
+    // No KEK at all where keys exist: refused, and no new kek is made.
+    let outcome = run_to_exit(&mut command(&dir, &database_url));
+    assert_one_line(
+        &outcome,
+        "auth-server: KEY_ENCRYPTION_KEY: ",
+        "database holds signing keys",
+    );
+    assert!(!dir.path().join("keys").join("kek").exists());
+    // The CLI says the same.
+    let outcome = run_to_exit(command(&dir, &database_url).args(["keys", "rotate"]));
+    assert_one_line(
+        &outcome,
+        "auth-server: KEY_ENCRYPTION_KEY: ",
+        "database holds signing keys",
+    );
+    server.kill().unwrap();
+    server.wait().unwrap();
+    assert_eq!(
+        sealed_keys(&database_url).await,
+        before,
+        "no key overwritten"
+    );
+
+    // A corrupt ciphertext, with the right KEK.
+    let (kid, sealed) = before[0].clone();
+    let mut sealed = sealed.unwrap();
+    let last = sealed.pop().unwrap();
+    sealed.push(if last == 'A' { 'B' } else { 'A' });
+    let db = auth_server::db::Db::connect(&database_url).await.unwrap();
+    sqlx::query("update signing_keys set sealed_private_key = $1 where kid = $2")
+        .bind(&sealed)
+        .bind(&kid)
+        .execute(&db.pool)
+        .await
+        .unwrap();
+    let outcome = run_to_exit(command(&dir, &database_url).env("KEY_ENCRYPTION_KEY", kek(1)));
+    assert_one_line(
+        &outcome,
+        "auth-server: KEY_ENCRYPTION_KEY: ",
+        "does not decrypt",
+    );
+    let after = sealed_keys(&database_url).await;
+    assert_eq!(after, vec![(kid, Some(sealed))], "nothing replaced the key");
 }

@@ -1,22 +1,108 @@
+//! Signing keys in the database (API.md, "Keys"): sealed under the
+//! key-encryption key, one first key however many instances start at once,
+//! the upgrade path from key files, and the JWK Set's caching.
+
+use std::collections::BTreeMap;
 use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::time::SystemTime;
 
-use serde_json::Value;
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use rsa::pkcs8::{EncodePrivateKey, LineEnding};
+use serde_json::{Value, json};
+use sqlx::Row;
 
-use crate::helpers::{decode_parts, launch, spawn_app, test_figment, verify_with_jwks};
+use crate::helpers::{
+    TestApp, decode_parts, fresh_database_url, launch, spawn_app, spawn_app_with, test_figment,
+    verify_with_jwks,
+};
+
+/// Every row of `signing_keys`: kid → sealed private key (None: tombstone).
+pub async fn key_rows(db: &auth_server::db::Db) -> BTreeMap<String, Option<String>> {
+    sqlx::query("select kid, sealed_private_key from signing_keys")
+        .fetch_all(&db.pool)
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get("kid"), r.get("sealed_private_key")))
+        .collect()
+}
+
+async fn jwks_at(address: &str) -> Value {
+    let response = reqwest::get(format!("{address}/.well-known/jwks.json"))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    response.json().await.unwrap()
+}
+
+fn jwks_kids(jwks: &Value) -> Vec<String> {
+    let mut kids: Vec<String> = jwks["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["kid"].as_str().unwrap().to_owned())
+        .collect();
+    kids.sort();
+    kids
+}
+
+/// A PKCS#8 PEM key as earlier versions kept in KEYS_DIR, and its kid.
+pub fn pem_key() -> (String, String) {
+    let private = rsa::PrivateKey::new(&mut getrandom::SysRng, 2048).unwrap();
+    let pem = private.to_pkcs8_pem(LineEnding::LF).unwrap().to_string();
+    let kid = auth_server::keys::SigningKey::from_pkcs8_der(
+        private.to_pkcs8_der().unwrap().as_bytes(),
+        "test",
+    )
+    .unwrap()
+    .kid;
+    (kid, pem)
+}
+
+pub fn write_pem(dir: &Path, kid: &str, pem: &str) {
+    std::fs::create_dir_all(dir).unwrap();
+    let path = dir.join(format!("{kid}.pem"));
+    std::fs::write(&path, pem).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+}
+
+/// Names, sizes and modification times: what must not change in KEYS_DIR.
+fn listing(dir: &Path) -> Vec<(String, u64, SystemTime)> {
+    let mut files: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| {
+            let e = e.unwrap();
+            let meta = e.metadata().unwrap();
+            (
+                e.file_name().to_string_lossy().into_owned(),
+                meta.len(),
+                meta.modified().unwrap(),
+            )
+        })
+        .collect();
+    files.sort();
+    files
+}
+
+pub fn a_kek() -> String {
+    URL_SAFE_NO_PAD.encode(rand::random::<[u8; 32]>())
+}
 
 #[tokio::test]
-async fn a_fresh_key_is_generated_with_mode_0600_and_published_without_private_members() {
+async fn a_fresh_key_is_sealed_in_the_database_and_published_without_private_members() {
     let app = spawn_app().await;
-    let files: Vec<_> = std::fs::read_dir(&app.keys_dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "pem"))
-        .collect();
-    assert_eq!(files.len(), 1);
-    let mode = std::fs::metadata(&files[0]).unwrap().permissions().mode() & 0o777;
+    // KEYS_DIR holds only the key-encryption key, mode 0600; no key file.
+    let files: Vec<String> = listing(&app.keys_dir).into_iter().map(|f| f.0).collect();
+    assert_eq!(files, ["kek"]);
+    let kek_path = app.keys_dir.join("kek");
+    let mode = std::fs::metadata(&kek_path).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o600);
-    let pem = std::fs::read_to_string(&files[0]).unwrap();
-    assert!(pem.starts_with("-----BEGIN PRIVATE KEY-----"));
+    let kek = URL_SAFE_NO_PAD
+        .decode(std::fs::read_to_string(&kek_path).unwrap().trim())
+        .unwrap();
+    assert_eq!(kek.len(), 32);
 
     let jwks = app.get_jwks().await;
     let keys = jwks["keys"].as_array().unwrap();
@@ -28,9 +114,7 @@ async fn a_fresh_key_is_generated_with_mode_0600_and_published_without_private_m
     assert_eq!(keys[0]["use"], "sig");
     assert_eq!(keys[0]["alg"], "RS256");
     assert_eq!(keys[0]["e"], "AQAB");
-    // The file is named after the RFC 7638 thumbprint.
     let kid = keys[0]["kid"].as_str().unwrap();
-    assert_eq!(files[0].file_stem().unwrap().to_str().unwrap(), kid);
     assert_eq!(
         kid,
         shared::jwk::rsa_thumbprint(
@@ -38,6 +122,23 @@ async fn a_fresh_key_is_generated_with_mode_0600_and_published_without_private_m
             keys[0]["e"].as_str().unwrap()
         )
     );
+
+    // One row, its private key sealed: the kek opens it, for this kid only.
+    let rows = key_rows(&app.db).await;
+    assert_eq!(rows.keys().collect::<Vec<_>>(), [kid]);
+    let sealed = rows[kid].clone().unwrap();
+    assert!(!sealed.contains("PRIVATE"));
+    let kek = auth_server::keys::Kek::from_bytes(&kek.try_into().unwrap()).unwrap();
+    let der = kek.open(kid, &sealed).unwrap();
+    let key = auth_server::keys::SigningKey::from_pkcs8_der(&der, "row").unwrap();
+    assert_eq!(key.kid, kid);
+    assert!(kek.open("another-kid", &sealed).is_err());
+    let public: Value = sqlx::query("select public_jwk from signing_keys")
+        .fetch_one(&app.db.pool)
+        .await
+        .map(|r| serde_json::from_str(r.get::<String, _>("public_jwk").as_str()).unwrap())
+        .unwrap();
+    assert_eq!(public, keys[0]);
 }
 
 #[tokio::test]
@@ -49,12 +150,10 @@ async fn jwks_is_cacheable_and_conditional() {
         .to_str()
         .unwrap()
         .to_owned();
-    assert!(
-        cache_control.starts_with("public, max-age=300"),
-        "{cache_control}"
+    assert_eq!(
+        cache_control,
+        "public, max-age=300, stale-while-revalidate=300, stale-if-error=300"
     );
-    assert!(cache_control.contains("stale-while-revalidate="));
-    assert!(cache_control.contains("stale-if-error="));
     let etag = response.headers()["etag"].to_str().unwrap().to_owned();
     assert!(etag.starts_with('"') && etag.ends_with('"'));
 
@@ -79,6 +178,41 @@ async fn jwks_is_cacheable_and_conditional() {
     assert_eq!(response.status(), 200);
 }
 
+/// `max-age`, and `stale-if-error` never above it.
+fn cache_directives(response: &reqwest::Response) -> BTreeMap<String, String> {
+    response.headers()["cache-control"]
+        .to_str()
+        .unwrap()
+        .split(',')
+        .map(|d| {
+            let (name, value) = d.trim().split_once('=').unwrap_or((d.trim(), ""));
+            (name.to_owned(), value.to_owned())
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn jwks_cache_control_follows_jwks_max_age() {
+    for max_age in [1, 86_400] {
+        let app = spawn_app_with(|f| f.merge(("jwks_max_age", max_age))).await;
+        let response = app.get("/.well-known/jwks.json").await;
+        assert_eq!(response.status(), 200);
+        let directives = cache_directives(&response);
+        assert!(directives.contains_key("public"));
+        assert_eq!(directives["max-age"], max_age.to_string());
+        let stale_if_error: i64 = directives["stale-if-error"].parse().unwrap();
+        assert!((1..=max_age).contains(&stale_if_error), "{directives:?}");
+        assert!(directives.contains_key("stale-while-revalidate"));
+        assert_eq!(
+            response.json::<Value>().await.unwrap()["keys"]
+                .as_array()
+                .unwrap()
+                .len(),
+            1
+        );
+    }
+}
+
 #[tokio::test]
 async fn a_second_start_with_the_same_keys_dir_reuses_the_key() {
     let first = spawn_app().await;
@@ -88,15 +222,11 @@ async fn a_second_start_with_the_same_keys_dir_reuses_the_key() {
 
     // Same database and key folder, a new process-equivalent.
     let (address, shutdown, ..) = launch(test_figment(&first.database_url, &first.keys_dir)).await;
-    let jwks: Value = reqwest::get(format!("{address}/.well-known/jwks.json"))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let jwks = jwks_at(&address).await;
     assert_eq!(jwks["keys"].as_array().unwrap().len(), 1);
     assert_eq!(jwks["keys"][0]["kid"], kid);
     verify_with_jwks(&token, &jwks).unwrap();
+    assert_eq!(key_rows(&first.db).await.len(), 1);
     shutdown.notify();
 }
 
@@ -110,7 +240,7 @@ async fn a_corrupt_pem_stops_start_up_with_a_clear_message() {
         "-----BEGIN PRIVATE KEY-----\nnope\n",
     )
     .unwrap();
-    let database_url = format!("sqlite://{}/auth.db", dir.path().display());
+    let database_url = fresh_database_url(dir.path()).await;
     let error = auth_server::build(test_figment(&database_url, &keys_dir))
         .await
         .expect_err("start-up must fail");
@@ -118,4 +248,241 @@ async fn a_corrupt_pem_stops_start_up_with_a_clear_message() {
     assert!(message.starts_with("KEYS_DIR: "), "{message}");
     assert!(message.contains("broken.pem"), "{message}");
     assert!(!message.contains('\n'));
+}
+
+#[tokio::test]
+async fn two_instances_started_at_once_on_an_empty_database_make_one_key() {
+    for round in 0..20 {
+        let dir = tempfile::TempDir::new().unwrap();
+        let database_url = fresh_database_url(dir.path()).await;
+        let keys_dir = dir.path().join("keys");
+        let figment = test_figment(&database_url, &keys_dir);
+        let (a, b) = tokio::join!(launch(figment.clone()), launch(figment));
+        let (jwks_a, jwks_b) = (jwks_at(&a.0).await, jwks_at(&b.0).await);
+        assert_eq!(jwks_kids(&jwks_a).len(), 1, "round {round}: {jwks_a}");
+        assert_eq!(jwks_a, jwks_b, "round {round}");
+        let rows = key_rows(&a.2).await;
+        assert_eq!(rows.len(), 1, "round {round}: {rows:?}");
+        assert_eq!(rows.keys().next().unwrap(), &jwks_kids(&jwks_a)[0]);
+        a.1.notify();
+        b.1.notify();
+    }
+}
+
+/// `serve` of the real binary, for tests that need a second process.
+pub fn cli_command(database_url: &str, keys_dir: &Path) -> std::process::Command {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_auth-server"));
+    command
+        .env_clear()
+        .env("DATABASE_URL", database_url)
+        .env("KEYS_DIR", keys_dir)
+        .env("RUST_LOG", "off");
+    command
+}
+
+fn keys_list(database_url: &str, keys_dir: &Path, kek: Option<&str>) -> Value {
+    let mut command = cli_command(database_url, keys_dir);
+    command.args(["keys", "list", "--json"]);
+    if let Some(kek) = kek {
+        command.env("KEY_ENCRYPTION_KEY", kek);
+    }
+    let output = command.output().unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
+fn states(list: &Value) -> BTreeMap<String, String> {
+    list.as_array()
+        .unwrap()
+        .iter()
+        .map(|k| {
+            (
+                k["kid"].as_str().unwrap().to_owned(),
+                k["state"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn key_files_and_schedule_of_an_earlier_version_are_imported_with_their_states() {
+    let dir = tempfile::TempDir::new().unwrap();
+    let keys_dir = dir.path().join("keys");
+    let now = auth_server::key_schedule::now();
+    let (retiring, retiring_pem) = pem_key();
+    let (active, active_pem) = pem_key();
+    let (next, next_pem) = pem_key();
+    let (removed, removed_pem) = pem_key();
+    let (by_hand, by_hand_pem) = pem_key();
+    for (kid, pem) in [
+        (&retiring, &retiring_pem),
+        (&active, &active_pem),
+        (&next, &next_pem),
+        (&removed, &removed_pem),
+        (&by_hand, &by_hand_pem),
+    ] {
+        write_pem(&keys_dir, kid, pem);
+    }
+    // A file without an entry counts as active since it was written: a day
+    // ago here, so the scheduled active key is the newer one.
+    std::fs::File::options()
+        .write(true)
+        .open(keys_dir.join(format!("{by_hand}.pem")))
+        .unwrap()
+        .set_modified(SystemTime::now() - std::time::Duration::from_secs(86_400))
+        .unwrap();
+    let schedule = json!({"keys": [
+        {"kid": retiring, "created_at": now - 7200, "activates_at": now - 7200,
+         "retires_at": now - 60, "removed_at": now + 3600},
+        {"kid": active, "created_at": now - 3600, "activates_at": now - 60},
+        {"kid": next, "created_at": now - 10, "activates_at": now + 3600},
+        {"kid": removed, "created_at": now - 9000, "activates_at": now - 9000,
+         "retires_at": now - 8000, "removed_at": now - 7000},
+    ]});
+    std::fs::write(
+        keys_dir.join("schedule.json"),
+        serde_json::to_vec(&schedule).unwrap(),
+    )
+    .unwrap();
+    // Read-only, as a mounted Secret: the KEK comes from the environment.
+    std::fs::set_permissions(&keys_dir, std::fs::Permissions::from_mode(0o500)).unwrap();
+    let before = listing(&keys_dir);
+    let kek = a_kek();
+
+    let app = spawn_app_with(|f| {
+        f.merge(("keys_dir", keys_dir.display().to_string()))
+            .merge(("key_encryption_key", kek.clone()))
+    })
+    .await;
+    let published = jwks_kids(&app.get_jwks().await);
+    let mut expected = vec![
+        retiring.clone(),
+        active.clone(),
+        next.clone(),
+        by_hand.clone(),
+    ];
+    expected.sort();
+    assert_eq!(published, expected);
+    app.signup("ada@example.com").await;
+    let token = app.password_token("ada@example.com").await;
+    assert_eq!(decode_parts(&token).0["kid"], active.as_str());
+
+    let list = keys_list(&app.database_url, &keys_dir, Some(&kek));
+    let states = states(&list);
+    assert_eq!(states[&retiring], "retiring", "{list}");
+    assert_eq!(states[&active], "active", "{list}");
+    assert_eq!(states[&next], "next", "{list}");
+    assert_eq!(states[&removed], "removed", "{list}");
+    assert_eq!(states[&by_hand], "active", "{list}");
+    let row = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["kid"] == next.as_str())
+        .unwrap();
+    assert_eq!(
+        row["activates_at"],
+        auth_server::users::rfc3339(now + 3600).as_str()
+    );
+    // The removed key is a tombstone; the others are sealed.
+    let rows = key_rows(&app.db).await;
+    assert_eq!(rows.len(), 5);
+    assert_eq!(rows[&removed], None);
+    assert!(rows[&active].is_some() && rows[&next].is_some());
+    // Nothing written, nothing deleted.
+    assert_eq!(listing(&keys_dir), before);
+
+    // Imported once: a restart finds every kid known and changes nothing.
+    let version = |db: auth_server::db::Db| async move {
+        sqlx::query("select version from key_ring")
+            .fetch_one(&db.pool)
+            .await
+            .unwrap()
+            .get::<i64, _>("version")
+    };
+    let before_restart = version(app.db.clone()).await;
+    let (address, shutdown, ..) = launch(
+        test_figment(&app.database_url, &keys_dir).merge(("key_encryption_key", kek.clone())),
+    )
+    .await;
+    assert_eq!(jwks_kids(&jwks_at(&address).await), expected);
+    assert_eq!(version(app.db.clone()).await, before_restart);
+    shutdown.notify();
+    std::fs::set_permissions(&keys_dir, std::fs::Permissions::from_mode(0o700)).unwrap();
+}
+
+#[tokio::test]
+async fn a_revoked_kid_never_returns_though_its_file_stays_in_keys_dir() {
+    let dir = tempfile::TempDir::new().unwrap();
+    let keys_dir = dir.path().join("keys");
+    let (kid, pem) = pem_key();
+    write_pem(&keys_dir, &kid, &pem);
+    std::fs::set_permissions(&keys_dir, std::fs::Permissions::from_mode(0o500)).unwrap();
+    let kek = a_kek();
+    let app = spawn_app_with(|f| {
+        f.merge(("keys_dir", keys_dir.display().to_string()))
+            .merge(("key_encryption_key", kek.clone()))
+    })
+    .await;
+    assert_eq!(jwks_kids(&app.get_jwks().await), [kid.clone()]);
+
+    let output = cli_command(&app.database_url, &keys_dir)
+        .env("KEY_ENCRYPTION_KEY", &kek)
+        .args(["keys", "revoke", &kid])
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(keys_dir.join(format!("{kid}.pem")).exists());
+    assert_eq!(key_rows(&app.db).await[&kid], None, "a tombstone");
+
+    // Restarted with the file still there: the kid stays removed.
+    for _ in 0..2 {
+        let (address, shutdown, ..) = launch(
+            test_figment(&app.database_url, &keys_dir).merge(("key_encryption_key", kek.clone())),
+        )
+        .await;
+        let published = jwks_kids(&jwks_at(&address).await);
+        assert_eq!(published.len(), 1);
+        assert_ne!(published[0], kid);
+        shutdown.notify();
+    }
+    // A direct re-insert of the kid is refused by the table.
+    let reinsert = sqlx::query(
+        "insert into signing_keys (kid, public_jwk, created_at, activates_at) values ($1, '{}', 0, 0)",
+    )
+    .bind(&kid)
+    .execute(&app.db.pool)
+    .await;
+    assert!(reinsert.is_err());
+    let rows = key_rows(&app.db).await;
+    assert_eq!(rows.len(), 2);
+    assert_eq!(rows[&kid], None);
+    std::fs::set_permissions(&keys_dir, std::fs::Permissions::from_mode(0o700)).unwrap();
+}
+
+/// Used by rotation.rs: the app's rows, `seconds` into the past, and the
+/// version bumped so running servers reload.
+pub async fn time_passes(app: &TestApp, seconds: i64) {
+    let mut tx = app.db.pool.begin().await.unwrap();
+    sqlx::query("update key_ring set version = version + 1 where id = 1")
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    sqlx::query(
+        "update signing_keys set created_at = created_at - $1, activates_at = activates_at - $1, \
+         retires_at = retires_at - $1, removed_at = removed_at - $1",
+    )
+    .bind(seconds)
+    .execute(&mut *tx)
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
 }

@@ -1,17 +1,19 @@
 //! Key rotation (API.md, "Keys") as operators live it: the real CLI changes
-//! `KEYS_DIR` beside a running server, which follows within seconds.
-//! Time is not a test knob: the schedule is data, so "ten minutes later"
-//! is the schedule moved ten minutes back.
+//! the keys in the database beside running servers, which follow within
+//! 2 seconds. Time is not a test knob: the schedule is data, so "ten
+//! minutes later" is the schedule moved ten minutes back.
 
-use std::path::Path;
 use std::process::Output;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use auth_server::key_schedule::{Entry, PUBLISH_LEAD, SCHEDULE_FILE, Schedule};
 use serde_json::Value;
 
-use crate::helpers::{TestApp, decode_parts, spawn_app, spawn_app_with};
+use crate::helpers::{TestApp, decode_parts, launch, spawn_app, spawn_app_with, test_figment};
+use crate::keys::{key_rows, time_passes};
 use crate::oauth_support::{is_active, register_client};
+
+/// The default JWKS_MAX_AGE's lead: 2 × 300 s.
+const PUBLISH_LEAD: i64 = 600;
 
 const BIN: &str = env!("CARGO_BIN_EXE_auth-server");
 
@@ -58,7 +60,7 @@ async fn token_kid(app: &TestApp) -> String {
     decode_parts(&token).0["kid"].as_str().unwrap().to_owned()
 }
 
-/// Polls until `check` holds: the server looks at the folder every 2 s.
+/// Polls until `check` holds: the server looks at the database every second.
 async fn eventually<F, Fut>(what: &str, check: F)
 where
     F: Fn() -> Fut,
@@ -71,22 +73,6 @@ where
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     panic!("not within 12 s: {what}");
-}
-
-/// Moves every instant of the schedule `seconds` into the past.
-fn time_passes(keys_dir: &Path, seconds: i64) {
-    let mut schedule = Schedule::read(keys_dir).unwrap();
-    for entry in &mut schedule.keys {
-        entry.created_at -= seconds;
-        entry.activates_at -= seconds;
-        entry.retires_at = entry.retires_at.map(|t| t - seconds);
-        entry.removed_at = entry.removed_at.map(|t| t - seconds);
-    }
-    // Replaced, not rewritten in place, as the server replaces it: a
-    // running server never reads half a schedule.
-    let tmp = keys_dir.join("schedule.test.tmp");
-    std::fs::write(&tmp, serde_json::to_vec(&schedule).unwrap()).unwrap();
-    std::fs::rename(&tmp, keys_dir.join(SCHEDULE_FILE)).unwrap();
 }
 
 fn states(list: &Value) -> Vec<(String, String)> {
@@ -131,7 +117,7 @@ async fn a_rotation_reaches_the_running_server_without_a_restart() {
 
     // The lead time later: the new key signs, the old one retires but stays
     // published while tokens it signed live.
-    time_passes(&app.keys_dir, PUBLISH_LEAD);
+    time_passes(&app, PUBLISH_LEAD).await;
     eventually("the new key signs", || async {
         token_kid(&app).await == new
     })
@@ -147,7 +133,8 @@ async fn a_rotation_reaches_the_running_server_without_a_restart() {
     assert!(walk.contains(&(old.clone(), "retiring".into())), "{list}");
     assert!(is_active(&app, &resource, &old_token).await);
 
-    // A compromised key goes at once: unpublished, file deleted, its tokens dead.
+    // A compromised key goes at once: unpublished, private key erased, its
+    // tokens dead.
     let output = cli(&app, &["keys", "revoke", &old]);
     assert!(
         output.status.success(),
@@ -158,7 +145,7 @@ async fn a_rotation_reaches_the_running_server_without_a_restart() {
         kids(&app).await == [new.clone()]
     })
     .await;
-    assert!(!app.keys_dir.join(format!("{old}.pem")).exists());
+    assert_eq!(key_rows(&app.db).await[&old], None);
     assert!(!is_active(&app, &resource, &old_token).await);
     let list = cli_json(&app, &["keys", "list", "--json"]);
     assert!(
@@ -193,39 +180,104 @@ async fn revoking_the_signing_key_hands_signing_to_another_at_once() {
     assert_eq!(token_kid(&app).await, now_signing);
 }
 
+async fn key_count(app: &TestApp) -> usize {
+    key_rows(&app.db).await.len()
+}
+
 #[tokio::test]
 async fn the_server_rotates_by_itself_on_key_rotation_interval() {
-    let dir = tempfile::TempDir::new().unwrap();
-    let keys_dir = dir.path().join("keys");
-    std::fs::create_dir_all(&keys_dir).unwrap();
-    let key = auth_server::keys::generate_key(&keys_dir).unwrap();
+    let app = spawn_app_with(|f| f.merge(("key_rotation_interval", 3_600))).await;
+    let key = kids(&app).await.remove(0);
     // A key that has signed for a day already.
-    let day_ago = auth_server::key_schedule::now() - 86_400;
-    let schedule = Schedule {
-        keys: vec![Entry::active_since(&key.kid, day_ago)],
-    };
-    std::fs::write(
-        keys_dir.join(SCHEDULE_FILE),
-        serde_json::to_vec(&schedule).unwrap(),
-    )
-    .unwrap();
-    let app = spawn_app_with(|f| {
-        f.merge(("keys_dir", keys_dir.display().to_string()))
-            .merge(("key_rotation_interval", 3_600))
-    })
-    .await;
+    time_passes(&app, 86_400).await;
     eventually("the server started a rotation", || async {
         kids(&app).await.len() == 2
     })
     .await;
-    let schedule = Schedule::read(&keys_dir).unwrap();
-    assert_eq!(schedule.keys.len(), 2);
-    let fresh = schedule.keys.iter().find(|e| e.kid != key.kid).unwrap();
-    assert!(
-        fresh.activates_at > auth_server::key_schedule::now(),
-        "published first"
-    );
+    let list = cli_json(&app, &["keys", "list", "--json"]);
+    let walk = states(&list);
+    assert!(walk.contains(&(key.clone(), "active".into())), "{list}");
+    assert_eq!(walk.len(), 2, "{list}");
+    assert!(walk.iter().any(|(k, s)| *k != key && s == "next"), "{list}");
     // Still one rotation, however many polls pass.
     tokio::time::sleep(Duration::from_secs(3)).await;
-    assert_eq!(Schedule::read(&keys_dir).unwrap().keys.len(), 2);
+    assert_eq!(key_count(&app).await, 2);
+}
+
+#[tokio::test]
+async fn two_servers_rotate_exactly_once_per_interval() {
+    for round in 0..5 {
+        let a = spawn_app_with(|f| f.merge(("key_rotation_interval", 3_600))).await;
+        let (b, b_shutdown, ..) = launch(
+            test_figment(&a.database_url, &a.keys_dir).merge(("key_rotation_interval", 3_600)),
+        )
+        .await;
+        time_passes(&a, 86_400).await;
+        eventually("a rotation started", || async { key_count(&a).await == 2 }).await;
+        // Both have had several polls to rotate again; neither did.
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        assert_eq!(key_count(&a).await, 2, "round {round}");
+        let jwks_b: Value = reqwest::get(format!("{b}/.well-known/jwks.json"))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(a.get_jwks().await, jwks_b, "round {round}");
+        b_shutdown.notify();
+    }
+}
+
+#[tokio::test]
+async fn a_cli_rotation_is_published_within_2_s_and_signs_after_the_lead() {
+    // JWKS_MAX_AGE=1: the lead is 2 s.
+    let app = spawn_app_with(|f| f.merge(("jwks_max_age", 1))).await;
+    app.signup("ada@example.com").await;
+    let old = kids(&app).await.remove(0);
+    let rotation = cli_json(&app, &["keys", "rotate", "--json"]);
+    let rotated_at = Instant::now();
+    let new = rotation["new"]["kid"].as_str().unwrap().to_owned();
+    let activates =
+        chrono::DateTime::parse_from_rfc3339(rotation["new"]["activates_at"].as_str().unwrap())
+            .unwrap()
+            .timestamp();
+    let created =
+        chrono::DateTime::parse_from_rfc3339(rotation["new"]["created_at"].as_str().unwrap())
+            .unwrap()
+            .timestamp();
+    assert_eq!(activates - created, 2, "{rotation}");
+    loop {
+        let published = kids(&app).await;
+        if published.contains(&new) {
+            break;
+        }
+        assert!(
+            rotated_at.elapsed() < Duration::from_secs(2),
+            "not published within 2 s"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let published_after = rotated_at.elapsed();
+    // Signing switches after the lead (2 s), and within the next poll.
+    loop {
+        let token = app.password_token("ada@example.com").await;
+        let (header, claims) = decode_parts(&token);
+        let kid = header["kid"].as_str().unwrap().to_owned();
+        if kid == new {
+            assert!(
+                claims["iat"].as_i64().unwrap() >= activates,
+                "signed before the lead"
+            );
+            break;
+        }
+        assert_eq!(kid, old);
+        assert!(
+            rotated_at.elapsed() < Duration::from_secs(5),
+            "the new key does not sign 5 s after the rotation"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let signs_after = rotated_at.elapsed();
+    assert!(signs_after >= Duration::from_secs(1), "{signs_after:?}");
+    eprintln!("published after {published_after:?}, signs after {signs_after:?}");
 }
