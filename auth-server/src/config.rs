@@ -177,10 +177,10 @@ impl AppConfig {
         }
 
         let access_token_ttl = raw.access_token_ttl.unwrap_or(900);
-        if !(60..=86_400).contains(&access_token_ttl) {
+        if !(1..=86_400).contains(&access_token_ttl) {
             return Err(invalid(
                 "ACCESS_TOKEN_TTL",
-                "must be between 60 and 86400 seconds",
+                "must be between 1 and 86400 seconds",
             ));
         }
         let refresh_token_ttl = raw.refresh_token_ttl.unwrap_or(1_209_600);
@@ -273,6 +273,21 @@ impl AppConfig {
     /// `max-age`, so every verifier that caches the set has seen it first.
     pub fn publish_lead(&self) -> i64 {
         2 * self.jwks_max_age
+    }
+
+    /// Settings that work but may surprise, one line each, for the log at
+    /// start.
+    pub fn warnings(&self) -> Vec<String> {
+        use crate::key_schedule::VERIFIER_LEEWAY;
+        let mut warnings = Vec::new();
+        if self.access_token_ttl < VERIFIER_LEEWAY {
+            warnings.push(format!(
+                "ACCESS_TOKEN_TTL={}: shorter than the {VERIFIER_LEEWAY} s leeway verifiers allow on exp, \
+                 so tokens stay accepted up to {VERIFIER_LEEWAY} s longer than they claim; meant for testing refresh handling",
+                self.access_token_ttl
+            ));
+        }
+        warnings
     }
 
     /// The absolute URL of one of our endpoints.
@@ -419,6 +434,31 @@ mod tests {
         // Shorter than one token's lifetime is allowed: tokens end with the family.
         let short = config_with(&[("refresh_token_max_lifetime", "30")]).unwrap();
         assert_eq!(short.refresh_token_max_lifetime, 30);
+    }
+
+    #[test]
+    fn access_tokens_may_live_one_second_with_a_warning_below_the_leeway() {
+        let config = config_with(&[("access_token_ttl", "1")]).unwrap();
+        assert_eq!(config.access_token_ttl, 1);
+        let warnings = config.warnings();
+        assert_eq!(warnings.len(), 1);
+        assert!(
+            warnings[0].starts_with("ACCESS_TOKEN_TTL=1: "),
+            "{warnings:?}"
+        );
+        assert!(!warnings[0].contains('\n'));
+        let config = config_with(&[("access_token_ttl", "60")]).unwrap();
+        assert!(config.warnings().is_empty());
+        assert!(config_with(&[]).unwrap().warnings().is_empty());
+        for refused in ["0", "-5", "86401"] {
+            assert_eq!(
+                config_with(&[("access_token_ttl", refused)])
+                    .unwrap_err()
+                    .setting,
+                "ACCESS_TOKEN_TTL",
+                "{refused}"
+            );
+        }
     }
 
     #[test]

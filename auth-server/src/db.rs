@@ -1,6 +1,12 @@
 //! The database handle: one sqlx `Any` pool over SQLite (the default, a file
 //! created with its folder) or PostgreSQL, with the embedded migrations of
 //! the matching folder run at start.
+//!
+//! While the database is unreachable, requests must fail fast rather than
+//! queue: a connection is waited for at most [`ACQUIRE_TIMEOUT`], and
+//! [`is_unavailable`] tells the errors that mean "not now" (answered `503`
+//! with `Retry-After`) from real faults. The pool reconnects by itself, so
+//! service resumes as soon as the database is back.
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -11,6 +17,11 @@ use sqlx::migrate::Migrator;
 
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/sqlite");
 static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/postgres");
+
+/// How long a request waits for a database connection before it is
+/// answered `503`: under the contract's "about a second" with the rest of
+/// the request, and long enough for a busy pool to hand one over.
+pub const ACQUIRE_TIMEOUT: Duration = Duration::from_millis(750);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -55,7 +66,7 @@ impl Db {
                 Backend::Sqlite => 4,
                 Backend::Postgres => 16,
             })
-            .acquire_timeout(Duration::from_secs(5))
+            .acquire_timeout(ACQUIRE_TIMEOUT)
             .connect_with(options)
             .await
             .map_err(DbSetupError::Connect)?;
@@ -100,6 +111,25 @@ fn prepare_sqlite(url: &str) -> Result<String, DbSetupError> {
 /// Whether an error is a unique-constraint violation (a duplicate).
 pub fn is_unique_violation(error: &sqlx::Error) -> bool {
     matches!(error, sqlx::Error::Database(e) if e.is_unique_violation())
+}
+
+/// Whether an error means the database cannot be reached now (no
+/// connection within the timeout, a connection broken mid-query, a server
+/// shutting down or starting), rather than a fault in the request or data.
+pub fn is_unavailable(error: &sqlx::Error) -> bool {
+    match error {
+        sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::WorkerCrashed => true,
+        // SQLSTATE class 08 (connection exception), 57P01-57P03 (admin
+        // shutdown, crash shutdown, cannot connect now).
+        sqlx::Error::Database(e) => e
+            .code()
+            .is_some_and(|code| code.starts_with("08") || code.starts_with("57P0")),
+        _ => false,
+    }
 }
 
 /// A boolean column: `boolean` in PostgreSQL, integer 0/1 in SQLite.

@@ -6,6 +6,10 @@
 //! - [`OAuthError`]: the token endpoint's RFC 6749 §5.2 errors, answered as
 //!   `{"error", "error_description"}` with `Cache-Control: no-store`, and
 //!   `WWW-Authenticate` when client authentication failed.
+//!
+//! Both answer `503` with `Retry-After` when the work cannot be done now
+//! but soon can: the database is unreachable (pool timeout, broken
+//! connection), or too many password hashes wait. Never a `500` for that.
 
 use std::io::Cursor;
 
@@ -14,6 +18,12 @@ use rocket::http::{ContentType, Header, Status};
 use rocket::response::{self, Responder, Response};
 use shared::oauth::OAuthErrorBody;
 use shared::problem::{FieldError, Problem};
+
+use crate::db::is_unavailable;
+
+/// `Retry-After` while the database is unreachable: a pool timeout is about
+/// a second, so asking again sooner only piles up.
+pub const OUTAGE_RETRY_AFTER: u64 = 2;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -31,6 +41,9 @@ pub enum ApiError {
     PayloadTooLarge,
     #[error("service unavailable")]
     Unavailable,
+    /// Too many password hashes wait; retry after this many seconds.
+    #[error("busy")]
+    Busy(u64),
     #[error(transparent)]
     Database(#[from] sqlx::Error),
     #[error("{0}")]
@@ -53,6 +66,13 @@ impl ApiError {
                 Problem::new(413, "The request body is larger than the limit of 64 KiB.")
             }
             ApiError::Unavailable => Problem::new(503, "The service is not ready."),
+            ApiError::Busy(_) => Problem::new(
+                503,
+                "Too many requests are waiting for a password check; retry later.",
+            ),
+            ApiError::Database(e) if is_unavailable(e) => {
+                Problem::new(503, "The service is temporarily unavailable; retry later.")
+            }
             ApiError::Database(_) | ApiError::Internal(_) => {
                 Problem::new(500, "An internal error occurred.")
             }
@@ -60,12 +80,43 @@ impl ApiError {
     }
 }
 
+impl ApiError {
+    /// Seconds a client should wait before retrying, for a `503`.
+    fn retry_after(&self) -> Option<u64> {
+        match self {
+            ApiError::Busy(seconds) => Some(*seconds),
+            ApiError::Database(e) if is_unavailable(e) => Some(OUTAGE_RETRY_AFTER),
+            _ => None,
+        }
+    }
+}
+
 impl<'r> Responder<'r, 'static> for ApiError {
     fn respond_to(self, request: &'r Request<'_>) -> response::Result<'static> {
-        if matches!(self, ApiError::Database(_) | ApiError::Internal(_)) {
-            tracing::error!(error = %self, "request failed");
+        match &self {
+            ApiError::Database(e) if is_unavailable(e) => {
+                tracing::warn!(error = %self, "database unavailable");
+            }
+            ApiError::Database(_) | ApiError::Internal(_) => {
+                tracing::error!(error = %self, "request failed");
+            }
+            _ => {}
         }
-        self.problem().respond_to(request)
+        let retry_after = self.retry_after();
+        let mut response = self.problem().respond_to(request)?;
+        if let Some(seconds) = retry_after {
+            response.set_header(Header::new("Retry-After", seconds.to_string()));
+        }
+        Ok(response)
+    }
+}
+
+impl From<crate::password::HashError> for ApiError {
+    fn from(error: crate::password::HashError) -> ApiError {
+        match error {
+            crate::password::HashError::Busy(busy) => ApiError::Busy(busy.retry_after),
+            crate::password::HashError::Failed(message) => ApiError::Internal(message),
+        }
     }
 }
 
@@ -78,7 +129,9 @@ pub enum OAuthErrorCode {
     UnauthorizedClient,
     UnsupportedGrantType,
     InvalidScope,
-    /// `429`: too many failed attempts; the client should wait `Retry-After`.
+    /// `429`: too many failed attempts, or `503`: the database is
+    /// unreachable or the server too busy; either way the client should
+    /// wait `Retry-After`.
     TemporarilyUnavailable,
     ServerError,
 }
@@ -105,6 +158,9 @@ pub struct OAuthError {
     pub description: &'static str,
     /// Seconds for `Retry-After` on a throttled request.
     pub retry_after: Option<u64>,
+    /// `503` rather than the code's usual status: the server cannot do it
+    /// now, through no fault of the client.
+    pub service_unavailable: bool,
 }
 
 impl OAuthError {
@@ -113,6 +169,7 @@ impl OAuthError {
             code,
             description,
             retry_after: None,
+            service_unavailable: false,
         }
     }
 
@@ -154,6 +211,27 @@ impl OAuthError {
             code: OAuthErrorCode::TemporarilyUnavailable,
             description: "Too many failed attempts; retry later.",
             retry_after: Some(retry_after),
+            service_unavailable: false,
+        }
+    }
+
+    /// `503`: too many password hashes wait.
+    pub const fn busy(retry_after: u64) -> OAuthError {
+        OAuthError {
+            code: OAuthErrorCode::TemporarilyUnavailable,
+            description: "The server is busy; retry later.",
+            retry_after: Some(retry_after),
+            service_unavailable: true,
+        }
+    }
+
+    /// `503`: the database is unreachable.
+    pub const fn outage() -> OAuthError {
+        OAuthError {
+            code: OAuthErrorCode::TemporarilyUnavailable,
+            description: "The service is temporarily unavailable; retry later.",
+            retry_after: Some(OUTAGE_RETRY_AFTER),
+            service_unavailable: true,
         }
     }
 
@@ -165,6 +243,9 @@ impl OAuthError {
     }
 
     pub fn status(&self) -> Status {
+        if self.service_unavailable {
+            return Status::ServiceUnavailable;
+        }
         match self.code {
             OAuthErrorCode::InvalidClient => Status::Unauthorized,
             OAuthErrorCode::TemporarilyUnavailable => Status::TooManyRequests,
@@ -183,8 +264,18 @@ impl OAuthError {
 
 impl From<sqlx::Error> for OAuthError {
     fn from(error: sqlx::Error) -> OAuthError {
+        if is_unavailable(&error) {
+            tracing::warn!(%error, "database unavailable on an OAuth endpoint");
+            return OAuthError::outage();
+        }
         tracing::error!(%error, "database error on an OAuth endpoint");
         OAuthError::server_error()
+    }
+}
+
+impl From<crate::password::Busy> for OAuthError {
+    fn from(busy: crate::password::Busy) -> OAuthError {
+        OAuthError::busy(busy.retry_after)
     }
 }
 

@@ -89,6 +89,9 @@ pub async fn build(figment: Figment) -> Result<Rocket<Build>, StartupError> {
 /// Assembles Rocket around already-opened services.
 pub fn rocket(figment: Figment, services: Services) -> Rocket<Build> {
     let Services { config, db, keys } = services;
+    for warning in config.warnings() {
+        tracing::warn!("{warning}");
+    }
     let issuer = Arc::new(TokenIssuer::new(
         keys.clone(),
         config.issuer.clone(),

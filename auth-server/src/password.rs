@@ -1,95 +1,264 @@
-//! Password hashing with argon2id, off the async executor.
+//! Password hashing with argon2id, off the async executor, in bounded memory
+//! and with a bounded queue.
 //!
-//! Login checks run against a fixed dummy hash when the account does not
-//! exist, so an unknown email and a wrong password cost the same time.
-//!
-//! At most one hash per core runs at a time; the others wait in async land.
-//! Argon2id is memory-hard: more hashes than cores only time-slice and
-//! fight over the memory bus, which lowers throughput and raises every
-//! login's latency.
+//! - Memory: argon2id at m=19 MiB needs a 19 MiB block buffer per hash. Left
+//!   to the allocator, every blocking-pool thread that ever ran a hash keeps
+//!   its own 19 MiB (glibc's per-thread arenas never give it back): 600
+//!   failed logins took the process from 16 to 544 MiB. Here each hashing
+//!   slot owns one buffer, allocated on first use and reused for every hash
+//!   after, so the process never holds more than `slots × 19 MiB` for
+//!   hashing, whatever the load.
+//! - Slots: at most [`MAX_SLOTS`] hashes at a time (and no more than the
+//!   cores). Argon2id is memory-hard: more hashes than cores only
+//!   time-slice and fight over the memory bus; and two buffers are what the
+//!   contract's 64 MiB resident budget leaves room for.
+//! - Queue: a request that would wait more than [`MAX_EXPECTED_WAIT`] for a
+//!   slot (the hashes ahead of it × the measured hash time ÷ slots) is
+//!   refused at once with [`Busy`], which callers answer `503` with
+//!   `Retry-After`, instead of queueing without bound.
+//! - Timing: login checks run against a fixed dummy hash when the account
+//!   does not exist, so an unknown email and a wrong password cost the same.
 
-use std::sync::LazyLock;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, LazyLock, Mutex};
+use std::time::{Duration, Instant};
 
-use tokio::sync::Semaphore;
-
-use argon2::password_hash::phc::PasswordHash;
-use argon2::password_hash::{PasswordHasher, PasswordVerifier};
-use argon2::{Algorithm, Argon2, Params, Version};
+use argon2::password_hash::phc::{Output, ParamsString, PasswordHash, Salt};
+use argon2::{ARGON2ID_IDENT, Algorithm, Argon2, Block, Params, Version};
+use rand::RngCore;
 use secrecy::{ExposeSecret, SecretString};
+use subtle::ConstantTimeEq;
+use tokio::sync::Semaphore;
 
 /// OWASP's first argon2id configuration (and the contract's minimum):
 /// 19 MiB of memory, 2 passes, 1 lane.
 const M_COST_KIB: u32 = 19_456;
 const T_COST: u32 = 2;
 const P_COST: u32 = 1;
+const SALT_LEN: usize = 16;
+const OUTPUT_LEN: usize = 32;
 
-fn hasher() -> Argon2<'static> {
-    let params = Params::new(M_COST_KIB, T_COST, P_COST, None).unwrap_or_default();
-    Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
+/// Concurrent hashes at most: each holds a 19 MiB buffer.
+pub const MAX_SLOTS: usize = 2;
+/// The longest a request may expect to wait for a hashing slot.
+pub const MAX_EXPECTED_WAIT: Duration = Duration::from_secs(2);
+/// The hash time assumed until one has been measured.
+const INITIAL_HASH_TIME: Duration = Duration::from_millis(100);
+
+/// The hash checked when no account matches. Its password is irrelevant;
+/// its parameters are those of real hashes, so checking it costs the same.
+/// Fixed rather than computed at start, which would cost a 19 MiB buffer
+/// on an idle server.
+const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$bm8gYWNjb3VudCBoZXJl$ZMb3ZSzR9rrLPqMJkrF6cjqcX1QU3EBaL2JgTvN6Tx4";
+
+fn params() -> Params {
+    Params::new(M_COST_KIB, T_COST, P_COST, Some(OUTPUT_LEN)).unwrap_or_default()
 }
 
-/// The hash checked when no account matches; its password is irrelevant,
-/// only its parameters (the same as real hashes') matter.
-static DUMMY_HASH: LazyLock<String> = LazyLock::new(|| {
-    hasher()
-        .hash_password(b"no account has this password; it only spends time")
-        .map(|h| h.to_string())
-        .unwrap_or_default()
-});
+fn hasher() -> Argon2<'static> {
+    Argon2::new(Algorithm::Argon2id, Version::V0x13, params())
+}
 
-static HASHING_SLOTS: LazyLock<Semaphore> =
-    LazyLock::new(|| Semaphore::new(std::thread::available_parallelism().map_or(2, |n| n.get())));
-
-/// Runs one argon2 computation on the blocking pool, within the core limit.
-async fn run_bounded<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> Option<T> {
-    let _slot = HASHING_SLOTS.acquire().await.ok()?;
-    let span = tracing::Span::current();
-    tokio::task::spawn_blocking(move || {
-        let _entered = span.enter();
-        work()
-    })
-    .await
-    .ok()
+/// Too many hashes are waiting: retry after this many seconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Busy {
+    pub retry_after: u64,
 }
 
 #[derive(Debug, thiserror::Error)]
-#[error("password hashing failed: {0}")]
-pub struct HashError(String);
+pub enum HashError {
+    #[error("too many password hashes are waiting")]
+    Busy(Busy),
+    #[error("password hashing failed: {0}")]
+    Failed(String),
+}
+
+/// The hashing slots, their buffers, and what the queue holds.
+struct HashingPool {
+    slots: Arc<Semaphore>,
+    slot_count: usize,
+    /// Buffers not in use; at most `slot_count` ever exist.
+    buffers: Mutex<Vec<Box<[Block]>>>,
+    /// Requests admitted and not yet done (hashing or waiting for a slot).
+    queued: AtomicUsize,
+    /// Moving average of one hash's duration, in nanoseconds.
+    hash_nanos: AtomicU64,
+}
+
+static POOL: LazyLock<HashingPool> = LazyLock::new(|| {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let slot_count = cores.clamp(1, MAX_SLOTS);
+    HashingPool {
+        slots: Arc::new(Semaphore::new(slot_count)),
+        slot_count,
+        buffers: Mutex::new(Vec::with_capacity(slot_count)),
+        queued: AtomicUsize::new(0),
+        hash_nanos: AtomicU64::new(INITIAL_HASH_TIME.as_nanos() as u64),
+    }
+});
+
+/// One admitted request; leaving the queue when dropped, whether it was
+/// served or its caller went away.
+struct Admission;
+
+impl Drop for Admission {
+    fn drop(&mut self) {
+        POOL.queued.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+impl HashingPool {
+    fn hash_time(&self) -> Duration {
+        Duration::from_nanos(self.hash_nanos.load(Ordering::Relaxed))
+    }
+
+    /// Admits a request unless the work ahead of it would take longer than
+    /// [`MAX_EXPECTED_WAIT`].
+    fn admit(&self) -> Result<Admission, Busy> {
+        let ahead = self.queued.fetch_add(1, Ordering::AcqRel);
+        let admission = Admission;
+        let wait = self.expected_wait(ahead);
+        if wait > MAX_EXPECTED_WAIT {
+            drop(admission);
+            metrics::counter!("password_hashes_shed_total").increment(1);
+            return Err(Busy {
+                retry_after: wait.as_secs_f64().ceil().max(1.0) as u64,
+            });
+        }
+        Ok(admission)
+    }
+
+    /// How long a request waits for a slot with `ahead` requests before it.
+    fn expected_wait(&self, ahead: usize) -> Duration {
+        let rounds = ahead / self.slot_count;
+        self.hash_time().saturating_mul(rounds as u32)
+    }
+
+    fn record(&self, took: Duration) {
+        let sample = took.as_nanos().min(u128::from(u64::MAX)) as u64;
+        let old = self.hash_nanos.load(Ordering::Relaxed);
+        // An exponential moving average: recent load matters most.
+        let new = old - old / 8 + sample / 8;
+        self.hash_nanos.store(new, Ordering::Relaxed);
+    }
+
+    fn take_buffer(&self) -> Box<[Block]> {
+        let reused = self.buffers.lock().ok().and_then(|mut free| free.pop());
+        reused.unwrap_or_else(|| vec![Block::default(); params().block_count()].into_boxed_slice())
+    }
+
+    fn give_back(&self, buffer: Box<[Block]>) {
+        if let Ok(mut free) = self.buffers.lock()
+            && free.len() < self.slot_count
+        {
+            free.push(buffer);
+        }
+    }
+}
+
+/// Runs one argon2 computation on the blocking pool, in a slot and with
+/// the slot's buffer. The slot is held by the blocking task itself, so a
+/// caller that goes away mid-hash frees nothing early and the bound holds.
+async fn run_bounded<T: Send + 'static>(
+    work: impl FnOnce(&mut [Block]) -> T + Send + 'static,
+) -> Result<Option<T>, Busy> {
+    let pool = &*POOL;
+    let admission = pool.admit()?;
+    let Ok(slot) = pool.slots.clone().acquire_owned().await else {
+        return Ok(None);
+    };
+    let span = tracing::Span::current();
+    let done = tokio::task::spawn_blocking(move || {
+        let _entered = span.enter();
+        let _admission = admission;
+        let _slot = slot;
+        let mut buffer = pool.take_buffer();
+        let started = Instant::now();
+        let result = work(&mut buffer);
+        pool.record(started.elapsed());
+        pool.give_back(buffer);
+        result
+    })
+    .await;
+    Ok(done.ok())
+}
 
 /// Hashes a password into a PHC string, on the blocking pool.
 pub async fn hash(password: SecretString) -> Result<String, HashError> {
-    run_bounded(move || {
+    let mut salt = [0u8; SALT_LEN];
+    rand::rng().fill_bytes(&mut salt);
+    run_bounded(move |buffer| {
+        let mut out = [0u8; OUTPUT_LEN];
         hasher()
-            .hash_password(password.expose_secret().as_bytes())
-            .map(|h| h.to_string())
-            .map_err(|e| HashError(e.to_string()))
+            .hash_password_into_with_memory(
+                password.expose_secret().as_bytes(),
+                &salt,
+                &mut out,
+                buffer,
+            )
+            .map_err(|e| HashError::Failed(e.to_string()))?;
+        let phc = PasswordHash {
+            algorithm: ARGON2ID_IDENT,
+            version: Some(Version::V0x13.into()),
+            params: ParamsString::try_from(&params())
+                .map_err(|e| HashError::Failed(e.to_string()))?,
+            salt: Some(Salt::new(&salt).map_err(|e| HashError::Failed(e.to_string()))?),
+            hash: Some(Output::new(&out).map_err(|e| HashError::Failed(e.to_string()))?),
+        };
+        Ok(phc.to_string())
     })
     .await
-    .unwrap_or_else(|| Err(HashError("the hashing task failed".into())))
+    .map_err(HashError::Busy)?
+    .unwrap_or_else(|| Err(HashError::Failed("the hashing task failed".into())))
 }
 
 /// Checks `password` against `stored` (or against the dummy hash when there
 /// is no account), on the blocking pool. Always does the same work.
-pub async fn verify(password: SecretString, stored: Option<String>) -> bool {
+/// `Err(Busy)` when too many hashes wait: nothing was checked.
+pub async fn verify(password: SecretString, stored: Option<String>) -> Result<bool, Busy> {
     let exists = stored.is_some();
-    run_bounded(move || {
-        let phc = stored.unwrap_or_else(|| DUMMY_HASH.clone());
-        let Ok(parsed) = PasswordHash::new(&phc) else {
-            tracing::error!("a stored password hash is not a valid PHC string");
-            return false;
-        };
-        let matches = hasher()
-            .verify_password(password.expose_secret().as_bytes(), &parsed)
-            .is_ok();
-        matches && exists
+    let verified = run_bounded(move |buffer| {
+        let phc = stored.as_deref().unwrap_or(DUMMY_HASH);
+        match matches(password.expose_secret().as_bytes(), phc, buffer) {
+            Ok(matches) => matches && exists,
+            Err(error) => {
+                tracing::error!(%error, "a stored password hash cannot be checked");
+                false
+            }
+        }
     })
-    .await
-    .unwrap_or(false)
+    .await?;
+    Ok(verified.unwrap_or(false))
 }
 
-/// Computes the dummy hash now, so the first failed login is not slower.
+/// Recomputes the hash of `password` with the parameters and salt of the
+/// PHC string `phc` in `buffer`, and compares in constant time.
+fn matches(password: &[u8], phc: &str, buffer: &mut [Block]) -> Result<bool, String> {
+    let parsed = PasswordHash::new(phc).map_err(|e| format!("not a PHC string: {e}"))?;
+    if parsed.algorithm != ARGON2ID_IDENT {
+        return Err(format!("not argon2id but {}", parsed.algorithm));
+    }
+    let version = parsed
+        .version
+        .map(Version::try_from)
+        .transpose()
+        .map_err(|e| e.to_string())?
+        .unwrap_or(Version::V0x13);
+    let params = Params::try_from(&parsed).map_err(|e| e.to_string())?;
+    let (Some(salt), Some(expected)) = (&parsed.salt, &parsed.hash) else {
+        return Err("no salt or no hash".into());
+    };
+    let mut out = vec![0u8; expected.len()];
+    Argon2::new(Algorithm::Argon2id, version, params)
+        .hash_password_into_with_memory(password, salt, &mut out, buffer)
+        .map_err(|e| e.to_string())?;
+    Ok(bool::from(out.as_slice().ct_eq(expected.as_bytes())))
+}
+
+/// Sets up the hashing slots now rather than on the first login. Their
+/// buffers are allocated on first use, so an idle server holds none.
 pub fn warm_up() {
-    LazyLock::force(&DUMMY_HASH);
+    LazyLock::force(&POOL);
 }
 
 #[cfg(test)]
@@ -103,14 +272,41 @@ mod tests {
             .await
             .unwrap();
         assert!(phc.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{phc}");
-        assert!(
-            verify(
-                SecretString::from("correct horse battery staple"),
-                Some(phc.clone())
-            )
-            .await
+        let check = |password: &str, stored: Option<String>| {
+            verify(SecretString::from(password.to_owned()), stored)
+        };
+        assert_eq!(
+            check("correct horse battery staple", Some(phc.clone())).await,
+            Ok(true)
         );
-        assert!(!verify(SecretString::from("wrong"), Some(phc)).await);
-        assert!(!verify(SecretString::from("anything"), None).await);
+        assert_eq!(check("wrong", Some(phc)).await, Ok(false));
+        assert_eq!(check("anything", None).await, Ok(false));
+    }
+
+    #[test]
+    fn hashes_of_the_argon2_crate_verify_in_a_reused_buffer() {
+        use argon2::password_hash::PasswordHasher;
+        let made = hasher()
+            .hash_password_with_salt(b"a password", b"some salt here!!")
+            .unwrap()
+            .to_string();
+        let mut buffer = vec![Block::default(); params().block_count()];
+        assert_eq!(matches(b"a password", &made, &mut buffer), Ok(true));
+        assert_eq!(matches(b"a password!", &made, &mut buffer), Ok(false));
+        assert_eq!(matches(b"a password", &made, &mut buffer), Ok(true));
+    }
+
+    #[test]
+    fn the_dummy_hash_has_the_real_parameters() {
+        let parsed = PasswordHash::new(DUMMY_HASH).unwrap();
+        assert_eq!(Params::try_from(&parsed).unwrap(), params());
+        let mut buffer = vec![Block::default(); params().block_count()];
+        assert!(matches(b"x", DUMMY_HASH, &mut buffer).is_ok());
+    }
+
+    #[test]
+    fn hashes_needing_more_memory_than_a_slot_are_refused_not_run() {
+        let mut buffer = vec![Block::default(); 8];
+        assert!(matches(b"x", DUMMY_HASH, &mut buffer).is_err());
     }
 }

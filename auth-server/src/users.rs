@@ -1,6 +1,12 @@
 //! Users: signup (`POST /signup`), the account table, and the validation
 //! rules of the contract (email shape, name length, password policy after
 //! NIST SP 800-63B-4: a minimum length and no commonly used passwords).
+//!
+//! Signup does the cheap work first: the field checks, then whether the
+//! email is taken, and only then the argon2id hash, so a flood of signups
+//! for taken emails costs no hashing. The strength estimate (zxcvbn, whose
+//! cost grows faster than the input) runs on the blocking pool, on at most
+//! [`STRENGTH_CHECK_LENGTH`] characters.
 
 use rocket::data::Data;
 use rocket::http::ContentType;
@@ -21,6 +27,10 @@ use crate::password;
 pub const MAX_PASSWORD_LENGTH: usize = 128;
 pub const MAX_NAME_LENGTH: usize = 100;
 const MAX_EMAIL_LENGTH: usize = 254;
+/// Characters of a password (and of each user input) zxcvbn looks at. A
+/// password whose first 64 characters are guessable is refused; beyond
+/// that zxcvbn's matching only costs time.
+pub const STRENGTH_CHECK_LENGTH: usize = 64;
 
 pub fn stage() -> rocket::fairing::AdHoc {
     rocket::fairing::AdHoc::on_ignite("users", |rocket| async {
@@ -159,15 +169,56 @@ fn looks_like_email(email: &str) -> bool {
 /// zxcvbn's estimate, fed with the user's own email and name so that a
 /// password built from them counts as weak.
 fn is_common_password(password: &str, email: Option<&str>, name: Option<&str>) -> bool {
-    let inputs: Vec<&str> = email.into_iter().chain(name).collect();
-    zxcvbn::zxcvbn(password, &inputs).score() < zxcvbn::Score::Three
+    let inputs: Vec<&str> = email.into_iter().chain(name).map(capped).collect();
+    zxcvbn::zxcvbn(capped(password), &inputs).score() < zxcvbn::Score::Three
 }
 
-/// Inserts a user; `Ok(None)` when the email is taken.
+/// The first [`STRENGTH_CHECK_LENGTH`] characters of `text`.
+fn capped(text: &str) -> &str {
+    match text.char_indices().nth(STRENGTH_CHECK_LENGTH) {
+        Some((end, _)) => &text[..end],
+        None => text,
+    }
+}
+
+/// [`validate_new_user`] on the blocking pool: the strength estimate is
+/// CPU work that must not hold up the async workers.
+pub async fn validate_signup(
+    email: Option<String>,
+    name: Option<String>,
+    password: Option<String>,
+    min_password_length: usize,
+) -> Result<NewUser, ApiError> {
+    tokio::task::spawn_blocking(move || {
+        validate_new_user(
+            email.as_deref(),
+            name.as_deref(),
+            password.as_deref(),
+            min_password_length,
+        )
+    })
+    .await
+    .map_err(|e| ApiError::Internal(format!("the validation task failed: {e}")))?
+    .map_err(ApiError::Validation)
+}
+
+/// Whether an account has this (normalised) email.
+pub async fn email_taken(db: &Db, email: &str) -> Result<bool, sqlx::Error> {
+    Ok(sqlx::query("select 1 from users where email = $1")
+        .bind(email)
+        .fetch_optional(&db.pool)
+        .await?
+        .is_some())
+}
+
+/// Inserts a user; `Ok(None)` when the email is taken. The email is
+/// looked up before the password is hashed, so a taken one costs no hash;
+/// the unique index still settles two signups racing for one email.
 pub async fn insert_user(db: &Db, user: NewUser, now: i64) -> Result<Option<User>, ApiError> {
-    let password_hash = password::hash(user.password)
-        .await
-        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    if email_taken(db, &user.email).await? {
+        return Ok(None);
+    }
+    let password_hash = password::hash(user.password).await?;
     let id = uuid::Uuid::new_v4().to_string();
     let result = sqlx::query(
         "insert into users (id, email, name, password_hash, is_admin, created_at, updated_at) \
@@ -265,6 +316,8 @@ pub fn rfc3339(unix: i64) -> String {
         (status = 413, description = "Body over 64 KiB", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Not application/json", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid fields, each named", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Database unreachable, or too many password checks waiting", body = Problem,
+         content_type = "application/problem+json", headers(("Retry-After" = u64, description = "Seconds to wait"))),
     )
 )]
 #[post("/signup", data = "<data>")]
@@ -276,14 +329,14 @@ pub async fn signup(
     clock: &State<crate::AppClock>,
 ) -> Result<Created, ApiError> {
     let body = body::json_object(content_type, data).await?;
-    let field = |name: &str| body.get(name).and_then(|v| v.as_str());
-    let new_user = validate_new_user(
+    let field = |name: &str| body.get(name).and_then(|v| v.as_str()).map(str::to_owned);
+    let new_user = validate_signup(
         field("email"),
         field("name"),
         field("password"),
         config.password_min_length,
     )
-    .map_err(ApiError::Validation)?;
+    .await?;
     let user = insert_user(db, new_user, clock.0.now())
         .await?
         .ok_or(ApiError::Conflict(
@@ -303,7 +356,7 @@ pub async fn signup(
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used)]
+    #![allow(clippy::unwrap_used, clippy::panic)]
     use super::*;
 
     #[test]
@@ -345,5 +398,48 @@ mod tests {
             )
             .is_ok()
         );
+    }
+
+    #[test]
+    fn the_strength_estimate_sees_a_capped_input() {
+        assert_eq!(capped("short"), "short");
+        let long = "é".repeat(100);
+        assert_eq!(capped(&long).chars().count(), STRENGTH_CHECK_LENGTH);
+        // The longest accepted password, built to be slow to match, is
+        // estimated quickly, with an over-long email and name as inputs.
+        let password = "ab1!".repeat(32);
+        let started = std::time::Instant::now();
+        let _ = validate_new_user(
+            Some(&"x".repeat(60_000)),
+            Some(&"y".repeat(60_000)),
+            Some(&password),
+            15,
+        );
+        assert!(started.elapsed() < std::time::Duration::from_secs(2));
+    }
+
+    #[tokio::test]
+    async fn signup_validation_runs_off_the_async_workers_with_the_same_rules() {
+        let user = validate_signup(
+            Some(" Ada@Example.COM ".into()),
+            Some("Ada".into()),
+            Some("violet-harbor-quantum-91x".into()),
+            15,
+        )
+        .await
+        .unwrap();
+        assert_eq!(user.email, "ada@example.com");
+        let Err(ApiError::Validation(errors)) = validate_signup(
+            Some("nope".into()),
+            None,
+            Some("passwordpassword".into()),
+            15,
+        )
+        .await
+        else {
+            panic!("invalid input accepted")
+        };
+        let fields: Vec<_> = errors.iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(fields, ["email", "name", "password"]);
     }
 }

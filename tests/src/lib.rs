@@ -241,6 +241,11 @@ impl Service {
         let _ = self.child.wait();
     }
 
+    /// The process id, to read its `/proc/<pid>/status`.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     pub fn is_running(&mut self) -> bool {
         matches!(self.child.try_wait(), Ok(None))
     }

@@ -101,22 +101,12 @@ pub fn validate(
         return Err(CliError(format!("--scope {unknown}: unknown scope")));
     }
     for uri in redirect_uris {
-        let parsed = url::Url::parse(uri)
-            .map_err(|_| CliError(format!("--redirect-uri {uri}: not an absolute URL")))?;
-        // RFC 6749 §3.1.2: no fragment. Plain http only for loopback (RFC 8252 §7.3).
-        let loopback = matches!(parsed.host_str(), Some("127.0.0.1" | "localhost" | "[::1]"));
-        if parsed.fragment().is_some()
-            || !(parsed.scheme() == "https" || loopback || parsed.scheme() != "http")
-        {
-            return Err(CliError(format!(
-                "--redirect-uri {uri}: must have no fragment, and use https unless it is a loopback address"
-            )));
-        }
-        if uri.contains(char::is_whitespace) {
-            return Err(CliError(format!(
-                "--redirect-uri {uri}: must not contain spaces"
-            )));
-        }
+        check_redirect_uri(uri).map_err(|why| {
+            CliError(format!(
+                "--redirect-uri {uri:?}: {why}; a redirect URI is https, http on a loopback host, \
+                 or a private-use scheme such as com.example.app:/cb"
+            ))
+        })?;
     }
     if grant_types.iter().any(|g| g == "authorization_code") && redirect_uris.is_empty() {
         return Err(CliError(
@@ -131,6 +121,43 @@ pub fn validate(
         scopes: ScopeSet::parse(scope),
         redirect_uris: redirect_uris.to_vec(),
     })
+}
+
+/// The contract's rule for a registered redirect URI: an absolute `https`
+/// URI; `http` only on a loopback host (RFC 8252 §7.3, 8.3); or a
+/// private-use scheme in reverse-domain form (RFC 8252 §7.1). Never
+/// `javascript:`, `data:`, `file:`, nor a fragment (RFC 6749 §3.1.2).
+/// `Err` says why, in a few words.
+pub fn check_redirect_uri(uri: &str) -> Result<(), &'static str> {
+    if uri.contains(|c: char| c.is_whitespace() || c.is_control()) {
+        return Err("must not contain spaces or control characters");
+    }
+    let parsed = url::Url::parse(uri).map_err(|_| "not an absolute URI")?;
+    if parsed.fragment().is_some() || uri.contains('#') {
+        return Err("must not have a fragment");
+    }
+    match parsed.scheme() {
+        "javascript" | "data" | "file" | "vbscript" | "blob" | "about" => {
+            Err("this scheme is never a redirect URI")
+        }
+        "https" => match parsed.host() {
+            Some(_) => Ok(()),
+            None => Err("https needs a host"),
+        },
+        "http" => match parsed.host() {
+            Some(url::Host::Ipv4(ip)) if ip.is_loopback() => Ok(()),
+            Some(url::Host::Ipv6(ip)) if ip.is_loopback() => Ok(()),
+            Some(url::Host::Domain("localhost")) => Ok(()),
+            _ => Err("plain http is allowed only on a loopback host"),
+        },
+        // RFC 8252 §7.1: a private-use scheme is a reverse domain name the
+        // app controls, so it has a dot; this also rules out ftp:, ws:,
+        // mailto: and the like.
+        scheme if scheme.contains('.') && !scheme.starts_with('.') && !scheme.ends_with('.') => {
+            Ok(())
+        }
+        _ => Err("the scheme is neither https, loopback http, nor a private-use scheme"),
+    }
 }
 
 fn describe(client: &Client) -> serde_json::Value {
@@ -267,6 +294,7 @@ mod tests {
             .is_err()
         );
         let loopback = vec!["http://127.0.0.1:8080/cb".to_owned()];
+        assert!(validate("app", &[], "", &loopback, true, false).is_ok());
         assert!(
             validate(
                 "app",
@@ -278,5 +306,46 @@ mod tests {
             )
             .is_ok()
         );
+    }
+
+    #[test]
+    fn redirect_uris_follow_the_contract() {
+        for good in [
+            "https://app.example/cb",
+            "https://app.example:8443/cb?x=1",
+            "http://127.0.0.1/cb",
+            "http://127.0.0.1:51004/oauth2redirect",
+            "http://127.8.9.10:80/cb",
+            "http://[::1]:8080/cb",
+            "http://localhost/cb",
+            "http://LOCALHOST:3000/cb",
+            "com.example.app:/oauth2redirect/example-provider",
+            "com.example.app://callback",
+        ] {
+            assert_eq!(check_redirect_uri(good), Ok(()), "{good}");
+        }
+        for bad in [
+            "javascript:alert(1)",
+            "JavaScript:alert(1)",
+            "data:text/html,<script>alert(1)</script>",
+            "file:///etc/passwd",
+            "https://app.example/cb#frag",
+            "https://app.example/cb#",
+            "com.example.app:/cb#x",
+            "http://app.example/cb",
+            "http://localhost.evil.example/cb",
+            "http://127.0.0.1.evil.example/cb",
+            "http://10.0.0.1/cb",
+            "/relative/cb",
+            "app.example/cb",
+            "myapp:/cb",
+            "ftp://app.example/cb",
+            "mailto:someone@example.com",
+            "https://app.example/c b",
+            "https://app.example/cb\nX: y",
+            "",
+        ] {
+            assert!(check_redirect_uri(bad).is_err(), "{bad}");
+        }
     }
 }

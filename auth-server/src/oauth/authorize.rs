@@ -48,27 +48,66 @@ pub enum AuthorizeResponse {
     Redirect(Redirect),
 }
 
-/// An HTML page that is never cached or framed.
-#[derive(rocket::Responder)]
+/// An HTML page that is never cached; `Retry-After` on a `503`.
 pub struct Page {
-    body: (Status, RawHtml<String>),
-    cache: Header<'static>,
-    frame: Header<'static>,
-    csp: Header<'static>,
+    status: Status,
+    html: String,
+    retry_after: Option<u64>,
 }
 
 impl Page {
     fn new(status: Status, html: String) -> Page {
         Page {
-            body: (status, RawHtml(html)),
-            cache: Header::new("Cache-Control", "no-store"),
-            frame: Header::new("X-Frame-Options", "DENY"),
-            csp: Header::new(
-                "Content-Security-Policy",
-                "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'",
-            ),
+            status,
+            html,
+            retry_after: None,
         }
     }
+}
+
+impl<'r> rocket::response::Responder<'r, 'static> for Page {
+    fn respond_to(self, request: &'r rocket::Request<'_>) -> rocket::response::Result<'static> {
+        let mut response = (self.status, RawHtml(self.html)).respond_to(request)?;
+        response.set_header(Header::new("Cache-Control", "no-store"));
+        if let Some(seconds) = self.retry_after {
+            response.set_header(Header::new("Retry-After", seconds.to_string()));
+        }
+        Ok(response)
+    }
+}
+
+/// The page's only stylesheet, inline; the CSP allows exactly it by hash.
+const STYLE: &str = "body{font-family:system-ui,sans-serif;max-width:26rem;margin:3rem auto;padding:0 1rem}\
+label,input,button{display:block;width:100%;margin:.4rem 0}input{padding:.5rem}button{padding:.6rem}\
+.error{color:#a00}";
+
+/// No script, no outside resource, forms only back here, never framed.
+static CONTENT_SECURITY_POLICY: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    use base64::Engine;
+    use sha2::Digest;
+    let hash = base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(STYLE));
+    format!(
+        "default-src 'none'; style-src 'sha256-{hash}'; form-action 'self'; frame-ancestors 'none'"
+    )
+});
+
+/// Adds the authorization pages' security headers to every response of
+/// `/oauth/authorize`, whoever made it: a page, a redirect to the client
+/// (whose URL must not leak through `Referer`), or a catcher's error.
+pub fn security_headers() -> rocket::fairing::AdHoc {
+    rocket::fairing::AdHoc::on_response("authorization page headers", |request, response| {
+        Box::pin(async move {
+            if request.uri().path() != "/oauth/authorize" {
+                return;
+            }
+            response.set_header(Header::new("Referrer-Policy", "no-referrer"));
+            response.set_header(Header::new(
+                "Content-Security-Policy",
+                CONTENT_SECURITY_POLICY.as_str(),
+            ));
+            response.set_header(Header::new("X-Frame-Options", "DENY"));
+        })
+    })
 }
 
 /// The parameters of an authorization request (RFC 6749 §4.1.1, RFC 7636 §4.3).
@@ -202,6 +241,8 @@ enum Refusal {
     Redirect(Url),
     /// Our failure (already logged).
     Failed,
+    /// The database is unreachable: retry after this many seconds.
+    Unavailable(u64),
 }
 
 /// Runs oxide-auth's authorization flow: the registrar binds the client
@@ -248,7 +289,13 @@ async fn validate(session: &GrantSession<'_>, params: AuthParams) -> Result<Vali
             }
             Err(Refusal::Redirect(session.error_redirect(error)))
         }
-        Err(AuthorizationError::PrimitiveError) => Err(Refusal::Failed),
+        Err(AuthorizationError::PrimitiveError) => {
+            let why = session.failure(OAuthError::server_error());
+            match why.retry_after.filter(|_| why.service_unavailable) {
+                Some(seconds) => Err(Refusal::Unavailable(seconds)),
+                None => Err(Refusal::Failed),
+            }
+        }
     }
 }
 
@@ -261,6 +308,10 @@ fn refused(refusal: Refusal) -> AuthorizeResponse {
         Refusal::Here(status, message) => error_page(status, message),
         Refusal::Redirect(url) => redirect(url),
         Refusal::Failed => failed(),
+        Refusal::Unavailable(seconds) => unavailable(
+            "The service is temporarily unavailable. Please try again in a moment.",
+            seconds,
+        ),
     }
 }
 
@@ -272,8 +323,22 @@ fn failed() -> AuthorizeResponse {
 }
 
 fn server_error(error: sqlx::Error) -> AuthorizeResponse {
+    if crate::db::is_unavailable(&error) {
+        tracing::warn!(%error, "database unavailable on the authorization endpoint");
+        return unavailable(
+            "The service is temporarily unavailable. Please try again in a moment.",
+            crate::error::OUTAGE_RETRY_AFTER,
+        );
+    }
     tracing::error!(%error, "database error on the authorization endpoint");
     failed()
+}
+
+/// `503` with `Retry-After`: we cannot do it now, but soon can.
+fn unavailable(message: &str, retry_after: u64) -> AuthorizeResponse {
+    let mut page = error_page_of(Status::ServiceUnavailable, message);
+    page.retry_after = Some(retry_after);
+    AuthorizeResponse::Page(page)
 }
 
 /// A fresh CSRF token, also set as the cookie the form must match.
@@ -348,6 +413,8 @@ pub async fn authorize_page(
         (status = 401, description = "Wrong email or password: the login page again", content_type = "text/html"),
         (status = 403, description = "CSRF token missing or wrong", content_type = "text/html"),
         (status = 429, description = "Too many failed logins", content_type = "text/html"),
+        (status = 503, description = "Database unreachable, or too many sign-ins waiting", content_type = "text/html",
+         headers(("Retry-After" = u64, description = "Seconds to wait"))),
     )
 )]
 #[post("/oauth/authorize", data = "<request>")]
@@ -448,7 +515,15 @@ async fn login(
         Err(error) => return server_error(error),
     };
     let stored = user.as_ref().map(|u| u.password_hash.clone());
-    let verified = password::verify(SecretString::from(password_field), stored).await;
+    let verified = match password::verify(SecretString::from(password_field), stored).await {
+        Ok(verified) => verified,
+        Err(busy) => {
+            return unavailable(
+                "Too many sign-ins are waiting. Please try again in a moment.",
+                busy.retry_after,
+            );
+        }
+    };
     let Some(user) = user.filter(|_| verified) else {
         throttle.record_failure(&account, meta.client_ip, Instant::now());
         return login_page(
@@ -531,9 +606,7 @@ fn layout(title: &str, body: &str) -> String {
     format!(
         "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-         <title>{title}</title><style>body{{font-family:system-ui,sans-serif;max-width:26rem;margin:3rem auto;padding:0 1rem}}\
-         label,input,button{{display:block;width:100%;margin:.4rem 0}}input{{padding:.5rem}}button{{padding:.6rem}}\
-         .error{{color:#a00}}</style></head><body>{body}</body></html>\n",
+         <title>{title}</title><style>{STYLE}</style></head><body>{body}</body></html>\n",
         title = escape(title),
     )
 }
@@ -612,11 +685,15 @@ fn describe_scope(scope: &str) -> &str {
 }
 
 fn error_page(status: Status, message: &str) -> AuthorizeResponse {
+    AuthorizeResponse::Page(error_page_of(status, message))
+}
+
+fn error_page_of(status: Status, message: &str) -> Page {
     let body = format!(
         "<h1>Cannot continue</h1><p class=\"error\">{}</p>",
         escape(message)
     );
-    AuthorizeResponse::Page(Page::new(status, layout("Cannot continue", &body)))
+    Page::new(status, layout("Cannot continue", &body))
 }
 
 #[cfg(test)]

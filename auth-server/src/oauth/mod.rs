@@ -41,17 +41,20 @@ use throttle::LoginThrottle;
 
 pub fn stage() -> rocket::fairing::AdHoc {
     rocket::fairing::AdHoc::on_ignite("oauth", |rocket| async {
-        rocket.manage(LoginThrottle::default()).mount(
-            "/",
-            routes![
-                token,
-                login,
-                authorize::authorize_page,
-                authorize::authorize_submit,
-                revoke::revoke,
-                introspect::introspect
-            ],
-        )
+        rocket
+            .manage(LoginThrottle::default())
+            .attach(authorize::security_headers())
+            .mount(
+                "/",
+                routes![
+                    token,
+                    login,
+                    authorize::authorize_page,
+                    authorize::authorize_submit,
+                    revoke::revoke,
+                    introspect::introspect
+                ],
+            )
     })
 }
 
@@ -319,6 +322,8 @@ pub struct TokenRequestForm {
         (status = 413, description = "Body over 64 KiB", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "Too many failed logins", body = OAuthErrorBody,
          headers(("Retry-After" = u64, description = "Seconds to wait"))),
+        (status = 503, description = "temporarily_unavailable: database unreachable, or too many password checks waiting",
+         body = OAuthErrorBody, headers(("Retry-After" = u64, description = "Seconds to wait"))),
     )
 )]
 #[post("/oauth/token", data = "<data>")]
@@ -351,6 +356,8 @@ pub async fn token(
         (status = 200, description = "Issued", body = TokenResponse),
         (status = 400, description = "RFC 6749 §5.2 error", body = OAuthErrorBody),
         (status = 429, description = "Too many failed logins", body = OAuthErrorBody),
+        (status = 503, description = "temporarily_unavailable: database unreachable, or too many password checks waiting",
+         body = OAuthErrorBody, headers(("Retry-After" = u64, description = "Seconds to wait"))),
     )
 )]
 #[post("/login", data = "<data>")]

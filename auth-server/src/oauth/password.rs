@@ -83,7 +83,8 @@ pub async fn grant(ctx: &GrantContext<'_>) -> Result<TokenSuccess, OAuthError> {
 
     let user = users::find_by_email(ctx.db, &account).await?;
     let stored = user.as_ref().map(|u| u.password_hash.clone());
-    let verified = password::verify(SecretString::from(password.to_owned()), stored).await;
+    // Busy: too many hashes wait; nothing was checked, so nothing is counted.
+    let verified = password::verify(SecretString::from(password.to_owned()), stored).await?;
     let Some(user) = user.filter(|_| verified) else {
         ctx.throttle
             .record_failure(&account, address, Instant::now());

@@ -11,7 +11,7 @@ use crate::helpers::{PASSWORD, fresh_database_url};
 
 const BIN: &str = env!("CARGO_BIN_EXE_auth-server");
 
-fn command(dir: &TempDir, database_url: &str) -> Command {
+pub fn command(dir: &TempDir, database_url: &str) -> Command {
     let mut command = Command::new(BIN);
     command
         .current_dir(dir.path())
@@ -148,7 +148,7 @@ async fn users_create_reads_the_password_from_stdin_and_makes_admins() {
 }
 
 /// Starts `serve` and reads the port from its one stdout line.
-fn serve(dir: &TempDir, database_url: &str) -> (Child, String) {
+pub fn serve(dir: &TempDir, database_url: &str) -> (Child, String) {
     serve_with(command(dir, database_url))
 }
 

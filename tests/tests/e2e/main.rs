@@ -2,6 +2,7 @@
 //! talking over loopback HTTP. One binary; one file per feature.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod abuse;
 mod authorization_code;
 mod browser;
 mod faults;

@@ -1,0 +1,116 @@
+#!/usr/bin/env bash
+# Memory and load shedding under a flood of failed logins, against the real
+# release binaries on loopback, bounded in count and time:
+#
+#   tests/load/abuse.sh [REQUESTS] [CONNECTIONS]      (default 10000 64)
+#
+# Starts its own auth-server and resource-server on random loopback ports
+# (temporary SQLite databases and key folder), reads each one's idle
+# resident memory, then sends REQUESTS failed logins (POST /login, each for
+# a different unknown email, so each costs an argon2id check) over
+# CONNECTIONS connections with wrk, sampling the auth-server's VmRSS from
+# /proc/<pid>/status meanwhile. Prints idle, peak (VmHWM) and final RSS,
+# p50/p99 latency and the count of each status, 503s among them. Stops only
+# the processes it started. Installs wrk from Debian's packages if missing.
+# AUTH_SERVER_BIN runs another build of the auth-server (for comparisons).
+#
+# Targets (API.md): at most 64 MiB resident at peak and at the end; at most
+# 20 MiB idle for each service.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+REQUESTS="${1:-10000}"
+CONNECTIONS="${2:-64}"
+THREADS=2
+TIME_LIMIT=600
+HERE="tests/load"
+TARGET="${CARGO_TARGET_DIR:-target}"
+
+if ! command -v wrk >/dev/null 2>&1; then
+  echo "installing wrk" >&2
+  (apt-get update -qq && apt-get install -y -qq wrk) >/dev/null 2>&1 ||
+    { echo "wrk is missing and could not be installed" >&2; exit 1; }
+fi
+if [ -z "${AUTH_SERVER_BIN:-}" ]; then
+  cargo build --release --quiet -p auth-server -p resource-server
+fi
+AUTH_SERVER_BIN="${AUTH_SERVER_BIN:-$TARGET/release/auth-server}"
+
+WORK=$(mktemp -d)
+PIDS=()
+cleanup() {
+  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+  for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
+  rm -rf "$WORK"
+}
+trap cleanup EXIT INT TERM
+
+# start NAME BINARY [ENV=VALUE…]: a service on a random loopback port; sets
+# NAME_URL from its "listening on" line and NAME_PID.
+start() {
+  local name=$1 binary=$2; shift 2
+  local out="$WORK/$name.out"
+  env ROCKET_PORT=0 ROCKET_ADDRESS=127.0.0.1 RUST_LOG=warn "$@" "$binary" serve \
+    >"$out" 2>"$WORK/$name.err" &
+  PIDS+=($!)
+  printf -v "${name}_PID" '%s' "$!"
+  for _ in $(seq 1 400); do
+    if grep -q "listening on" "$out" 2>/dev/null; then
+      printf -v "${name}_URL" '%s' "$(sed -n 's/.*listening on \(http:[^ ]*\).*/\1/p' "$out" | head -1)"
+      return 0
+    fi
+    sleep 0.05
+  done
+  echo "$name did not start:" >&2; cat "$WORK/$name.err" >&2; exit 1
+}
+
+# kib PID FIELD: a /proc/PID/status field (VmRSS, VmHWM) in KiB.
+kib() { awk -v f="$2:" '$1 == f {print $2}' "/proc/$1/status"; }
+mib() { awk -v k="$1" 'BEGIN {printf "%.1f", k / 1024}'; }
+
+# Loopback is the proxy here: the varied client addresses in abuse.lua's
+# headers stand for a crowd of attackers, so the per-address throttle does
+# not turn the run into cheap 429s.
+start AUTH "$AUTH_SERVER_BIN" DATABASE_URL="sqlite://$WORK/auth.db" KEYS_DIR="$WORK/keys" \
+  ISSUER="http://127.0.0.1:1" TRUSTED_PROXIES="127.0.0.1/32"
+start RESOURCE "$TARGET/release/resource-server" DATABASE_URL="sqlite://$WORK/resource.db" \
+  ISSUER="http://127.0.0.1:1" JWKS_URL="$AUTH_URL/.well-known/jwks.json"
+curl -fsS -o /dev/null "$AUTH_URL/health"
+sleep 2
+AUTH_IDLE=$(kib "$AUTH_PID" VmRSS)
+RESOURCE_IDLE=$(kib "$RESOURCE_PID" VmRSS)
+
+# Sample VmRSS every 100 ms while the flood runs (VmHWM is the kernel's own
+# peak; the samples show the shape).
+(
+  peak=0
+  while kill -0 "$AUTH_PID" 2>/dev/null && [ ! -e "$WORK/stop-sampling" ]; do
+    rss=$(kib "$AUTH_PID" VmRSS || echo 0)
+    [ "${rss:-0}" -gt "$peak" ] && peak=$rss
+    echo "$peak" >"$WORK/sampled-peak"
+    sleep 0.1
+  done
+) &
+SAMPLER=$!
+PIDS+=("$SAMPLER")
+
+STARTED=$(date +%s.%N)
+OUTPUT=$(ABUSE_REQUESTS="$REQUESTS" ABUSE_THREADS="$THREADS" timeout $((TIME_LIMIT + 30)) \
+  wrk -t"$THREADS" -c"$CONNECTIONS" -d"${TIME_LIMIT}s" --timeout 30s -s "$HERE/abuse.lua" "$AUTH_URL")
+ELAPSED=$(awk -v s="$STARTED" -v e="$(date +%s.%N)" 'BEGIN {printf "%.1f", e - s}')
+sleep 2
+touch "$WORK/stop-sampling"
+wait "$SAMPLER" 2>/dev/null || true
+
+AUTH_HWM=$(kib "$AUTH_PID" VmHWM)
+AUTH_FINAL=$(kib "$AUTH_PID" VmRSS)
+SAMPLED=$(cat "$WORK/sampled-peak" 2>/dev/null || echo 0)
+count() { awk -v s="$1" '$1 == "status" && $2 == s":" {print $3}' <<<"$OUTPUT"; }
+
+echo "# $(awk '/^requests:/ {print $2}' <<<"$OUTPUT") failed logins over $CONNECTIONS connections in ${ELAPSED}s, $(nproc) cores"
+echo "auth-server idle RSS:        $(mib "$AUTH_IDLE") MiB   (target <= 20)"
+echo "resource-server idle RSS:    $(mib "$RESOURCE_IDLE") MiB   (target <= 20)"
+echo "auth-server peak RSS (HWM):  $(mib "$AUTH_HWM") MiB   (target <= 64; sampled peak $(mib "$SAMPLED") MiB)"
+echo "auth-server final RSS:       $(mib "$AUTH_FINAL") MiB   (target <= 64)"
+echo "latency p50 $(awk '/^p50_ms:/ {print $2}' <<<"$OUTPUT") ms, p99 $(awk '/^p99_ms:/ {print $2}' <<<"$OUTPUT") ms, max $(awk '/^max_ms:/ {print $2}' <<<"$OUTPUT") ms"
+echo "status 400: $(count 400 || true)  429: $(count 429 || true)  503: $(count 503 || true)  other: $(grep '^status' <<<"$OUTPUT" | grep -vE 'status (400|429|503):' | tr '\n' ' ')"

@@ -1,0 +1,197 @@
+//! A flood of failed logins against the real binary: memory stays within
+//! the contract's 64 MiB, and what cannot be hashed within about 2 s is
+//! refused at once with `503` and `Retry-After` instead of queueing.
+//!
+//! The login throttle refuses an address after 30 failures; each client
+//! here connects from an address of its own in 127.0.0.0/8 and stays under
+//! that, so the flood really costs argon2id checks.
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::time::Duration;
+
+use e2e::{PASSWORD, spawn_stack};
+use futures::StreamExt;
+use serde_json::{Value, json};
+
+const MIB: u64 = 1024;
+
+/// A field of `/proc/<pid>/status` in KiB (`VmRSS`, `VmHWM`).
+fn status_kib(pid: u32, field: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix(&format!("{field}:")))
+        .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {field} in /proc/{pid}/status"))
+}
+
+/// A client whose connections come from 127.0.`block`.`n`.
+fn client_from(block: u8, n: u8) -> reqwest::Client {
+    reqwest::Client::builder()
+        .local_address(IpAddr::V4(Ipv4Addr::new(127, 0, block, n)))
+        .timeout(Duration::from_secs(60))
+        .build()
+        .unwrap()
+}
+
+struct Answer {
+    status: u16,
+    retry_after: Option<String>,
+    content_type: String,
+    body: Value,
+}
+
+async fn answer(response: reqwest::Response) -> Answer {
+    let status = response.status().as_u16();
+    let header = |name: &str| {
+        response
+            .headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
+    let retry_after = header("retry-after");
+    let content_type = header("content-type").unwrap_or_default();
+    let body = response.json().await.unwrap_or(Value::Null);
+    Answer {
+        status,
+        retry_after,
+        content_type,
+        body,
+    }
+}
+
+/// A failed login's answer is the contract's: `400 invalid_grant`, or
+/// `503 temporarily_unavailable` with `Retry-After`, both OAuth JSON.
+fn assert_failed_login(a: &Answer) {
+    assert!(a.content_type.starts_with("application/json"), "{}", a.body);
+    match a.status {
+        400 => assert_eq!(a.body["error"], "invalid_grant"),
+        503 => {
+            assert_eq!(a.body["error"], "temporarily_unavailable");
+            let seconds: u64 = a.retry_after.as_deref().unwrap().parse().unwrap();
+            assert!((1..=60).contains(&seconds), "Retry-After {seconds}");
+        }
+        other => panic!("a failed login answered {other}: {}", a.body),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_thousand_failed_logins_leave_the_auth_server_under_64_mib() {
+    let stack = spawn_stack().await;
+    let pid = stack.auth.service.pid();
+    let idle = status_kib(pid, "VmRSS");
+    // 100 addresses, 20 failures each: under the throttle's 30.
+    let clients: Vec<reqwest::Client> = (1..=100).map(|n| client_from(1, n)).collect();
+    let url = stack.auth.service.url("/login");
+    let answers: Vec<Answer> = futures::stream::iter(0..2000usize)
+        .map(|i| {
+            let request = clients[i / 20].post(&url).form(&[
+                ("username", format!("nobody-{i}@example.com")),
+                ("password", format!("not-the-password-{i}")),
+            ]);
+            async move { answer(request.send().await.unwrap()).await }
+        })
+        .buffer_unordered(64)
+        .collect()
+        .await;
+    answers.iter().for_each(assert_failed_login);
+    let hashed = answers.iter().filter(|a| a.status == 400).count();
+    assert!(hashed >= 500, "only {hashed} of 2000 logins were checked");
+
+    let (rss, hwm) = (status_kib(pid, "VmRSS"), status_kib(pid, "VmHWM"));
+    eprintln!(
+        "idle {} KiB, after {} KiB, peak {} KiB, {hashed} hashed",
+        idle, rss, hwm
+    );
+    assert!(rss < 64 * MIB, "VmRSS {rss} KiB after 2000 failed logins");
+    assert!(hwm < 64 * MIB, "VmHWM {hwm} KiB during 2000 failed logins");
+    // Still serving.
+    stack.new_user().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_beyond_two_seconds_of_hashing_is_refused_with_503() {
+    let stack = spawn_stack().await;
+    let taken = stack.new_user().await;
+    let clients: Vec<reqwest::Client> = (1..=20).map(|n| client_from(2, n)).collect();
+    let login = stack.auth.service.url("/login");
+    let token = stack.auth.service.url("/oauth/token");
+    let signup = stack.auth.service.url("/signup");
+
+    // 400 logins at once (two kinds), 40 signups with new emails, and 40
+    // signups with a taken email, which must not queue for a hash at all.
+    let requests = (0..480usize).map(|i| {
+        let client = &clients[i % 20];
+        let kind = match i % 12 {
+            0 => "signup",
+            1 => "taken",
+            2..=6 => "login",
+            _ => "token",
+        };
+        let request = match kind {
+            "signup" | "taken" => {
+                let email = if kind == "taken" {
+                    taken.email.clone()
+                } else {
+                    format!("burst-{i}@example.com")
+                };
+                client
+                    .post(&signup)
+                    .json(&json!({"email": email, "password": PASSWORD, "name": "Burst"}))
+            }
+            "login" => client.post(&login).form(&[
+                ("username", format!("nobody-{i}@example.com")),
+                ("password", "not-the-password".to_owned()),
+            ]),
+            _ => client.post(&token).form(&[
+                ("grant_type", "password".to_owned()),
+                ("username", format!("nobody-{i}@example.com")),
+                ("password", "not-the-password".to_owned()),
+            ]),
+        };
+        async move { (i, kind, answer(request.send().await.unwrap()).await) }
+    });
+    let answers = futures::future::join_all(requests).await;
+
+    let mut shed_logins = 0;
+    let mut shed_signups = Vec::new();
+    for (i, kind, a) in &answers {
+        match *kind {
+            "login" | "token" => {
+                assert_failed_login(a);
+                shed_logins += usize::from(a.status == 503);
+            }
+            "taken" => assert_eq!(a.status, 409, "a taken email: {}", a.body),
+            _ => match a.status {
+                201 => {}
+                503 => {
+                    assert!(a.content_type.starts_with("application/problem+json"));
+                    assert_eq!(a.body["status"], 503);
+                    assert!(a.retry_after.as_deref().unwrap().parse::<u64>().unwrap() >= 1);
+                    shed_signups.push(*i);
+                }
+                other => panic!("signup answered {other}: {}", a.body),
+            },
+        }
+    }
+    assert!(shed_logins > 0, "400 logins at once were all queued");
+
+    // A refused signup created nothing: the same email signs up now.
+    for i in shed_signups.iter().take(5) {
+        stack
+            .signup(&format!("burst-{i}@example.com"), "Burst")
+            .await;
+    }
+    // And the queue is gone: logins are checked again.
+    let a = answer(
+        clients[0]
+            .post(&login)
+            .form(&[("username", taken.email.as_str()), ("password", PASSWORD)])
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(a.status, 200, "{}", a.body);
+}
