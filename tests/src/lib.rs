@@ -14,6 +14,8 @@
 //! services' logs through to the test's standard error.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+pub mod cluster;
+
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -241,7 +243,7 @@ impl Service {
         let _ = self.child.wait();
     }
 
-    /// The process id, to read its `/proc/<pid>/status`.
+    /// The process id, to read its `/proc/<pid>/status` or signal it.
     pub fn pid(&self) -> u32 {
         self.child.id()
     }
@@ -255,7 +257,7 @@ impl Service {
     }
 }
 
-fn passthrough_env() -> Vec<(String, String)> {
+pub(crate) fn passthrough_env() -> Vec<(String, String)> {
     ["PATH", "HOME", "TMPDIR", "RUST_LOG"]
         .into_iter()
         .filter_map(|k| std::env::var(k).ok().map(|v| (k.to_owned(), v)))
@@ -264,7 +266,7 @@ fn passthrough_env() -> Vec<(String, String)> {
 
 /// Starts a service on a fresh free port, retrying when the port was
 /// taken between asking and binding.
-fn start_on_free_port(
+pub(crate) fn start_on_free_port(
     name: &'static str,
     binary: &Path,
     cwd: &Path,

@@ -6,6 +6,7 @@ mod abuse;
 mod authorization_code;
 mod browser;
 mod faults;
+mod instances;
 mod profiles;
 mod rejections;
 mod startup;
