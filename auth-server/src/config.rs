@@ -9,6 +9,7 @@ use std::path::PathBuf;
 use rocket::figment::Figment;
 use rocket::figment::providers::{Env, Format, Serialized, Toml};
 use serde::Deserialize;
+use shared::client_addr::TrustedProxies;
 use url::Url;
 
 /// The contract's unprefixed environment variables (API.md, "The two services").
@@ -22,6 +23,7 @@ const ENV_SETTINGS: &[&str] = &[
     "CORS_ALLOWED_ORIGINS",
     "PASSWORD_MIN_LENGTH",
     "KEY_ROTATION_INTERVAL",
+    "TRUSTED_PROXIES",
 ];
 
 pub const DEFAULT_ADDRESS: &str = "127.0.0.1";
@@ -43,6 +45,9 @@ fn defaults() -> serde_json::Value {
         "address": DEFAULT_ADDRESS,
         "port": DEFAULT_PORT,
         "ident": "auth-server",
+        // Rocket would believe `X-Real-IP` from anyone; the client address
+        // comes from `shared::client_addr` and `TRUSTED_PROXIES` instead.
+        "ip_header": false,
         "limits": {
             "form": limit, "data-form": limit, "json": limit,
             "bytes": limit, "string": limit, "file": limit,
@@ -63,6 +68,7 @@ struct RawSettings {
     cors_allowed_origins: Option<String>,
     password_min_length: Option<usize>,
     key_rotation_interval: Option<i64>,
+    trusted_proxies: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -78,6 +84,8 @@ pub struct AppConfig {
     pub password_min_length: usize,
     /// Seconds between automatic key rotations; `None`: only by hand.
     pub key_rotation_interval: Option<i64>,
+    /// Reverse proxies whose forwarding headers name the client.
+    pub trusted_proxies: TrustedProxies,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -187,6 +195,9 @@ impl AppConfig {
                 .collect::<Result<_, _>>()?,
         };
 
+        let trusted_proxies = TrustedProxies::parse(raw.trusted_proxies.as_deref().unwrap_or(""))
+            .map_err(|e| invalid("TRUSTED_PROXIES", e))?;
+
         Ok(AppConfig {
             database_url,
             issuer,
@@ -197,6 +208,7 @@ impl AppConfig {
             cors_allowed_origins,
             password_min_length,
             key_rotation_interval,
+            trusted_proxies,
         })
     }
 
@@ -294,6 +306,23 @@ mod tests {
                 .setting,
             "ACCESS_TOKEN_TTL"
         );
+    }
+
+    #[test]
+    fn trusted_proxies_are_parsed_or_named() {
+        assert!(config_with(&[]).unwrap().trusted_proxies.is_empty());
+        let config = config_with(&[("trusted_proxies", "10.0.0.0/8, fd00::/8")]).unwrap();
+        assert!(config.trusted_proxies.contains("10.1.2.3".parse().unwrap()));
+        let error = config_with(&[("trusted_proxies", "10.0.0.0/8,nope")]).unwrap_err();
+        assert_eq!(error.setting, "TRUSTED_PROXIES");
+        assert!(error.to_string().starts_with("TRUSTED_PROXIES: "));
+        assert!(!error.to_string().contains('\n'));
+    }
+
+    #[test]
+    fn rocket_never_believes_x_real_ip() {
+        let config: rocket::Config = figment().extract().unwrap();
+        assert_eq!(config.ip_header, None);
     }
 
     #[test]

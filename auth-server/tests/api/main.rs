@@ -16,5 +16,6 @@ mod observability;
 mod primitives;
 mod rotation;
 mod signup;
+mod throttle;
 mod token;
 mod token_management;
