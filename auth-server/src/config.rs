@@ -9,6 +9,7 @@ use std::path::PathBuf;
 use rocket::figment::Figment;
 use rocket::figment::providers::{Env, Format, Serialized, Toml};
 use serde::Deserialize;
+use shared::client_addr::TrustedProxies;
 use url::Url;
 
 /// The contract's unprefixed environment variables (API.md, "The two services").
@@ -26,6 +27,7 @@ const ENV_SETTINGS: &[&str] = &[
     "KEY_ENCRYPTION_KEY",
     "KEY_ENCRYPTION_KEY_FILE",
     "JWKS_MAX_AGE",
+    "TRUSTED_PROXIES",
 ];
 
 pub const DEFAULT_ADDRESS: &str = "127.0.0.1";
@@ -47,6 +49,9 @@ fn defaults() -> serde_json::Value {
         "address": DEFAULT_ADDRESS,
         "port": DEFAULT_PORT,
         "ident": "auth-server",
+        // Rocket would believe `X-Real-IP` from anyone; the client address
+        // comes from `shared::client_addr` and `TRUSTED_PROXIES` instead.
+        "ip_header": false,
         "limits": {
             "form": limit, "data-form": limit, "json": limit,
             "bytes": limit, "string": limit, "file": limit,
@@ -71,6 +76,7 @@ struct RawSettings {
     key_encryption_key: Option<String>,
     key_encryption_key_file: Option<PathBuf>,
     jwks_max_age: Option<i64>,
+    trusted_proxies: Option<String>,
 }
 
 /// Where the key-encryption key comes from; the key itself is read by
@@ -117,6 +123,8 @@ pub struct AppConfig {
     /// The JWK Set's `max-age`; a new key is published twice this long
     /// before it signs.
     pub jwks_max_age: i64,
+    /// Reverse proxies whose forwarding headers name the client.
+    pub trusted_proxies: TrustedProxies,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -252,6 +260,8 @@ impl AppConfig {
             (None, Some(path)) => KekSource::File(path),
             (None, None) => KekSource::KeysDir,
         };
+        let trusted_proxies = TrustedProxies::parse(raw.trusted_proxies.as_deref().unwrap_or(""))
+            .map_err(|e| invalid("TRUSTED_PROXIES", e))?;
 
         Ok(AppConfig {
             database_url,
@@ -266,6 +276,7 @@ impl AppConfig {
             key_rotation_interval,
             key_encryption_key,
             jwks_max_age,
+            trusted_proxies,
         })
     }
 
@@ -459,6 +470,23 @@ mod tests {
                 "{refused}"
             );
         }
+    }
+
+    #[test]
+    fn trusted_proxies_are_parsed_or_named() {
+        assert!(config_with(&[]).unwrap().trusted_proxies.is_empty());
+        let config = config_with(&[("trusted_proxies", "10.0.0.0/8, fd00::/8")]).unwrap();
+        assert!(config.trusted_proxies.contains("10.1.2.3".parse().unwrap()));
+        let error = config_with(&[("trusted_proxies", "10.0.0.0/8,nope")]).unwrap_err();
+        assert_eq!(error.setting, "TRUSTED_PROXIES");
+        assert!(error.to_string().starts_with("TRUSTED_PROXIES: "));
+        assert!(!error.to_string().contains('\n'));
+    }
+
+    #[test]
+    fn rocket_never_believes_x_real_ip() {
+        let config: rocket::Config = figment().extract().unwrap();
+        assert_eq!(config.ip_header, None);
     }
 
     #[test]

@@ -2,7 +2,8 @@
 //! the grant tables do not grow without bound. Every row deleted here would
 //! already be refused for its expiry; authorization codes are kept a day
 //! longer so that a late replay still revokes what the code issued
-//! (RFC 6749 §4.1.2).
+//! (RFC 6749 §4.1.2). Failed-login counts go once they have expired
+//! (`oauth::throttle`).
 
 use std::time::Duration;
 
@@ -73,5 +74,6 @@ pub async fn prune(db: &Db, now: i64) -> Result<u64, sqlx::Error> {
         .execute(&db.pool)
         .await?
         .rows_affected();
+    deleted += crate::oauth::throttle::prune(db, now).await?;
     Ok(deleted)
 }

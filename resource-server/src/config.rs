@@ -8,6 +8,7 @@ use rocket::fairing::AdHoc;
 use rocket::figment::providers::{Env, Format, Serialized, Toml};
 use rocket::figment::{Figment, Profile};
 use serde::Deserialize;
+use shared::client_addr::TrustedProxies;
 use url::Url;
 
 use crate::startup;
@@ -20,7 +21,13 @@ pub const DEFAULT_AUDIENCE: &str = "profile-api";
 pub const BODY_LIMIT_KIB: u64 = 64;
 
 /// The variables of the contract, read without a prefix.
-const PLAIN_VARIABLES: [&str; 4] = ["DATABASE_URL", "ISSUER", "JWKS_URL", "AUDIENCE"];
+const PLAIN_VARIABLES: [&str; 5] = [
+    "DATABASE_URL",
+    "ISSUER",
+    "JWKS_URL",
+    "AUDIENCE",
+    "TRUSTED_PROXIES",
+];
 
 /// Rocket's own chain with our defaults underneath and the plain variables
 /// on top.
@@ -44,6 +51,9 @@ struct Defaults {
     database_url: &'static str,
     issuer: &'static str,
     audience: &'static str,
+    /// Off: Rocket would believe `X-Real-IP` from anyone; the client
+    /// address comes from `shared::client_addr` and `TRUSTED_PROXIES`.
+    ip_header: bool,
 }
 
 impl Defaults {
@@ -67,6 +77,7 @@ impl Defaults {
             database_url: DEFAULT_DATABASE_URL,
             issuer: DEFAULT_ISSUER,
             audience: DEFAULT_AUDIENCE,
+            ip_header: false,
         }
     }
 }
@@ -79,6 +90,8 @@ pub struct AppConfig {
     pub issuer: String,
     pub jwks_url: Option<Url>,
     pub audience: String,
+    /// Reverse proxies whose forwarding headers name the client.
+    pub trusted_proxies: TrustedProxies,
 }
 
 #[derive(Deserialize)]
@@ -87,6 +100,7 @@ struct RawConfig {
     issuer: Option<String>,
     jwks_url: Option<String>,
     audience: Option<String>,
+    trusted_proxies: Option<String>,
 }
 
 impl AppConfig {
@@ -119,11 +133,14 @@ impl AppConfig {
         if audience.trim().is_empty() {
             return Err("AUDIENCE: must not be empty".into());
         }
+        let trusted_proxies = TrustedProxies::parse(raw.trusted_proxies.as_deref().unwrap_or(""))
+            .map_err(|e| format!("TRUSTED_PROXIES: {e}"))?;
         Ok(AppConfig {
             database_url,
             issuer,
             jwks_url,
             audience,
+            trusted_proxies,
         })
     }
 
@@ -134,6 +151,7 @@ impl AppConfig {
             issuer: DEFAULT_ISSUER.into(),
             jwks_url: None,
             audience: DEFAULT_AUDIENCE.into(),
+            trusted_proxies: TrustedProxies::default(),
         }
     }
 }
@@ -155,7 +173,10 @@ fn http_url(text: &str) -> Result<Url, String> {
 pub fn stage() -> AdHoc {
     AdHoc::try_on_ignite("settings", |rocket| async move {
         match AppConfig::from_figment(rocket.figment()) {
-            Ok(config) => Ok(rocket.manage(config)),
+            Ok(config) => {
+                let trusted = config.trusted_proxies.clone();
+                Ok(rocket.manage(config).manage(trusted))
+            }
             Err(message) => {
                 startup::fail(message);
                 Err(rocket)
@@ -184,6 +205,9 @@ mod tests {
         assert_eq!(config.issuer, "http://127.0.0.1:8000");
         assert_eq!(config.audience, "profile-api");
         assert_eq!(config.jwks_url, None);
+        assert!(config.trusted_proxies.is_empty());
+        let rocket: rocket::Config = figment().extract().unwrap();
+        assert_eq!(rocket.ip_header, None, "X-Real-IP is never believed");
     }
 
     #[test]
@@ -194,6 +218,7 @@ mod tests {
             ("jwks_url", "::", "JWKS_URL:"),
             ("database_url", "mysql://x", "DATABASE_URL:"),
             ("audience", " ", "AUDIENCE:"),
+            ("trusted_proxies", "10.0.0.0/8,nope", "TRUSTED_PROXIES:"),
         ];
         for (key, value, prefix) in cases {
             let error = with(&[(key, value)]).err().unwrap_or_default();

@@ -6,6 +6,7 @@
 //! feature is on, so any Rust service can adopt the crate.
 
 pub mod claims;
+pub mod client_addr;
 pub mod clock;
 pub mod jwk;
 pub mod oauth;

@@ -1,7 +1,8 @@
 //! What operators see of a Rocket service: logs to stderr (text, or JSON
 //! with `LOG_FORMAT=json`), one log line per request (method, route,
-//! status, latency, request id), Prometheus metrics by route and status, and
-//! `GET /metrics` to scrape them. Behind the `rocket` feature, for any Rocket
+//! status, latency, request id, and the client address as
+//! [`crate::client_addr`] determines it), Prometheus metrics by route and
+//! status, and `GET /metrics` to scrape them. Behind the `rocket` feature, for any Rocket
 //! service that adopts this crate.
 
 use std::sync::OnceLock;
@@ -126,6 +127,7 @@ impl Fairing for RequestTelemetry {
             .unwrap_or_else(|| "unmatched".to_owned());
         let method = request.method().as_str();
         let status = response.status().code;
+        let client = crate::client_addr::ClientAddr::of(request).0;
         metrics::counter!(
             "http_requests_total",
             "service" => self.service, "method" => method, "route" => route.clone(), "status" => status.to_string()
@@ -142,6 +144,7 @@ impl Fairing for RequestTelemetry {
             method,
             route = %route,
             status,
+            client_ip = ?client,
             latency_ms = elapsed.as_secs_f64() * 1000.0,
             "request"
         );

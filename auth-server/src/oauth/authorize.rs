@@ -13,7 +13,6 @@
 //!   the database) that the consent form sends back.
 
 use std::borrow::Cow;
-use std::time::Instant;
 
 use oxide_auth::code_grant::authorization::{
     Error as AuthorizationError, Request as AuthorizationRequest,
@@ -30,7 +29,7 @@ use url::Url;
 
 use super::password::user_scopes;
 use super::primitives::{GrantEndpoint, GrantSession};
-use super::throttle::LoginThrottle;
+use super::throttle::{Attempt, LoginThrottle, MAX_USERNAME_CHARS};
 use super::{GrantServices, RequestMeta, codes};
 use crate::clients::{Client, generate_secret};
 use crate::config::AppConfig;
@@ -498,11 +497,21 @@ async fn login(
             Status::BadRequest,
         );
     };
+    if username.chars().count() > MAX_USERNAME_CHARS {
+        return login_page(
+            validated,
+            &csrf,
+            Some("That email is too long."),
+            Status::BadRequest,
+        );
+    }
     let account = username.trim().to_lowercase();
-    if throttle
-        .check(&account, meta.client_ip, Instant::now())
-        .is_err()
-    {
+    let attempt = Attempt::new(&account, meta.client_ip);
+    let locked = match throttle.check(db, &attempt, now).await {
+        Ok(locked) => locked,
+        Err(error) => return server_error(error),
+    };
+    if locked.is_some() {
         return login_page(
             validated,
             &csrf,
@@ -525,7 +534,9 @@ async fn login(
         }
     };
     let Some(user) = user.filter(|_| verified) else {
-        throttle.record_failure(&account, meta.client_ip, Instant::now());
+        if let Err(error) = throttle.record_failure(db, &attempt, now).await {
+            return server_error(error);
+        }
         return login_page(
             validated,
             &csrf,
@@ -533,7 +544,10 @@ async fn login(
             Status::Unauthorized,
         );
     };
-    throttle.record_success(&account);
+    if let Err(error) = throttle.record_success(db, &attempt).await {
+        // The login stands; the counts expire on their own.
+        tracing::warn!(%error, "clearing failed-login counts failed");
+    }
     let ticket = match codes::create_login_ticket(db, &user.id, &validated.client.id, now).await {
         Ok(ticket) => ticket,
         Err(error) => return server_error(error),

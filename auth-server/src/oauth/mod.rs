@@ -26,6 +26,7 @@ use rocket::http::{ContentType, Header, Status};
 use rocket::request::{FromRequest, Outcome, Request};
 use rocket::response::{self, Responder, Response};
 use rocket::{post, routes};
+use shared::client_addr::ClientAddr;
 use shared::oauth::{OAuthErrorBody, TokenResponse};
 use shared::problem::Problem;
 
@@ -41,7 +42,14 @@ use throttle::LoginThrottle;
 
 pub fn stage() -> rocket::fairing::AdHoc {
     rocket::fairing::AdHoc::on_ignite("oauth", |rocket| async {
+        // The client address (shared::client_addr) reads the trusted proxies
+        // from managed state, for the handlers and the request log alike.
+        let trusted = rocket
+            .state::<AppConfig>()
+            .map(|config| config.trusted_proxies.clone())
+            .unwrap_or_default();
         rocket
+            .manage(trusted)
             .manage(LoginThrottle::default())
             .attach(authorize::security_headers())
             .mount(
@@ -106,6 +114,8 @@ impl TokenParams {
 /// What a grant needs from the request besides its parameters.
 pub struct RequestMeta {
     pub authorization: Option<String>,
+    /// The TCP peer, or what a trusted proxy says (`TRUSTED_PROXIES`);
+    /// never `X-Real-IP` or a forwarding header from anyone else.
     pub client_ip: Option<IpAddr>,
 }
 
@@ -119,7 +129,7 @@ impl<'r> FromRequest<'r> for RequestMeta {
                 .headers()
                 .get_one("Authorization")
                 .map(str::to_owned),
-            client_ip: request.client_ip(),
+            client_ip: ClientAddr::of(request).0,
         })
     }
 }

@@ -3,13 +3,12 @@
 //! only clients registered as first-party may use it; without `client_id`
 //! the built-in public first-party client is assumed.
 
-use std::time::Instant;
-
 use oxide_auth_async::primitives::{Issuer, Registrar};
 use secrecy::SecretString;
 use shared::scope::{Scope, ScopeSet};
 
 use super::primitives::{ClientRegistrar, JwtIssuer};
+use super::throttle::{Attempt, MAX_USERNAME_CHARS};
 use super::{GrantContext, TokenSuccess};
 use crate::clients::{self, FIRST_PARTY_CLIENT_ID};
 use crate::error::OAuthError;
@@ -45,6 +44,11 @@ pub fn granted_scope(requested: Option<&str>, allowed: &ScopeSet) -> Result<Scop
 #[tracing::instrument(skip_all, fields(grant = "password"))]
 pub async fn grant(ctx: &GrantContext<'_>) -> Result<TokenSuccess, OAuthError> {
     let username = ctx.params.require("username")?;
+    if username.chars().count() > MAX_USERNAME_CHARS {
+        return Err(OAuthError::invalid_request(
+            "The username is longer than 320 characters.",
+        ));
+    }
     let password = ctx.params.require("password")?;
 
     let presented = ctx.credentials()?;
@@ -76,9 +80,10 @@ pub async fn grant(ctx: &GrantContext<'_>) -> Result<TokenSuccess, OAuthError> {
 
     let account = username.trim().to_lowercase();
     let address = ctx.meta.client_ip;
-    if let Err(wait) = ctx.throttle.check(&account, address, Instant::now()) {
+    let attempt = Attempt::new(&account, address);
+    if let Some(wait) = ctx.throttle.check(ctx.db, &attempt, ctx.now).await? {
         tracing::warn!(client_ip = ?address, "password grant throttled");
-        return Err(OAuthError::throttled(wait.as_secs().max(1)));
+        return Err(OAuthError::throttled(wait));
     }
 
     let user = users::find_by_email(ctx.db, &account).await?;
@@ -87,11 +92,15 @@ pub async fn grant(ctx: &GrantContext<'_>) -> Result<TokenSuccess, OAuthError> {
     let verified = password::verify(SecretString::from(password.to_owned()), stored).await?;
     let Some(user) = user.filter(|_| verified) else {
         ctx.throttle
-            .record_failure(&account, address, Instant::now());
+            .record_failure(ctx.db, &attempt, ctx.now)
+            .await?;
         tracing::info!(client_ip = ?address, "password grant refused");
         return Err(OAuthError::invalid_grant(BAD_CREDENTIALS));
     };
-    ctx.throttle.record_success(&account);
+    if let Err(error) = ctx.throttle.record_success(ctx.db, &attempt).await {
+        // The login stands; the counts expire on their own.
+        tracing::warn!(%error, "clearing failed-login counts failed");
+    }
 
     let allowed = user_scopes(&user).intersection(&client.scopes);
     let scope = granted_scope(ctx.params.get("scope"), &allowed)?;

@@ -1,158 +1,273 @@
-//! Brute-force protection for the password grant (RFC 6749 §4.3.2 makes it
-//! a MUST): failed logins are counted per account and per client address;
-//! past a free allowance each further failure locks the key for a doubling
-//! time, and while locked every attempt, right password or not, gets the
-//! same `429`.
+//! Brute-force protection for password logins (RFC 6749 §4.3.2 makes it a
+//! MUST), counted in the database so that every instance on it sees the
+//! same counts. Three keys are counted for each failed login:
 //!
-//! State is in-process. governor's limiters count every attempt; here only
-//! failures count and a lock must be checked without spending a cell, which
-//! a keyed GCRA cannot do, hence this small table. With several instances
-//! each keeps its own counts (the README says what that changes).
+//! - the client address (IPv4, or the /64 of IPv6: one host's share):
+//!   30 failures within 15 minutes lock it;
+//! - the account at that address: 5 failures lock it;
+//! - the account from anywhere: 100 consecutive failures lock it
+//!   (NIST SP 800-63B), forgotten a day after the last one.
+//!
+//! A lock starts at 15 s and doubles with each further failure up to
+//! 15 minutes; while any of the attempt's keys is locked, every attempt,
+//! right password or not, gets `429`. Refused attempts are not failures, so
+//! they never lengthen a lock. A success clears the account's two keys but
+//! not the address's: one known password must not reset a guesser's count.
+//! So below 100 consecutive failures the right password from an address
+//! that has not failed is never refused, whoever fails elsewhere.
+//!
+//! Each failure is one atomic upsert per key that returns the new count,
+//! so concurrent failures on any number of instances count exactly; the
+//! lock is then written from that count and only ever lengthened. The check
+//! before the password is verified is one select over the three keys. Keys
+//! are stored as the SHA-256 of a kind-prefixed value, never the email or
+//! address itself. Rows past their `expires_at` are deleted by the pruner.
 
-use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+
+use sha2::{Digest, Sha256};
+
+use crate::db::Db;
+
+/// Longest `username` looked at; longer is refused before any work (an
+/// email address is at most 320 characters, RFC 3696 errata 1690).
+pub const MAX_USERNAME_CHARS: usize = 320;
 
 #[derive(Debug, Clone, Copy)]
 pub struct ThrottlePolicy {
-    /// Failures per account allowed within `window` before locking.
-    pub account_allowance: u32,
-    /// Failures per client address allowed within `window` before locking.
-    pub address_allowance: u32,
-    /// How long failures are remembered.
-    pub window: Duration,
-    /// First lock; each further failure doubles it up to `max_lock`.
-    pub base_lock: Duration,
-    pub max_lock: Duration,
+    /// Failures per client address within `address_window` before a lock.
+    pub address_allowance: i64,
+    pub address_window: i64,
+    /// Failures per account at one address (same window) before a lock.
+    pub account_address_allowance: i64,
+    /// Consecutive failures per account, from anywhere, before a lock.
+    pub account_allowance: i64,
+    /// How long after its last failure an account's count is remembered.
+    pub account_memory: i64,
+    /// First lock in seconds; each further failure doubles it up to `max_lock`.
+    pub base_lock: i64,
+    pub max_lock: i64,
 }
 
 impl Default for ThrottlePolicy {
     fn default() -> Self {
         ThrottlePolicy {
-            account_allowance: 5,
             address_allowance: 30,
-            window: Duration::from_secs(15 * 60),
-            base_lock: Duration::from_secs(15),
-            max_lock: Duration::from_secs(15 * 60),
+            address_window: 15 * 60,
+            account_address_allowance: 5,
+            account_allowance: 100,
+            account_memory: 24 * 3600,
+            base_lock: 15,
+            max_lock: 15 * 60,
         }
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-enum Key {
-    Account(String),
-    /// IPv4 address, or the /64 prefix of an IPv6 address (one host's share).
-    Address(u128),
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyKind {
+    Address,
+    AccountAddress,
+    Account,
 }
 
-#[derive(Debug, Clone, Copy)]
-struct Failures {
-    count: u32,
-    window_start: Instant,
-    locked_until: Option<Instant>,
+/// One counted key, as stored: its kind and hashed value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ThrottleKey {
+    pub kind: KeyKind,
+    pub hash: String,
 }
 
-/// Bound on remembered keys, so a flood of distinct usernames cannot grow
-/// memory without limit.
-const MAX_KEYS: usize = 100_000;
+impl ThrottleKey {
+    fn new(kind: KeyKind, value: &str) -> ThrottleKey {
+        let prefix = match kind {
+            KeyKind::Address => "address",
+            KeyKind::AccountAddress => "account-address",
+            KeyKind::Account => "account",
+        };
+        let digest = Sha256::new()
+            .chain_update(prefix)
+            .chain_update([0u8])
+            .chain_update(value)
+            .finalize();
+        let hash = digest.iter().map(|b| format!("{b:02x}")).collect();
+        ThrottleKey { kind, hash }
+    }
+}
 
-#[derive(Debug, Default)]
+/// The keys one login attempt is counted under.
+#[derive(Debug, Clone)]
+pub struct Attempt {
+    pub address: ThrottleKey,
+    pub account_address: ThrottleKey,
+    pub account: ThrottleKey,
+}
+
+impl Attempt {
+    /// `account` is the normalised (trimmed, lower-cased) username;
+    /// `address` the client address, `None` only without a TCP peer.
+    pub fn new(account: &str, address: Option<IpAddr>) -> Attempt {
+        let address = address_bucket(address);
+        Attempt {
+            address: ThrottleKey::new(KeyKind::Address, &address),
+            account_address: ThrottleKey::new(
+                KeyKind::AccountAddress,
+                &format!("{account}\0{address}"),
+            ),
+            account: ThrottleKey::new(KeyKind::Account, account),
+        }
+    }
+
+    fn keys(&self) -> [&ThrottleKey; 3] {
+        [&self.address, &self.account_address, &self.account]
+    }
+}
+
+/// IPv4 (IPv4-mapped IPv6 included) as itself, IPv6 by its /64.
+fn address_bucket(address: Option<IpAddr>) -> String {
+    match address.map(shared::client_addr::canonical) {
+        None => "none".to_owned(),
+        Some(IpAddr::V4(v4)) => v4.to_string(),
+        Some(IpAddr::V6(v6)) => {
+            let prefix = u128::from(v6) & !((1u128 << 64) - 1);
+            format!("{}/64", std::net::Ipv6Addr::from(prefix))
+        }
+    }
+}
+
+/// The login throttle: a policy over the `login_failures` table.
+#[derive(Debug, Default, Clone)]
 pub struct LoginThrottle {
     policy: ThrottlePolicy,
-    table: Mutex<HashMap<Key, Failures>>,
 }
 
 impl LoginThrottle {
     pub fn new(policy: ThrottlePolicy) -> LoginThrottle {
-        LoginThrottle {
-            policy,
-            table: Mutex::default(),
-        }
+        LoginThrottle { policy }
     }
 
-    /// `Err(retry_after)` while the account or the address is locked.
-    pub fn check(
+    /// Seconds until the attempt may be made, when any of its keys is locked.
+    pub async fn check(
         &self,
-        account: &str,
-        address: Option<IpAddr>,
-        now: Instant,
-    ) -> Result<(), Duration> {
-        let table = self.lock();
-        let wait = keys(account, address)
-            .filter_map(|key| table.get(&key)?.locked_until)
-            .filter(|until| *until > now)
-            .map(|until| until - now)
-            .max();
-        match wait {
-            Some(wait) => Err(wait),
-            None => Ok(()),
-        }
+        db: &Db,
+        attempt: &Attempt,
+        now: i64,
+    ) -> Result<Option<u64>, sqlx::Error> {
+        let [a, b, c] = attempt.keys();
+        let until: Option<i64> = sqlx::query_scalar(
+            "select max(locked_until) from login_failures \
+             where key_hash in ($1, $2, $3) and locked_until > $4",
+        )
+        .bind(&a.hash)
+        .bind(&b.hash)
+        .bind(&c.hash)
+        .bind(now)
+        .fetch_one(&db.pool)
+        .await?;
+        Ok(until.map(|until| u64::try_from(until - now).unwrap_or(1).max(1)))
     }
 
-    pub fn record_failure(&self, account: &str, address: Option<IpAddr>, now: Instant) {
-        let policy = self.policy;
-        let mut table = self.lock();
-        if table.len() >= MAX_KEYS {
-            table.retain(|_, f| {
-                f.locked_until.is_some_and(|u| u > now) || now - f.window_start < policy.window
-            });
-        }
-        for key in keys(account, address) {
-            let allowance = match key {
-                Key::Account(_) => policy.account_allowance,
-                Key::Address(_) => policy.address_allowance,
+    /// Counts a failed login under each of its keys, locking those past
+    /// their allowance.
+    pub async fn record_failure(
+        &self,
+        db: &Db,
+        attempt: &Attempt,
+        now: i64,
+    ) -> Result<(), sqlx::Error> {
+        for key in attempt.keys() {
+            let (allowance, memory, sliding) = match key.kind {
+                KeyKind::Address => (
+                    self.policy.address_allowance,
+                    self.policy.address_window,
+                    0i64,
+                ),
+                KeyKind::AccountAddress => (
+                    self.policy.account_address_allowance,
+                    self.policy.address_window,
+                    0,
+                ),
+                KeyKind::Account => (self.policy.account_allowance, self.policy.account_memory, 1),
             };
-            let entry = table.entry(key).or_insert(Failures {
-                count: 0,
-                window_start: now,
-                locked_until: None,
-            });
-            if now - entry.window_start >= policy.window
-                && entry.locked_until.is_none_or(|u| u <= now)
-            {
-                *entry = Failures {
-                    count: 0,
-                    window_start: now,
-                    locked_until: None,
-                };
-            }
-            entry.count = entry.count.saturating_add(1);
-            if entry.count > allowance {
-                let doublings = (entry.count - allowance - 1).min(16);
-                let lock = policy
-                    .base_lock
-                    .saturating_mul(1 << doublings)
-                    .min(policy.max_lock);
-                entry.locked_until = Some(now + lock);
-                // A lock extends the memory of the failures past the window.
-                entry.window_start = now;
+            // One statement, so concurrent failures each see their own count.
+            let failures: i64 = sqlx::query_scalar(
+                "insert into login_failures (key_hash, failures, locked_until, expires_at) \
+                 values ($1, 1, 0, $3) \
+                 on conflict (key_hash) do update set \
+                   failures = case when login_failures.expires_at <= $2 then 1 \
+                                   else login_failures.failures + 1 end, \
+                   expires_at = case when login_failures.expires_at <= $2 or $4 = 1 then $3 \
+                                     else login_failures.expires_at end \
+                 returning failures",
+            )
+            .bind(&key.hash)
+            .bind(now)
+            .bind(now + memory)
+            .bind(sliding)
+            .fetch_one(&db.pool)
+            .await?;
+            if let Some(lock) = self.lock_for(failures, allowance) {
+                // Never shortens a lock a higher count already wrote; the
+                // count is remembered for a window past the lock.
+                sqlx::query(
+                    "update login_failures set locked_until = $2, \
+                       expires_at = case when expires_at < $3 then $3 else expires_at end \
+                     where key_hash = $1 and locked_until < $2",
+                )
+                .bind(&key.hash)
+                .bind(now + lock)
+                .bind(now + lock.max(memory))
+                .execute(&db.pool)
+                .await?;
             }
         }
+        Ok(())
     }
 
-    /// A successful login clears the account's failures, not the address's:
-    /// otherwise one known password would reset a guesser's address count.
-    pub fn record_success(&self, account: &str) {
-        self.lock().remove(&Key::Account(account.to_owned()));
+    /// A successful login clears the account's keys, not the address's.
+    pub async fn record_success(&self, db: &Db, attempt: &Attempt) -> Result<(), sqlx::Error> {
+        sqlx::query("delete from login_failures where key_hash in ($1, $2)")
+            .bind(&attempt.account_address.hash)
+            .bind(&attempt.account.hash)
+            .execute(&db.pool)
+            .await?;
+        Ok(())
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Key, Failures>> {
-        self.table
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    /// The `failures`-th failure's lock in seconds, if it earns one: the
+    /// failure that reaches the allowance locks for `base_lock`, each one
+    /// after doubles it.
+    pub fn lock_for(&self, failures: i64, allowance: i64) -> Option<i64> {
+        let over = failures.checked_sub(allowance)?;
+        if over < 0 {
+            return None;
+        }
+        let doublings = u32::try_from(over.min(16)).unwrap_or(16);
+        Some(
+            self.policy
+                .base_lock
+                .saturating_mul(1 << doublings)
+                .min(self.policy.max_lock),
+        )
     }
 }
 
-fn keys(account: &str, address: Option<IpAddr>) -> impl Iterator<Item = Key> {
-    let address = address.map(|ip| match ip {
-        IpAddr::V4(v4) => Key::Address(u128::from(u32::from(v4))),
-        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => Key::Address(u128::from(u32::from(v4))),
-            None => Key::Address(u128::from(v6) & !((1u128 << 64) - 1)),
-        },
-    });
-    std::iter::once(Key::Account(account.to_owned())).chain(address)
+/// The stored count of one key (for tests and operators), if any.
+pub async fn failures(db: &Db, key: &ThrottleKey) -> Result<Option<i64>, sqlx::Error> {
+    sqlx::query_scalar("select failures from login_failures where key_hash = $1")
+        .bind(&key.hash)
+        .fetch_optional(&db.pool)
+        .await
+}
+
+/// Deletes rows that no longer mean anything; returns how many went.
+pub async fn prune(db: &Db, now: i64) -> Result<u64, sqlx::Error> {
+    Ok(
+        sqlx::query("delete from login_failures where expires_at < $1 and locked_until < $1")
+            .bind(now)
+            .execute(&db.pool)
+            .await?
+            .rows_affected(),
+    )
 }
 
 #[cfg(test)]
@@ -160,53 +275,46 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
 
-    fn policy() -> ThrottlePolicy {
-        ThrottlePolicy {
-            account_allowance: 3,
-            address_allowance: 10,
-            window: Duration::from_secs(60),
-            base_lock: Duration::from_secs(10),
-            max_lock: Duration::from_secs(40),
-        }
+    #[test]
+    fn locks_start_at_the_allowance_and_double_up_to_the_cap() {
+        let throttle = LoginThrottle::default();
+        assert_eq!(throttle.lock_for(4, 5), None);
+        assert_eq!(throttle.lock_for(5, 5), Some(15));
+        assert_eq!(throttle.lock_for(6, 5), Some(30));
+        assert_eq!(throttle.lock_for(30, 30), Some(15));
+        assert_eq!(throttle.lock_for(35, 30), Some(480));
+        assert_eq!(throttle.lock_for(36, 30), Some(900));
+        assert_eq!(throttle.lock_for(10_000, 30), Some(900));
+        assert_eq!(throttle.lock_for(99, 100), None);
+        assert_eq!(throttle.lock_for(100, 100), Some(15));
     }
 
     #[test]
-    fn locks_an_account_after_its_allowance_and_doubles() {
-        let throttle = LoginThrottle::new(policy());
-        let t0 = Instant::now();
-        let ip = Some("127.0.0.1".parse().unwrap());
-        for _ in 0..3 {
-            assert!(throttle.check("a", ip, t0).is_ok());
-            throttle.record_failure("a", ip, t0);
-        }
-        assert!(throttle.check("a", ip, t0).is_ok());
-        throttle.record_failure("a", ip, t0);
-        assert_eq!(throttle.check("a", ip, t0), Err(Duration::from_secs(10)));
-        // Another account from the same address is not locked yet.
-        assert!(throttle.check("b", ip, t0).is_ok());
-        throttle.record_failure("a", ip, t0);
-        assert_eq!(throttle.check("a", ip, t0), Err(Duration::from_secs(20)));
-        let later = t0 + Duration::from_secs(21);
-        assert!(throttle.check("a", ip, later).is_ok());
-        throttle.record_success("a");
-        assert!(throttle.check("a", ip, later).is_ok());
-    }
-
-    #[test]
-    fn locks_an_address_spraying_many_accounts() {
-        let throttle = LoginThrottle::new(policy());
-        let t0 = Instant::now();
-        let ip = Some("2001:db8::1".parse().unwrap());
-        let neighbour = Some("2001:db8::2".parse().unwrap());
-        for i in 0..11 {
-            throttle.record_failure(&format!("user{i}"), ip, t0);
-        }
-        assert!(throttle.check("fresh", ip, t0).is_err());
-        assert!(throttle.check("fresh", neighbour, t0).is_err(), "same /64");
+    fn addresses_are_bucketed_and_keys_hashed_by_kind() {
+        let ip = |s: &str| Some(s.parse::<IpAddr>().unwrap());
+        assert_eq!(address_bucket(ip("192.0.2.1")), "192.0.2.1");
+        assert_eq!(address_bucket(ip("::ffff:192.0.2.1")), "192.0.2.1");
+        assert_eq!(
+            address_bucket(ip("2001:db8:1:2:3:4:5:6")),
+            "2001:db8:1:2::/64"
+        );
+        assert_eq!(
+            Attempt::new("a@x", ip("2001:db8:1:2::9")).address,
+            Attempt::new("b@y", ip("2001:db8:1:2:ffff::1")).address
+        );
+        let attempt = Attempt::new("ada@example.com", ip("192.0.2.1"));
+        let hashes: Vec<&str> = attempt.keys().iter().map(|k| k.hash.as_str()).collect();
         assert!(
-            throttle
-                .check("fresh", Some("2001:db9::1".parse().unwrap()), t0)
-                .is_ok()
+            hashes
+                .iter()
+                .all(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()))
+        );
+        assert_ne!(hashes[0], hashes[1]);
+        assert_ne!(hashes[1], hashes[2]);
+        // An account named like an address is not that address's key.
+        assert_ne!(
+            Attempt::new("192.0.2.1", None).account.hash,
+            Attempt::new("x", ip("192.0.2.1")).address.hash
         );
     }
 }

@@ -20,6 +20,7 @@ mod redirect_uris;
 mod refresh_families;
 mod rotation;
 mod signup;
+mod throttle;
 mod token;
 mod token_lifetime;
 mod token_management;

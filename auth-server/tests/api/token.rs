@@ -195,18 +195,7 @@ async fn repeated_failures_lock_the_account_even_for_the_right_password() {
             .await;
         assert_eq!(response.status(), 400);
     }
-    let response = app
-        .post_token(&[
-            ("grant_type", "password"),
-            ("username", "ada@example.com"),
-            ("password", "wrong-wrong-wrong"),
-        ])
-        .await;
-    assert_eq!(
-        response.status(),
-        400,
-        "the sixth failure is counted, then the lock starts"
-    );
+    // The sixth attempt from this address is refused, right password or not.
     let response = app
         .post_token(&[
             ("grant_type", "password"),
