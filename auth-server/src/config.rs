@@ -443,7 +443,9 @@ mod tests {
             );
         }
         // Shorter than one token's lifetime is allowed: tokens end with the family.
-        let short = config_with(&[("refresh_token_max_lifetime", "30")]).unwrap();
+        let figment = Figment::from(Serialized::defaults(defaults()))
+            .merge(("refresh_token_max_lifetime", 30));
+        let short = AppConfig::from_figment(&figment).unwrap();
         assert_eq!(short.refresh_token_max_lifetime, 30);
     }
 

@@ -359,3 +359,30 @@ fn an_unusable_refresh_token_max_lifetime_stops_start_up_naming_it() {
         );
     }
 }
+
+#[tokio::test]
+async fn pruning_deletes_families_only_past_their_end() {
+    let app = spawn_app().await;
+    let user = app.signup("ada@example.com").await;
+    let user_id = user["id"].as_str().unwrap();
+    let now = 1_900_000_000_i64;
+    for (family, expires) in [("f-dead", now - 10), ("f-alive", now + 1000)] {
+        sqlx::query(
+            "insert into refresh_families \
+             (family_id, client_id, user_id, created_at, expires_at, updated_at) \
+             values ($1, 'first-party', $2, 0, $3, 0)",
+        )
+        .bind(family)
+        .bind(user_id)
+        .bind(expires)
+        .execute(&app.db.pool)
+        .await
+        .unwrap();
+    }
+    assert_eq!(auth_server::prune::prune(&app.db, now).await.unwrap(), 1);
+    let left: Vec<String> = sqlx::query_scalar("select family_id from refresh_families")
+        .fetch_all(&app.db.pool)
+        .await
+        .unwrap();
+    assert_eq!(left, ["f-alive"]);
+}
