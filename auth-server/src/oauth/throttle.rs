@@ -16,9 +16,10 @@
 //! So below 100 consecutive failures the right password from an address
 //! that has not failed is never refused, whoever fails elsewhere.
 //!
-//! Each failure is one atomic upsert per key that returns the new count,
-//! so concurrent failures on any number of instances count exactly; the
-//! lock is then written from that count and only ever lengthened. The check
+//! Each failure is one atomic upsert per key that returns the new count
+//! (the three in one transaction), so concurrent failures on any number of
+//! instances count exactly; the lock is then written from that count and
+//! only ever lengthened. The check
 //! before the password is verified is one select over the three keys. Keys
 //! are stored as the SHA-256 of a kind-prefixed value, never the email or
 //! address itself. Rows past their `expires_at` are deleted by the pruner.
@@ -174,6 +175,11 @@ impl LoginThrottle {
         attempt: &Attempt,
         now: i64,
     ) -> Result<(), sqlx::Error> {
+        // One transaction: one commit (one WAL flush) instead of up to six.
+        // Keys are always taken in the same order (address, account at
+        // address, account), so two attempts never wait on each other in a
+        // cycle.
+        let mut tx = db.pool.begin().await?;
         for key in attempt.keys() {
             let (allowance, memory, sliding) = match key.kind {
                 KeyKind::Address => (
@@ -203,7 +209,7 @@ impl LoginThrottle {
             .bind(now)
             .bind(now + memory)
             .bind(sliding)
-            .fetch_one(&db.pool)
+            .fetch_one(&mut *tx)
             .await?;
             if let Some(lock) = self.lock_for(failures, allowance) {
                 // Never shortens a lock a higher count already wrote; the
@@ -216,11 +222,11 @@ impl LoginThrottle {
                 .bind(&key.hash)
                 .bind(now + lock)
                 .bind(now + lock.max(memory))
-                .execute(&db.pool)
+                .execute(&mut *tx)
                 .await?;
             }
         }
-        Ok(())
+        tx.commit().await
     }
 
     /// A successful login clears the account's keys, not the address's.

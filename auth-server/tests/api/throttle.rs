@@ -335,7 +335,7 @@ async fn two_instances_on_one_database_share_the_counts() {
     )
     .await;
     let at = |i: u32| {
-        if i % 2 == 0 {
+        if i.is_multiple_of(2) {
             app.address.clone()
         } else {
             other.0.clone()
