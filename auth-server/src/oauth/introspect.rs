@@ -2,18 +2,20 @@
 //! of our own access tokens that revocation shares.
 //!
 //! Only an authenticated confidential client may ask (a resource server, in
-//! practice); anything else gets `401 invalid_client`. A token that is not
-//! ours, expired, revoked, or a refresh token of another client is simply
-//! `{"active": false}`: RFC 7662 §2.2 wants no reason given.
+//! practice); anything else gets `401 invalid_client`. Access and refresh
+//! tokens are both looked up whatever `token_type_hint` says (it only
+//! orders the lookups, RFC 7662 §2.1). A token that is not ours, expired,
+//! used or revoked is simply `{"active": false}`: RFC 7662 §2.2 wants no
+//! reason given. Answers carry the user's email, so they are never cached.
 
 use std::sync::Arc;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use rocket::data::Data;
-use rocket::http::ContentType;
+use rocket::http::{ContentType, Header};
 use rocket::serde::json::Json;
-use rocket::{State, post};
+use rocket::{Responder, State, post};
 use serde_json::{Value, json};
 use shared::claims::AccessTokenClaims;
 use shared::jwks_cache::VerifyingKey;
@@ -76,6 +78,28 @@ pub struct IntrospectionForm {
     client_secret: Option<String>,
 }
 
+/// An introspection answer: JSON, never stored by a cache (RFC 7662 §4).
+#[derive(Responder)]
+pub struct Introspection {
+    body: Json<Value>,
+    cache: Header<'static>,
+    pragma: Header<'static>,
+}
+
+impl Introspection {
+    fn new(body: Value) -> Introspection {
+        Introspection {
+            body: Json(body),
+            cache: Header::new("Cache-Control", "no-store"),
+            pragma: Header::new("Pragma", "no-cache"),
+        }
+    }
+
+    fn inactive() -> Introspection {
+        Introspection::new(json!({ "active": false }))
+    }
+}
+
 /// Introspect a token (RFC 7662); confidential clients only.
 #[utoipa::path(
     post, path = "/oauth/introspect", tag = "oauth",
@@ -96,7 +120,7 @@ pub async fn introspect(
     config: &State<AppConfig>,
     keys: &State<Arc<KeyStore>>,
     clock: &State<AppClock>,
-) -> Result<Json<Value>, TokenFailure> {
+) -> Result<Introspection, TokenFailure> {
     let params = read_form(content_type, data).await?;
     let caller = authenticate_caller(db, &meta, &params).await?;
     // A public client cannot prove who it is, so it may not look into tokens.
@@ -105,8 +129,9 @@ pub async fn introspect(
     }
     let token = params.require("token")?;
     let now = clock.0.now();
-    let inactive = Json(json!({ "active": false }));
 
+    // A JWT is recognised by its signature without a database read, so
+    // the hint need not order anything: a wrong hint changes nothing.
     if let Some(claims) = own_access_token(keys, config, token) {
         let live = claims.exp > now
             && claims.nbf <= now + 60
@@ -114,7 +139,7 @@ pub async fn introspect(
                 .await
                 .map_err(OAuthError::from)?;
         if !live {
-            return Ok(inactive);
+            return Ok(Introspection::inactive());
         }
         let mut body = json!({
             "active": true,
@@ -132,15 +157,14 @@ pub async fn introspect(
         if let Some(email) = claims.email {
             body["username"] = json!(email);
         }
-        return Ok(Json(body));
+        return Ok(Introspection::new(body));
     }
 
     let stored = refresh_tokens::find(db, token)
         .await
         .map_err(OAuthError::from)?;
     match stored {
-        // Refresh tokens are for the client that holds them alone.
-        Some(stored) if stored.client_id == caller.id && stored.is_live(now) => Ok(Json(json!({
+        Some(stored) if stored.is_live(now) => Ok(Introspection::new(json!({
             "active": true,
             "token_type": "refresh_token",
             "scope": stored.scope,
@@ -149,6 +173,6 @@ pub async fn introspect(
             "iss": config.issuer,
             "exp": stored.expires_at,
         }))),
-        _ => Ok(inactive),
+        _ => Ok(Introspection::inactive()),
     }
 }

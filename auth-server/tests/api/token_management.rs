@@ -49,29 +49,73 @@ async fn introspection_describes_live_tokens_and_nothing_else() {
     assert_eq!(body["scope"], "profile:read");
     assert_eq!(body["username"], "ada@example.com");
 
-    // Garbage, a token of another issuer's key, and a refresh token of
-    // another client are all simply inactive.
-    let (h, p, _) = {
+    // Garbage and a token of another issuer's key are simply inactive.
+    let (h, p) = {
         let mut parts = access.split('.');
-        (
-            parts.next().unwrap().to_owned(),
-            parts.next().unwrap().to_owned(),
-            (),
-        )
+        (parts.next().unwrap().to_owned(), parts.next().unwrap().to_owned())
     };
     let forged = format!("{h}.{p}.c2lnbmF0dXJl");
-    for token in [
-        "garbage",
-        forged.as_str(),
-        tokens["refresh_token"].as_str().unwrap(),
-    ] {
-        let body: Value = post_introspect(&app, Some(&resource.basic()), token)
-            .await
-            .json()
-            .await
-            .unwrap();
+    for token in ["garbage", forged.as_str()] {
+        let response = post_introspect(&app, Some(&resource.basic()), token).await;
+        assert_eq!(response.status(), 200);
+        assert_eq!(response.headers()["cache-control"], "no-store");
+        let body: Value = response.json().await.unwrap();
         assert_eq!(body, serde_json::json!({"active": false}));
     }
+}
+
+#[tokio::test]
+async fn a_live_refresh_token_is_active_whatever_the_hint_and_never_cached() {
+    let app = spawn_app().await;
+    let user = app.signup("ada@example.com").await;
+    let client = public_app(&app).await;
+    let resource = service(&app).await;
+    let tokens = user_tokens(&app, &client).await;
+    let refresh = tokens["refresh_token"].as_str().unwrap();
+    let access = tokens["access_token"].as_str().unwrap();
+
+    for hint in [None, Some("refresh_token"), Some("access_token"), Some("nonsense")] {
+        let mut form = vec![("token", refresh)];
+        form.extend(hint.map(|h| ("token_type_hint", h)));
+        let response = post_form(&app, "/oauth/introspect", Some(&resource.basic()), &form).await;
+        assert_eq!(response.status(), 200, "hint {hint:?}");
+        assert_eq!(response.headers()["cache-control"], "no-store");
+        assert_eq!(response.headers()["pragma"], "no-cache");
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["active"], true, "hint {hint:?}: {body}");
+        assert_eq!(body["token_type"], "refresh_token");
+        assert_eq!(body["sub"], user["id"]);
+        assert_eq!(body["client_id"], client.id);
+        assert_eq!(body["scope"], "profile:read");
+    }
+    // An access token under a refresh-token hint is still found.
+    let response = post_form(
+        &app,
+        "/oauth/introspect",
+        Some(&resource.basic()),
+        &[("token", access), ("token_type_hint", "refresh_token")],
+    )
+    .await;
+    assert_eq!(response.headers()["cache-control"], "no-store");
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["active"], true);
+    assert_eq!(body["token_type"], "Bearer");
+
+    // Once rotated, the used token is inactive.
+    let rotated = app
+        .post_token(&[
+            ("grant_type", "refresh_token"),
+            ("client_id", &client.id),
+            ("refresh_token", refresh),
+        ])
+        .await;
+    assert_eq!(rotated.status(), 200);
+    let body: Value = post_introspect(&app, Some(&resource.basic()), refresh)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(body, serde_json::json!({"active": false}));
 }
 
 #[tokio::test]
