@@ -433,7 +433,7 @@ async fn a_revoked_kid_never_returns_though_its_file_stays_in_keys_dir() {
             .merge(("key_encryption_key", kek.clone()))
     })
     .await;
-    assert_eq!(jwks_kids(&app.get_jwks().await), [kid.clone()]);
+    assert_eq!(jwks_kids(&app.get_jwks().await), std::slice::from_ref(&kid));
 
     let output = cli_command(&app.database_url, &keys_dir)
         .env("KEY_ENCRYPTION_KEY", &kek)
