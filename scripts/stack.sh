@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Starts the whole stack on SQLite: the auth-server on 127.0.0.1:8000 and the
 # resource-server on 127.0.0.1:8001, each with its own database under data/
-# and the signing key under keys/ (generated on first start). Ctrl-C stops both.
+# and the signing keys in the auth database, encrypted with keys/kek (made on
+# first start). Ctrl-C stops both.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

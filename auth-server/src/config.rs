@@ -371,22 +371,47 @@ mod tests {
 
     #[test]
     fn jwks_max_age_bounds_the_rotation_interval() {
-        for bad in ["0", "86401", "soon"] {
+        let with = |pairs: &[(&str, i64)]| {
+            let mut figment = Figment::from(Serialized::defaults(defaults()));
+            for (k, v) in pairs {
+                figment = figment.merge((*k, *v));
+            }
+            AppConfig::from_figment(&figment)
+        };
+        for bad in [0, 86_401] {
             assert_eq!(
-                config_with(&[("jwks_max_age", bad)]).unwrap_err().setting,
+                with(&[("jwks_max_age", bad)]).unwrap_err().setting,
                 "JWKS_MAX_AGE"
             );
         }
+        assert_eq!(
+            config_with(&[("jwks_max_age", "soon")])
+                .unwrap_err()
+                .setting,
+            "JWKS_MAX_AGE"
+        );
         // 2 × 1 + 60 + 60: the shortest interval with JWKS_MAX_AGE=1.
-        let config = config_with(&[
-            ("jwks_max_age", "1"),
-            ("access_token_ttl", "60"),
-            ("key_rotation_interval", "122"),
+        let config = with(&[
+            ("jwks_max_age", 1),
+            ("access_token_ttl", 60),
+            ("key_rotation_interval", 122),
         ])
         .unwrap();
+        assert_eq!(config.publish_lead(), 2);
         assert_eq!(config.key_rotation_interval, Some(122));
         assert_eq!(
-            config_with(&[("key_rotation_interval", "1000")])
+            with(&[
+                ("jwks_max_age", 1),
+                ("access_token_ttl", 60),
+                ("key_rotation_interval", 121)
+            ])
+            .unwrap_err()
+            .setting,
+            "KEY_ROTATION_INTERVAL"
+        );
+        // The default lead (600) + 900 + 60.
+        assert_eq!(
+            with(&[("key_rotation_interval", 1559)])
                 .unwrap_err()
                 .setting,
             "KEY_ROTATION_INTERVAL"

@@ -355,3 +355,43 @@ async fn a_missing_wrong_or_different_key_encryption_key_stops_start_up_and_chan
     let after = sealed_keys(&database_url).await;
     assert_eq!(after, vec![(kid, Some(sealed))], "nothing replaced the key");
 }
+
+#[tokio::test]
+async fn two_binaries_with_read_only_keys_dirs_and_one_kek_serve_the_same_jwks() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = TempDir::new().unwrap();
+    let database_url = fresh_database_url(dir.path()).await;
+    let kek = crate::keys::a_kek();
+    let mut servers = Vec::new();
+    for name in ["keys-a", "keys-b"] {
+        let keys_dir = dir.path().join(name);
+        std::fs::create_dir_all(&keys_dir).unwrap();
+        std::fs::set_permissions(&keys_dir, std::fs::Permissions::from_mode(0o500)).unwrap();
+        let mut command = command(&dir, &database_url);
+        command
+            .env("KEYS_DIR", &keys_dir)
+            .env("KEY_ENCRYPTION_KEY", &kek);
+        servers.push(serve_with(command));
+    }
+    let mut sets = Vec::new();
+    for (_, address) in &servers {
+        let response = reqwest::get(format!("{address}/.well-known/jwks.json"))
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        let etag = response.headers()["etag"].to_str().unwrap().to_owned();
+        let body: serde_json::Value = response.json().await.unwrap();
+        assert_eq!(body["keys"].as_array().unwrap().len(), 1);
+        sets.push((etag, body));
+    }
+    assert_eq!(sets[0], sets[1]);
+    for (mut server, _) in servers {
+        server.kill().unwrap();
+        server.wait().unwrap();
+    }
+    for name in ["keys-a", "keys-b"] {
+        let keys_dir = dir.path().join(name);
+        assert_eq!(std::fs::read_dir(&keys_dir).unwrap().count(), 0);
+        std::fs::set_permissions(&keys_dir, std::fs::Permissions::from_mode(0o700)).unwrap();
+    }
+}

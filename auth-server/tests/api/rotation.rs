@@ -18,18 +18,28 @@ const PUBLISH_LEAD: i64 = 600;
 const BIN: &str = env!("CARGO_BIN_EXE_auth-server");
 
 fn cli(app: &TestApp, args: &[&str]) -> Output {
+    cli_with(app, args, &[])
+}
+
+/// The CLI with the server's settings: `env` adds those the test changed.
+fn cli_with(app: &TestApp, args: &[&str], env: &[(&str, &str)]) -> Output {
     std::process::Command::new(BIN)
         .args(args)
         .env_clear()
         .env("DATABASE_URL", &app.database_url)
         .env("KEYS_DIR", &app.keys_dir)
         .env("RUST_LOG", "off")
+        .envs(env.iter().copied())
         .output()
         .unwrap()
 }
 
 fn cli_json(app: &TestApp, args: &[&str]) -> Value {
-    let output = cli(app, args);
+    cli_json_with(app, args, &[])
+}
+
+fn cli_json_with(app: &TestApp, args: &[&str], env: &[(&str, &str)]) -> Value {
+    let output = cli_with(app, args, env);
     assert!(
         output.status.success(),
         "{args:?}: {}",
@@ -234,7 +244,12 @@ async fn a_cli_rotation_is_published_within_2_s_and_signs_after_the_lead() {
     let app = spawn_app_with(|f| f.merge(("jwks_max_age", 1))).await;
     app.signup("ada@example.com").await;
     let old = kids(&app).await.remove(0);
-    let rotation = cli_json(&app, &["keys", "rotate", "--json"]);
+    // The CLI reads the same settings as the server, JWKS_MAX_AGE included.
+    let rotation = cli_json_with(
+        &app,
+        &["keys", "rotate", "--json"],
+        &[("JWKS_MAX_AGE", "1")],
+    );
     let rotated_at = Instant::now();
     let new = rotation["new"]["kid"].as_str().unwrap().to_owned();
     let activates =
