@@ -40,7 +40,9 @@ use crate::{password, users};
 
 const CSRF_COOKIE: &str = "authorize_csrf";
 
-/// The page or the redirect.
+/// The page or the redirect. One per request, so the variants' sizes do
+/// not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(rocket::Responder)]
 pub enum AuthorizeResponse {
     Page(Page),
