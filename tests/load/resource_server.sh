@@ -42,19 +42,24 @@ curl -fsS -o /dev/null "$AUTH_URL/signup" -H 'content-type: application/json' \
 # (its own jti) without another password hash.
 TOKENS="$WORK/tokens.txt"
 AUTH_URL="$AUTH_URL" LOAD_PASSWORD="$PASSWORD" python3 - "$TOKENS" "$TOKEN_COUNT" <<'PY'
-import json, os, sys, urllib.parse, urllib.request
+import json, os, sys, urllib.error, urllib.parse, urllib.request
 
 def token(fields):
     body = urllib.parse.urlencode(fields).encode()
-    with urllib.request.urlopen(os.environ["AUTH_URL"] + "/oauth/token", body) as response:
-        return json.load(response)
+    try:
+        with urllib.request.urlopen(os.environ["AUTH_URL"] + "/oauth/token", body) as response:
+            return json.load(response)
+    except urllib.error.HTTPError as error:
+        # The OAuth error body names the reason; it holds no token.
+        sys.exit(f"{fields['grant_type']} grant answered {error.code}: {error.read().decode()[:300]}")
 
 path, count = sys.argv[1], int(sys.argv[2])
 answer = token({"grant_type": "password", "username": "load@example.com",
                 "password": os.environ["LOAD_PASSWORD"]})
 tokens = [answer["access_token"]]
 while len(tokens) < count:
-    answer = token({"grant_type": "refresh_token", "refresh_token": answer["refresh_token"]})
+    answer = token({"grant_type": "refresh_token", "refresh_token": answer["refresh_token"],
+                    "client_id": "first-party"})
     tokens.append(answer["access_token"])
 if len(set(tokens)) != count:
     sys.exit("the refresh grant gave the same access token twice")
