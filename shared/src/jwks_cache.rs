@@ -14,7 +14,9 @@
 //!   (stale-if-error) up to a hard limit, after which nothing verifies and
 //!   readiness turns false;
 //! - a key that disappears from the issuer's set is dropped at the next
-//!   successful refresh.
+//!   successful refresh, and whoever registered with
+//!   [`JwksCache::on_keys_removed`] (the verifier's token cache) is told
+//!   which kids left, so nothing it proved with them outlives them.
 //!
 //! Monotonic time (`tokio::time::Instant`) drives the cache; token validity
 //! uses the wall clock passed to the verifier.
@@ -266,9 +268,14 @@ struct Inner {
     /// When the last unknown-kid refetch finished (cool-down start).
     last_kid_refetch: Mutex<Option<Instant>>,
     negative: Mutex<HashMap<String, Instant>>,
+    /// Told the kids that left the set after each refresh that dropped any.
+    removal_listeners: Mutex<Vec<RemovalListener>>,
     fetches: AtomicU64,
     failures: AtomicU64,
 }
+
+/// Returns false once whatever it serves is gone, and is then forgotten.
+type RemovalListener = Box<dyn Fn(&[String]) -> bool + Send + Sync>;
 
 /// The key cache. Cheap to clone; clones share one cache.
 #[derive(Clone)]
@@ -337,6 +344,7 @@ impl JwksCache {
                 fetch_lock: tokio::sync::Mutex::new(()),
                 last_kid_refetch: Mutex::new(None),
                 negative: Mutex::new(HashMap::new()),
+                removal_listeners: Mutex::new(Vec::new()),
                 fetches: AtomicU64::new(0),
                 failures: AtomicU64::new(0),
             }),
@@ -370,6 +378,31 @@ impl JwksCache {
             metrics::gauge!("jwks_cache_age_seconds").set(age.as_secs_f64());
         }
         health
+    }
+
+    /// True when `kid` is in the set and the set is still serving: what a
+    /// token proved with that key earlier may still be trusted. Cheaper
+    /// than [`JwksCache::cached_key`]: no reference count is touched, so
+    /// concurrent requests do not contend on the key.
+    pub fn serves(&self, kid: &str) -> bool {
+        let snapshot = self.read_snapshot();
+        health_of(&snapshot, &self.inner.config, Instant::now()).is_serving()
+            && snapshot.keys.contains_key(kid)
+    }
+
+    /// Calls `listener` with the kids that left the set, after every
+    /// refresh that removed some, until it returns false. It runs on the
+    /// task that refreshed, after the new set is in place, so anything that
+    /// looks the kid up from then on no longer finds it.
+    pub fn on_keys_removed(&self, listener: impl Fn(&[String]) -> bool + Send + Sync + 'static) {
+        lock(&self.inner.removal_listeners).push(Box::new(listener));
+    }
+
+    fn announce_removed(&self, removed: &[String]) {
+        if removed.is_empty() {
+            return;
+        }
+        lock(&self.inner.removal_listeners).retain(|listener| listener(removed));
     }
 
     /// The key for `kid` if it is cached and the set is still serving.
@@ -594,15 +627,20 @@ impl JwksCache {
             reason,
         })?;
         let count = keys.len();
-        {
+        let removed: Vec<String> = {
             let mut snapshot = self.write_snapshot();
-            snapshot.keys = keys;
+            let old = std::mem::replace(&mut snapshot.keys, keys);
             snapshot.confirmed_at = Some(Instant::now());
             snapshot.ttl = ttl;
             snapshot.etag = new_etag;
             snapshot.failed_at = None;
-        }
+            old.into_keys()
+                .filter(|kid| !snapshot.keys.contains_key(kid))
+                .collect()
+        };
         metrics::gauge!("jwks_keys").set(count as f64);
+        // Outside the snapshot lock: listeners may look keys up.
+        self.announce_removed(&removed);
         Ok(FetchOutcome::Updated { keys: count })
     }
 

@@ -8,6 +8,15 @@
 //! (a token carrying any of them is refused); an unknown `crit` is refused;
 //! oversized tokens are refused before anything is decoded; and time is a
 //! parameter, so expiry tests need no sleeps.
+//!
+//! A token that passed is remembered in a bounded [`token_cache`] until its
+//! `exp` or until its key leaves the issuer's set, so that the signature is
+//! checked once per token rather than once per request; see that module for
+//! why a remembered answer is always the one a full check would give.
+
+pub mod token_cache;
+
+use std::sync::Arc;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -16,6 +25,9 @@ use serde_json::{Map, Value};
 use crate::claims::{ACCESS_TOKEN_TYP, AccessTokenClaims, Audience};
 use crate::jwks_cache::JwksCache;
 use crate::scope::ScopeSet;
+
+use token_cache::TokenCache;
+pub use token_cache::{TokenCacheConfig, TokenCacheUsage};
 
 /// Tokens longer than this are refused unread; ours are well under 2 KiB.
 pub const MAX_TOKEN_BYTES: usize = 8 * 1024;
@@ -39,6 +51,8 @@ pub struct VerifierConfig {
     pub audience: String,
     /// Clock skew allowed, at most [`MAX_LEEWAY_SECS`].
     pub leeway_secs: i64,
+    /// Bounds of the verified-token cache.
+    pub cache: TokenCacheConfig,
 }
 
 impl VerifierConfig {
@@ -47,6 +61,7 @@ impl VerifierConfig {
             issuer: issuer.into(),
             audience: audience.into(),
             leeway_secs: MAX_LEEWAY_SECS,
+            cache: TokenCacheConfig::default(),
         }
     }
 }
@@ -122,17 +137,45 @@ pub struct VerifiedToken {
     pub scopes: ScopeSet,
 }
 
-/// Verifies access tokens against the issuer's published keys.
-#[derive(Debug, Clone)]
+/// Verifies access tokens against the issuer's published keys. Clones
+/// share one token cache.
+#[derive(Clone)]
 pub struct Verifier {
     config: VerifierConfig,
     keys: JwksCache,
+    cache: Option<Arc<TokenCache>>,
+}
+
+impl std::fmt::Debug for Verifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Verifier")
+            .field("config", &self.config)
+            .field("keys", &self.keys)
+            .finish()
+    }
 }
 
 impl Verifier {
     pub fn new(mut config: VerifierConfig, keys: JwksCache) -> Verifier {
         config.leeway_secs = config.leeway_secs.clamp(0, MAX_LEEWAY_SECS);
-        Verifier { config, keys }
+        let cache = TokenCache::new(config.cache).map(Arc::new);
+        if let Some(cache) = &cache {
+            // Weak, so that a dropped verifier does not keep its cache alive
+            // inside the key set; the listener then unregisters itself.
+            let weak = Arc::downgrade(cache);
+            keys.on_keys_removed(move |kids| match weak.upgrade() {
+                Some(cache) => {
+                    cache.forget_kids(kids);
+                    true
+                }
+                None => false,
+            });
+        }
+        Verifier {
+            config,
+            keys,
+            cache,
+        }
     }
 
     pub fn config(&self) -> &VerifierConfig {
@@ -141,6 +184,12 @@ impl Verifier {
 
     pub fn keys(&self) -> &JwksCache {
         &self.keys
+    }
+
+    /// What the token cache holds, after its pending maintenance; `None`
+    /// when it is off.
+    pub fn token_cache_usage(&self) -> Option<TokenCacheUsage> {
+        self.cache.as_ref().map(|cache| cache.usage())
     }
 
     /// Verifies `token` at time `now` (Unix seconds, from a
@@ -163,6 +212,38 @@ impl Verifier {
     }
 
     async fn verify_inner(&self, token: &str, now: i64) -> Result<VerifiedToken, TokenRejection> {
+        let Some(cache) = &self.cache else {
+            return self.verify_fully(token, now).await;
+        };
+        // Refused unread as before, and before any hashing.
+        if token.len() > MAX_TOKEN_BYTES {
+            return Err(TokenRejection::TooLong);
+        }
+        let key = token_cache::key_of(token);
+        if let Some(entry) = cache.get(&key) {
+            let verified = &entry.verified;
+            // At exp the entry is done whatever the leeway: the full check
+            // below decides, exactly as without a cache, and does not cache.
+            if now < verified.claims.exp && self.keys.serves(&verified.kid) {
+                metrics::counter!("token_cache_total", "outcome" => "hit").increment(1);
+                self.check_claims(&verified.claims, now)?;
+                return Ok(verified.clone());
+            }
+            cache.remove(&key);
+        }
+        metrics::counter!("token_cache_total", "outcome" => "miss").increment(1);
+        let verified = self.verify_fully(token, now).await?;
+        cache.insert(key, &verified, now);
+        // The key may have left the set while we verified, after the JWKS
+        // cache swept our entries: then this one must not stay either.
+        if !self.keys.serves(&verified.kid) {
+            cache.remove(&key);
+        }
+        Ok(verified)
+    }
+
+    /// Every check, with the signature: what the cache saves.
+    async fn verify_fully(&self, token: &str, now: i64) -> Result<VerifiedToken, TokenRejection> {
         let parts = split_compact(token)?;
         let header = decode_json_object(parts.header)?;
         let kid = check_header(&header)?;

@@ -2,6 +2,8 @@
 # binaries, services on random loopback ports, bounded wrk runs, and a
 # cleanup that stops only the processes these scripts started.
 # Expects SECONDS_PER_RUN and CONNECTIONS to be set by the caller.
+# LOAD_BIN_DIR runs binaries built elsewhere (say, of an older commit) and
+# skips the build; otherwise they are built in CARGO_TARGET_DIR (or target).
 
 if ! command -v wrk >/dev/null 2>&1; then
   echo "installing wrk" >&2
@@ -9,7 +11,12 @@ if ! command -v wrk >/dev/null 2>&1; then
     { echo "wrk is missing and could not be installed" >&2; exit 1; }
 fi
 
-cargo build --release --quiet -p auth-server -p resource-server
+if [ -n "${LOAD_BIN_DIR:-}" ]; then
+  BIN_DIR=$LOAD_BIN_DIR
+else
+  cargo build --release --quiet -p auth-server -p resource-server
+  BIN_DIR="${CARGO_TARGET_DIR:-target}/release"
+fi
 
 WORK=$(mktemp -d)
 PIDS=()
@@ -25,7 +32,7 @@ trap cleanup EXIT INT TERM
 start() {
   local name=$1 binary=$2; shift 2
   local out="$WORK/$name.out"
-  env ROCKET_PORT=0 ROCKET_ADDRESS=127.0.0.1 RUST_LOG=warn "$@" "target/release/$binary" serve \
+  env ROCKET_PORT=0 ROCKET_ADDRESS=127.0.0.1 RUST_LOG=warn "$@" "$BIN_DIR/$binary" serve \
     >"$out" 2>"$WORK/$name.err" &
   PIDS+=($!)
   for _ in $(seq 1 200); do
@@ -39,14 +46,29 @@ start() {
 }
 
 # rps LABEL URL [wrk args…]: one wrk run, bounded in time; prints the rate
-# and latency and records the rate in RPS[LABEL].
-declare -A RPS
+# and latency and records the rate in RPS[LABEL], p99 in P99[LABEL] (ms).
+declare -A RPS P99
 rps() {
   local label=$1 url=$2; shift 2
-  local output
+  local output p99
   output=$(timeout $((SECONDS_PER_RUN + 30)) wrk -t2 -c"$CONNECTIONS" -d"${SECONDS_PER_RUN}s" --latency "$@" "$url")
   RPS[$label]=$(awk '/^Requests\/sec:/ {print $2}' <<<"$output")
+  p99=$(awk '$1=="99%" {print $2}' <<<"$output")
+  P99[$label]=$(to_ms "$p99")
   printf '%-28s %10s req/s   p50 %-9s p99 %-9s %s\n' "$label" "${RPS[$label]}" \
-    "$(awk '$1=="50%" {print $2}' <<<"$output")" "$(awk '$1=="99%" {print $2}' <<<"$output")" \
+    "$(awk '$1=="50%" {print $2}' <<<"$output")" "$p99" \
     "$(grep -E '^status|Non-2xx' <<<"$output" | tr '\n' ' ')"
+}
+
+# to_ms 1.23ms|456.00us|1.2s: wrk's latency in milliseconds.
+to_ms() {
+  awk -v v="$1" 'BEGIN {
+    n = v + 0
+    if (v ~ /us$/) n /= 1000; else if (v ~ /ms$/) n += 0; else if (v ~ /s$/) n *= 1000
+    printf "%.3f", n }'
+}
+
+# median VALUE…: the middle value (the lower middle of an even count).
+median() {
+  printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'
 }

@@ -6,15 +6,23 @@
 #
 # Starts its own auth-server and resource-server on random loopback ports
 # (temporary SQLite databases and key folder), signs up one user, takes a
-# token with the password grant, then runs wrk against GET /health and
-# GET /profile/me with that token, prints requests per second of each and
-# their ratio, and stops only the processes it started. Installs wrk from
-# Debian's packages when missing. Tokens and passwords are not printed.
+# token with the password grant and 1,000 more through the refresh grant,
+# then runs wrk, in LOAD_ROUNDS (default 3) interleaved rounds, against
+#   - GET /health,
+#   - GET /profile/me with the one token,
+#   - GET /profile/me cycling through the 1,000 tokens (tokens.lua),
+# and prints each run, the medians, and the ratios to /health with their
+# targets (>= 0.6 and >= 0.3). It stops only the processes it started and
+# installs wrk from Debian's packages when missing. Tokens and passwords are
+# not printed.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
 SECONDS_PER_RUN="${1:-10}"
 CONNECTIONS="${LOAD_CONNECTIONS:-8}"
+ROUNDS="${LOAD_ROUNDS:-3}"
+TOKEN_COUNT=1000
+HERE="tests/load"
 
 # shellcheck source=tests/load/common.sh
 source "tests/load/common.sh"
@@ -30,18 +38,68 @@ start RESOURCE resource-server DATABASE_URL="sqlite://$WORK/resource.db" ISSUER=
 
 curl -fsS -o /dev/null "$AUTH_URL/signup" -H 'content-type: application/json' \
   -d "{\"email\":\"load@example.com\",\"password\":\"$PASSWORD\",\"name\":\"Load\"}"
-TOKEN=$(curl -fsS "$AUTH_URL/oauth/token" -d grant_type=password \
-  --data-urlencode username=load@example.com --data-urlencode "password=$PASSWORD" |
-  python3 -c 'import json, sys; print(json.load(sys.stdin)["access_token"])')
+# One login, then a chain of refreshes: each gives a distinct access token
+# (its own jti) without another password hash.
+TOKENS="$WORK/tokens.txt"
+AUTH_URL="$AUTH_URL" LOAD_PASSWORD="$PASSWORD" python3 - "$TOKENS" "$TOKEN_COUNT" <<'PY'
+import json, os, sys, urllib.error, urllib.parse, urllib.request
+
+def token(fields):
+    body = urllib.parse.urlencode(fields).encode()
+    try:
+        with urllib.request.urlopen(os.environ["AUTH_URL"] + "/oauth/token", body) as response:
+            return json.load(response)
+    except urllib.error.HTTPError as error:
+        # The OAuth error body names the reason; it holds no token.
+        sys.exit(f"{fields['grant_type']} grant answered {error.code}: {error.read().decode()[:300]}")
+
+path, count = sys.argv[1], int(sys.argv[2])
+answer = token({"grant_type": "password", "username": "load@example.com",
+                "password": os.environ["LOAD_PASSWORD"]})
+tokens = [answer["access_token"]]
+while len(tokens) < count:
+    answer = token({"grant_type": "refresh_token", "refresh_token": answer["refresh_token"],
+                    "client_id": "first-party"})
+    tokens.append(answer["access_token"])
+if len(set(tokens)) != count:
+    sys.exit("the refresh grant gave the same access token twice")
+with open(path, "w") as out:
+    out.write("\n".join(tokens) + "\n")
+PY
+TOKEN=$(head -1 "$TOKENS")
 for _ in $(seq 1 100); do
   curl -fsS -o /dev/null "$RESOURCE_URL/ready" 2>/dev/null && break
   sleep 0.1
 done
-status=$(curl -s -o /dev/null -w '%{http_code}' "$RESOURCE_URL/profile/me" -H "authorization: Bearer $TOKEN")
-[ "$status" = 200 ] || { echo "GET /profile/me answered $status before the run" >&2; exit 1; }
+for probe in "$TOKEN" "$(tail -1 "$TOKENS")"; do
+  status=$(curl -s -o /dev/null -w '%{http_code}' "$RESOURCE_URL/profile/me" -H "authorization: Bearer $probe")
+  [ "$status" = 200 ] || { echo "GET /profile/me answered $status before the run" >&2; exit 1; }
+done
 
-echo "# resource-server, ${SECONDS_PER_RUN}s per run, $CONNECTIONS connections, $(nproc) cores"
-rps health "$RESOURCE_URL/health"
-rps profile_me "$RESOURCE_URL/profile/me" -H "Authorization: Bearer $TOKEN"
-awk -v a="${RPS[profile_me]}" -v b="${RPS[health]}" \
-  'BEGIN { if (b > 0) printf "profile_me / health      %9.2f\n", a / b }'
+echo "# resource-server, ${SECONDS_PER_RUN}s per run, $CONNECTIONS connections, $ROUNDS rounds, $(nproc) cores"
+for round in $(seq 1 "$ROUNDS"); do
+  rps "health#$round" "$RESOURCE_URL/health"
+  rps "profile_me#$round" "$RESOURCE_URL/profile/me" -H "Authorization: Bearer $TOKEN"
+  LOAD_TOKENS="$TOKENS" rps "profile_me_${TOKEN_COUNT}#$round" "$RESOURCE_URL/profile/me" -s "$HERE/tokens.lua"
+done
+
+summary() {
+  local label=$1 rates=() p99s=() round
+  for round in $(seq 1 "$ROUNDS"); do
+    rates+=("${RPS[$label#$round]}")
+    p99s+=("${P99[$label#$round]}")
+  done
+  RPS[$label]=$(median "${rates[@]}")
+  printf '%-28s %10s req/s   p99 %sms (medians of %s)\n' "$label" "${RPS[$label]}" \
+    "$(median "${p99s[@]}")" "$ROUNDS"
+}
+ratio() {
+  awk -v a="${RPS[$1]}" -v b="${RPS[health]}" -v t="$2" -v l="$1 / health" \
+    'BEGIN { if (b > 0) printf "%-28s %10.2f   target >= %s: %s\n", l, a / b, t, (a / b >= t ? "met" : "NOT met") }'
+}
+echo "# medians"
+summary health
+summary profile_me
+summary "profile_me_${TOKEN_COUNT}"
+ratio profile_me 0.6
+ratio "profile_me_${TOKEN_COUNT}" 0.3

@@ -35,7 +35,7 @@ LOAD_BODY="grant_type=password&username=load%40example.com&password=$PASSWORD" \
 # A confidential client registered on the command line, authenticating with
 # HTTP Basic: no argon2 on this path, so the RSA signature is the cost.
 CLIENT_JSON=$(env DATABASE_URL="sqlite://$WORK/auth.db" KEYS_DIR="$WORK/keys" ISSUER="http://127.0.0.1:1" \
-  target/release/auth-server clients create --name load-service --grant client_credentials \
+  "$BIN_DIR/auth-server" clients create --name load-service --grant client_credentials \
   --scope profiles:read --json)
 CLIENT_ID=$(sed -n 's/.*"client_id":"\([^"]*\)".*/\1/p' <<<"$CLIENT_JSON")
 CLIENT_SECRET=$(sed -n 's/.*"client_secret":"\([^"]*\)".*/\1/p' <<<"$CLIENT_JSON")

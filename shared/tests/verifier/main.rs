@@ -1,7 +1,9 @@
 //! One integration binary for the verifier: token validation against a
-//! fixed key set, and the JWKS cache against a fake issuer over real HTTP.
+//! fixed key set, the verified-token cache, and the JWKS cache against a
+//! fake issuer over real HTTP.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod cache;
 mod support;
+mod token_cache;
 mod tokens;
