@@ -292,8 +292,8 @@ async fn an_account_is_locked_everywhere_only_after_a_hundred_consecutive_failur
 #[tokio::test]
 async fn concurrent_failures_on_one_key_count_exactly_on_two_instances() {
     let app = spawn_app().await;
-    let dir = tempfile::TempDir::new().unwrap();
-    let other = launch(test_figment(&app.database_url, &dir.path().join("keys"))).await;
+    // The second instance reads the first one's key-encryption key.
+    let other = launch(test_figment(&app.database_url, &app.keys_dir)).await;
     let dbs = [app.db.clone(), other.2.clone()];
     let throttle = LoginThrottle::default();
     for trial in 0..40u32 {
@@ -328,9 +328,9 @@ async fn concurrent_failures_on_one_key_count_exactly_on_two_instances() {
 async fn two_instances_on_one_database_share_the_counts() {
     let app = behind_proxies().await;
     app.signup("ada@example.com").await;
-    let dir = tempfile::TempDir::new().unwrap();
+    // The second instance reads the first one's key-encryption key.
     let other = launch(
-        test_figment(&app.database_url, &dir.path().join("keys"))
+        test_figment(&app.database_url, &app.keys_dir)
             .merge(("trusted_proxies", "127.0.0.1/32")),
     )
     .await;
