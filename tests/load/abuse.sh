@@ -12,7 +12,9 @@
 # /proc/<pid>/status meanwhile. Prints idle, peak (VmHWM) and final RSS,
 # p50/p99 latency and the count of each status, 503s among them. Stops only
 # the processes it started. Installs wrk from Debian's packages if missing.
-# AUTH_SERVER_BIN runs another build of the auth-server (for comparisons).
+# ABUSE_BIN_DIR runs the binaries of another folder than the release one
+# (then nothing is built); AUTH_SERVER_BIN another auth-server build (for
+# comparisons).
 #
 # Targets (API.md): at most 64 MiB resident at peak and at the end; at most
 # 20 MiB idle for each service.
@@ -31,10 +33,11 @@ if ! command -v wrk >/dev/null 2>&1; then
   (apt-get update -qq && apt-get install -y -qq wrk) >/dev/null 2>&1 ||
     { echo "wrk is missing and could not be installed" >&2; exit 1; }
 fi
-if [ -z "${AUTH_SERVER_BIN:-}" ]; then
+if [ -z "${ABUSE_BIN_DIR:-}" ]; then
   cargo build --release --quiet -p auth-server -p resource-server
 fi
-AUTH_SERVER_BIN="${AUTH_SERVER_BIN:-$TARGET/release/auth-server}"
+BIN_DIR="${ABUSE_BIN_DIR:-$TARGET/release}"
+AUTH_SERVER_BIN="${AUTH_SERVER_BIN:-$BIN_DIR/auth-server}"
 
 WORK=$(mktemp -d)
 PIDS=()
@@ -73,7 +76,7 @@ mib() { awk -v k="$1" 'BEGIN {printf "%.1f", k / 1024}'; }
 # not turn the run into cheap 429s.
 start AUTH "$AUTH_SERVER_BIN" DATABASE_URL="sqlite://$WORK/auth.db" KEYS_DIR="$WORK/keys" \
   ISSUER="http://127.0.0.1:1" TRUSTED_PROXIES="127.0.0.1/32"
-start RESOURCE "$TARGET/release/resource-server" DATABASE_URL="sqlite://$WORK/resource.db" \
+start RESOURCE "$BIN_DIR/resource-server" DATABASE_URL="sqlite://$WORK/resource.db" \
   ISSUER="http://127.0.0.1:1" JWKS_URL="$AUTH_URL/.well-known/jwks.json"
 curl -fsS -o /dev/null "$AUTH_URL/health"
 sleep 2
