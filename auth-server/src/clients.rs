@@ -162,6 +162,17 @@ pub struct PresentedCredentials {
 }
 
 impl PresentedCredentials {
+    /// A request that names no client comes from the built-in first-party
+    /// client (API.md: it refreshes and revokes what it was issued without
+    /// a `client_id`). Only public, so a secret without an id stays an
+    /// error.
+    pub fn or_first_party(mut self) -> PresentedCredentials {
+        if self.client_id.is_none() && self.client_secret.is_none() {
+            self.client_id = Some(FIRST_PARTY_CLIENT_ID.to_owned());
+        }
+        self
+    }
+
     /// RFC 6749 §2.3.1: Basic header (form-urlencoded id and secret) or body
     /// parameters, but not both.
     pub fn extract(

@@ -60,12 +60,18 @@ pub async fn authenticate_caller(
     meta: &RequestMeta,
     params: &TokenParams,
 ) -> Result<Client, OAuthError> {
-    let presented = PresentedCredentials::extract(
+    clients::authenticate(db, &presented_credentials(meta, params)?).await
+}
+
+pub fn presented_credentials(
+    meta: &RequestMeta,
+    params: &TokenParams,
+) -> Result<PresentedCredentials, OAuthError> {
+    PresentedCredentials::extract(
         meta.authorization.as_deref(),
         params.get("client_id"),
         params.get("client_secret"),
-    )?;
-    clients::authenticate(db, &presented).await
+    )
 }
 
 /// The form of an introspection request (RFC 7662 §2.1).

@@ -12,7 +12,12 @@ use crate::error::OAuthError;
 
 #[tracing::instrument(skip_all, fields(grant = "refresh_token"))]
 pub async fn grant(ctx: &GrantContext<'_>) -> Result<TokenSuccess, OAuthError> {
-    let presented = ctx.named_client(&["refresh_token"])?;
+    let presented = ctx.credentials()?.or_first_party();
+    ctx.params.require("refresh_token")?;
+    if presented.client_id.is_none() {
+        // A secret with no id to check it against.
+        return Err(OAuthError::invalid_client());
+    }
     let session = ctx.session(&presented);
     let request = TokenRequest::new(&ctx.params, &presented);
     let mut endpoint = GrantEndpoint::new(&session);

@@ -1,7 +1,8 @@
 //! Token revocation (RFC 7009, `POST /oauth/revoke`).
 //!
 //! The client authenticates as at the token endpoint (a public client by
-//! its `client_id`). A refresh token dies with its whole family; an access
+//! its `client_id`; none at all is the built-in first-party client). A
+//! refresh token dies with its whole family; an access
 //! token is listed as revoked so introspection reports it inactive (the
 //! resource server, which only checks signatures, keeps accepting it until
 //! it expires: access tokens are short-lived for that reason). Unknown
@@ -14,7 +15,7 @@ use rocket::data::Data;
 use rocket::http::{ContentType, Header};
 use rocket::{State, post};
 
-use super::introspect::{authenticate_caller, own_access_token};
+use super::introspect::{own_access_token, presented_credentials};
 use super::{RequestMeta, TokenFailure, read_form, refresh_tokens};
 use crate::AppClock;
 use crate::config::AppConfig;
@@ -63,7 +64,8 @@ pub async fn revoke(
     clock: &State<AppClock>,
 ) -> Result<Revoked, TokenFailure> {
     let params = read_form(content_type, data).await?;
-    let caller = authenticate_caller(db, &meta, &params).await?;
+    let presented = presented_credentials(&meta, &params)?.or_first_party();
+    let caller = crate::clients::authenticate(db, &presented).await?;
     let token = params.require("token")?;
     let now = clock.0.now();
     let done = Revoked((), Header::new("Cache-Control", "no-store"));

@@ -275,3 +275,59 @@ async fn pruning_deletes_only_dead_credentials() {
     }
     assert_eq!(auth_server::prune::prune(&app.db, now).await.unwrap(), 0);
 }
+
+#[tokio::test]
+async fn the_built_in_client_refreshes_and_revokes_without_a_client_id() {
+    let app = spawn_app().await;
+    app.signup("ada@example.com").await;
+    let first: Value = app
+        .post_token(&[
+            ("grant_type", "password"),
+            ("username", "ada@example.com"),
+            ("password", crate::helpers::PASSWORD),
+        ])
+        .await
+        .json()
+        .await
+        .unwrap();
+    let r1 = first["refresh_token"].as_str().unwrap();
+
+    let response = app
+        .post_token(&[("grant_type", "refresh_token"), ("refresh_token", r1)])
+        .await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["cache-control"], "no-store");
+    let rotated: Value = response.json().await.unwrap();
+    let r2 = rotated["refresh_token"].as_str().unwrap();
+    assert_ne!(r1, r2);
+    assert_eq!(
+        crate::helpers::decode_parts(rotated["access_token"].as_str().unwrap()).1["client_id"],
+        "first-party"
+    );
+
+    // Revoked without a client_id: the family is dead.
+    let response = post_revoke(&app, None, &[("token", r2)]).await;
+    assert_eq!(response.status(), 200);
+    let response = app
+        .post_token(&[("grant_type", "refresh_token"), ("refresh_token", r2)])
+        .await;
+    assert_oauth_error(response, 400, "invalid_grant").await;
+
+    // Another client's refresh token is not the built-in client's to use.
+    let client = public_app(&app).await;
+    let tokens = user_tokens(&app, &client).await;
+    let foreign = tokens["refresh_token"].as_str().unwrap();
+    let response = app
+        .post_token(&[("grant_type", "refresh_token"), ("refresh_token", foreign)])
+        .await;
+    assert_oauth_error(response, 400, "invalid_grant").await;
+    // A secret with no id is still an authentication error.
+    let response = app
+        .post_token(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", foreign),
+            ("client_secret", "guess"),
+        ])
+        .await;
+    assert_eq!(response.status(), 401);
+}
