@@ -80,24 +80,33 @@ async fn two_instances_act_as_one_issuer() {
     assert_eq!(status, 200, "{refreshed}");
     let second_access = refreshed["access_token"].as_str().unwrap().to_owned();
     assert_eq!(cluster.profile_status(0, &second_access).await, 200);
-    // The used token is dead at A too.
+    // The used token is dead at A too, and replaying it there revokes the
+    // family B continued: B's access token introspects inactive at A.
+    let client = cluster.create_service_client();
+    assert_eq!(introspect(&cluster, 0, &client, &second_access).await["active"], true);
     let (status, body) = refresh(&cluster, 0, &refresh_token).await;
     assert_eq!(status, 400);
     assert_eq!(body["error"], "invalid_grant");
+    assert_eq!(
+        introspect(&cluster, 0, &client, &second_access).await,
+        json!({"active": false})
+    );
 
-    // Revoked at B, it introspects inactive at A.
-    let client = cluster.create_service_client();
-    assert_eq!(introspect(&cluster, 0, &client, &second_access).await["active"], true);
+    // Revoked at B, a token from A introspects inactive at A.
+    let (status, tokens) = cluster.login(0, &email, PASSWORD).await;
+    assert_eq!(status, 200, "{tokens}");
+    let third_access = tokens["access_token"].as_str().unwrap().to_owned();
+    assert_eq!(introspect(&cluster, 0, &client, &third_access).await["active"], true);
     let revoked = cluster
         .http
         .post(cluster.auth_url(1, "/oauth/revoke"))
-        .form(&[("token", second_access.as_str()), ("client_id", "first-party")])
+        .form(&[("token", third_access.as_str()), ("client_id", "first-party")])
         .send()
         .await
         .unwrap();
     assert_eq!(revoked.status(), 200);
     assert_eq!(
-        introspect(&cluster, 0, &client, &second_access).await,
+        introspect(&cluster, 0, &client, &third_access).await,
         json!({"active": false})
     );
 
