@@ -18,7 +18,9 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::Value;
 use tempfile::TempDir;
 
-use crate::{AUDIENCE, PASSWORD, Service, TestDatabase, binary, passthrough_env, start_on_free_port};
+use crate::{
+    AUDIENCE, PASSWORD, Service, TestDatabase, binary, passthrough_env, start_on_free_port,
+};
 
 /// The `iss` every instance signs: the address clients would use.
 pub const CLUSTER_ISSUER: &str = "http://127.0.0.1:9/cluster";
@@ -165,13 +167,18 @@ impl Cluster {
         let env = vec![
             ("DATABASE_URL".to_owned(), database.url.clone()),
             ("ISSUER".to_owned(), CLUSTER_ISSUER.to_owned()),
-            ("JWKS_URL".to_owned(), self.auths[i].service.url("/.well-known/jwks.json")),
+            (
+                "JWKS_URL".to_owned(),
+                self.auths[i].service.url("/.well-known/jwks.json"),
+            ),
             ("AUDIENCE".to_owned(), AUDIENCE.to_owned()),
         ];
-        let service =
-            start_on_free_port("resource-server", &binary("resource-server"), &home, &|_| {
-                env.clone()
-            });
+        let service = start_on_free_port(
+            "resource-server",
+            &binary("resource-server"),
+            &home,
+            &|_| env.clone(),
+        );
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             let ready = self.http.get(service.url("/ready")).send().await;

@@ -330,8 +330,7 @@ async fn two_instances_on_one_database_share_the_counts() {
     app.signup("ada@example.com").await;
     // The second instance reads the first one's key-encryption key.
     let other = launch(
-        test_figment(&app.database_url, &app.keys_dir)
-            .merge(("trusted_proxies", "127.0.0.1/32")),
+        test_figment(&app.database_url, &app.keys_dir).merge(("trusted_proxies", "127.0.0.1/32")),
     )
     .await;
     let at = |i: u32| {

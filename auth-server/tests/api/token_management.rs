@@ -52,7 +52,10 @@ async fn introspection_describes_live_tokens_and_nothing_else() {
     // Garbage and a token of another issuer's key are simply inactive.
     let (h, p) = {
         let mut parts = access.split('.');
-        (parts.next().unwrap().to_owned(), parts.next().unwrap().to_owned())
+        (
+            parts.next().unwrap().to_owned(),
+            parts.next().unwrap().to_owned(),
+        )
     };
     let forged = format!("{h}.{p}.c2lnbmF0dXJl");
     for token in ["garbage", forged.as_str()] {
@@ -74,7 +77,12 @@ async fn a_live_refresh_token_is_active_whatever_the_hint_and_never_cached() {
     let refresh = tokens["refresh_token"].as_str().unwrap();
     let access = tokens["access_token"].as_str().unwrap();
 
-    for hint in [None, Some("refresh_token"), Some("access_token"), Some("nonsense")] {
+    for hint in [
+        None,
+        Some("refresh_token"),
+        Some("access_token"),
+        Some("nonsense"),
+    ] {
         let mut form = vec![("token", refresh)];
         form.extend(hint.map(|h| ("token_type_hint", h)));
         let response = post_form(&app, "/oauth/introspect", Some(&resource.basic()), &form).await;

@@ -83,7 +83,10 @@ async fn two_instances_act_as_one_issuer() {
     // The used token is dead at A too, and replaying it there revokes the
     // family B continued: B's access token introspects inactive at A.
     let client = cluster.create_service_client();
-    assert_eq!(introspect(&cluster, 0, &client, &second_access).await["active"], true);
+    assert_eq!(
+        introspect(&cluster, 0, &client, &second_access).await["active"],
+        true
+    );
     let (status, body) = refresh(&cluster, 0, &refresh_token).await;
     assert_eq!(status, 400);
     assert_eq!(body["error"], "invalid_grant");
@@ -96,11 +99,17 @@ async fn two_instances_act_as_one_issuer() {
     let (status, tokens) = cluster.login(0, &email, PASSWORD).await;
     assert_eq!(status, 200, "{tokens}");
     let third_access = tokens["access_token"].as_str().unwrap().to_owned();
-    assert_eq!(introspect(&cluster, 0, &client, &third_access).await["active"], true);
+    assert_eq!(
+        introspect(&cluster, 0, &client, &third_access).await["active"],
+        true
+    );
     let revoked = cluster
         .http
         .post(cluster.auth_url(1, "/oauth/revoke"))
-        .form(&[("token", third_access.as_str()), ("client_id", "first-party")])
+        .form(&[
+            ("token", third_access.as_str()),
+            ("client_id", "first-party"),
+        ])
         .send()
         .await
         .unwrap();
@@ -162,7 +171,11 @@ async fn a_rotation_reaches_both_instances_and_both_sign_with_the_new_key() {
         let (status, after) = cluster.login(i, &email, PASSWORD).await;
         assert_eq!(status, 200, "{after}");
         let token = after["access_token"].as_str().unwrap();
-        assert_eq!(kid_of(token), new_kid, "instance {i} signs with the new key");
+        assert_eq!(
+            kid_of(token),
+            new_kid,
+            "instance {i} signs with the new key"
+        );
         for r in 0..2 {
             assert_eq!(cluster.profile_status(r, token).await, 200);
         }
@@ -182,7 +195,8 @@ async fn a_rotation_interval_rotates_once_however_many_instances_run() {
     // moment both instances start, and both see it due.
     let old = ForgingKey::generate();
     let day_ago = e2e::now() - 86_400;
-    let schedule = json!({"keys": [{"kid": old.kid, "created_at": day_ago, "activates_at": day_ago}]});
+    let schedule =
+        json!({"keys": [{"kid": old.kid, "created_at": day_ago, "activates_at": day_ago}]});
     let settings = ClusterSettings {
         access_token_ttl: 60,
         key_rotation_interval: Some(3_600),
@@ -205,9 +219,15 @@ async fn a_rotation_interval_rotates_once_however_many_instances_run() {
             )
         })
         .collect();
-    assert_eq!(keys.len(), 2, "the imported key and exactly one new: {states:?}");
-    assert!(states.contains(&(old.kid.clone(), "active".to_owned()))
-        || states.contains(&(old.kid.clone(), "retiring".to_owned())));
+    assert_eq!(
+        keys.len(),
+        2,
+        "the imported key and exactly one new: {states:?}"
+    );
+    assert!(
+        states.contains(&(old.kid.clone(), "active".to_owned()))
+            || states.contains(&(old.kid.clone(), "retiring".to_owned()))
+    );
     let new: Vec<_> = states.iter().filter(|(kid, _)| *kid != old.kid).collect();
     assert_eq!(new.len(), 1, "{states:?}");
     assert_eq!(cluster.jwks(0).await, cluster.jwks(1).await);
@@ -222,7 +242,9 @@ async fn failed_logins_are_counted_across_instances() {
     let email = cluster.create_user();
     // Five failures on one account from one address, alternating instances.
     for attempt in 0..5 {
-        let (status, body) = cluster.login(attempt % 2, &email, "wrong-password-guess").await;
+        let (status, body) = cluster
+            .login(attempt % 2, &email, "wrong-password-guess")
+            .await;
         assert_eq!(status, 400, "attempt {attempt}: {body}");
         assert_eq!(body["error"], "invalid_grant");
     }
@@ -288,12 +310,10 @@ async fn killing_one_instance_loses_nothing_the_other_needs() {
     // What A issued stays valid: accepted where B's keys are trusted, and
     // active at B.
     assert_eq!(cluster.profile_status(1, &access_from_a).await, 200);
-    assert_eq!(introspect(&cluster, 1, &client, &access_from_a).await["active"], true);
-    let (status, refreshed) = refresh(
-        &cluster,
-        1,
-        from_a["refresh_token"].as_str().unwrap(),
-    )
-    .await;
+    assert_eq!(
+        introspect(&cluster, 1, &client, &access_from_a).await["active"],
+        true
+    );
+    let (status, refreshed) = refresh(&cluster, 1, from_a["refresh_token"].as_str().unwrap()).await;
     assert_eq!(status, 200, "{refreshed}");
 }
