@@ -10,8 +10,8 @@
 //!   hashing, whatever the load.
 //! - Slots: at most [`MAX_SLOTS`] hashes at a time (and no more than the
 //!   cores). Argon2id is memory-hard: more hashes than cores only
-//!   time-slice and fight over the memory bus; and two buffers are what the
-//!   contract's 64 MiB resident budget leaves room for.
+//!   time-slice and fight over the memory bus; and the buffers must fit the
+//!   contract's 64 MiB resident budget.
 //! - Queue: a request that would wait more than [`MAX_EXPECTED_WAIT`] for a
 //!   slot (the hashes ahead of it × the measured hash time ÷ slots) is
 //!   refused at once with [`Busy`], which callers answer `503` with
@@ -38,8 +38,11 @@ const P_COST: u32 = 1;
 const SALT_LEN: usize = 16;
 const OUTPUT_LEN: usize = 32;
 
-/// Concurrent hashes at most: each holds a 19 MiB buffer.
-pub const MAX_SLOTS: usize = 2;
+/// Concurrent hashes at most: each holds a 19 MiB buffer. The contract's
+/// 64 MiB resident budget, less an idle process (up to 20 MiB) and the
+/// connections, leaves room for one with a margin; with two a debug build
+/// peaked at 64.0 MiB under 64 connections (issue 10's measurements).
+pub const MAX_SLOTS: usize = 1;
 /// The longest a request may expect to wait for a hashing slot.
 pub const MAX_EXPECTED_WAIT: Duration = Duration::from_secs(2);
 /// The hash time assumed until one has been measured.

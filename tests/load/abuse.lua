@@ -43,7 +43,11 @@ end
 response = function(status, headers, body)
   answered = answered + 1
   statuses[status] = (statuses[status] or 0) + 1
-  if answered >= share then
+  if answered == share then
+    -- wrk runs for its whole duration; abuse.sh interrupts it (wrk then
+    -- prints its summary) once every thread has left this mark.
+    local mark = io.open(string.format("%s/thread-%d", os.getenv("ABUSE_DONE_DIR"), id), "w")
+    if mark then mark:close() end
     wrk.thread:stop()
   end
 end

@@ -98,8 +98,16 @@ SAMPLER=$!
 PIDS+=("$SAMPLER")
 
 STARTED=$(date +%s.%N)
-OUTPUT=$(ABUSE_REQUESTS="$REQUESTS" ABUSE_THREADS="$THREADS" timeout $((TIME_LIMIT + 30)) \
-  wrk -t"$THREADS" -c"$CONNECTIONS" -d"${TIME_LIMIT}s" --timeout 30s -s "$HERE/abuse.lua" "$AUTH_URL")
+mkdir "$WORK/done"
+ABUSE_REQUESTS="$REQUESTS" ABUSE_THREADS="$THREADS" ABUSE_DONE_DIR="$WORK/done" timeout $((TIME_LIMIT + 30)) \
+  wrk -t"$THREADS" -c"$CONNECTIONS" -d"${TIME_LIMIT}s" --timeout 30s -s "$HERE/abuse.lua" "$AUTH_URL" \
+  >"$WORK/wrk.out" &
+WRK=$!
+PIDS+=("$WRK")
+while kill -0 "$WRK" 2>/dev/null && [ "$(ls "$WORK/done" | wc -l)" -lt "$THREADS" ]; do sleep 0.2; done
+kill -INT "$WRK" 2>/dev/null || true
+wait "$WRK" 2>/dev/null || true
+OUTPUT=$(cat "$WORK/wrk.out")
 ELAPSED=$(awk -v s="$STARTED" -v e="$(date +%s.%N)" 'BEGIN {printf "%.1f", e - s}')
 sleep 2
 touch "$WORK/stop-sampling"
