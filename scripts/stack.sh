@@ -11,7 +11,8 @@ cargo build --release --bins -p auth-server -p resource-server
 export ISSUER="${ISSUER:-http://127.0.0.1:8000}"
 pids=()
 stop() {
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  # `${pids[@]+…}`: an empty array is "unbound" to bash 3.2 under `set -u`.
+  for pid in ${pids[@]+"${pids[@]}"}; do kill "$pid" 2>/dev/null || true; done
   wait 2>/dev/null || true
 }
 trap stop EXIT INT TERM
@@ -32,4 +33,7 @@ auth-server      $ISSUER      (docs: $ISSUER/docs)
 resource-server  http://127.0.0.1:8001  (docs: http://127.0.0.1:8001/docs)
 Press Ctrl-C to stop both.
 MSG
-wait -n "${pids[@]}"
+# Until either stops. Not `wait -n`: macOS ships bash 3.2, which lacks it.
+while kill -0 "${pids[0]}" 2>/dev/null && kill -0 "${pids[1]}" 2>/dev/null; do
+  sleep 1
+done
