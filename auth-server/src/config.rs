@@ -28,6 +28,7 @@ const ENV_SETTINGS: &[&str] = &[
     "KEY_ENCRYPTION_KEY_FILE",
     "JWKS_MAX_AGE",
     "TRUSTED_PROXIES",
+    "SERVICE_NAME",
 ];
 
 pub const DEFAULT_ADDRESS: &str = "127.0.0.1";
@@ -77,6 +78,7 @@ struct RawSettings {
     key_encryption_key_file: Option<PathBuf>,
     jwks_max_age: Option<i64>,
     trusted_proxies: Option<String>,
+    service_name: Option<String>,
 }
 
 /// Where the key-encryption key comes from; the key itself is read by
@@ -125,6 +127,8 @@ pub struct AppConfig {
     pub jwks_max_age: i64,
     /// Reverse proxies whose forwarding headers name the client.
     pub trusted_proxies: TrustedProxies,
+    /// The product name on the sign-in, consent and signed-out pages.
+    pub service_name: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -140,6 +144,18 @@ impl fmt::Display for ConfigError {
 }
 
 impl std::error::Error for ConfigError {}
+
+/// `SERVICE_NAME`: shown on every page, so short and printable.
+fn parse_service_name(raw: Option<&str>) -> Result<String, ConfigError> {
+    let name = raw.map_or("auth-server", str::trim);
+    if name.is_empty() || name.chars().count() > 64 || name.chars().any(char::is_control) {
+        return Err(invalid(
+            "SERVICE_NAME",
+            "must be 1 to 64 printable characters",
+        ));
+    }
+    Ok(name.to_owned())
+}
 
 fn invalid(setting: &'static str, message: impl Into<String>) -> ConfigError {
     ConfigError {
@@ -262,6 +278,7 @@ impl AppConfig {
         };
         let trusted_proxies = TrustedProxies::parse(raw.trusted_proxies.as_deref().unwrap_or(""))
             .map_err(|e| invalid("TRUSTED_PROXIES", e))?;
+        let service_name = parse_service_name(raw.service_name.as_deref())?;
 
         Ok(AppConfig {
             database_url,
@@ -277,6 +294,7 @@ impl AppConfig {
             key_encryption_key,
             jwks_max_age,
             trusted_proxies,
+            service_name,
         })
     }
 
@@ -355,6 +373,23 @@ mod tests {
     }
 
     #[test]
+    fn service_name_is_short_and_printable() {
+        assert_eq!(
+            config_with(&[("service_name", "  Acme ID ")])
+                .unwrap()
+                .service_name,
+            "Acme ID"
+        );
+        for bad in ["", "   ", "a\nb", &"x".repeat(65)] {
+            assert_eq!(
+                config_with(&[("service_name", bad)]).unwrap_err().setting,
+                "SERVICE_NAME",
+                "{bad:?}"
+            );
+        }
+    }
+
+    #[test]
     fn defaults_follow_the_contract() {
         let config = config_with(&[]).unwrap();
         assert_eq!(config.issuer, "http://127.0.0.1:8000");
@@ -365,6 +400,7 @@ mod tests {
         assert_eq!(config.password_min_length, 15);
         assert_eq!(config.database_url, "sqlite://data/auth.db");
         assert_eq!(config.jwks_max_age, 300);
+        assert_eq!(config.service_name, "auth-server");
         assert_eq!(config.publish_lead(), 600);
         assert!(matches!(config.key_encryption_key, KekSource::KeysDir));
     }

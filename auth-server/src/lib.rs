@@ -20,6 +20,7 @@ pub mod keys;
 pub mod oauth;
 pub mod openapi;
 pub mod oxide_rocket;
+pub mod pages;
 pub mod password;
 pub mod prune;
 pub mod telemetry;

@@ -20,7 +20,7 @@ use oxide_auth::code_grant::authorization::{
 use oxide_auth::primitives::registrar::ExactUrl;
 use oxide_auth_async::code_grant::authorization::{Pending, authorization_code};
 use rocket::http::{Cookie, CookieJar, Header, SameSite, Status};
-use rocket::response::{Redirect, content::RawHtml};
+use rocket::response::Redirect;
 use rocket::{get, post};
 use secrecy::SecretString;
 use shared::scope::ScopeSet;
@@ -36,6 +36,7 @@ use crate::config::AppConfig;
 use crate::db::Db;
 use crate::error::OAuthError;
 use crate::oxide_rocket::{OAuthRequest, WebError};
+use crate::pages::{self, Consent, Page, ScopeLine, SignIn, View};
 use crate::{password, users};
 
 const CSRF_COOKIE: &str = "authorize_csrf";
@@ -49,52 +50,10 @@ pub enum AuthorizeResponse {
     Redirect(Redirect),
 }
 
-/// An HTML page that is never cached; `Retry-After` on a `503`.
-pub struct Page {
-    status: Status,
-    html: String,
-    retry_after: Option<u64>,
-}
-
-impl Page {
-    fn new(status: Status, html: String) -> Page {
-        Page {
-            status,
-            html,
-            retry_after: None,
-        }
-    }
-}
-
-impl<'r> rocket::response::Responder<'r, 'static> for Page {
-    fn respond_to(self, request: &'r rocket::Request<'_>) -> rocket::response::Result<'static> {
-        let mut response = (self.status, RawHtml(self.html)).respond_to(request)?;
-        response.set_header(Header::new("Cache-Control", "no-store"));
-        if let Some(seconds) = self.retry_after {
-            response.set_header(Header::new("Retry-After", seconds.to_string()));
-        }
-        Ok(response)
-    }
-}
-
-/// The page's only stylesheet, inline; the CSP allows exactly it by hash.
-const STYLE: &str = "body{font-family:system-ui,sans-serif;max-width:26rem;margin:3rem auto;padding:0 1rem}\
-label,input,button{display:block;width:100%;margin:.4rem 0}input{padding:.5rem}button{padding:.6rem}\
-.error{color:#a00}";
-
-/// No script, no outside resource, forms only back here, never framed.
-static CONTENT_SECURITY_POLICY: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
-    use base64::Engine;
-    use sha2::Digest;
-    let hash = base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(STYLE));
-    format!(
-        "default-src 'none'; style-src 'sha256-{hash}'; form-action 'self'; frame-ancestors 'none'"
-    )
-});
-
 /// Adds the authorization pages' security headers to every response of
-/// `/oauth/authorize`, whoever made it: a page, a redirect to the client
-/// (whose URL must not leak through `Referer`), or a catcher's error.
+/// `/oauth/authorize`, whoever made it: a page (which brings its own
+/// Content-Security-Policy), a redirect to the client (whose URL must not
+/// leak through `Referer`), or a catcher's error.
 pub fn security_headers() -> rocket::fairing::AdHoc {
     rocket::fairing::AdHoc::on_response("authorization page headers", |request, response| {
         Box::pin(async move {
@@ -102,10 +61,12 @@ pub fn security_headers() -> rocket::fairing::AdHoc {
                 return;
             }
             response.set_header(Header::new("Referrer-Policy", "no-referrer"));
-            response.set_header(Header::new(
-                "Content-Security-Policy",
-                CONTENT_SECURITY_POLICY.as_str(),
-            ));
+            if !response.headers().contains("Content-Security-Policy") {
+                response.set_header(Header::new(
+                    "Content-Security-Policy",
+                    pages::content_security_policy(None),
+                ));
+            }
             response.set_header(Header::new("X-Frame-Options", "DENY"));
         })
     })
@@ -337,9 +298,9 @@ fn server_error(error: sqlx::Error) -> AuthorizeResponse {
 
 /// `503` with `Retry-After`: we cannot do it now, but soon can.
 fn unavailable(message: &str, retry_after: u64) -> AuthorizeResponse {
-    let mut page = error_page_of(Status::ServiceUnavailable, message);
-    page.retry_after = Some(retry_after);
-    AuthorizeResponse::Page(page)
+    AuthorizeResponse::Page(
+        error_page_of(Status::ServiceUnavailable, message).retry_after(retry_after),
+    )
 }
 
 /// A fresh CSRF token, also set as the cookie the form must match.
@@ -514,9 +475,10 @@ async fn login(
         Err(error) => return server_error(error),
     };
     if locked.is_some() {
-        return login_page(
+        return login_page_for(
             validated,
             &csrf,
+            &account,
             Some("Too many failed attempts. Please wait a while and try again."),
             Status::TooManyRequests,
         );
@@ -539,9 +501,10 @@ async fn login(
         if let Err(error) = throttle.record_failure(db, &attempt, now).await {
             return server_error(error);
         }
-        return login_page(
+        return login_page_for(
             validated,
             &csrf,
+            &account,
             Some("The email or password is incorrect."),
             Status::Unauthorized,
         );
@@ -602,45 +565,14 @@ async fn consent(
     }
 }
 
-/// HTML-escapes text for element content and quoted attribute values.
-pub fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#x27;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
-fn layout(title: &str, body: &str) -> String {
-    format!(
-        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
-         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-         <title>{title}</title><style>{STYLE}</style></head><body>{body}</body></html>\n",
-        title = escape(title),
-    )
-}
-
-fn hidden_fields(validated: &Validated, csrf: &str) -> String {
-    let mut out = format!(
-        "<input type=\"hidden\" name=\"csrf\" value=\"{}\">",
-        escape(csrf)
-    );
-    for (name, value) in validated.params.values() {
-        if let Some(value) = value {
-            out.push_str(&format!(
-                "<input type=\"hidden\" name=\"{name}\" value=\"{}\">",
-                escape(value)
-            ));
-        }
-    }
-    out
+/// The authorization request's parameters, carried through the forms.
+fn hidden_fields(validated: &Validated) -> Vec<(&'static str, String)> {
+    validated
+        .params
+        .values()
+        .into_iter()
+        .filter_map(|(name, value)| Some((name, value?.to_owned())))
+        .collect()
 }
 
 fn login_page(
@@ -649,20 +581,25 @@ fn login_page(
     error: Option<&str>,
     status: Status,
 ) -> AuthorizeResponse {
-    let error = error
-        .map(|e| format!("<p class=\"error\" role=\"alert\">{}</p>", escape(e)))
-        .unwrap_or_default();
-    let body = format!(
-        "<h1>Sign in</h1><p><strong>{client}</strong> wants to access your account.</p>{error}\
-         <form method=\"post\" action=\"/oauth/authorize\">{hidden}\
-         <input type=\"hidden\" name=\"action\" value=\"login\">\
-         <label for=\"username\">Email</label><input id=\"username\" name=\"username\" type=\"email\" autocomplete=\"username\" required>\
-         <label for=\"password\">Password</label><input id=\"password\" name=\"password\" type=\"password\" autocomplete=\"current-password\" required>\
-         <button type=\"submit\">Sign in</button></form>",
-        client = escape(&validated.client.name),
-        hidden = hidden_fields(validated, csrf),
-    );
-    AuthorizeResponse::Page(Page::new(status, layout("Sign in", &body)))
+    login_page_for(validated, csrf, "", error, status)
+}
+
+/// The sign-in form again, keeping what the person typed as their email.
+fn login_page_for(
+    validated: &Validated,
+    csrf: &str,
+    username: &str,
+    error: Option<&str>,
+    status: Status,
+) -> AuthorizeResponse {
+    let view = View::SignIn(SignIn {
+        client_name: validated.client.name.clone(),
+        csrf: csrf.to_owned(),
+        hidden: hidden_fields(validated),
+        error: error.map(str::to_owned),
+        username: username.chars().take(MAX_USERNAME_CHARS).collect(),
+    });
+    page_towards(validated, Page::new(status, view))
 }
 
 fn consent_page(
@@ -672,32 +609,34 @@ fn consent_page(
     email: &str,
     scope: &ScopeSet,
 ) -> AuthorizeResponse {
-    let scopes: String = scope
-        .iter()
-        .map(|s| format!("<li>{}</li>", escape(describe_scope(s))))
-        .collect();
-    let body = format!(
-        "<h1>Allow access?</h1><p>Signed in as <strong>{email}</strong>.</p>\
-         <p><strong>{client}</strong> asks to:</p><ul>{scopes}</ul>\
-         <form method=\"post\" action=\"/oauth/authorize\">{hidden}\
-         <input type=\"hidden\" name=\"ticket\" value=\"{ticket}\">\
-         <button type=\"submit\" name=\"action\" value=\"allow\">Allow</button>\
-         <button type=\"submit\" name=\"action\" value=\"deny\">Deny</button></form>",
-        email = escape(email),
-        client = escape(&validated.client.name),
-        hidden = hidden_fields(validated, csrf),
-        ticket = escape(ticket),
-    );
-    AuthorizeResponse::Page(Page::new(Status::Ok, layout("Allow access?", &body)))
+    let view = View::Consent(Consent {
+        client_name: validated.client.name.clone(),
+        csrf: csrf.to_owned(),
+        hidden: hidden_fields(validated),
+        ticket: ticket.to_owned(),
+        email: email.to_owned(),
+        scopes: scope
+            .iter()
+            .map(|name| ScopeLine {
+                name: name.to_owned(),
+                what: pages::describe_scope(name),
+            })
+            .collect(),
+    });
+    page_towards(validated, Page::new(Status::Ok, view))
 }
 
-fn describe_scope(scope: &str) -> &str {
-    match scope {
-        "profile:read" => "read your profile",
-        "profile:write" => "change your profile",
-        "profiles:read" => "read every user's profile",
-        other => other,
-    }
+/// A page whose form may end in a redirect to the client.
+fn page_towards(validated: &Validated, page: Page) -> AuthorizeResponse {
+    let target = validated.params.redirect_uri.as_deref().or(validated
+        .client
+        .redirect_uris
+        .first()
+        .map(String::as_str));
+    AuthorizeResponse::Page(match target {
+        Some(uri) => page.posting_towards(uri),
+        None => page,
+    })
 }
 
 fn error_page(status: Status, message: &str) -> AuthorizeResponse {
@@ -705,22 +644,5 @@ fn error_page(status: Status, message: &str) -> AuthorizeResponse {
 }
 
 fn error_page_of(status: Status, message: &str) -> Page {
-    let body = format!(
-        "<h1>Cannot continue</h1><p class=\"error\">{}</p>",
-        escape(message)
-    );
-    Page::new(status, layout("Cannot continue", &body))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn escapes_markup_and_quotes() {
-        assert_eq!(
-            escape(r#"<a href="x">'&'</a>"#),
-            "&lt;a href=&quot;x&quot;&gt;&#x27;&amp;&#x27;&lt;/a&gt;"
-        );
-    }
+    Page::error(status, message)
 }

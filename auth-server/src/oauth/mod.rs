@@ -63,6 +63,7 @@ pub fn stage() -> rocket::fairing::AdHoc {
                     introspect::introspect
                 ],
             )
+            .mount("/", crate::pages::routes())
     })
 }
 

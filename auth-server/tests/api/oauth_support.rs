@@ -84,12 +84,19 @@ pub fn hidden(html: &str, name: &str) -> Option<String> {
     let start = html.find(&marker)? + marker.len();
     let end = html[start..].find('"')? + start;
     Some(
+        // Named or numeric character references; `&` last, so nothing is
+        // decoded twice.
         html[start..end]
-            .replace("&amp;", "&")
             .replace("&quot;", "\"")
+            .replace("&#34;", "\"")
+            .replace("&#x27;", "'")
+            .replace("&#39;", "'")
             .replace("&lt;", "<")
+            .replace("&#60;", "<")
             .replace("&gt;", ">")
-            .replace("&#x27;", "'"),
+            .replace("&#62;", ">")
+            .replace("&amp;", "&")
+            .replace("&#38;", "&"),
     )
 }
 

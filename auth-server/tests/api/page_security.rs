@@ -1,26 +1,32 @@
 //! Every response of `/oauth/authorize` (login page, consent page, error
 //! pages, redirects to the client, Rocket's own errors) carries
 //! `Referrer-Policy: no-referrer` and a CSP that allows nothing but the
-//! page's own stylesheet (by hash) and forms posted back here.
-
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD;
-use sha2::{Digest, Sha256};
+//! pages' own stylesheet and forms posted back here, or, from a page whose
+//! form may end in a redirect to the client, to the client's redirect origin.
 
 use crate::helpers::{PASSWORD, spawn_app};
 use crate::oauth_support::*;
 
-fn csp_for(style: &str) -> String {
-    let hash = STANDARD.encode(Sha256::digest(style.as_bytes()));
-    format!(
-        "default-src 'none'; style-src 'sha256-{hash}'; form-action 'self'; frame-ancestors 'none'"
+const BASE_CSP: &str = "default-src 'none'; style-src 'self'; form-action 'self'; \
+     frame-ancestors 'none'; base-uri 'none'";
+
+/// The policy of a page whose form may redirect to `REDIRECT_URI`'s origin.
+fn csp_towards_client() -> String {
+    let origin = url::Url::parse(REDIRECT_URI)
+        .unwrap()
+        .origin()
+        .ascii_serialization();
+    BASE_CSP.replace(
+        "form-action 'self'",
+        &format!("form-action 'self' {origin}"),
     )
 }
 
-/// The text of the page's one `<style>` element.
-fn style_of(html: &str) -> &str {
-    let start = html.find("<style>").unwrap() + "<style>".len();
-    let end = html[start..].find("</style>").unwrap() + start;
+/// The `href` of the page's one stylesheet.
+fn stylesheet_of(html: &str) -> &str {
+    let marker = "<link rel=\"stylesheet\" href=\"";
+    let start = html.find(marker).unwrap() + marker.len();
+    let end = html[start..].find('"').unwrap() + start;
     &html[start..end]
 }
 
@@ -47,13 +53,28 @@ async fn every_authorization_response_has_the_referrer_policy_and_csp() {
     assert_eq!(page.status(), 200);
     let headers = page.headers().clone();
     let html = page.text().await.unwrap();
-    let csp = csp_for(style_of(&html));
+    let csp = csp_towards_client();
     assert_eq!(headers["content-security-policy"], csp.as_str());
     assert_eq!(headers["referrer-policy"], "no-referrer");
     assert!(
-        !html.contains("style=\""),
-        "inline style attributes need their own CSP"
+        !html.contains("style=\"") && !html.contains("<style"),
+        "inline styles would need their own CSP"
     );
+    assert!(!html.contains("<script"), "{html}");
+
+    // The one stylesheet: ours, versioned by content, cached for good.
+    let href = stylesheet_of(&html).to_owned();
+    assert!(href.starts_with("/assets/pages.css?v="), "{href}");
+    let css = app.get(&href).await;
+    assert_eq!(css.status(), 200);
+    assert_eq!(css.headers()["content-type"], "text/css; charset=utf-8");
+    assert_eq!(
+        css.headers()["cache-control"],
+        "public, max-age=31536000, immutable"
+    );
+    let css = css.text().await.unwrap();
+    assert!(css.contains("prefers-color-scheme: dark"), "{css}");
+    assert!(!css.contains("url("), "no outside resource: {css}");
 
     // A wrong password: the login page again, 401.
     let wrong = browser
@@ -87,14 +108,14 @@ async fn every_authorization_response_has_the_referrer_policy_and_csp() {
     let allowed = browser.submit(&consent_html, &[("action", "allow")]).await;
     assert_eq!(allowed.status(), 303);
     assert!(location_param(&allowed, "code").is_some());
-    assert_headers("redirect with a code", &allowed, &csp);
+    assert_headers("redirect with a code", &allowed, BASE_CSP);
 
     // Error pages: an unknown client, a malformed form, a CSRF mismatch.
     let mut unknown = pkce_query("no-such-client");
     unknown[2].1 = REDIRECT_URI.to_owned();
     let (_, page) = Browser::open(&app, &as_refs(&unknown)).await;
     assert_eq!(page.status(), 400);
-    assert_headers("unknown client", &page, &csp);
+    assert_headers("unknown client", &page, BASE_CSP);
     let response = app
         .client
         .post(app.url("/oauth/authorize"))
@@ -104,7 +125,7 @@ async fn every_authorization_response_has_the_referrer_policy_and_csp() {
         .await
         .unwrap();
     assert_eq!(response.status(), 400);
-    assert_headers("malformed form", &response, &csp);
+    assert_headers("malformed form", &response, BASE_CSP);
     let response = app
         .client
         .post(app.url("/oauth/authorize"))
@@ -113,14 +134,14 @@ async fn every_authorization_response_has_the_referrer_policy_and_csp() {
         .await
         .unwrap();
     assert_eq!(response.status(), 403);
-    assert_headers("no CSRF token", &response, &csp);
+    assert_headers("no CSRF token", &response, BASE_CSP);
 
     // An error sent back to the client.
     let mut plain = pkce_query(&client.id);
     plain[6].1 = "plain".to_owned();
     let (_, redirect) = Browser::open(&app, &as_refs(&plain)).await;
     assert_eq!(redirect.status(), 303);
-    assert_headers("error redirect", &redirect, &csp);
+    assert_headers("error redirect", &redirect, BASE_CSP);
 
     // Rocket's own answer to a method the route lacks.
     let response = app
@@ -130,7 +151,7 @@ async fn every_authorization_response_has_the_referrer_policy_and_csp() {
         .await
         .unwrap();
     assert!(response.status().is_client_error());
-    assert_headers("PUT", &response, &csp);
+    assert_headers("PUT", &response, BASE_CSP);
 
     // Other routes are not given the page's policy.
     let health = app.get("/health").await;

@@ -10,11 +10,11 @@ use e2e::{PASSWORD, binary, claims_of, spawn_stack};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-const REDIRECT_URI: &str = "http://127.0.0.1:9/callback";
-const VERIFIER: &str = "e2e-verifier-0123456789-abcdefghijklmnopqrstuvwxyz";
+pub(crate) const REDIRECT_URI: &str = "http://127.0.0.1:9/callback";
+pub(crate) const VERIFIER: &str = "e2e-verifier-0123456789-abcdefghijklmnopqrstuvwxyz";
 
 /// `auth-server clients create … --json` with the running server's settings.
-fn create_public_client(stack: &e2e::Stack) -> String {
+pub(crate) fn create_public_client(stack: &e2e::Stack) -> String {
     let output = Command::new(binary("auth-server"))
         .args([
             "clients",
@@ -56,10 +56,19 @@ fn hidden(html: &str, name: &str) -> Option<String> {
     let start = html.find(&marker)? + marker.len();
     let end = html[start..].find('"')? + start;
     Some(
+        // Named or numeric character references; `&` last, so nothing is
+        // decoded twice.
         html[start..end]
-            .replace("&amp;", "&")
             .replace("&quot;", "\"")
-            .replace("&#x27;", "'"),
+            .replace("&#34;", "\"")
+            .replace("&#x27;", "'")
+            .replace("&#39;", "'")
+            .replace("&lt;", "<")
+            .replace("&#60;", "<")
+            .replace("&gt;", ">")
+            .replace("&#62;", ">")
+            .replace("&amp;", "&")
+            .replace("&#38;", "&"),
     )
 }
 

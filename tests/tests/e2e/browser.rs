@@ -2,6 +2,10 @@
 //! resource-server's `/docs`, press Authorize, log in with the password
 //! flow against the auth-server, then "Try it out" on `GET /profile/me`.
 //!
+//! And the authorization pages as a person sees them, on a phone and on a
+//! desktop: sign in (with a mistake first), consent, back to the app;
+//! screenshots of each step land in `target/e2e-artifacts/`.
+//!
 //! Needs Debian's `chromium` and `chromium-driver` (`.ci/run` installs
 //! them). Without them the test is skipped locally and fails under CI.
 
@@ -43,6 +47,7 @@ fn artifacts_dir() -> PathBuf {
 async fn start_browser(
     chromedriver: &std::path::Path,
     profile: &std::path::Path,
+    (width, height): (u32, u32),
 ) -> (ChromeDriver, Client) {
     let port = free_port();
     let driver = ChromeDriver(
@@ -62,11 +67,19 @@ async fn start_browser(
             "args": [
                 "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
                 "--disable-quic", "--no-first-run", "--disable-background-networking",
-                "--disable-component-update", "--disable-sync", "--window-size=1280,2000",
+                "--disable-component-update", "--disable-sync",
+                format!("--window-size={width},{height}"),
                 format!("--user-data-dir={}", profile.display()),
             ],
         }),
     );
+    // Chrome's windows are never narrower than 500 px; a phone's viewport
+    // comes from ChromeDriver's device emulation instead.
+    if width < 500 {
+        capabilities["goog:chromeOptions"]["mobileEmulation"] = json!({
+            "deviceMetrics": {"width": width, "height": height, "pixelRatio": 1.0, "touch": true},
+        });
+    }
     let mut last_error = String::new();
     for _ in 0..50 {
         match ClientBuilder::rustls()
@@ -83,14 +96,22 @@ async fn start_browser(
     panic!("chromedriver did not accept a session: {last_error}");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn swagger_ui_authorize_then_try_profile_me() {
-    let Some(chromedriver) = find("chromedriver") else {
+/// ChromeDriver, or `None` where the test may be skipped (not under CI).
+fn chromedriver() -> Option<PathBuf> {
+    let found = find("chromedriver");
+    if found.is_none() {
         assert!(
             std::env::var("CI").as_deref() != Ok("true"),
             "chromedriver is required in CI (apt-get install chromium chromium-driver)"
         );
         eprintln!("skipped: chromedriver is not installed");
+    }
+    found
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn swagger_ui_authorize_then_try_profile_me() {
+    let Some(chromedriver) = chromedriver() else {
         return;
     };
     let stack = spawn_stack().await;
@@ -98,7 +119,7 @@ async fn swagger_ui_authorize_then_try_profile_me() {
     stack.signup(&email, "Ada in a Browser").await;
 
     let profile = tempfile::TempDir::new().unwrap();
-    let (_driver, client) = start_browser(&chromedriver, profile.path()).await;
+    let (_driver, client) = start_browser(&chromedriver, profile.path(), (1280, 2000)).await;
     let outcome = drive_swagger_ui(&client, &stack.resource.url("/docs/"), &email).await;
     if let Err(error) = &outcome {
         let shot = artifacts_dir().join("swagger_ui_authorize_then_try_profile_me.png");
@@ -227,4 +248,233 @@ async fn drive_swagger_ui(client: &Client, docs_url: &str, email: &str) -> Resul
         return Err(format!("the response body does not show {email}: {body}"));
     }
     Ok(())
+}
+
+/// What the page's layout looks like from inside the browser.
+const LAYOUT_PROBE: &str = r#"
+const root = document.documentElement;
+const width = (selector) => {
+  const element = document.querySelector(selector);
+  return element ? Math.round(element.getBoundingClientRect().width) : -1;
+};
+const visible = [...document.querySelectorAll("input:not([type=hidden]), button")];
+return {
+  scrollWidth: root.scrollWidth,
+  clientWidth: root.clientWidth,
+  input: width("input:not([type=hidden])"),
+  button: width("button"),
+  unlabelled: visible.filter((e) => e.tagName === "INPUT" && e.labels.length !== 1).length,
+  focused: document.activeElement ? document.activeElement.id : "",
+  stylesheets: document.styleSheets.length,
+};
+"#;
+
+async fn layout_of(client: &Client) -> Result<serde_json::Value, String> {
+    client
+        .execute(LAYOUT_PROBE, vec![])
+        .await
+        .map_err(|e| format!("measure the layout: {e}"))
+}
+
+/// Nothing sticks out sideways, the stylesheet loaded (the CSP allows it),
+/// and every field has its label.
+fn check_layout(what: &str, layout: &serde_json::Value) -> Result<(), String> {
+    let (scroll, client) = (&layout["scrollWidth"], &layout["clientWidth"]);
+    if scroll.as_i64() > client.as_i64() {
+        return Err(format!("{what}: overflows sideways: {layout}"));
+    }
+    if layout["stylesheets"] != 1 {
+        return Err(format!("{what}: the stylesheet did not load: {layout}"));
+    }
+    if layout["unlabelled"] != 0 {
+        return Err(format!("{what}: a field has no label: {layout}"));
+    }
+    Ok(())
+}
+
+async fn screenshot(client: &Client, name: &str) -> Result<(), String> {
+    let png = client
+        .screenshot()
+        .await
+        .map_err(|e| format!("screenshot {name}: {e}"))?;
+    std::fs::write(artifacts_dir().join(format!("{name}.png")), png)
+        .map_err(|e| format!("save {name}: {e}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sign_in_pages_fit_a_phone_and_a_desktop() {
+    let Some(chromedriver) = chromedriver() else {
+        return;
+    };
+    let stack = spawn_stack().await;
+    let email = format!("pages-{}@example.com", uuid::Uuid::new_v4().simple());
+    stack.signup(&email, "Ada on a Phone").await;
+    let client_id = crate::authorization_code::create_public_client(&stack);
+
+    for (width, device) in [(390, "phone"), (1280, "desktop")] {
+        let profile = tempfile::TempDir::new().unwrap();
+        let (_driver, client) = start_browser(&chromedriver, profile.path(), (width, 900)).await;
+        let outcome = sign_in_and_allow(&client, &stack, &client_id, &email, device, width).await;
+        if let Err(error) = &outcome {
+            let _ = screenshot(&client, &format!("pages_{device}_failure")).await;
+            let _ = client.close().await;
+            panic!("{device} ({width} px): {error}");
+        }
+        client.close().await.unwrap();
+    }
+}
+
+async fn sign_in_and_allow(
+    client: &Client,
+    stack: &e2e::Stack,
+    client_id: &str,
+    email: &str,
+    device: &str,
+    width: u32,
+) -> Result<(), String> {
+    use base64::Engine;
+    use sha2::Digest;
+    let step = |what: &'static str| move |e: fantoccini::error::CmdError| format!("{what}: {e}");
+    let challenge = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(sha2::Sha256::digest(crate::authorization_code::VERIFIER));
+    let mut url = url::Url::parse(&stack.auth.service.url("/oauth/authorize")).unwrap();
+    url.query_pairs_mut()
+        .append_pair("response_type", "code")
+        .append_pair("client_id", client_id)
+        .append_pair("redirect_uri", crate::authorization_code::REDIRECT_URI)
+        .append_pair("scope", "profile:read profile:write")
+        .append_pair("state", device)
+        .append_pair("code_challenge", &challenge)
+        .append_pair("code_challenge_method", "S256");
+    client
+        .goto(url.as_str())
+        .await
+        .map_err(step("open the sign-in page"))?;
+    let username = client
+        .wait()
+        .at_most(WAIT)
+        .for_element(Locator::Id("username"))
+        .await
+        .map_err(step("find the email field"))?;
+
+    let layout = layout_of(client).await?;
+    if layout["clientWidth"].as_u64() != Some(u64::from(width)) {
+        return Err(format!("the viewport is not {width} px wide: {layout}"));
+    }
+    check_layout("sign-in page", &layout)?;
+    if layout["input"] != layout["button"] {
+        return Err(format!("the button is not as wide as the fields: {layout}"));
+    }
+    if layout["focused"] != "username" {
+        return Err(format!("the email field does not have the focus: {layout}"));
+    }
+    screenshot(client, &format!("sign_in_{device}")).await?;
+
+    // Keyboard order: email, password, then the button.
+    username
+        .send_keys(email)
+        .await
+        .map_err(step("type the email"))?;
+    username
+        .send_keys("\u{e004}")
+        .await
+        .map_err(step("tab to the password"))?;
+    if layout_of(client).await?["focused"] != "password" {
+        return Err("Tab from the email does not reach the password".into());
+    }
+    let password = client
+        .find(Locator::Id("password"))
+        .await
+        .map_err(step("find the password field"))?;
+    password
+        .send_keys("not-the-password-at-all")
+        .await
+        .map_err(step("type a wrong password"))?;
+    client
+        .find(Locator::Css("button[type=submit]"))
+        .await
+        .map_err(step("find Sign in"))?
+        .click()
+        .await
+        .map_err(step("press Sign in"))?;
+
+    // The mistake is shown inline, announced, and the email is kept.
+    let alert = client
+        .wait()
+        .at_most(WAIT)
+        .for_element(Locator::Css("[role=alert]"))
+        .await
+        .map_err(step("see the error"))?
+        .text()
+        .await
+        .map_err(step("read the error"))?;
+    if !alert.contains("incorrect") {
+        return Err(format!("unexpected error text: {alert:?}"));
+    }
+    let kept = client
+        .find(Locator::Id("username"))
+        .await
+        .map_err(step("find the email again"))?
+        .prop("value")
+        .await
+        .map_err(step("read the email"))?;
+    if kept.as_deref() != Some(email) {
+        return Err(format!("the email was not kept: {kept:?}"));
+    }
+    check_layout("sign-in page with an error", &layout_of(client).await?)?;
+    screenshot(client, &format!("sign_in_error_{device}")).await?;
+
+    let password = client
+        .find(Locator::Id("password"))
+        .await
+        .map_err(step("find the password again"))?;
+    password
+        .send_keys(e2e::PASSWORD)
+        .await
+        .map_err(step("type the password"))?;
+    password
+        .send_keys("\u{e007}")
+        .await
+        .map_err(step("press Enter"))?;
+
+    let allow = client
+        .wait()
+        .at_most(WAIT)
+        .for_element(Locator::Css("button[value=allow]"))
+        .await
+        .map_err(step("see the consent page"))?;
+    check_layout("consent page", &layout_of(client).await?)?;
+    let scopes = client
+        .find(Locator::Css("ul.scopes"))
+        .await
+        .map_err(step("find the scopes"))?
+        .text()
+        .await
+        .map_err(step("read the scopes"))?;
+    if !scopes.contains("Read your profile") || !scopes.contains("Change your name and bio") {
+        return Err(format!("the scopes are not said in words: {scopes:?}"));
+    }
+    screenshot(client, &format!("consent_{device}")).await?;
+    allow.click().await.map_err(step("press Allow"))?;
+
+    // Back at the app's redirect URI, with a code: the CSP let the form go.
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        let current = client.current_url().await.map_err(step("read the URL"))?;
+        if current
+            .as_str()
+            .starts_with(crate::authorization_code::REDIRECT_URI)
+        {
+            let code = current.query_pairs().find(|(k, _)| k == "code");
+            let state = current.query_pairs().find(|(k, _)| k == "state");
+            if code.is_none() || state.map(|(_, v)| v.into_owned()).as_deref() != Some(device) {
+                return Err(format!("redirected without code and state: {current}"));
+            }
+            return Ok(());
+        }
+        if std::time::Instant::now() > deadline {
+            return Err(format!("never redirected to the app; still at {current}"));
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
