@@ -286,6 +286,11 @@ fn user_from_row(row: &sqlx::any::AnyRow) -> Result<User, sqlx::Error> {
 }
 
 pub async fn find_by_email(db: &Db, email: &str) -> Result<Option<User>, sqlx::Error> {
+    // No stored email holds NUL (signup refuses control characters), and
+    // PostgreSQL refuses it in text with an error: a sign-in form may send one.
+    if email.contains('\0') {
+        return Ok(None);
+    }
     sqlx::query(concat!(
         "select ",
         user_columns!(),

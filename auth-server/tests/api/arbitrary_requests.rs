@@ -282,3 +282,74 @@ fn arbitrary_requests_at_the_oauth_endpoints_never_fail_the_server() {
     });
     drop(fixture);
 }
+
+/// What the property test found on PostgreSQL (whose text cannot hold NUL):
+/// a NUL in a parameter or a credential is a clear refusal, never a `500`.
+#[tokio::test]
+async fn a_nul_character_is_a_clear_refusal_not_a_database_error() {
+    let app = spawn_app().await;
+    app.signup("ada@example.com").await;
+    let client = crate::oauth_support::public_app(&app).await;
+    for (path, form) in [
+        (
+            "/oauth/token",
+            vec![
+                ("grant_type", "password"),
+                ("username", "ada\0@example.com"),
+                ("password", PASSWORD),
+            ],
+        ),
+        (
+            "/oauth/token",
+            vec![
+                ("grant_type", "client_credentials"),
+                ("client_id", "a\0b"),
+                ("client_secret", "x"),
+            ],
+        ),
+        ("/oauth/revoke", vec![("client_id", "a\0b"), ("token", "x")]),
+        ("/oauth/introspect", vec![("token\0", "x")]),
+        (
+            "/login",
+            vec![("username", "ada@example.com\0"), ("password", PASSWORD)],
+        ),
+    ] {
+        let response = crate::oauth_support::post_form(&app, path, None, &form).await;
+        let body = crate::oauth_support::assert_oauth_error(response, 400, "invalid_request").await;
+        assert_eq!(
+            body["error_description"],
+            "A request parameter contains a NUL character."
+        );
+    }
+    // In a Basic header: an unknown client.
+    let basic = format!("Basic {}", STANDARD.encode("a\0b:secret"));
+    for path in ["/oauth/token", "/oauth/revoke", "/oauth/introspect"] {
+        let form = [("grant_type", "client_credentials"), ("token", "x")];
+        let response = crate::oauth_support::post_form(&app, path, Some(&basic), &form).await;
+        crate::oauth_support::assert_oauth_error(response, 401, "invalid_client").await;
+    }
+    // At the authorization page: an unknown client, and a failed sign-in.
+    let response = app
+        .client
+        .get(app.url("/oauth/authorize"))
+        .query(&[("response_type", "code"), ("client_id", "a\0b")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400);
+    let query = crate::oauth_support::pkce_query(&client.id);
+    let (mut browser, page) =
+        crate::oauth_support::Browser::open(&app, &crate::oauth_support::as_refs(&query)).await;
+    let page = page.text().await.unwrap();
+    let response = browser
+        .submit(
+            &page,
+            &[
+                ("action", "login"),
+                ("username", "ada@example.com\0"),
+                ("password", PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(response.status(), 401);
+}
