@@ -85,6 +85,11 @@ fn client_from_row(row: &sqlx::any::AnyRow) -> Result<Client, sqlx::Error> {
 }
 
 pub async fn find(db: &Db, client_id: &str) -> Result<Option<Client>, sqlx::Error> {
+    // No client id holds NUL, and PostgreSQL refuses it in text with an
+    // error: an id from a Basic header or a query string may carry one.
+    if client_id.contains('\0') {
+        return Ok(None);
+    }
     let row = sqlx::query(concat!(
         "select ",
         client_columns!(),

@@ -123,6 +123,14 @@ pub fn is_unavailable(error: &sqlx::Error) -> bool {
         | sqlx::Error::Io(_)
         | sqlx::Error::Tls(_)
         | sqlx::Error::WorkerCrashed => true,
+        // SQLite: SQLITE_BUSY (5) or SQLITE_LOCKED (6), in any extended
+        // form: the one writer at a time kept us waiting past the busy
+        // timeout. Nothing was written; it can be done in a moment.
+        sqlx::Error::Database(e) if e.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some() => {
+            e.code()
+                .and_then(|code| code.parse::<i32>().ok())
+                .is_some_and(|code| matches!(code & 0xff, 5 | 6))
+        }
         // SQLSTATE class 08 (connection exception), 57P01-57P03 (admin
         // shutdown, crash shutdown, cannot connect now).
         sqlx::Error::Database(e) => e
@@ -138,5 +146,49 @@ pub fn flag(row: &sqlx::any::AnyRow, column: &str) -> Result<bool, sqlx::Error> 
     match row.try_get::<bool, _>(column) {
         Ok(value) => Ok(value),
         Err(_) => row.try_get::<i64, _>(column).map(|v| v != 0),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use sqlx::{ConnectOptions, Connection};
+
+    /// A write kept waiting by another writer past the busy timeout is
+    /// "not now" (503 with Retry-After), not a fault (500).
+    #[tokio::test]
+    async fn a_sqlite_write_kept_waiting_by_another_writer_is_unavailable() {
+        let dir = std::env::temp_dir().join(format!("busy-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let options = sqlx::sqlite::SqliteConnectOptions::new()
+            .filename(dir.join("busy.db"))
+            .create_if_missing(true)
+            .busy_timeout(Duration::from_millis(50));
+        let mut holder = options.connect().await.unwrap();
+        sqlx::query("create table t (x integer)")
+            .execute(&mut holder)
+            .await
+            .unwrap();
+        let mut writing = holder.begin().await.unwrap();
+        sqlx::query("insert into t values (1)")
+            .execute(&mut *writing)
+            .await
+            .unwrap();
+        let mut other = options.connect().await.unwrap();
+        let error = sqlx::query("insert into t values (2)")
+            .execute(&mut other)
+            .await
+            .unwrap_err();
+        assert!(is_unavailable(&error), "{error}");
+        writing.rollback().await.unwrap();
+        // A real fault stays one.
+        let fault = sqlx::query("insert into nowhere values (1)")
+            .execute(&mut other)
+            .await
+            .unwrap_err();
+        assert!(!is_unavailable(&fault), "{fault}");
+        drop((holder, other));
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -39,6 +39,9 @@ pub enum ApiError {
     UnsupportedMediaType,
     #[error("payload too large")]
     PayloadTooLarge,
+    /// A rate limit was reached; retry after this many seconds.
+    #[error("too many requests")]
+    TooManyRequests(u64),
     #[error("service unavailable")]
     Unavailable,
     /// Too many password hashes wait; retry after this many seconds.
@@ -65,6 +68,10 @@ impl ApiError {
             ApiError::PayloadTooLarge => {
                 Problem::new(413, "The request body is larger than the limit of 64 KiB.")
             }
+            ApiError::TooManyRequests(_) => Problem::new(
+                429,
+                "Too many signups from this address; retry after the time given.",
+            ),
             ApiError::Unavailable => Problem::new(503, "The service is not ready."),
             ApiError::Busy(_) => Problem::new(
                 503,
@@ -84,7 +91,7 @@ impl ApiError {
     /// Seconds a client should wait before retrying, for a `503`.
     fn retry_after(&self) -> Option<u64> {
         match self {
-            ApiError::Busy(seconds) => Some(*seconds),
+            ApiError::Busy(seconds) | ApiError::TooManyRequests(seconds) => Some(*seconds),
             ApiError::Database(e) if is_unavailable(e) => Some(OUTAGE_RETRY_AFTER),
             _ => None,
         }

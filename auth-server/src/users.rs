@@ -7,6 +7,12 @@
 //! for taken emails costs no hashing. The strength estimate (zxcvbn, whose
 //! cost grows faster than the input) runs on the blocking pool, on at most
 //! [`STRENGTH_CHECK_LENGTH`] characters.
+//!
+//! Signups are limited per client address ([`SignupThrottle`], 10 an hour,
+//! counted in the database so every instance shares the count): a signup
+//! with valid fields for a free email takes its place before anything is
+//! hashed; one the server could not finish gives it back. A taken email is
+//! answered `409` first, with one lookup and no write.
 
 use rocket::data::Data;
 use rocket::http::ContentType;
@@ -15,6 +21,7 @@ use rocket::serde::json::Json;
 use rocket::{State, post, routes};
 use secrecy::SecretString;
 use serde::Serialize;
+use shared::client_addr::ClientAddr;
 use shared::problem::{FieldError, Problem};
 use sqlx::Row;
 
@@ -22,6 +29,7 @@ use crate::body;
 use crate::config::AppConfig;
 use crate::db::{Db, is_unique_violation};
 use crate::error::ApiError;
+use crate::oauth::throttle::SignupThrottle;
 use crate::password;
 
 pub const MAX_PASSWORD_LENGTH: usize = 128;
@@ -34,7 +42,9 @@ pub const STRENGTH_CHECK_LENGTH: usize = 64;
 
 pub fn stage() -> rocket::fairing::AdHoc {
     rocket::fairing::AdHoc::on_ignite("users", |rocket| async {
-        rocket.mount("/", routes![signup])
+        rocket
+            .manage(SignupThrottle::default())
+            .mount("/", routes![signup])
     })
 }
 
@@ -110,13 +120,11 @@ pub fn validate_new_user(
     let name = name.map(|n| n.trim().to_owned());
     match name.as_deref() {
         None => bad("name", "is required and must be a string"),
-        Some(n) if n.is_empty() || n.chars().count() > MAX_NAME_LENGTH => {
-            bad("name", "must be 1 to 100 characters")
+        Some(n) => {
+            if let Err(message) = check_name(n) {
+                bad("name", message);
+            }
         }
-        Some(n) if n.chars().any(char::is_control) => {
-            bad("name", "must not contain control characters")
-        }
-        Some(_) => {}
     }
 
     match password {
@@ -145,6 +153,18 @@ pub fn validate_new_user(
         }),
         _ => Err(errors),
     }
+}
+
+/// The rule for a display name (already trimmed): 1 to 100 characters,
+/// none of them a control character.
+pub fn check_name(name: &str) -> Result<(), &'static str> {
+    if name.is_empty() || name.chars().count() > MAX_NAME_LENGTH {
+        return Err("must be 1 to 100 characters");
+    }
+    if name.chars().any(char::is_control) {
+        return Err("must not contain control characters");
+    }
+    Ok(())
 }
 
 /// One `@`, a non-empty local part, a dotted domain, no spaces: an address
@@ -266,6 +286,11 @@ fn user_from_row(row: &sqlx::any::AnyRow) -> Result<User, sqlx::Error> {
 }
 
 pub async fn find_by_email(db: &Db, email: &str) -> Result<Option<User>, sqlx::Error> {
+    // No stored email holds NUL (signup refuses control characters), and
+    // PostgreSQL refuses it in text with an error: a sign-in form may send one.
+    if email.contains('\0') {
+        return Ok(None);
+    }
     sqlx::query(concat!(
         "select ",
         user_columns!(),
@@ -294,6 +319,123 @@ pub async fn find_by_id(db: &Db, id: &str) -> Result<Option<User>, sqlx::Error> 
     .transpose()
 }
 
+/// What an operator changes on an account (`users update`).
+#[derive(Debug, Clone, Default)]
+pub struct UserChanges {
+    pub is_admin: Option<bool>,
+    /// Already checked with [`check_name`].
+    pub name: Option<String>,
+}
+
+/// An account after `users update`, and how many of its refresh token
+/// families the change revoked.
+#[derive(Debug, Clone)]
+pub struct UpdatedUser {
+    pub user: User,
+    pub revoked_families: u64,
+}
+
+/// Applies `changes` to the account with this (normalised) email; `None`
+/// when there is none. A change of rights revokes every refresh token
+/// family of the user in the same transaction, so no refresh token issued
+/// under the old rights outlives it (refresh also re-derives the scope from
+/// the current rights, for a grant that raced the change).
+/// `access_expires_at` bounds how long their access tokens could live.
+pub async fn update_user(
+    db: &Db,
+    email: &str,
+    changes: &UserChanges,
+    now: i64,
+    access_expires_at: i64,
+) -> Result<Option<UpdatedUser>, sqlx::Error> {
+    let mut tx = db.pool.begin().await?;
+    // The write first: it takes the row (or, on SQLite, the database) lock,
+    // so two updates of one user run one after the other.
+    let updated =
+        sqlx::query("update users set updated_at = $2 where email = $1 returning is_admin")
+            .bind(email)
+            .bind(now)
+            .fetch_optional(&mut *tx)
+            .await?;
+    let Some(row) = updated else {
+        tx.rollback().await?;
+        return Ok(None);
+    };
+    let was_admin = crate::db::flag(&row, "is_admin")?;
+    let is_admin = changes.is_admin.unwrap_or(was_admin);
+    let user = sqlx::query(concat!(
+        "update users set is_admin = $2, name = coalesce($3, name) where email = $1 returning ",
+        user_columns!()
+    ))
+    .bind(email)
+    .bind(is_admin)
+    .bind(changes.name.as_deref())
+    .fetch_one(&mut *tx)
+    .await?;
+    let user = user_from_row(&user)?;
+    let revoked_families = if is_admin == was_admin {
+        0
+    } else {
+        crate::oauth::refresh_tokens::revoke_user_families(
+            &mut tx,
+            &user.id,
+            now,
+            access_expires_at,
+        )
+        .await?
+    };
+    tx.commit().await?;
+    Ok(Some(UpdatedUser {
+        user,
+        revoked_families,
+    }))
+}
+
+/// Deletes the account with this (normalised) email; `None` when there is
+/// none. Its refresh token families are revoked first, in the same
+/// transaction, so their access tokens are listed as revoked
+/// (introspection answers `active: false`) before the rows go with the
+/// user; what else refers to the user (codes, tickets) goes by cascade.
+pub async fn delete_user(
+    db: &Db,
+    email: &str,
+    now: i64,
+    access_expires_at: i64,
+) -> Result<Option<UpdatedUser>, sqlx::Error> {
+    let mut tx = db.pool.begin().await?;
+    let found = sqlx::query(concat!(
+        "update users set updated_at = $2 where email = $1 returning ",
+        user_columns!()
+    ))
+    .bind(email)
+    .bind(now)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some(row) = found else {
+        tx.rollback().await?;
+        return Ok(None);
+    };
+    let user = user_from_row(&row)?;
+    let revoked_families = crate::oauth::refresh_tokens::revoke_user_families(
+        &mut tx,
+        &user.id,
+        now,
+        access_expires_at,
+    )
+    .await?;
+    // Without the cascade (a SQLite connection with foreign keys off), the
+    // rows would stay, revoked, and every grant still finds no user.
+    sqlx::query("delete from users where id = $1")
+        .bind(&user.id)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(Some(UpdatedUser {
+        user,
+        revoked_families,
+    }))
+}
+
 pub fn rfc3339(unix: i64) -> String {
     time::OffsetDateTime::from_unix_timestamp(unix)
         .ok()
@@ -316,6 +458,8 @@ pub fn rfc3339(unix: i64) -> String {
         (status = 413, description = "Body over 64 KiB", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Not application/json", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid fields, each named", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "More than 10 signups from this address within the hour", body = Problem,
+         content_type = "application/problem+json", headers(("Retry-After" = u64, description = "Seconds to wait"))),
         (status = 503, description = "Database unreachable, or too many password checks waiting", body = Problem,
          content_type = "application/problem+json", headers(("Retry-After" = u64, description = "Seconds to wait"))),
     )
@@ -324,8 +468,10 @@ pub fn rfc3339(unix: i64) -> String {
 pub async fn signup(
     content_type: Option<&ContentType>,
     data: Data<'_>,
+    address: ClientAddr,
     db: &State<Db>,
     config: &State<AppConfig>,
+    signups: &State<SignupThrottle>,
     clock: &State<crate::AppClock>,
 ) -> Result<Created, ApiError> {
     let body = body::json_object(content_type, data).await?;
@@ -337,11 +483,32 @@ pub async fn signup(
         config.password_min_length,
     )
     .await?;
-    let user = insert_user(db, new_user, clock.0.now())
-        .await?
-        .ok_or(ApiError::Conflict(
+    let now = clock.0.now();
+    // A taken email is answered before the limit is consulted: one lookup,
+    // no write, so a flood of such signups costs the database least.
+    if email_taken(db, &new_user.email).await? {
+        return Err(ApiError::Conflict(
             "An account with this email already exists.",
-        ))?;
+        ));
+    }
+    let place = match signups.take(db, address.0, now).await? {
+        Ok(place) => place,
+        Err(retry_after) => {
+            tracing::warn!(client_ip = ?address.0, "signup refused: too many from this address");
+            return Err(ApiError::TooManyRequests(retry_after));
+        }
+    };
+    let inserted = insert_user(db, new_user, now).await;
+    if inserted.is_err()
+        && let Err(error) = signups.give_back(db, &place).await
+    {
+        // The place stays taken until the window ends: the client waits
+        // longer, nothing worse.
+        tracing::warn!(%error, "giving back a signup place failed");
+    }
+    let user = inserted?.ok_or(ApiError::Conflict(
+        "An account with this email already exists.",
+    ))?;
     tracing::info!(user_id = %user.id, "user signed up");
     Ok(Created {
         location: rocket::http::Header::new("Location", format!("/users/{}", user.id)),

@@ -144,6 +144,29 @@ impl AppConfig {
         })
     }
 
+    /// Settings that work but deserve a word at start: one line each.
+    /// Keys fetched over plain http from another machine can be swapped
+    /// by anyone on the path, and then any token they like is accepted.
+    pub fn warnings(&self) -> Vec<String> {
+        let mut warnings = Vec::new();
+        if let Ok(issuer) = Url::parse(&self.issuer)
+            && is_plain_http_off_host(&issuer)
+        {
+            warnings.push(format!(
+                "ISSUER={}: plain http to a host that is not loopback; the signing keys \
+                 can be replaced in transit, so use https",
+                self.issuer
+            ));
+        }
+        if let Some(jwks_url) = self.jwks_url.as_ref().filter(|u| is_plain_http_off_host(u)) {
+            warnings.push(format!(
+                "JWKS_URL={jwks_url}: plain http to a host that is not loopback; the signing \
+                 keys can be replaced in transit, so use https"
+            ));
+        }
+        warnings
+    }
+
     /// Settings for in-process tests: a SQLite file of the caller's choice.
     pub fn for_test(database_url: impl Into<String>) -> AppConfig {
         AppConfig {
@@ -168,12 +191,32 @@ fn http_url(text: &str) -> Result<Url, String> {
     Ok(url)
 }
 
+/// `http://` to anything but this machine (`localhost`, 127.0.0.0/8, `::1`).
+fn is_plain_http_off_host(url: &Url) -> bool {
+    if url.scheme() != "http" {
+        return false;
+    }
+    let loopback = match url.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        Some(url::Host::Domain(name)) => {
+            let name = name.trim_end_matches('.').to_ascii_lowercase();
+            name == "localhost" || name.ends_with(".localhost")
+        }
+        None => false,
+    };
+    !loopback
+}
+
 /// Checks the settings at ignite and manages the [`AppConfig`] for the
 /// other stages.
 pub fn stage() -> AdHoc {
     AdHoc::try_on_ignite("settings", |rocket| async move {
         match AppConfig::from_figment(rocket.figment()) {
             Ok(config) => {
+                for warning in config.warnings() {
+                    tracing::warn!("{warning}");
+                }
                 let trusted = config.trusted_proxies.clone();
                 Ok(rocket.manage(config).manage(trusted))
             }
@@ -208,6 +251,38 @@ mod tests {
         assert!(config.trusted_proxies.is_empty());
         let rocket: rocket::Config = figment().extract().unwrap();
         assert_eq!(rocket.ip_header, None, "X-Real-IP is never believed");
+    }
+
+    #[test]
+    fn plain_http_to_another_host_is_warned_about_once_per_setting() {
+        let warnings = |pairs: &[(&str, &str)]| with(pairs).unwrap().warnings();
+        assert!(warnings(&[]).is_empty(), "the default is loopback");
+        for quiet in [
+            "http://localhost:8000",
+            "http://127.0.0.2",
+            "http://[::1]:8000",
+            "http://auth.localhost",
+            "https://auth.example.com",
+        ] {
+            assert!(
+                warnings(&[("issuer", quiet), ("jwks_url", quiet)]).is_empty(),
+                "{quiet}"
+            );
+        }
+        let both = warnings(&[
+            ("issuer", "http://auth.example.com"),
+            ("jwks_url", "http://10.0.0.5/jwks"),
+        ]);
+        assert_eq!(both.len(), 2, "{both:?}");
+        assert!(both[0].starts_with("ISSUER=http://auth.example.com: "));
+        assert!(both[1].starts_with("JWKS_URL=http://10.0.0.5/jwks: "));
+        assert!(both.iter().all(|w| !w.contains('\n')));
+        let one = warnings(&[
+            ("issuer", "https://auth.example.com"),
+            ("jwks_url", "http://[2001:db8::1]/jwks"),
+        ]);
+        assert_eq!(one.len(), 1, "{one:?}");
+        assert!(one[0].starts_with("JWKS_URL="));
     }
 
     #[test]

@@ -6,14 +6,18 @@
 //! comes from our configuration and the token's `alg` must equal it; the
 //! key comes only from the cache, never from `jku`, `x5u`, `x5c` or `jwk`
 //! (a token carrying any of them is refused); an unknown `crit` is refused;
-//! oversized tokens are refused before anything is decoded; and time is a
-//! parameter, so expiry tests need no sleeps.
+//! a member named twice in the header or the claims, at any depth, is
+//! refused (RFC 7515 §4 and RFC 7519 §4 let a verifier either refuse or keep
+//! the last; keeping one means two parsers of one token may disagree on
+//! which `sub` it carries); oversized tokens are refused before anything is
+//! decoded; and time is a parameter, so expiry tests need no sleeps.
 //!
 //! A token that passed is remembered in a bounded [`token_cache`] until its
 //! `exp` or until its key leaves the issuer's set, so that the signature is
 //! checked once per token rather than once per request; see that module for
 //! why a remembered answer is always the one a full check would give.
 
+mod strict_json;
 pub mod token_cache;
 
 use std::sync::Arc;
@@ -82,6 +86,8 @@ pub enum TokenRejection {
     KeyLocatingHeader,
     #[error("header has a crit extension we do not understand")]
     UnknownCritical,
+    #[error("a member appears twice in the header or the claims")]
+    DuplicateMember,
     #[error("header has no kid")]
     MissingKid,
     #[error("kid is not among the issuer's published keys")]
@@ -114,6 +120,7 @@ impl TokenRejection {
             TokenRejection::WrongType => "wrong_typ",
             TokenRejection::KeyLocatingHeader => "key_locating_header",
             TokenRejection::UnknownCritical => "unknown_crit",
+            TokenRejection::DuplicateMember => "duplicate_member",
             TokenRejection::MissingKid => "missing_kid",
             TokenRejection::UnknownKey => "unknown_kid",
             TokenRejection::BadSignature => "bad_signature",
@@ -318,11 +325,16 @@ fn split_compact(token: &str) -> Result<CompactParts<'_>, TokenRejection> {
     })
 }
 
+/// A base64url JSON object whose member names are unique at every depth.
+/// Only the full check decodes anything, so a cache hit never pays this.
 fn decode_json_object(part: &str) -> Result<Map<String, Value>, TokenRejection> {
     let bytes = URL_SAFE_NO_PAD
         .decode(part)
         .map_err(|_| TokenRejection::Malformed)?;
-    serde_json::from_slice(&bytes).map_err(|_| TokenRejection::Malformed)
+    strict_json::object_from_slice(&bytes).map_err(|error| match error {
+        strict_json::Error::Duplicate => TokenRejection::DuplicateMember,
+        strict_json::Error::Invalid => TokenRejection::Malformed,
+    })
 }
 
 /// Checks the JOSE header and returns the `kid`.

@@ -76,6 +76,13 @@ impl TokenParams {
     pub fn parse(body: &[u8]) -> Result<TokenParams, OAuthError> {
         let mut params = HashMap::new();
         for (name, value) in url::form_urlencoded::parse(body) {
+            // PostgreSQL text cannot hold NUL: such a value would reach a
+            // query as a database error (500) instead of a clear refusal.
+            if name.contains('\0') || value.contains('\0') {
+                return Err(OAuthError::invalid_request(
+                    "A request parameter contains a NUL character.",
+                ));
+            }
             if value.is_empty() {
                 continue;
             }

@@ -27,6 +27,19 @@ pub fn user_scopes(user: &User) -> ScopeSet {
     ScopeSet::from_scopes(scopes)
 }
 
+/// The scopes the user may hold now, from the database; `None` when the
+/// account is gone. A refresh narrows its grant to these, so rights taken
+/// away are gone at the next refresh whatever the grant once held.
+pub async fn current_rights(
+    db: &crate::db::Db,
+    user_id: &str,
+) -> Result<Option<ScopeSet>, sqlx::Error> {
+    Ok(users::find_by_id(db, user_id)
+        .await?
+        .as_ref()
+        .map(user_scopes))
+}
+
 /// Narrows `allowed` to the requested scope, or all of it when none is asked.
 pub fn granted_scope(requested: Option<&str>, allowed: &ScopeSet) -> Result<ScopeSet, OAuthError> {
     match requested {

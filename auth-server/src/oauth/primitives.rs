@@ -52,7 +52,7 @@ use rocket::async_trait;
 use shared::scope::ScopeSet;
 use url::Url;
 
-use super::password::{granted_scope, user_scopes};
+use super::password::{current_rights, granted_scope, user_scopes};
 use super::{TokenParams, TokenSuccess, codes, pkce, refresh_tokens};
 use crate::clients::{self, Client, PresentedCredentials};
 use crate::config::AppConfig;
@@ -794,13 +794,26 @@ impl Issuer for JwtIssuer<'_> {
         if !stored.is_live(session.now) {
             return no_grant();
         }
+        // The grant as the user's rights stand now: a deleted user gets
+        // nothing, a demoted admin loses `profiles:read` here and in every
+        // later token of the family.
+        let rights = current_rights(session.db, &stored.user_id)
+            .await
+            .map_err(|e| session.db_failed(e))?;
+        let scope = match rights {
+            Some(rights) => ScopeSet::parse(&stored.scope).intersection(&rights),
+            None => ScopeSet::default(),
+        };
+        if scope.is_empty() {
+            return no_grant();
+        }
         let mut extensions = Extensions::new();
         set_private(&mut extensions, ext::FAMILY, stored.family_id.as_str());
-        set_private(&mut extensions, ext::GRANT_SCOPE, stored.scope.as_str());
+        set_private(&mut extensions, ext::GRANT_SCOPE, scope.to_string());
         Ok(Some(Grant {
             owner_id: stored.user_id,
             client_id: stored.client_id,
-            scope: to_oxide(&ScopeSet::parse(&stored.scope))?,
+            scope: to_oxide(&scope)?,
             redirect_uri: no_redirect()?,
             until: wall_deadline(stored.expires_at, session.now),
             extensions,

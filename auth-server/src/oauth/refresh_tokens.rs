@@ -324,6 +324,43 @@ async fn revoke_family_locked(
     Ok(())
 }
 
+/// Revokes every family of one user, and lists their access tokens as
+/// revoked, inside the caller's transaction (an operator deleted the user
+/// or changed their rights). Family rows are written first, as every
+/// rotation does, so a rotation racing this either committed before (and
+/// its successor is revoked here) or finds its family revoked. Returns how
+/// many families were live.
+pub async fn revoke_user_families(
+    tx: &mut Transaction<'_, Any>,
+    user_id: &str,
+    now: i64,
+    access_expires_at: i64,
+) -> Result<u64, sqlx::Error> {
+    let families = sqlx::query(
+        "update refresh_families set revoked_at = $1, updated_at = $1          where user_id = $2 and revoked_at is null and expires_at > $1",
+    )
+    .bind(now)
+    .bind(user_id)
+    .execute(&mut **tx)
+    .await?
+    .rows_affected();
+    sqlx::query(
+        "insert into revoked_access_tokens (jti, expires_at)          select access_jti, $1 from refresh_tokens          where user_id = $2 and access_jti is not null and revoked_at is null          on conflict (jti) do nothing",
+    )
+    .bind(access_expires_at)
+    .bind(user_id)
+    .execute(&mut **tx)
+    .await?;
+    sqlx::query(
+        "update refresh_tokens set revoked_at = $1 where user_id = $2 and revoked_at is null",
+    )
+    .bind(now)
+    .bind(user_id)
+    .execute(&mut **tx)
+    .await?;
+    Ok(families)
+}
+
 /// Lists an access token as revoked until it would have expired anyway.
 pub async fn revoke_access_token(db: &Db, jti: &str, expires_at: i64) -> Result<(), sqlx::Error> {
     sqlx::query(

@@ -23,6 +23,9 @@
 //! before the password is verified is one select over the three keys. Keys
 //! are stored as the SHA-256 of a kind-prefixed value, never the email or
 //! address itself. Rows past their `expires_at` are deleted by the pruner.
+//!
+//! [`SignupThrottle`] counts signups per client address in the same table,
+//! under a key kind of its own, so no login key can ever meet a signup key.
 
 use std::net::IpAddr;
 
@@ -69,6 +72,8 @@ pub enum KeyKind {
     Address,
     AccountAddress,
     Account,
+    /// Signups from one client address (not a login key).
+    Signup,
 }
 
 /// One counted key, as stored: its kind and hashed value.
@@ -84,6 +89,7 @@ impl ThrottleKey {
             KeyKind::Address => "address",
             KeyKind::AccountAddress => "account-address",
             KeyKind::Account => "account",
+            KeyKind::Signup => "signup",
         };
         let digest = Sha256::new()
             .chain_update(prefix)
@@ -200,7 +206,9 @@ impl LoginThrottle {
                     self.policy.address_window,
                     0,
                 ),
-                KeyKind::Account => (self.policy.account_allowance, self.policy.account_memory, 1),
+                KeyKind::Account | KeyKind::Signup => {
+                    (self.policy.account_allowance, self.policy.account_memory, 1)
+                }
             };
             // One statement, so concurrent failures each see their own count.
             let failures: i64 = sqlx::query_scalar(
@@ -262,6 +270,105 @@ impl LoginThrottle {
                 .saturating_mul(1 << doublings)
                 .min(self.policy.max_lock),
         )
+    }
+}
+
+/// How many signups one client address may make, and over what window.
+#[derive(Debug, Clone, Copy)]
+pub struct SignupPolicy {
+    pub allowance: i64,
+    /// Seconds; the window starts with the address's first signup and is
+    /// fixed, so refused attempts never push it back.
+    pub window: i64,
+}
+
+impl Default for SignupPolicy {
+    /// 10 an hour: a household or an office behind one address signs up a
+    /// few people; a script making accounts by the thousand is stopped.
+    fn default() -> Self {
+        SignupPolicy {
+            allowance: 10,
+            window: 3600,
+        }
+    }
+}
+
+/// The signup limit per client address (IPv4, or the /64 of IPv6), on the
+/// `login_failures` table: one row per address whose `failures` column
+/// counts the signups taken in the window that ends at `expires_at`.
+///
+/// A signup takes its place with one atomic upsert that returns the new
+/// count, before anything is hashed or stored, so concurrent signups on
+/// any number of instances never take more than the allowance. A refused
+/// attempt leaves the count at `allowance + 1` at most (never more, so that
+/// [`SignupThrottle::give_back`] can tell how many were taken). A signup
+/// the server could not finish (`503`) gives its place back; one that lost
+/// a race for its email (`409`) keeps it.
+#[derive(Debug, Default, Clone)]
+pub struct SignupThrottle {
+    policy: SignupPolicy,
+}
+
+/// A place taken in an address's window, to give back if the signup
+/// could not be done.
+#[derive(Debug, Clone)]
+pub struct SignupPlace {
+    key: ThrottleKey,
+    window_end: i64,
+}
+
+impl SignupThrottle {
+    pub fn new(policy: SignupPolicy) -> SignupThrottle {
+        SignupThrottle { policy }
+    }
+
+    pub fn policy(&self) -> SignupPolicy {
+        self.policy
+    }
+
+    /// The key an address's signups are counted under.
+    pub fn key(address: Option<IpAddr>) -> ThrottleKey {
+        ThrottleKey::new(KeyKind::Signup, &address_bucket(address))
+    }
+
+    /// Takes a place for one signup from `address`: `Ok(place)`, or
+    /// `Err(seconds)` until the window ends when none is left.
+    pub async fn take(
+        &self,
+        db: &Db,
+        address: Option<IpAddr>,
+        now: i64,
+    ) -> Result<Result<SignupPlace, u64>, sqlx::Error> {
+        let key = SignupThrottle::key(address);
+        let (count, window_end): (i64, i64) = sqlx::query_as(
+            "insert into login_failures (key_hash, failures, locked_until, expires_at)              values ($1, 1, 0, $3)              on conflict (key_hash) do update set                failures = case when login_failures.expires_at <= $2 then 1                                when login_failures.failures > $4 then login_failures.failures                                else login_failures.failures + 1 end,                expires_at = case when login_failures.expires_at <= $2 then $3                                  else login_failures.expires_at end              returning failures, expires_at",
+        )
+        .bind(&key.hash)
+        .bind(now)
+        .bind(now + self.policy.window)
+        .bind(self.policy.allowance)
+        .fetch_one(&db.pool)
+        .await?;
+        if count > self.policy.allowance {
+            return Ok(Err(u64::try_from(window_end - now).unwrap_or(1).max(1)));
+        }
+        Ok(Ok(SignupPlace { key, window_end }))
+    }
+
+    /// Gives a place back (the signup was not done through no fault of the
+    /// client). A count at `allowance + 1` meant all places taken and some
+    /// attempts refused: one fewer taken is `allowance - 1`. Nothing
+    /// happens once the window the place was taken in has ended.
+    pub async fn give_back(&self, db: &Db, place: &SignupPlace) -> Result<(), sqlx::Error> {
+        sqlx::query(
+            "update login_failures set failures =                case when failures > $3 then $3 - 1 else failures - 1 end              where key_hash = $1 and expires_at = $2 and failures > 0",
+        )
+        .bind(&place.key.hash)
+        .bind(place.window_end)
+        .bind(self.policy.allowance)
+        .execute(&db.pool)
+        .await?;
+        Ok(())
     }
 }
 

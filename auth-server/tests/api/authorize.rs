@@ -259,3 +259,52 @@ async fn page_output_is_escaped() {
     assert!(html.contains("&lt;script&gt;") || html.contains("&#60;script&#62;"));
     assert!(!html.contains("<img"));
 }
+
+/// Signing in (`POST /oauth/authorize` with credentials) while the database
+/// is unreachable: `503` with `Retry-After` at once, as an HTML page with
+/// the page's security headers, never a `500`. (The queue-full `503` of the
+/// same form is provoked in the e2e abuse tests, against its own process:
+/// the hashing queue is process-wide.)
+#[tokio::test]
+async fn signing_in_while_the_database_is_down_answers_503_with_retry_after() {
+    let app = spawn_app().await;
+    app.signup("ada@example.com").await;
+    let client = public_app(&app).await;
+    let query = pkce_query(&client.id);
+    let (mut browser, page) = Browser::open(&app, &as_refs(&query)).await;
+    assert_eq!(page.status(), 200);
+    let page = page.text().await.unwrap();
+
+    app.db.pool.close().await;
+    for attempt in 0..2 {
+        let started = std::time::Instant::now();
+        let response = browser
+            .submit(
+                &page,
+                &[
+                    ("action", "login"),
+                    ("username", "ada@example.com"),
+                    ("password", PASSWORD),
+                ],
+            )
+            .await;
+        assert_eq!(response.status(), 503, "attempt {attempt}");
+        assert!(started.elapsed() < std::time::Duration::from_millis(1500));
+        let retry: u64 = response.headers()["retry-after"]
+            .to_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!((1..=10).contains(&retry), "Retry-After {retry}");
+        assert!(
+            response.headers()["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with("text/html")
+        );
+        assert_eq!(response.headers()["cache-control"], "no-store");
+        assert_eq!(response.headers()["referrer-policy"], "no-referrer");
+        let html = response.text().await.unwrap();
+        assert!(!html.to_lowercase().contains("pool"), "{html}");
+    }
+}

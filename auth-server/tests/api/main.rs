@@ -3,6 +3,7 @@
 //! PostgreSQL when `TEST_DATABASE_URL` is set).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod arbitrary_requests;
 mod authorize;
 mod cli;
 mod discovery;
@@ -20,7 +21,9 @@ mod redirect_uris;
 mod refresh_families;
 mod rotation;
 mod signup;
+mod signup_limit;
 mod throttle;
 mod token;
 mod token_lifetime;
 mod token_management;
+mod users_admin;

@@ -1,6 +1,6 @@
 use serde_json::{Value, json};
 
-use crate::helpers::{PASSWORD, spawn_app};
+use crate::helpers::{PASSWORD, spawn_app, spawn_app_with};
 
 fn problem_fields(body: &Value) -> Vec<String> {
     body["errors"]
@@ -188,13 +188,16 @@ async fn client_supplied_id_and_role_are_never_stored() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn twenty_concurrent_signups_of_one_email_give_one_201() {
-    let app = spawn_app().await;
+    // Each from an address of its own (through a trusted proxy), so the
+    // signup limit per address plays no part.
+    let app = spawn_app_with(|f| f.merge(("trusted_proxies", "127.0.0.1/32"))).await;
     let requests = (0..20).map(|i| {
         let client = app.client.clone();
         let url = app.url("/signup");
         async move {
             client
                 .post(url)
+                .header("x-forwarded-for", format!("198.51.100.{i}"))
                 .json(&json!({"email": "race@example.com", "password": PASSWORD, "name": format!("R{i}")}))
                 .send()
                 .await
@@ -210,9 +213,16 @@ async fn twenty_concurrent_signups_of_one_email_give_one_201() {
         1,
         "{statuses:?}"
     );
+    // Each racer hashes before the unique index settles it, and the
+    // hashing queue is shared with every test running beside this one: a
+    // racer may be shed (503) rather than refused, never given an account.
     assert_eq!(
-        statuses.iter().filter(|s| **s == 409).count(),
+        statuses.iter().filter(|s| **s == 409 || **s == 503).count(),
         19,
+        "{statuses:?}"
+    );
+    assert!(
+        statuses.iter().filter(|s| **s == 409).count() >= 10,
         "{statuses:?}"
     );
 }

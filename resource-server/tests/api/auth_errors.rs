@@ -129,3 +129,40 @@ async fn a_missing_scope_is_insufficient_scope_naming_it() {
     assert_eq!(content_type.as_deref(), Some(PROBLEM_JSON));
     assert_eq!(body["status"], 403);
 }
+
+#[rocket::async_test]
+async fn a_token_naming_a_claim_twice_is_an_invalid_token_even_when_signed() {
+    let app = spawn_app().await;
+    let sub = new_sub();
+    let claims = user_claims(&sub, "profile:read").to_string();
+    // Another user's id after the real one: a parser keeping the last
+    // would read someone else's profile.
+    let twice = format!(
+        "{},\"sub\":\"{}\"}}",
+        &claims[..claims.len() - 1],
+        new_sub()
+    );
+    let header = json!({"alg": "RS256", "typ": "at+jwt", "kid": KEY.jwk.kid}).to_string();
+    // The same bytes without the repetition pass, so only it is refused.
+    let (status, _, _, _) = parts(app.get_profile_me(&KEY.sign_raw(&header, &claims)).await).await;
+    assert_eq!(status, Status::Ok);
+    let token = KEY.sign_raw(&header, &twice);
+    let (status, challenge, content_type, body) = parts(app.get_profile_me(&token).await).await;
+    assert_eq!(status, Status::Unauthorized);
+    assert!(challenge.unwrap().contains(r#"error="invalid_token""#));
+    assert_eq!(content_type.as_deref(), Some(PROBLEM_JSON));
+    assert_eq!(body["status"], 401);
+    assert!(!body.to_string().contains(&token));
+    // And in the header.
+    let header_twice = format!(
+        "{{\"alg\":\"RS256\",\"alg\":\"RS256\",\"typ\":\"at+jwt\",\"kid\":\"{}\"}}",
+        KEY.jwk.kid.as_deref().unwrap()
+    );
+    let (status, challenge, _, _) = parts(
+        app.get_profile_me(&KEY.sign_raw(&header_twice, &claims))
+            .await,
+    )
+    .await;
+    assert_eq!(status, Status::Unauthorized);
+    assert!(challenge.unwrap().contains(r#"error="invalid_token""#));
+}

@@ -53,10 +53,15 @@ impl TestKey {
 
     pub fn sign(&self, claims: &Value) -> String {
         let header = json!({"alg": "RS256", "typ": "at+jwt", "kid": self.jwk.kid});
+        self.sign_raw(&header.to_string(), &claims.to_string())
+    }
+
+    /// Header and claims as given, byte for byte (a repeated member, say).
+    pub fn sign_raw(&self, header: &str, claims: &str) -> String {
         let input = format!(
             "{}.{}",
-            URL_SAFE_NO_PAD.encode(header.to_string()),
-            URL_SAFE_NO_PAD.encode(claims.to_string())
+            URL_SAFE_NO_PAD.encode(header),
+            URL_SAFE_NO_PAD.encode(claims)
         );
         let signature =
             jsonwebtoken::crypto::sign(input.as_bytes(), &self.encoding, Algorithm::RS256).unwrap();

@@ -6,3 +6,4 @@ mod auth_errors;
 mod health;
 mod helpers;
 mod profiles;
+mod startup;

@@ -316,3 +316,79 @@ async fn damaged_and_oversized_tokens_are_refused_before_use() {
     let big = ISSUER_KEY.sign(&with("name", json!("x".repeat(MAX_TOKEN_BYTES))));
     assert_eq!(check(&big).await.err(), Some(TokenRejection::TooLong));
 }
+
+/// `header` and `claims` as given, byte for byte, RS256-signed with the
+/// issuer's key: how a token with a repeated member is made.
+fn sign_raw(header: &str, claims: &str) -> String {
+    use base64::Engine;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let input = format!(
+        "{}.{}",
+        URL_SAFE_NO_PAD.encode(header),
+        URL_SAFE_NO_PAD.encode(claims)
+    );
+    let signature =
+        jsonwebtoken::crypto::sign(input.as_bytes(), &ISSUER_KEY.encoding, Algorithm::RS256)
+            .unwrap();
+    format!("{input}.{signature}")
+}
+
+/// The issuer's claims as JSON text with `extra` spliced in after `{`.
+fn claims_text_with(extra: &str) -> String {
+    let text = claims().to_string();
+    format!("{{{extra},{}", &text[1..])
+}
+
+#[tokio::test]
+async fn a_member_named_twice_in_the_claims_or_the_header_is_refused_even_signed() {
+    let header = ISSUER_KEY.header().to_string();
+    // The baseline, made the same way, passes.
+    assert!(
+        check(&sign_raw(&header, &claims().to_string()))
+            .await
+            .is_ok()
+    );
+
+    for extra in [
+        // Another user's id first or last: parsers keeping either would
+        // disagree on whose token this is.
+        r#""sub":"someone-else""#,
+        r#""iss":"https://issuer.test""#,
+        r#""aud":"profile-api""#,
+        r#""exp":1750000900"#,
+        // Escaped to the same name.
+        r#""s\u0075b":"someone-else""#,
+        r#""scope":"profiles:read""#,
+    ] {
+        let claims = claims_text_with(extra);
+        assert_eq!(
+            check(&sign_raw(&header, &claims)).await.err(),
+            Some(TokenRejection::DuplicateMember),
+            "{extra}"
+        );
+    }
+    // A repeated name inside a nested member counts too.
+    let nested = claims_text_with(r#""act":{"sub":"a","sub":"b"}"#);
+    assert_eq!(
+        check(&sign_raw(&header, &nested)).await.err(),
+        Some(TokenRejection::DuplicateMember)
+    );
+    // The same name in different objects is no repetition.
+    let distinct = claims_text_with(r#""act":{"sub":"a","act":{"sub":"b"}}"#);
+    assert!(check(&sign_raw(&header, &distinct)).await.is_ok());
+
+    let kid = ISSUER_KEY.kid();
+    for header in [
+        format!(r#"{{"alg":"RS256","typ":"at+jwt","kid":"{kid}","alg":"RS256"}}"#),
+        format!(r#"{{"alg":"none","typ":"at+jwt","kid":"{kid}","alg":"RS256"}}"#),
+        format!(r#"{{"alg":"RS256","typ":"at+jwt","kid":"other","kid":"{kid}"}}"#),
+        format!(r#"{{"alg":"RS256","typ":"JWT","typ":"at+jwt","kid":"{kid}"}}"#),
+    ] {
+        assert_eq!(
+            check(&sign_raw(&header, &claims().to_string())).await.err(),
+            Some(TokenRejection::DuplicateMember),
+            "{header}"
+        );
+    }
+    assert_eq!(TokenRejection::DuplicateMember.label(), "duplicate_member");
+}

@@ -247,3 +247,163 @@ async fn a_burst_beyond_two_seconds_of_hashing_is_refused_with_503() {
     .await;
     assert_eq!(a.status, 200, "{}", a.body);
 }
+
+/// The authorization page's sign-in form, while a flood of failed logins
+/// fills the hashing queue: the sign-ins that cannot be checked within
+/// about 2 s are answered `503` with `Retry-After` (an HTML page), none
+/// with a `500`, and once the flood is over a sign-in goes through.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sign_ins_at_the_authorization_page_are_shed_with_503_when_the_hashing_queue_is_full() {
+    const SIGN_INS: usize = 12;
+    let stack = spawn_stack().await;
+    let user = stack.new_user().await;
+    let output = std::process::Command::new(e2e::binary("auth-server"))
+        .args([
+            "clients",
+            "create",
+            "--name",
+            "Flooded App",
+            "--public",
+            "--grant",
+            "authorization_code",
+            "--scope",
+            "profile:read",
+            "--redirect-uri",
+            "http://127.0.0.1:9/callback",
+            "--json",
+        ])
+        .current_dir(&stack.auth.dir)
+        .env("DATABASE_URL", &stack.auth.database_url)
+        .env("KEYS_DIR", &stack.auth.keys_dir)
+        .env("ISSUER", stack.auth.issuer())
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let created: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let client_id = created["client_id"].as_str().unwrap().to_owned();
+
+    // One browser per sign-in, each from an address of its own, each with
+    // the login page (and its CSRF cookie) in hand before the flood.
+    let authorize = stack.auth.service.url("/oauth/authorize");
+    let mut browsers = Vec::new();
+    for n in 0..SIGN_INS {
+        let browser = client_from(3, n as u8 + 1);
+        let page = browser
+            .get(&authorize)
+            .query(&[
+                ("response_type", "code"),
+                ("client_id", client_id.as_str()),
+                ("redirect_uri", "http://127.0.0.1:9/callback"),
+                ("scope", "profile:read"),
+                ("state", "s"),
+                (
+                    "code_challenge",
+                    "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
+                ),
+                ("code_challenge_method", "S256"),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(page.status(), 200);
+        let cookie = page.headers()["set-cookie"]
+            .to_str()
+            .unwrap()
+            .split(';')
+            .next()
+            .unwrap()
+            .to_owned();
+        let html = page.text().await.unwrap();
+        let mut form: Vec<(String, String)> = [
+            "csrf",
+            "response_type",
+            "client_id",
+            "redirect_uri",
+            "scope",
+            "state",
+            "code_challenge",
+            "code_challenge_method",
+        ]
+        .iter()
+        .filter_map(|name| {
+            let marker = format!("name=\"{name}\" value=\"");
+            let start = html.find(&marker)? + marker.len();
+            let end = html[start..].find('"')? + start;
+            Some(((*name).to_owned(), html[start..end].replace("&amp;", "&")))
+        })
+        .collect();
+        form.extend([
+            ("action".to_owned(), "login".to_owned()),
+            ("username".to_owned(), user.email.clone()),
+            ("password".to_owned(), PASSWORD.to_owned()),
+        ]);
+        browsers.push((browser, cookie, form));
+    }
+
+    // 400 failed logins at once from 20 addresses (20 each, under the
+    // throttle), and the sign-ins in the middle of them.
+    let login = stack.auth.service.url("/login");
+    let flooders: Vec<reqwest::Client> = (1..=20).map(|n| client_from(4, n)).collect();
+    let flood = (0..400usize).map(|i| {
+        let request = flooders[i % 20].post(&login).form(&[
+            ("username", format!("nobody-{i}@example.com")),
+            ("password", "not-the-password".to_owned()),
+        ]);
+        async move { answer(request.send().await.unwrap()).await }
+    });
+    let sign_ins = browsers.iter().map(|(browser, cookie, form)| {
+        let request = browser.post(&authorize).header("cookie", cookie).form(form);
+        async move {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            let response = request.send().await.unwrap();
+            let status = response.status().as_u16();
+            let retry_after = response
+                .headers()
+                .get("retry-after")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned);
+            let content_type = response
+                .headers()
+                .get("content-type")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_owned();
+            (status, retry_after, content_type)
+        }
+    });
+    let (flooded, signed_in) = tokio::join!(
+        futures::future::join_all(flood),
+        futures::future::join_all(sign_ins)
+    );
+    flooded.iter().for_each(assert_failed_login);
+    let mut shed = 0;
+    for (status, retry_after, content_type) in &signed_in {
+        assert!(content_type.starts_with("text/html"), "{content_type}");
+        match status {
+            // The consent page: the password was checked.
+            200 => {}
+            503 => {
+                let seconds: u64 = retry_after.as_deref().unwrap().parse().unwrap();
+                assert!((1..=60).contains(&seconds), "Retry-After {seconds}");
+                shed += 1;
+            }
+            other => panic!("a sign-in answered {other}"),
+        }
+    }
+    assert!(shed > 0, "no sign-in was shed: {signed_in:?}");
+
+    // The queue drains: the same form, sent again, shows the consent page.
+    let (browser, cookie, form) = &browsers[0];
+    let response = browser
+        .post(&authorize)
+        .header("cookie", cookie)
+        .form(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+}
