@@ -28,6 +28,7 @@ const ENV_SETTINGS: &[&str] = &[
     "KEY_ENCRYPTION_KEY_FILE",
     "JWKS_MAX_AGE",
     "TRUSTED_PROXIES",
+    "SESSION_TTL",
 ];
 
 pub const DEFAULT_ADDRESS: &str = "127.0.0.1";
@@ -77,6 +78,7 @@ struct RawSettings {
     key_encryption_key_file: Option<PathBuf>,
     jwks_max_age: Option<i64>,
     trusted_proxies: Option<String>,
+    session_ttl: Option<i64>,
 }
 
 /// Where the key-encryption key comes from; the key itself is read by
@@ -125,6 +127,8 @@ pub struct AppConfig {
     pub jwks_max_age: i64,
     /// Reverse proxies whose forwarding headers name the client.
     pub trusted_proxies: TrustedProxies,
+    /// Lifetime of a sign-in session at the authorization pages.
+    pub session_ttl: i64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -260,6 +264,13 @@ impl AppConfig {
             (None, Some(path)) => KekSource::File(path),
             (None, None) => KekSource::KeysDir,
         };
+        let session_ttl = raw.session_ttl.unwrap_or(28_800);
+        if !(1..=31_536_000).contains(&session_ttl) {
+            return Err(invalid(
+                "SESSION_TTL",
+                "must be between 1 and 31536000 seconds",
+            ));
+        }
         let trusted_proxies = TrustedProxies::parse(raw.trusted_proxies.as_deref().unwrap_or(""))
             .map_err(|e| invalid("TRUSTED_PROXIES", e))?;
 
@@ -277,6 +288,7 @@ impl AppConfig {
             key_encryption_key,
             jwks_max_age,
             trusted_proxies,
+            session_ttl,
         })
     }
 

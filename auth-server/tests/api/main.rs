@@ -12,6 +12,7 @@ mod helpers;
 mod interop;
 mod keys;
 mod oauth_support;
+mod oidc;
 mod observability;
 mod outage;
 mod page_security;

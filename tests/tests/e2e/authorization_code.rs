@@ -132,11 +132,14 @@ async fn a_third_party_app_gets_a_token_through_the_browser_flow_that_the_resour
         .await
         .unwrap();
     assert_eq!(consent.status(), 200);
-    let cookie = consent.headers()["set-cookie"]
-        .to_str()
-        .unwrap()
-        .split(';')
-        .next()
+    // The login also sets the session cookie; the form wants the CSRF one.
+    let cookie = consent
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with("authorize_csrf="))
+        .and_then(|v| v.split(';').next())
         .unwrap()
         .to_owned();
     let consent_page = consent.text().await.unwrap();
