@@ -89,20 +89,41 @@ pub struct OpenIdMetadata(Arc<[u8]>);
 impl OpenIdMetadata {
     pub fn new(config: &AppConfig) -> OpenIdMetadata {
         let mut document = oauth_document(config);
-        let scopes: Vec<&str> = shared::scope::Scope::ALL.iter().map(|s| s.as_str()).collect();
+        let scopes: Vec<&str> = shared::scope::Scope::ALL
+            .iter()
+            .map(|s| s.as_str())
+            .collect();
         if let Some(members) = document.as_object_mut() {
             for (name, value) in [
                 ("scopes_supported", serde_json::json!(scopes)),
-                ("userinfo_endpoint", config.endpoint("/oauth/userinfo").into()),
-                ("end_session_endpoint", config.endpoint("/oauth/logout").into()),
+                (
+                    "userinfo_endpoint",
+                    config.endpoint("/oauth/userinfo").into(),
+                ),
+                (
+                    "end_session_endpoint",
+                    config.endpoint("/oauth/logout").into(),
+                ),
                 ("subject_types_supported", serde_json::json!(["public"])),
-                ("id_token_signing_alg_values_supported", serde_json::json!(["RS256"])),
-                ("userinfo_signing_alg_values_supported", serde_json::json!(["none"])),
-                ("claims_supported", serde_json::json!(crate::oauth::oidc::CLAIMS_SUPPORTED)),
+                (
+                    "id_token_signing_alg_values_supported",
+                    serde_json::json!(["RS256"]),
+                ),
+                (
+                    "userinfo_signing_alg_values_supported",
+                    serde_json::json!(["none"]),
+                ),
+                (
+                    "claims_supported",
+                    serde_json::json!(crate::oauth::oidc::CLAIMS_SUPPORTED),
+                ),
                 ("claims_parameter_supported", false.into()),
                 ("request_parameter_supported", false.into()),
                 ("request_uri_parameter_supported", false.into()),
-                ("prompt_values_supported", serde_json::json!(["none", "login", "consent"])),
+                (
+                    "prompt_values_supported",
+                    serde_json::json!(["none", "login", "consent"]),
+                ),
                 ("resource_indicators_supported", true.into()),
             ] {
                 members.insert(name.to_owned(), value);

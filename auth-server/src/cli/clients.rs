@@ -141,7 +141,8 @@ pub fn with_targets(
     post_logout_redirect_uris: &[String],
 ) -> Result<NewClient, CliError> {
     for audience in audiences {
-        check_audience(audience).map_err(|why| CliError(format!("--audience {audience:?}: {why}")))?;
+        check_audience(audience)
+            .map_err(|why| CliError(format!("--audience {audience:?}: {why}")))?;
     }
     for uri in post_logout_redirect_uris {
         check_redirect_uri(uri).map_err(|why| {

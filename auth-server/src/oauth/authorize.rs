@@ -100,7 +100,10 @@ static CONTENT_SECURITY_POLICY: std::sync::LazyLock<String> = std::sync::LazyLoc
 pub fn security_headers() -> rocket::fairing::AdHoc {
     rocket::fairing::AdHoc::on_response("authorization page headers", |request, response| {
         Box::pin(async move {
-            if !matches!(request.uri().path().as_str(), "/oauth/authorize" | "/oauth/logout") {
+            if !matches!(
+                request.uri().path().as_str(),
+                "/oauth/authorize" | "/oauth/logout"
+            ) {
                 return;
             }
             response.set_header(Header::new("Referrer-Policy", "no-referrer"));
@@ -450,11 +453,9 @@ pub async fn authorize_page(
             let csrf = new_csrf(jar, services.config);
             continue_signed_in(&validated, &session, &signed_in, prompt, &csrf).await
         }
-        None if prompt.none => redirect_error(
-            &validated,
-            "login_required",
-            "The user is not signed in.",
-        ),
+        None if prompt.none => {
+            redirect_error(&validated, "login_required", "The user is not signed in.")
+        }
         None => {
             let csrf = new_csrf(jar, services.config);
             login_page(&validated, &csrf, None, Status::Ok)

@@ -19,7 +19,6 @@ use std::sync::Arc;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use rocket::data::Data;
 use rocket::http::{ContentType, CookieJar, Header, Status};
 use rocket::request::{FromRequest, Outcome, Request};
 use rocket::response::{self, Redirect, Responder, Response};
@@ -166,7 +165,9 @@ impl<'r> Responder<'r, 'static> for UserInfo {
             UserInfo::Refused(error) => {
                 let body = match error.error_code() {
                     Some(code) => json!({"error": code, "error_description": error.description()}),
-                    None => json!({"error": "invalid_request", "error_description": error.description()}),
+                    None => {
+                        json!({"error": "invalid_request", "error_description": error.description()})
+                    }
                 };
                 (
                     Status::new(error.status()),
@@ -236,11 +237,9 @@ async fn answer(token: BearerToken, services: UserInfoServices<'_>) -> UserInfo 
         Err(error) => return UserInfo::Refused(error),
     };
     let invalid = |why| UserInfo::Refused(BearerError::InvalidToken(why));
-    let Some(claims) = super::introspect::own_access_token(
-        services.issuer.keys(),
-        services.config,
-        &token,
-    ) else {
+    let Some(claims) =
+        super::introspect::own_access_token(services.issuer.keys(), services.config, &token)
+    else {
         return invalid(TokenRejection::BadSignature);
     };
     let now = services.clock.0.now();
@@ -300,12 +299,8 @@ pub async fn userinfo_get(token: BearerToken, services: UserInfoServices<'_>) ->
         (status = 403, description = "insufficient_scope"),
     ),
 )]
-#[post("/oauth/userinfo", data = "<_body>")]
-pub async fn userinfo_post(
-    token: BearerToken,
-    services: UserInfoServices<'_>,
-    _body: Data<'_>,
-) -> UserInfo {
+#[post("/oauth/userinfo")]
+pub async fn userinfo_post(token: BearerToken, services: UserInfoServices<'_>) -> UserInfo {
     answer(token, services).await
 }
 
@@ -342,7 +337,9 @@ pub async fn logout(
     keys: &State<Arc<KeyStore>>,
 ) -> AuthorizeResponse {
     // RFC 6749 §3.1 as elsewhere: a parameter without a value is omitted.
-    let given = |v: Option<&str>| v.filter(|v| !v.is_empty());
+    fn given(value: Option<&str>) -> Option<&str> {
+        value.filter(|v| !v.is_empty())
+    }
     let (id_token_hint, client_id, redirect_uri, state) = (
         given(id_token_hint),
         given(client_id),

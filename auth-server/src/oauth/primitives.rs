@@ -362,7 +362,14 @@ impl<'a> GrantSession<'a> {
         let (minted, refresh) = if private(extensions, ext::CLIENT_SUBJECT).is_some() {
             let minted = self
                 .tokens
-                .mint_for(Subject::Client, &client.id, &scope, self.now, new_jti(), resource)
+                .mint_for(
+                    Subject::Client,
+                    &client.id,
+                    &scope,
+                    self.now,
+                    new_jti(),
+                    resource,
+                )
                 .map_err(signing_failed)?;
             (minted, None)
         } else {

@@ -75,7 +75,11 @@ fn presented(jar: &CookieJar<'_>) -> Option<String> {
 
 /// The live session of this browser, if any: known, not expired, and its
 /// user still exists.
-pub async fn current(db: &Db, jar: &CookieJar<'_>, now: i64) -> Result<Option<SignIn>, sqlx::Error> {
+pub async fn current(
+    db: &Db,
+    jar: &CookieJar<'_>,
+    now: i64,
+) -> Result<Option<SignIn>, sqlx::Error> {
     let Some(token) = presented(jar) else {
         return Ok(None);
     };

@@ -53,10 +53,7 @@ fn set_cookie(response: &reqwest::Response, name: &str) -> Option<String> {
 
 /// Signs in through the page and allows; returns the session cookie
 /// (`auth_session=…`) and the redirect to the client.
-async fn sign_in(
-    app: &TestApp,
-    query: &[(&'static str, String)],
-) -> (String, reqwest::Response) {
+async fn sign_in(app: &TestApp, query: &[(&'static str, String)]) -> (String, reqwest::Response) {
     let (mut browser, page) = Browser::open(app, &as_refs(query)).await;
     assert_eq!(page.status(), 200);
     let page = page.text().await.unwrap();
@@ -96,7 +93,7 @@ async fn authorize_with_cookie(
         .unwrap()
 }
 
-fn verify_id_token(app: &TestApp, token: &str, client_id: &str, jwks: &Value) -> Value {
+fn verify_id_token(token: &str, client_id: &str, jwks: &Value) -> Value {
     let (header, _) = decode_parts(token);
     assert_eq!(header["alg"], "RS256");
     assert_eq!(header["typ"], "JWT");
@@ -115,7 +112,6 @@ fn verify_id_token(app: &TestApp, token: &str, client_id: &str, jwks: &Value) ->
     let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::RS256);
     validation.set_issuer(&[ISSUER]);
     validation.set_audience(&[client_id]);
-    let _ = app;
     jsonwebtoken::decode::<Value>(token, &decoding, &validation)
         .unwrap()
         .claims
@@ -125,7 +121,11 @@ fn at_hash(access_token: &str) -> String {
     URL_SAFE_NO_PAD.encode(&Sha256::digest(access_token.as_bytes())[..16])
 }
 
-async fn tokens_for(app: &TestApp, client: &RegisteredClient, redirect: &reqwest::Response) -> Value {
+async fn tokens_for(
+    app: &TestApp,
+    client: &RegisteredClient,
+    redirect: &reqwest::Response,
+) -> Value {
     assert_eq!(redirect.status(), 303);
     let code = location_param(redirect, "code").expect("a code");
     let response = exchange(app, &client.id, &code, VERIFIER).await;
@@ -141,7 +141,10 @@ async fn the_code_grant_with_openid_returns_an_id_token_the_jwks_verifies() {
     let nonce = "n-0S6_WzA2Mj <&\"'> é";
     let query = query_with(
         &client.id,
-        &[("scope", "openid email profile profile:read"), ("nonce", nonce)],
+        &[
+            ("scope", "openid email profile profile:read"),
+            ("nonce", nonce),
+        ],
     );
     let before = time::OffsetDateTime::now_utc().unix_timestamp();
     let (_, redirect) = sign_in(&app, &query).await;
@@ -149,7 +152,7 @@ async fn the_code_grant_with_openid_returns_an_id_token_the_jwks_verifies() {
     let access = tokens["access_token"].as_str().unwrap();
     assert_eq!(tokens["scope"], "email openid profile profile:read");
     let id_token = tokens["id_token"].as_str().expect("an id_token");
-    let claims = verify_id_token(&app, id_token, &client.id, &app.get_jwks().await);
+    let claims = verify_id_token(id_token, &client.id, &app.get_jwks().await);
     assert_eq!(claims["iss"], ISSUER);
     assert_eq!(claims["sub"], user["id"]);
     assert_eq!(claims["aud"], client.id.as_str());
@@ -184,7 +187,7 @@ async fn the_code_grant_with_openid_returns_an_id_token_the_jwks_verifies() {
     assert!(refreshed["scope"].as_str().unwrap().contains("openid"));
     let again = refreshed["id_token"].as_str().expect("a fresh id_token");
     assert_ne!(again, id_token);
-    let again = verify_id_token(&app, again, &client.id, &app.get_jwks().await);
+    let again = verify_id_token(again, &client.id, &app.get_jwks().await);
     assert_eq!(again["sub"], user["id"]);
     assert_eq!(again["auth_time"], auth_time);
     assert!(again["iat"].as_i64().unwrap() > claims["iat"].as_i64().unwrap());
@@ -203,9 +206,7 @@ async fn identity_claims_follow_the_scopes_and_no_openid_means_no_id_token() {
     let query = query_with(&client.id, &[("scope", "openid")]);
     let (session, redirect) = sign_in(&app, &query).await;
     let tokens = tokens_for(&app, &client, &redirect).await;
-    let claims = verify_id_token(
-        &app,
-        tokens["id_token"].as_str().unwrap(),
+    let claims = verify_id_token(tokens["id_token"].as_str().unwrap(),
         &client.id,
         &app.get_jwks().await,
     );
@@ -215,13 +216,12 @@ async fn identity_claims_follow_the_scopes_and_no_openid_means_no_id_token() {
     // Without openid: a plain OAuth answer.
     let query = query_with(&client.id, &[("scope", "profile:read")]);
     let page = authorize_with_cookie(&app, &query, &session).await;
-    assert_eq!(page.status(), 200, "profile:read was never allowed: consent page");
+    assert_eq!(
+        page.status(),
+        200,
+        "profile:read was never allowed: consent page"
+    );
     let html = page.text().await.unwrap();
-    let mut browser = Browser {
-        app: &app,
-        cookie: String::new(),
-    };
-    let _ = &mut browser;
     assert!(hidden(&html, "ticket").is_some());
 }
 
@@ -288,7 +288,10 @@ async fn userinfo_answers_per_scope_with_rfc_6750_errors() {
         .unwrap();
     assert_eq!(response.status(), 403);
     let challenge = response.headers()["www-authenticate"].to_str().unwrap();
-    assert!(challenge.contains("error=\"insufficient_scope\""), "{challenge}");
+    assert!(
+        challenge.contains("error=\"insufficient_scope\""),
+        "{challenge}"
+    );
     assert!(challenge.contains("scope=\"openid\""), "{challenge}");
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["error"], "insufficient_scope");
@@ -350,12 +353,18 @@ async fn a_session_skips_the_password_and_remembered_consent_skips_the_page() {
         let response = authorize_with_cookie(&app, &q, &session).await;
         assert_eq!(response.status(), 303, "{extra:?}");
         assert!(location_param(&response, "code").is_some());
-        assert_eq!(location_param(&response, "state").as_deref(), Some("xyz-123"));
+        assert_eq!(
+            location_param(&response, "state").as_deref(),
+            Some("xyz-123")
+        );
     }
     // A scope not yet allowed: consent_required with prompt=none.
     let wider = query_with(
         &client.id,
-        &[("scope", "openid profile:read profile:write"), ("prompt", "none")],
+        &[
+            ("scope", "openid profile:read profile:write"),
+            ("prompt", "none"),
+        ],
     );
     let response = authorize_with_cookie(&app, &wider, &session).await;
     assert_eq!(response.status(), 303);
@@ -363,9 +372,15 @@ async fn a_session_skips_the_password_and_remembered_consent_skips_the_page() {
         location_param(&response, "error").as_deref(),
         Some("consent_required")
     );
-    assert_eq!(location_param(&response, "state").as_deref(), Some("xyz-123"));
+    assert_eq!(
+        location_param(&response, "state").as_deref(),
+        Some("xyz-123")
+    );
     // prompt=consent shows the page even though consent was given.
-    let again = query_with(&client.id, &[("scope", "openid profile:read"), ("prompt", "consent")]);
+    let again = query_with(
+        &client.id,
+        &[("scope", "openid profile:read"), ("prompt", "consent")],
+    );
     let response = authorize_with_cookie(&app, &again, &session).await;
     assert_eq!(response.status(), 200);
 
@@ -378,7 +393,10 @@ async fn a_session_skips_the_password_and_remembered_consent_skips_the_page() {
         let html = response.text().await.unwrap();
         assert!(html.contains("type=\"password\""), "{extra:?}");
     }
-    let q = query_with(&client.id, &[("scope", "openid profile:read"), ("max_age", "3600")]);
+    let q = query_with(
+        &client.id,
+        &[("scope", "openid profile:read"), ("max_age", "3600")],
+    );
     let response = authorize_with_cookie(&app, &q, &session).await;
     assert_eq!(response.status(), 303);
     assert!(location_param(&response, "code").is_some());
@@ -398,7 +416,10 @@ async fn prompt_none_without_a_usable_session_is_login_required() {
             location_param(response, "error").as_deref(),
             Some("login_required")
         );
-        assert_eq!(location_param(response, "state").as_deref(), Some("xyz-123"));
+        assert_eq!(
+            location_param(response, "state").as_deref(),
+            Some("xyz-123")
+        );
     };
     login_required(&authorize_with_cookie(&app, &none, "").await);
 
@@ -456,11 +477,17 @@ async fn contradictory_prompts_bad_max_age_and_long_nonces_are_invalid_requests(
             Some("invalid_request"),
             "{extra:?}"
         );
-        assert_eq!(location_param(&response, "state").as_deref(), Some("xyz-123"));
+        assert_eq!(
+            location_param(&response, "state").as_deref(),
+            Some("xyz-123")
+        );
         assert!(location_param(&response, "code").is_none());
     }
     // A nonce of 512 characters is fine.
-    let query = query_with(&client.id, &[("scope", "openid"), ("nonce", &long_nonce[..512])]);
+    let query = query_with(
+        &client.id,
+        &[("scope", "openid"), ("nonce", &long_nonce[..512])],
+    );
     let (_, response) = Browser::open(&app, &as_refs(&query)).await;
     assert_eq!(response.status(), 200);
 }
@@ -471,8 +498,7 @@ async fn logout_ends_the_session_and_redirects_only_where_registered() {
     app.signup(EMAIL).await;
     let client = oidc_client(&app).await;
     let other = oidc_client(&app).await;
-    let (session, redirect) =
-        sign_in(&app, &query_with(&client.id, &[("scope", "openid")])).await;
+    let (session, redirect) = sign_in(&app, &query_with(&client.id, &[("scope", "openid")])).await;
     let tokens = tokens_for(&app, &client, &redirect).await;
     let id_token = tokens["id_token"].as_str().unwrap().to_owned();
     let none = query_with(&client.id, &[("scope", "openid"), ("prompt", "none")]);
@@ -493,15 +519,24 @@ async fn logout_ends_the_session_and_redirects_only_where_registered() {
     let forged = format!("{}AAAA", &id_token[..id_token.len() - 4]);
     let access = tokens["access_token"].as_str().unwrap().to_owned();
     for query in [
-        vec![("id_token_hint", forged.clone()), ("post_logout_redirect_uri", LOGOUT_URI.to_owned())],
+        vec![
+            ("id_token_hint", forged.clone()),
+            ("post_logout_redirect_uri", LOGOUT_URI.to_owned()),
+        ],
         // An access token is not an id_token.
         vec![("id_token_hint", access)],
         // The hint names another client than client_id.
-        vec![("id_token_hint", id_token.clone()), ("client_id", other.id.clone())],
+        vec![
+            ("id_token_hint", id_token.clone()),
+            ("client_id", other.id.clone()),
+        ],
         // Not registered.
         vec![
             ("id_token_hint", id_token.clone()),
-            ("post_logout_redirect_uri", "https://evil.example/".to_owned()),
+            (
+                "post_logout_redirect_uri",
+                "https://evil.example/".to_owned(),
+            ),
         ],
         vec![
             ("id_token_hint", id_token.clone()),
@@ -532,9 +567,15 @@ async fn logout_ends_the_session_and_redirects_only_where_registered() {
     assert_eq!(response.status(), 303);
     let location = response.headers()["location"].to_str().unwrap();
     assert!(location.starts_with(LOGOUT_URI), "{location}");
-    assert_eq!(location_param(&response, "state").as_deref(), Some("bye &1"));
+    assert_eq!(
+        location_param(&response, "state").as_deref(),
+        Some("bye &1")
+    );
     let cleared = set_cookie(&response, "auth_session").expect("the cookie is removed");
-    assert!(cleared.contains("Max-Age=0") || cleared.contains("Expires="), "{cleared}");
+    assert!(
+        cleared.contains("Max-Age=0") || cleared.contains("Expires="),
+        "{cleared}"
+    );
     // Ended server-side: the old cookie is no session any more.
     let after = authorize_with_cookie(&app, &none, &session).await;
     assert_eq!(
@@ -571,9 +612,18 @@ async fn the_openid_document_is_full_and_the_oauth_one_unchanged() {
         .await
         .unwrap();
     assert_eq!(doc["userinfo_endpoint"], format!("{ISSUER}/oauth/userinfo"));
-    assert_eq!(doc["end_session_endpoint"], format!("{ISSUER}/oauth/logout"));
-    assert_eq!(doc["authorization_endpoint"], format!("{ISSUER}/oauth/authorize"));
-    assert_eq!(doc["subject_types_supported"], serde_json::json!(["public"]));
+    assert_eq!(
+        doc["end_session_endpoint"],
+        format!("{ISSUER}/oauth/logout")
+    );
+    assert_eq!(
+        doc["authorization_endpoint"],
+        format!("{ISSUER}/oauth/authorize")
+    );
+    assert_eq!(
+        doc["subject_types_supported"],
+        serde_json::json!(["public"])
+    );
     assert_eq!(
         doc["id_token_signing_alg_values_supported"],
         serde_json::json!(["RS256"])
@@ -588,10 +638,23 @@ async fn the_openid_document_is_full_and_the_oauth_one_unchanged() {
             .collect()
     };
     for scope in ["openid", "email", "profile", "profile:read"] {
-        assert!(list("scopes_supported").contains(&scope.to_owned()), "{scope}");
+        assert!(
+            list("scopes_supported").contains(&scope.to_owned()),
+            "{scope}"
+        );
     }
-    for claim in ["sub", "email", "email_verified", "name", "auth_time", "nonce"] {
-        assert!(list("claims_supported").contains(&claim.to_owned()), "{claim}");
+    for claim in [
+        "sub",
+        "email",
+        "email_verified",
+        "name",
+        "auth_time",
+        "nonce",
+    ] {
+        assert!(
+            list("claims_supported").contains(&claim.to_owned()),
+            "{claim}"
+        );
     }
 
     let oauth: Value = app
@@ -614,7 +677,10 @@ async fn resource_indicators_set_the_audience_or_are_invalid_target() {
     let client = oidc_client(&app).await;
 
     // At the authorization request: a registered audience…
-    let query = query_with(&client.id, &[("scope", "openid profile:read"), ("resource", BILLING)]);
+    let query = query_with(
+        &client.id,
+        &[("scope", "openid profile:read"), ("resource", BILLING)],
+    );
     let (_, redirect) = sign_in(&app, &query).await;
     let tokens = tokens_for(&app, &client, &redirect).await;
     let (_, claims) = decode_parts(tokens["access_token"].as_str().unwrap());
@@ -642,7 +708,10 @@ async fn resource_indicators_set_the_audience_or_are_invalid_target() {
             location_param(&response, "error").as_deref(),
             Some("invalid_target")
         );
-        assert_eq!(location_param(&response, "state").as_deref(), Some("xyz-123"));
+        assert_eq!(
+            location_param(&response, "state").as_deref(),
+            Some("xyz-123")
+        );
     }
 
     // At the token endpoint: the one authorized, or AUDIENCE for a code
@@ -678,7 +747,11 @@ async fn resource_indicators_set_the_audience_or_are_invalid_target() {
     };
     let (id, secret) = clients::create(&app.db, &new, 0).await.unwrap();
     let service = RegisteredClient { id, secret };
-    for (resource, aud) in [(None, "profile-api"), (Some("profile-api"), "profile-api"), (Some(BILLING), BILLING)] {
+    for (resource, aud) in [
+        (None, "profile-api"),
+        (Some("profile-api"), "profile-api"),
+        (Some(BILLING), BILLING),
+    ] {
         let mut form = vec![("grant_type", "client_credentials")];
         if let Some(resource) = resource {
             form.push(("resource", resource));
@@ -693,7 +766,10 @@ async fn resource_indicators_set_the_audience_or_are_invalid_target() {
         &app,
         "/oauth/token",
         Some(&service.basic()),
-        &[("grant_type", "client_credentials"), ("resource", "https://other.example")],
+        &[
+            ("grant_type", "client_credentials"),
+            ("resource", "https://other.example"),
+        ],
     )
     .await;
     assert_oauth_error(response, 400, "invalid_target").await;

@@ -120,7 +120,10 @@ async fn post_logout_redirect_uris_and_audiences_are_checked_and_stored() {
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert_eq!(output.status.code(), Some(1), "{bad}: {stderr}");
         assert_eq!(stderr.lines().count(), 1, "{bad}: {stderr:?}");
-        assert!(stderr.starts_with(&format!("auth-server: {flag} ")), "{stderr}");
+        assert!(
+            stderr.starts_with(&format!("auth-server: {flag} ")),
+            "{stderr}"
+        );
     }
     assert!(registered(&dir, &database_url).is_empty());
 

@@ -8,9 +8,7 @@
 use std::process::Command;
 
 use e2e::{PASSWORD, binary, claims_of, spawn_stack};
-use openidconnect::core::{
-    CoreClient, CoreIdTokenClaims, CoreResponseType, CoreUserInfoClaims,
-};
+use openidconnect::core::{CoreClient, CoreIdTokenClaims, CoreResponseType, CoreUserInfoClaims};
 use openidconnect::{
     AccessTokenHash, AuthenticationFlow, AuthorizationCode, ClientId, CsrfToken, IssuerUrl,
     LogoutRequest, Nonce, OAuth2TokenResponse, PkceCodeChallenge, PostLogoutRedirectUrl,
@@ -56,7 +54,10 @@ pub(crate) fn create_oidc_client(env: &[(String, String)], dir: &std::path::Path
         String::from_utf8_lossy(&output.stderr)
     );
     let created: Value = serde_json::from_slice(&output.stdout).expect("one JSON object");
-    assert_eq!(created["post_logout_redirect_uris"], serde_json::json!([LOGOUT_URI]));
+    assert_eq!(
+        created["post_logout_redirect_uris"],
+        serde_json::json!([LOGOUT_URI])
+    );
     assert_eq!(created["audiences"], serde_json::json!([BILLING]));
     created["client_id"].as_str().expect("client_id").to_owned()
 }
@@ -194,7 +195,10 @@ async fn the_openidconnect_crate_signs_in_refreshes_and_logs_out() {
     let user_id = stack.signup(&email, "Ada Lovelace").await;
     let env = vec![
         ("DATABASE_URL".to_owned(), stack.auth.database_url.clone()),
-        ("KEYS_DIR".to_owned(), stack.auth.keys_dir.display().to_string()),
+        (
+            "KEYS_DIR".to_owned(),
+            stack.auth.keys_dir.display().to_string(),
+        ),
         ("ISSUER".to_owned(), stack.auth.issuer()),
     ];
     let client_id = create_oidc_client(&env, &stack.auth.dir);
@@ -213,8 +217,9 @@ async fn the_openidconnect_crate_signs_in_refreshes_and_logs_out() {
         .end_session_endpoint
         .clone()
         .expect("end_session_endpoint");
-    let client = CoreClient::from_provider_metadata(metadata, ClientId::new(client_id.clone()), None)
-        .set_redirect_uri(RedirectUrl::new(REDIRECT_URI.to_owned()).unwrap());
+    let client =
+        CoreClient::from_provider_metadata(metadata, ClientId::new(client_id.clone()), None)
+            .set_redirect_uri(RedirectUrl::new(REDIRECT_URI.to_owned()).unwrap());
 
     let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
     let (authorize_url, state, nonce) = client
@@ -236,7 +241,10 @@ async fn the_openidconnect_crate_signs_in_refreshes_and_logs_out() {
             &email,
         )
         .await;
-    assert_eq!(location_param(&redirect, "state").as_deref(), Some(state.secret().as_str()));
+    assert_eq!(
+        location_param(&redirect, "state").as_deref(),
+        Some(state.secret().as_str())
+    );
     let code = location_param(&redirect, "code").expect("a code");
 
     let tokens = client
@@ -268,16 +276,17 @@ async fn the_openidconnect_crate_signs_in_refreshes_and_logs_out() {
     assert_eq!(stack.get_profile_me(&access).await.status(), 200);
 
     let info: CoreUserInfoClaims = client
-        .user_info(tokens.access_token().clone(), Some(claims.subject().clone()))
+        .user_info(
+            tokens.access_token().clone(),
+            Some(claims.subject().clone()),
+        )
         .unwrap()
         .request_async(&http)
         .await
         .expect("userinfo");
     assert_eq!(info.email().map(|e| e.as_str()), Some(email.as_str()));
     assert_eq!(
-        info.name()
-            .and_then(|n| n.get(None))
-            .map(|n| n.as_str()),
+        info.name().and_then(|n| n.get(None)).map(|n| n.as_str()),
         Some("Ada Lovelace")
     );
 
@@ -289,7 +298,9 @@ async fn the_openidconnect_crate_signs_in_refreshes_and_logs_out() {
         .expect("refresh");
     let again = refreshed.id_token().expect("a fresh id_token");
     let again = again
-        .claims(&id_verifier, |_: Option<&Nonce>| -> Result<(), String> { Ok(()) })
+        .claims(&id_verifier, |_: Option<&Nonce>| -> Result<(), String> {
+            Ok(())
+        })
         .expect("the library verifies the refreshed id_token");
     assert_eq!(again.subject(), claims.subject());
     assert_eq!(again.auth_time(), claims.auth_time());
@@ -344,7 +355,10 @@ async fn the_openidconnect_crate_signs_in_refreshes_and_logs_out() {
             .unwrap()
             .starts_with(LOGOUT_URI)
     );
-    assert_eq!(location_param(&response, "state").as_deref(), Some("after-logout"));
+    assert_eq!(
+        location_param(&response, "state").as_deref(),
+        Some("after-logout")
+    );
     // Signed out: prompt=none now answers login_required.
     let (silent, _, _) = client
         .authorize_url(
@@ -357,5 +371,8 @@ async fn the_openidconnect_crate_signs_in_refreshes_and_logs_out() {
         .url();
     let response = browser.get(silent.as_str()).await;
     assert_eq!(response.status(), 303);
-    assert_eq!(location_param(&response, "error").as_deref(), Some("login_required"));
+    assert_eq!(
+        location_param(&response, "error").as_deref(),
+        Some("login_required")
+    );
 }
