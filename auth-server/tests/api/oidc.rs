@@ -206,7 +206,8 @@ async fn identity_claims_follow_the_scopes_and_no_openid_means_no_id_token() {
     let query = query_with(&client.id, &[("scope", "openid")]);
     let (session, redirect) = sign_in(&app, &query).await;
     let tokens = tokens_for(&app, &client, &redirect).await;
-    let claims = verify_id_token(tokens["id_token"].as_str().unwrap(),
+    let claims = verify_id_token(
+        tokens["id_token"].as_str().unwrap(),
         &client.id,
         &app.get_jwks().await,
     );
@@ -404,7 +405,7 @@ async fn a_session_skips_the_password_and_remembered_consent_skips_the_page() {
 
 #[tokio::test]
 async fn prompt_none_without_a_usable_session_is_login_required() {
-    let app = spawn_app_with(|f| f.merge(("session_ttl", 2))).await;
+    let app = spawn_app_with(|f| f.merge(("session_ttl", 600))).await;
     let user = app.signup(EMAIL).await;
     let client = oidc_client(&app).await;
     let none = query_with(&client.id, &[("scope", "openid"), ("prompt", "none")]);
@@ -438,8 +439,18 @@ async fn prompt_none_without_a_usable_session_is_login_required() {
     let page = authorize_with_cookie(&app, &query_with(&client.id, &[]), &tampered).await;
     assert_eq!(page.status(), 200, "the login page");
 
-    // Expired (SESSION_TTL=2).
-    std::thread::sleep(std::time::Duration::from_millis(2100));
+    // SESSION_TTL is the session's lifetime; once past it, no session.
+    let (auth_time, expires_at): (i64, i64) =
+        sqlx::query_as("select auth_time, expires_at from sign_in_sessions")
+            .fetch_one(&app.db.pool)
+            .await
+            .unwrap();
+    assert_eq!(expires_at - auth_time, 600);
+    sqlx::query("update sign_in_sessions set expires_at = $1")
+        .bind(time::OffsetDateTime::now_utc().unix_timestamp())
+        .execute(&app.db.pool)
+        .await
+        .unwrap();
     login_required(&authorize_with_cookie(&app, &none, &session).await);
 
     // A deleted user's session is no session.
@@ -773,4 +784,48 @@ async fn resource_indicators_set_the_audience_or_are_invalid_target() {
     )
     .await;
     assert_oauth_error(response, 400, "invalid_target").await;
+}
+
+#[tokio::test]
+async fn consent_given_in_two_tabs_at_once_is_remembered_once_and_both_get_codes() {
+    let app = spawn_app().await;
+    app.signup(EMAIL).await;
+    for round in 0..8 {
+        let client = oidc_client(&app).await;
+        let query = query_with(&client.id, &[("scope", "openid email profile:read")]);
+        // Two tabs, each signed in up to its consent page.
+        let mut tabs = Vec::new();
+        for _ in 0..2 {
+            let (mut browser, page) = Browser::open(&app, &as_refs(&query)).await;
+            let page = page.text().await.unwrap();
+            let consent = browser
+                .submit(
+                    &page,
+                    &[
+                        ("action", "login"),
+                        ("username", EMAIL),
+                        ("password", PASSWORD),
+                    ],
+                )
+                .await;
+            assert_eq!(consent.status(), 200, "round {round}");
+            let consent = consent.text().await.unwrap();
+            tabs.push((browser, consent));
+        }
+        let [(mut a, page_a), (mut b, page_b)]: [_; 2] = tabs.try_into().ok().unwrap();
+        let (ra, rb) = tokio::join!(
+            a.submit(&page_a, &[("action", "allow")]),
+            b.submit(&page_b, &[("action", "allow")])
+        );
+        for response in [&ra, &rb] {
+            assert_eq!(response.status(), 303, "round {round}");
+            assert!(location_param(response, "code").is_some(), "round {round}");
+        }
+        let rows: i64 = sqlx::query_scalar("select count(*) from consents where client_id = $1")
+            .bind(&client.id)
+            .fetch_one(&app.db.pool)
+            .await
+            .unwrap();
+        assert_eq!(rows, 3, "one row per scope, round {round}");
+    }
 }
