@@ -138,9 +138,9 @@ impl PageBrowser {
         let page = self.get(authorize_url).await;
         assert_eq!(page.status(), 200, "the sign-in page");
         let html = page.text().await.unwrap();
+        // The login form's `action` is one of its hidden inputs.
         let mut form = hidden_inputs(&html);
         form.extend([
-            ("action".to_owned(), "login".to_owned()),
             ("username".to_owned(), email.to_owned()),
             ("password".to_owned(), PASSWORD.to_owned()),
         ]);
