@@ -27,6 +27,10 @@ pub struct Client {
     pub grant_types: Vec<String>,
     pub scopes: ScopeSet,
     pub redirect_uris: Vec<String>,
+    /// RFC 8707 resources the client may name besides `AUDIENCE`.
+    pub audiences: Vec<String>,
+    /// Where RP-Initiated Logout may send the browser back to.
+    pub post_logout_redirect_uris: Vec<String>,
     pub created_at: i64,
 }
 
@@ -66,7 +70,8 @@ pub fn generate_secret() -> String {
 /// sqlx 0.9 takes only static SQL, so the column list is spliced in by `concat!`.
 macro_rules! client_columns {
     () => {
-        "id, name, secret_hash, first_party, grant_types, scopes, redirect_uris, created_at"
+        "id, name, secret_hash, first_party, grant_types, scopes, redirect_uris, audiences, \
+         post_logout_redirect_uris, created_at"
     };
 }
 
@@ -80,6 +85,8 @@ fn client_from_row(row: &sqlx::any::AnyRow) -> Result<Client, sqlx::Error> {
         grant_types: split(row.try_get("grant_types")?),
         scopes: ScopeSet::parse(&row.try_get::<String, _>("scopes")?),
         redirect_uris: split(row.try_get("redirect_uris")?),
+        audiences: split(row.try_get("audiences")?),
+        post_logout_redirect_uris: split(row.try_get("post_logout_redirect_uris")?),
         created_at: row.try_get("created_at")?,
     })
 }
@@ -121,6 +128,8 @@ pub struct NewClient {
     pub grant_types: Vec<String>,
     pub scopes: ScopeSet,
     pub redirect_uris: Vec<String>,
+    pub audiences: Vec<String>,
+    pub post_logout_redirect_uris: Vec<String>,
 }
 
 /// Registers a client; returns its id and, for confidential clients, the
@@ -133,8 +142,9 @@ pub async fn create(
     let id = uuid::Uuid::new_v4().simple().to_string();
     let secret = (!new.public).then(generate_secret);
     sqlx::query(
-        "insert into clients (id, name, secret_hash, first_party, grant_types, scopes, redirect_uris, created_at) \
-         values ($1, $2, $3, $4, $5, $6, $7, $8)",
+        "insert into clients (id, name, secret_hash, first_party, grant_types, scopes, redirect_uris, \
+         audiences, post_logout_redirect_uris, created_at) \
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
     )
     .bind(&id)
     .bind(&new.name)
@@ -143,6 +153,8 @@ pub async fn create(
     .bind(new.grant_types.join(" "))
     .bind(new.scopes.to_string())
     .bind(new.redirect_uris.join(" "))
+    .bind(new.audiences.join(" "))
+    .bind(new.post_logout_redirect_uris.join(" "))
     .bind(now)
     .execute(&db.pool)
     .await?;
@@ -304,6 +316,8 @@ mod tests {
             grant_types: vec![],
             scopes: ScopeSet::default(),
             redirect_uris: vec![],
+            audiences: vec![],
+            post_logout_redirect_uris: vec![],
             created_at: 0,
         };
         assert!(client.secret_matches(&secret));

@@ -29,6 +29,7 @@ const ENV_SETTINGS: &[&str] = &[
     "JWKS_MAX_AGE",
     "TRUSTED_PROXIES",
     "SERVICE_NAME",
+    "SESSION_TTL",
 ];
 
 pub const DEFAULT_ADDRESS: &str = "127.0.0.1";
@@ -79,6 +80,7 @@ struct RawSettings {
     jwks_max_age: Option<i64>,
     trusted_proxies: Option<String>,
     service_name: Option<String>,
+    session_ttl: Option<i64>,
 }
 
 /// Where the key-encryption key comes from; the key itself is read by
@@ -129,6 +131,8 @@ pub struct AppConfig {
     pub trusted_proxies: TrustedProxies,
     /// The product name on the sign-in, consent and signed-out pages.
     pub service_name: String,
+    /// Lifetime of a sign-in session at the authorization pages.
+    pub session_ttl: i64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -276,6 +280,13 @@ impl AppConfig {
             (None, Some(path)) => KekSource::File(path),
             (None, None) => KekSource::KeysDir,
         };
+        let session_ttl = raw.session_ttl.unwrap_or(28_800);
+        if !(1..=31_536_000).contains(&session_ttl) {
+            return Err(invalid(
+                "SESSION_TTL",
+                "must be between 1 and 31536000 seconds",
+            ));
+        }
         let trusted_proxies = TrustedProxies::parse(raw.trusted_proxies.as_deref().unwrap_or(""))
             .map_err(|e| invalid("TRUSTED_PROXIES", e))?;
         let service_name = parse_service_name(raw.service_name.as_deref())?;
@@ -295,6 +306,7 @@ impl AppConfig {
             jwks_max_age,
             trusted_proxies,
             service_name,
+            session_ttl,
         })
     }
 

@@ -1,5 +1,6 @@
-//! What the issuer publishes: its JWK Set (RFC 7517) and its metadata
-//! (RFC 8414, also at the OpenID Connect path where clients look first).
+//! What the issuer publishes: its JWK Set (RFC 7517), its RFC 8414
+//! metadata, and the OpenID Provider Metadata (the same members and the
+//! OpenID ones) at the path where OpenID clients look.
 //!
 //! Both are served from memory, prepared once (the JWKS once per key-set
 //! change), so they keep answering while the database is down.
@@ -22,8 +23,13 @@ pub fn stage() -> rocket::fairing::AdHoc {
             .state::<AppConfig>()
             .map(ServerMetadata::new)
             .unwrap_or_else(|| ServerMetadata(Arc::from(&b"{}"[..])));
+        let openid = rocket
+            .state::<AppConfig>()
+            .map(OpenIdMetadata::new)
+            .unwrap_or_else(|| OpenIdMetadata(Arc::from(&b"{}"[..])));
         rocket
             .manage(metadata)
+            .manage(openid)
             .mount("/", routes![jwks, oauth_metadata, openid_configuration])
     })
 }
@@ -42,8 +48,22 @@ pub struct ServerMetadata(Arc<[u8]>);
 
 impl ServerMetadata {
     pub fn new(config: &AppConfig) -> ServerMetadata {
-        use shared::routes;
-        let document = serde_json::json!({
+        let document = oauth_document(config);
+        ServerMetadata(serde_json::to_vec(&document).unwrap_or_default().into())
+    }
+}
+
+/// The RFC 8414 members. Its `scopes_supported` lists the resource scopes
+/// only, as it always did; the OpenID document adds the identity ones.
+fn oauth_document(config: &AppConfig) -> serde_json::Value {
+    use shared::routes;
+    use shared::scope::Scope;
+    let resource_scopes: Vec<&str> = Scope::ALL
+        .iter()
+        .filter(|s| !Scope::IDENTITY.contains(s))
+        .map(|s| s.as_str())
+        .collect();
+    serde_json::json!({
             "issuer": config.issuer,
             "token_endpoint": config.endpoint(routes::TOKEN),
             "jwks_uri": config.endpoint(routes::JWKS),
@@ -53,13 +73,63 @@ impl ServerMetadata {
             "grant_types_supported": GRANT_TYPES_SUPPORTED,
             "response_types_supported": ["code"],
             "response_modes_supported": ["query"],
-            "scopes_supported": shared::scope::Scope::ALL.map(|s| s.as_str()),
+            "scopes_supported": resource_scopes,
             "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
             "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
             "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
             "code_challenge_methods_supported": ["S256"],
-        });
-        ServerMetadata(serde_json::to_vec(&document).unwrap_or_default().into())
+    })
+}
+
+/// OpenID Provider Metadata (OpenID Connect Discovery 1.0 §3), serialized
+/// once: the RFC 8414 members plus what an OpenID relying party needs.
+#[derive(Debug, Clone)]
+pub struct OpenIdMetadata(Arc<[u8]>);
+
+impl OpenIdMetadata {
+    pub fn new(config: &AppConfig) -> OpenIdMetadata {
+        let mut document = oauth_document(config);
+        let scopes: Vec<&str> = shared::scope::Scope::ALL
+            .iter()
+            .map(|s| s.as_str())
+            .collect();
+        if let Some(members) = document.as_object_mut() {
+            for (name, value) in [
+                ("scopes_supported", serde_json::json!(scopes)),
+                (
+                    "userinfo_endpoint",
+                    config.endpoint("/oauth/userinfo").into(),
+                ),
+                (
+                    "end_session_endpoint",
+                    config.endpoint("/oauth/logout").into(),
+                ),
+                ("subject_types_supported", serde_json::json!(["public"])),
+                (
+                    "id_token_signing_alg_values_supported",
+                    serde_json::json!(["RS256"]),
+                ),
+                (
+                    "userinfo_signing_alg_values_supported",
+                    serde_json::json!(["none"]),
+                ),
+                (
+                    "claims_supported",
+                    serde_json::json!(crate::oauth::oidc::CLAIMS_SUPPORTED),
+                ),
+                ("claims_parameter_supported", false.into()),
+                ("request_parameter_supported", false.into()),
+                ("request_uri_parameter_supported", false.into()),
+                (
+                    "prompt_values_supported",
+                    serde_json::json!(["none", "login", "consent"]),
+                ),
+                ("resource_indicators_supported", true.into()),
+            ] {
+                members.insert(name.to_owned(), value);
+            }
+        }
+        OpenIdMetadata(serde_json::to_vec(&document).unwrap_or_default().into())
     }
 }
 
@@ -90,11 +160,11 @@ pub fn oauth_metadata(metadata: &State<ServerMetadata>) -> JsonBytes {
     }
 }
 
-/// The same metadata at the OpenID Connect discovery path.
+/// OpenID Provider Metadata (OpenID Connect Discovery 1.0).
 #[utoipa::path(get, path = "/.well-known/openid-configuration", tag = "keys",
     responses((status = 200, description = "Metadata", body = Object)))]
 #[get("/.well-known/openid-configuration")]
-pub fn openid_configuration(metadata: &State<ServerMetadata>) -> JsonBytes {
+pub fn openid_configuration(metadata: &State<OpenIdMetadata>) -> JsonBytes {
     JsonBytes {
         body: metadata.0.clone(),
         cache_control: "public, max-age=3600",

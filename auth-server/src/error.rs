@@ -136,6 +136,8 @@ pub enum OAuthErrorCode {
     UnauthorizedClient,
     UnsupportedGrantType,
     InvalidScope,
+    /// RFC 8707 §2: the `resource` is not one this client may ask for.
+    InvalidTarget,
     /// `429`: too many failed attempts, or `503`: the database is
     /// unreachable or the server too busy; either way the client should
     /// wait `Retry-After`.
@@ -152,6 +154,7 @@ impl OAuthErrorCode {
             OAuthErrorCode::UnauthorizedClient => "unauthorized_client",
             OAuthErrorCode::UnsupportedGrantType => "unsupported_grant_type",
             OAuthErrorCode::InvalidScope => "invalid_scope",
+            OAuthErrorCode::InvalidTarget => "invalid_target",
             OAuthErrorCode::TemporarilyUnavailable => "temporarily_unavailable",
             OAuthErrorCode::ServerError => "server_error",
         }
@@ -203,6 +206,14 @@ impl OAuthError {
         OAuthError::new(
             OAuthErrorCode::InvalidScope,
             "The requested scope is invalid, unknown, or not allowed.",
+        )
+    }
+
+    /// RFC 8707 §2.
+    pub const fn invalid_target() -> OAuthError {
+        OAuthError::new(
+            OAuthErrorCode::InvalidTarget,
+            "The resource is not one this client may request a token for.",
         )
     }
 

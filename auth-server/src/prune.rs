@@ -75,5 +75,6 @@ pub async fn prune(db: &Db, now: i64) -> Result<u64, sqlx::Error> {
         .await?
         .rows_affected();
     deleted += crate::oauth::throttle::prune(db, now).await?;
+    deleted += crate::oauth::sessions::prune(db, now).await?;
     Ok(deleted)
 }

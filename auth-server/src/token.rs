@@ -97,6 +97,25 @@ impl TokenIssuer {
         now: i64,
         jti: String,
     ) -> Result<MintedToken, SigningError> {
+        self.mint_for(subject, client_id, scope, now, jti, None)
+    }
+
+    /// `AUDIENCE`: the `aud` of a token whose request named no resource.
+    pub fn audience(&self) -> &str {
+        &self.audience
+    }
+
+    /// [`mint_with_jti`](Self::mint_with_jti) for a resource (RFC 8707)
+    /// already checked against the client; `None` is `AUDIENCE`.
+    pub fn mint_for(
+        &self,
+        subject: Subject<'_>,
+        client_id: &str,
+        scope: &ScopeSet,
+        now: i64,
+        jti: String,
+        resource: Option<&str>,
+    ) -> Result<MintedToken, SigningError> {
         let (sub, email, name) = match subject {
             Subject::User { id, email, name } => {
                 (id.to_owned(), Some(email.to_owned()), Some(name.to_owned()))
@@ -106,7 +125,7 @@ impl TokenIssuer {
         let claims = AccessTokenClaims {
             iss: self.issuer.clone(),
             sub,
-            aud: Audience::One(self.audience.clone()),
+            aud: Audience::One(resource.unwrap_or(&self.audience).to_owned()),
             exp: now + self.ttl,
             iat: now,
             nbf: now,
@@ -136,5 +155,30 @@ impl TokenIssuer {
             expires_in: self.ttl,
             expires_at: now + self.ttl,
         })
+    }
+
+    /// Signs an OpenID Connect `id_token` (OIDC Core §2): RS256 with the
+    /// signing key of access tokens, `typ` `JWT` so that neither kind of
+    /// token can pass for the other. `claims` come from
+    /// [`crate::oauth::oidc`]; `iss`, `iat` and `exp` are set here.
+    pub fn sign_id_token(
+        &self,
+        mut claims: serde_json::Map<String, serde_json::Value>,
+        now: i64,
+    ) -> Result<String, SigningError> {
+        claims.insert("iss".into(), self.issuer.clone().into());
+        claims.insert("iat".into(), now.into());
+        claims.insert("exp".into(), (now + self.ttl).into());
+        let ring = self.keys.current();
+        let key = &ring.signing;
+        let header = serde_json::json!({"alg": "RS256", "typ": "JWT", "kid": key.kid});
+        let mut token = URL_SAFE_NO_PAD.encode(header.to_string());
+        token.push('.');
+        let payload = serde_json::to_vec(&claims).map_err(|_| SigningError)?;
+        URL_SAFE_NO_PAD.encode_string(&payload, &mut token);
+        let signature = key.sign(token.as_bytes()).map_err(|_| SigningError)?;
+        token.push('.');
+        URL_SAFE_NO_PAD.encode_string(&signature, &mut token);
+        Ok(token)
     }
 }

@@ -14,16 +14,36 @@ pub enum Scope {
     ProfileWrite,
     /// Read any profile: admins and clients registered with it.
     ProfilesRead,
+    /// OpenID Connect: an `id_token` and `/oauth/userinfo` (OIDC Core §3.1.2.1).
+    OpenId,
+    /// OpenID Connect: the `email` and `email_verified` claims (OIDC Core §5.4).
+    Email,
+    /// OpenID Connect: the `name` claim (OIDC Core §5.4).
+    Profile,
 }
 
 impl Scope {
-    pub const ALL: [Scope; 3] = [Scope::ProfileRead, Scope::ProfileWrite, Scope::ProfilesRead];
+    pub const ALL: [Scope; 6] = [
+        Scope::ProfileRead,
+        Scope::ProfileWrite,
+        Scope::ProfilesRead,
+        Scope::OpenId,
+        Scope::Email,
+        Scope::Profile,
+    ];
+
+    /// The OpenID Connect scopes: about who the user is, not what a
+    /// resource server lets the token do. Every user holds them.
+    pub const IDENTITY: [Scope; 3] = [Scope::OpenId, Scope::Email, Scope::Profile];
 
     pub const fn as_str(self) -> &'static str {
         match self {
             Scope::ProfileRead => "profile:read",
             Scope::ProfileWrite => "profile:write",
             Scope::ProfilesRead => "profiles:read",
+            Scope::OpenId => "openid",
+            Scope::Email => "email",
+            Scope::Profile => "profile",
         }
     }
 
@@ -33,6 +53,9 @@ impl Scope {
             Scope::ProfileRead => "Read your own profile",
             Scope::ProfileWrite => "Change your own profile",
             Scope::ProfilesRead => "Read any profile (admins)",
+            Scope::OpenId => "Sign you in with your account",
+            Scope::Email => "See your email address",
+            Scope::Profile => "See your name",
         }
     }
 

@@ -616,6 +616,21 @@ impl Stack {
 }
 
 /// The JSON of a token's header (0) or claims (1), without checking it.
+/// Undoes the HTML escaping of an attribute value: named or numeric
+/// character references, `&` last so nothing is decoded twice.
+pub fn unescape_html(text: &str) -> String {
+    text.replace("&quot;", "\"")
+        .replace("&#34;", "\"")
+        .replace("&#x27;", "'")
+        .replace("&#39;", "'")
+        .replace("&lt;", "<")
+        .replace("&#60;", "<")
+        .replace("&gt;", ">")
+        .replace("&#62;", ">")
+        .replace("&amp;", "&")
+        .replace("&#38;", "&")
+}
+
 pub fn part_of(token: &str, index: usize) -> Value {
     let part = token.split('.').nth(index).expect("token part");
     let bytes = URL_SAFE_NO_PAD.decode(part).expect("base64url");

@@ -37,6 +37,14 @@ pub enum ClientsCommand {
         /// A redirect URI, compared exactly; repeat for several.
         #[arg(long = "redirect-uri", value_name = "URI")]
         redirect_uris: Vec<String>,
+        /// A resource (RFC 8707) the client may ask tokens for, besides
+        /// AUDIENCE; repeat for several.
+        #[arg(long = "audience", value_name = "URI")]
+        audiences: Vec<String>,
+        /// Where OpenID RP-Initiated Logout may send the browser back to;
+        /// same rules as --redirect-uri; repeat for several.
+        #[arg(long = "post-logout-redirect-uri", value_name = "URI")]
+        post_logout_redirect_uris: Vec<String>,
         /// No secret: a browser or native app, which must use PKCE.
         #[arg(long)]
         public: bool,
@@ -120,7 +128,57 @@ pub fn validate(
         grant_types,
         scopes: ScopeSet::parse(scope),
         redirect_uris: redirect_uris.to_vec(),
+        audiences: Vec::new(),
+        post_logout_redirect_uris: Vec::new(),
     })
+}
+
+/// Checks the OpenID Connect and RFC 8707 parts of a registration and adds
+/// them to `new`.
+pub fn with_targets(
+    mut new: NewClient,
+    audiences: &[String],
+    post_logout_redirect_uris: &[String],
+) -> Result<NewClient, CliError> {
+    for audience in audiences {
+        check_audience(audience)
+            .map_err(|why| CliError(format!("--audience {audience:?}: {why}")))?;
+    }
+    for uri in post_logout_redirect_uris {
+        check_redirect_uri(uri).map_err(|why| {
+            CliError(format!(
+                "--post-logout-redirect-uri {uri:?}: {why}; it follows the rules of a redirect URI"
+            ))
+        })?;
+    }
+    new.audiences = dedup(audiences);
+    new.post_logout_redirect_uris = dedup(post_logout_redirect_uris);
+    Ok(new)
+}
+
+fn dedup(values: &[String]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for value in values {
+        if !out.contains(value) {
+            out.push(value.clone());
+        }
+    }
+    out
+}
+
+/// An audience is what a resource server has as its `AUDIENCE`: one word,
+/// usually an absolute URI (RFC 8707 §2), never with a fragment.
+pub fn check_audience(audience: &str) -> Result<(), &'static str> {
+    if audience.is_empty() || audience.chars().count() > 200 {
+        return Err("must be 1 to 200 characters");
+    }
+    if audience.contains(|c: char| c.is_whitespace() || c.is_control()) {
+        return Err("must not contain spaces or control characters");
+    }
+    if audience.contains('#') {
+        return Err("must not have a fragment (RFC 8707)");
+    }
+    Ok(())
 }
 
 /// The contract's rule for a registered redirect URI: an absolute `https`
@@ -169,6 +227,8 @@ fn describe(client: &Client) -> serde_json::Value {
         "grant_types": client.grant_types,
         "scope": client.scopes.to_string(),
         "redirect_uris": client.redirect_uris,
+        "audiences": client.audiences,
+        "post_logout_redirect_uris": client.post_logout_redirect_uris,
         "created_at": crate::users::rfc3339(client.created_at),
     })
 }
@@ -187,11 +247,14 @@ pub async fn run(command: ClientsCommand, figment: &Figment) -> Result<(), CliEr
             grants,
             scope,
             redirect_uris,
+            audiences,
+            post_logout_redirect_uris,
             public,
             first_party,
             json,
         } => {
             let new = validate(&name, &grants, &scope, &redirect_uris, public, first_party)?;
+            let new = with_targets(new, &audiences, &post_logout_redirect_uris)?;
             let db = open(figment).await?;
             let (client_id, secret) = clients::create(&db, &new, SystemClock.now()).await?;
             if json {
@@ -206,6 +269,8 @@ pub async fn run(command: ClientsCommand, figment: &Figment) -> Result<(), CliEr
                         "grant_types": new.grant_types,
                         "scope": new.scopes.to_string(),
                         "redirect_uris": new.redirect_uris,
+                        "audiences": new.audiences,
+                        "post_logout_redirect_uris": new.post_logout_redirect_uris,
                     })
                 );
             } else {

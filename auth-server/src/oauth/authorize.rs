@@ -8,9 +8,12 @@
 //!   After that, errors go back to the client as `error`/`state` parameters.
 //! - No JavaScript. Every value on the page is HTML-escaped. Forms carry a
 //!   CSRF token that must match a `SameSite=Strict` cookie set by the page.
-//! - Login and consent are two requests with no server session between them:
-//!   a successful login answers a single-use, short-lived ticket (hashed in
-//!   the database) that the consent form sends back.
+//! - A successful login starts a sign-in session (`sessions`: a cookie,
+//!   hashed in the database), so later requests from the browser skip the
+//!   password; consent once given is remembered per client and scope.
+//!   OpenID Connect's `prompt` and `max_age` say when neither may be
+//!   skipped. The consent form carries a single-use, short-lived ticket
+//!   (hashed in the database) naming the signed-in user.
 
 use std::borrow::Cow;
 
@@ -30,10 +33,9 @@ use url::Url;
 use super::password::user_scopes;
 use super::primitives::{GrantEndpoint, GrantSession};
 use super::throttle::{Attempt, LoginThrottle, MAX_USERNAME_CHARS};
-use super::{GrantServices, RequestMeta, codes};
+use super::{GrantServices, RequestMeta, codes, sessions};
 use crate::clients::{Client, generate_secret};
 use crate::config::AppConfig;
-use crate::db::Db;
 use crate::error::OAuthError;
 use crate::oxide_rocket::{OAuthRequest, WebError};
 use crate::pages::{self, Consent, Page, ScopeLine, SignIn, View};
@@ -57,7 +59,10 @@ pub enum AuthorizeResponse {
 pub fn security_headers() -> rocket::fairing::AdHoc {
     rocket::fairing::AdHoc::on_response("authorization page headers", |request, response| {
         Box::pin(async move {
-            if request.uri().path() != "/oauth/authorize" {
+            if !matches!(
+                request.uri().path().as_str(),
+                "/oauth/authorize" | "/oauth/logout"
+            ) {
                 return;
             }
             response.set_header(Header::new("Referrer-Policy", "no-referrer"));
@@ -82,10 +87,19 @@ struct AuthParams {
     state: Option<String>,
     code_challenge: Option<String>,
     code_challenge_method: Option<String>,
+    /// OpenID Connect: echoed in the id_token.
+    nonce: Option<String>,
+    /// OpenID Connect: `none`, `login`, `consent` (space-separated).
+    prompt: Option<String>,
+    /// OpenID Connect: seconds since the sign-in beyond which the user must
+    /// type their password again.
+    max_age: Option<String>,
+    /// RFC 8707: the resource the access token is for.
+    resource: Option<String>,
 }
 
 impl AuthParams {
-    const NAMES: [&'static str; 7] = [
+    const NAMES: [&'static str; 11] = [
         "response_type",
         "client_id",
         "redirect_uri",
@@ -93,6 +107,10 @@ impl AuthParams {
         "state",
         "code_challenge",
         "code_challenge_method",
+        "nonce",
+        "prompt",
+        "max_age",
+        "resource",
     ];
 
     fn from_lookup(get: impl Fn(&str) -> Option<String>) -> AuthParams {
@@ -106,10 +124,14 @@ impl AuthParams {
             state: get("state"),
             code_challenge: get("code_challenge"),
             code_challenge_method: get("code_challenge_method"),
+            nonce: get("nonce"),
+            prompt: get("prompt"),
+            max_age: get("max_age"),
+            resource: get("resource"),
         }
     }
 
-    fn values(&self) -> [(&'static str, Option<&str>); 7] {
+    fn values(&self) -> [(&'static str, Option<&str>); 11] {
         let v = [
             self.response_type.as_deref(),
             self.client_id.as_deref(),
@@ -118,8 +140,12 @@ impl AuthParams {
             self.state.as_deref(),
             self.code_challenge.as_deref(),
             self.code_challenge_method.as_deref(),
+            self.nonce.as_deref(),
+            self.prompt.as_deref(),
+            self.max_age.as_deref(),
+            self.resource.as_deref(),
         ];
-        let mut out = [("", None); 7];
+        let mut out = [("", None); 11];
         for (i, name) in Self::NAMES.iter().enumerate() {
             out[i] = (*name, v[i]);
         }
@@ -139,6 +165,10 @@ pub struct AuthorizeForm {
     state: Option<String>,
     code_challenge: Option<String>,
     code_challenge_method: Option<String>,
+    nonce: Option<String>,
+    prompt: Option<String>,
+    max_age: Option<String>,
+    resource: Option<String>,
     /// The CSRF token of the page; must match the `authorize_csrf` cookie.
     csrf: String,
     /// `login`, `allow` or `deny`.
@@ -181,6 +211,8 @@ impl AuthorizationRequest for AuthorizeRequest<'_> {
         match key {
             "code_challenge" => borrowed(&self.0.code_challenge),
             "code_challenge_method" => borrowed(&self.0.code_challenge_method),
+            "nonce" => borrowed(&self.0.nonce),
+            "resource" => borrowed(&self.0.resource),
             _ => None,
         }
     }
@@ -337,6 +369,10 @@ fn csrf_matches(jar: &CookieJar<'_>, presented: Option<&str>) -> bool {
         ("state" = Option<String>, Query),
         ("code_challenge" = Option<String>, Query, description = "PKCE S256 challenge; required for public clients"),
         ("code_challenge_method" = Option<String>, Query, description = "`S256` (`plain` is refused)"),
+        ("nonce" = Option<String>, Query, description = "OpenID Connect: echoed in the id_token (at most 512 characters)"),
+        ("prompt" = Option<String>, Query, description = "OpenID Connect: `none`, `login` or `consent`"),
+        ("max_age" = Option<u64>, Query, description = "OpenID Connect: the longest time since sign-in accepted, in seconds"),
+        ("resource" = Option<String>, Query, description = "RFC 8707: AUDIENCE or an audience the client was registered with"),
     ),
     responses(
         (status = 200, description = "Login page", content_type = "text/html"),
@@ -360,8 +396,157 @@ pub async fn authorize_page(
         Ok(validated) => validated,
         Err(refusal) => return refused(refusal),
     };
-    let csrf = new_csrf(jar, services.config);
-    login_page(&validated, &csrf, None, Status::Ok)
+    let (prompt, max_age) = match Prompt::of(&validated.params) {
+        Ok(parsed) => parsed,
+        Err(why) => return redirect_error(&validated, "invalid_request", why),
+    };
+    let now = session.now;
+    let signed_in = match sessions::current(services.db, jar, now).await {
+        Ok(signed_in) => signed_in,
+        Err(error) => return server_error(error),
+    };
+    // `prompt=login` and an exceeded `max_age` want the password again.
+    let signed_in = signed_in.filter(|s| {
+        !prompt.login && max_age.is_none_or(|max| now.saturating_sub(s.auth_time) <= max)
+    });
+    match signed_in {
+        Some(signed_in) => {
+            let csrf = new_csrf(jar, services.config);
+            continue_signed_in(&validated, &session, &signed_in, prompt, &csrf).await
+        }
+        None if prompt.none => {
+            redirect_error(&validated, "login_required", "The user is not signed in.")
+        }
+        None => {
+            let csrf = new_csrf(jar, services.config);
+            login_page(&validated, &csrf, None, Status::Ok)
+        }
+    }
+}
+
+/// What `prompt` asks (OIDC Core §3.1.2.1); unknown values are ignored.
+#[derive(Debug, Clone, Copy, Default)]
+struct Prompt {
+    none: bool,
+    login: bool,
+    consent: bool,
+}
+
+impl Prompt {
+    /// `prompt` and `max_age`, or why they are an `invalid_request`.
+    fn of(params: &AuthParams) -> Result<(Prompt, Option<i64>), &'static str> {
+        let mut prompt = Prompt::default();
+        let mut values = 0;
+        for value in params.prompt.as_deref().unwrap_or("").split(' ') {
+            match value {
+                "" => continue,
+                "none" => prompt.none = true,
+                "login" => prompt.login = true,
+                "consent" => prompt.consent = true,
+                _ => {}
+            }
+            values += 1;
+        }
+        if prompt.none && values > 1 {
+            return Err("prompt=none cannot be combined with another prompt value.");
+        }
+        let max_age = match params.max_age.as_deref() {
+            None => None,
+            Some(text) => match text.parse::<u32>() {
+                Ok(seconds) => Some(i64::from(seconds)),
+                Err(_) => return Err("max_age must be a non-negative number of seconds."),
+            },
+        };
+        Ok((prompt, max_age))
+    }
+}
+
+/// An error sent back to the client's (registered, already checked)
+/// redirect URI, with `state` (RFC 6749 §4.1.2.1, OIDC Core §3.1.2.6).
+fn redirect_error(validated: &Validated, code: &str, description: &str) -> AuthorizeResponse {
+    let Some(Ok(mut url)) = validated.params.redirect_uri.as_deref().map(Url::parse) else {
+        return failed();
+    };
+    {
+        let mut query = url.query_pairs_mut();
+        query.append_pair("error", code);
+        query.append_pair("error_description", description);
+        if let Some(state) = validated.params.state.as_deref() {
+            query.append_pair("state", state);
+        }
+    }
+    redirect(url)
+}
+
+/// The user is known (a session, or the password just now): a code at once
+/// when every scope was consented to before, else the consent page.
+async fn continue_signed_in(
+    validated: &Validated,
+    session: &GrantSession<'_>,
+    signed_in: &sessions::SignIn,
+    prompt: Prompt,
+    csrf: &str,
+) -> AuthorizeResponse {
+    let (db, now) = (session.db, session.now);
+    let user = match users::find_by_id(db, &signed_in.user_id).await {
+        Ok(Some(user)) => user,
+        Ok(None) => return login_page(validated, csrf, None, Status::Ok),
+        Err(error) => return server_error(error),
+    };
+    let scope = validated.scope.intersection(&user_scopes(&user));
+    if !prompt.consent {
+        match sessions::has_consent(db, &user.id, &validated.client.id, &scope).await {
+            Ok(true) => return grant_code(validated, session, &user.id, signed_in.auth_time).await,
+            Ok(false) => {}
+            Err(error) => return server_error(error),
+        }
+    }
+    if prompt.none {
+        return redirect_error(
+            validated,
+            "consent_required",
+            "The user has not allowed this application yet.",
+        );
+    }
+    let ticket = match codes::create_login_ticket(
+        db,
+        &user.id,
+        &validated.client.id,
+        signed_in.auth_time,
+        now,
+    )
+    .await
+    {
+        Ok(ticket) => ticket,
+        Err(error) => return server_error(error),
+    };
+    consent_page(validated, csrf, &ticket, &user.email, &scope)
+}
+
+/// Stores a code for `user_id`, signed in at `auth_time`, and redirects it
+/// to the client.
+async fn grant_code(
+    validated: &Validated,
+    session: &GrantSession<'_>,
+    user_id: &str,
+    auth_time: i64,
+) -> AuthorizeResponse {
+    session.signed_in_at(auth_time);
+    let mut endpoint = GrantEndpoint::new(session);
+    let owner = Cow::Borrowed(user_id);
+    match validated
+        .pending
+        .clone()
+        .authorize(&mut endpoint, owner)
+        .await
+    {
+        Ok(url) => {
+            tracing::info!(%user_id, client_id = %validated.client.id, "authorization code issued");
+            redirect(url)
+        }
+        Err(AuthorizationError::Redirect(error)) => redirect(session.error_redirect(error)),
+        Err(_) => failed(),
+    }
 }
 
 /// The login and consent forms of the authorization page.
@@ -401,7 +586,7 @@ pub async fn authorize_submit(
         Ok(validated) => validated,
         Err(refusal) => return refused(refusal),
     };
-    let (db, config, throttle) = (services.db, services.config, services.throttle);
+    let (db, throttle) = (services.db, services.throttle);
     if !csrf_matches(jar, field("csrf").as_deref()) {
         return error_page(
             Status::Forbidden,
@@ -417,10 +602,8 @@ pub async fn authorize_submit(
                 field("password"),
                 &meta,
                 jar,
-                db,
-                config,
+                &session,
                 throttle,
-                now,
             )
             .await
         }
@@ -439,18 +622,16 @@ pub async fn authorize_submit(
     }
 }
 
-#[allow(clippy::too_many_arguments)]
 async fn login(
     validated: &Validated,
     username: Option<String>,
     password_field: Option<String>,
     meta: &RequestMeta,
     jar: &CookieJar<'_>,
-    db: &Db,
-    config: &AppConfig,
+    session: &GrantSession<'_>,
     throttle: &LoginThrottle,
-    now: i64,
 ) -> AuthorizeResponse {
+    let (db, config, now) = (session.db, session.config, session.now);
     let csrf = new_csrf(jar, config);
     let (Some(username), Some(password_field)) = (username, password_field) else {
         return login_page(
@@ -513,12 +694,22 @@ async fn login(
         // The login stands; the counts expire on their own.
         tracing::warn!(%error, "clearing failed-login counts failed");
     }
-    let ticket = match codes::create_login_ticket(db, &user.id, &validated.client.id, now).await {
-        Ok(ticket) => ticket,
-        Err(error) => return server_error(error),
+    // Later authorization requests from this browser skip the password.
+    if let Err(error) = sessions::start(db, jar, config, &user.id, now).await {
+        return server_error(error);
+    }
+    let signed_in = sessions::SignIn {
+        user_id: user.id,
+        auth_time: now,
     };
-    let scope = validated.scope.intersection(&user_scopes(&user));
-    consent_page(validated, &csrf, &ticket, &user.email, &scope)
+    // The prompt was parsed on the way to this form; `login` is now done.
+    let prompt = Prompt::of(&validated.params)
+        .map(|(prompt, _)| Prompt {
+            login: false,
+            ..prompt
+        })
+        .unwrap_or_default();
+    continue_signed_in(validated, session, &signed_in, prompt, &csrf).await
 }
 
 async fn consent(
@@ -527,16 +718,16 @@ async fn consent(
     session: &GrantSession<'_>,
 ) -> AuthorizeResponse {
     let (db, now) = (session.db, session.now);
-    let user_id = match ticket {
+    let signed_in = match ticket {
         Some(ticket) => {
             match codes::take_login_ticket(db, &ticket, &validated.client.id, now).await {
-                Ok(user_id) => user_id,
+                Ok(signed_in) => signed_in,
                 Err(error) => return server_error(error),
             }
         }
         None => None,
     };
-    let Some(user_id) = user_id else {
+    let Some((user_id, auth_time)) = signed_in else {
         return error_page(
             Status::BadRequest,
             "Your login has expired. Please start again from the application.",
@@ -547,22 +738,15 @@ async fn consent(
         Ok(None) => return error_page(Status::BadRequest, "Your account no longer exists."),
         Err(error) => return server_error(error),
     };
-    // The code carries what the user holds of the negotiated scope.
-    let mut endpoint = GrantEndpoint::new(session);
-    let owner = Cow::Borrowed(user.id.as_str());
-    match validated
-        .pending
-        .clone()
-        .authorize(&mut endpoint, owner)
-        .await
+    // The code carries what the user holds of the negotiated scope, and
+    // the answer is remembered for the next request of this client.
+    let scope = validated.scope.intersection(&user_scopes(&user));
+    if let Err(error) =
+        sessions::remember_consent(db, &user.id, &validated.client.id, &scope, now).await
     {
-        Ok(url) => {
-            tracing::info!(user_id = %user.id, client_id = %validated.client.id, "authorization code issued");
-            redirect(url)
-        }
-        Err(AuthorizationError::Redirect(error)) => redirect(session.error_redirect(error)),
-        Err(_) => failed(),
+        return server_error(error);
     }
+    grant_code(validated, session, &user.id, auth_time).await
 }
 
 /// The authorization request's parameters, carried through the forms.
@@ -645,4 +829,19 @@ fn error_page(status: Status, message: &str) -> AuthorizeResponse {
 
 fn error_page_of(status: Status, message: &str) -> Page {
     Page::error(status, message)
+}
+
+/// RP-Initiated Logout without a registered place to go back to.
+pub fn signed_out_page() -> AuthorizeResponse {
+    AuthorizeResponse::Page(Page::new(Status::Ok, View::SignedOut))
+}
+
+/// A logout request that cannot be honoured: shown here, never redirected.
+pub fn logout_error(status: Status, message: &str) -> AuthorizeResponse {
+    error_page(status, message)
+}
+
+/// A database failure on a page endpoint.
+pub fn database_failure(error: sqlx::Error) -> AuthorizeResponse {
+    server_error(error)
 }

@@ -25,6 +25,12 @@ pub struct NewCode<'a> {
     pub redirect_uri: &'a str,
     pub scope: &'a str,
     pub code_challenge: Option<&'a str>,
+    /// OpenID Connect: echoed in the id_token.
+    pub nonce: Option<&'a str>,
+    /// When the user signed in.
+    pub auth_time: Option<i64>,
+    /// RFC 8707: the resource the access token will be for.
+    pub resource: Option<&'a str>,
     pub now: i64,
 }
 
@@ -33,8 +39,9 @@ pub async fn create(db: &Db, new: NewCode<'_>) -> Result<String, sqlx::Error> {
     let code = generate_secret();
     sqlx::query(
         "insert into authorization_codes \
-         (code_hash, client_id, user_id, redirect_uri, scope, code_challenge, expires_at, created_at) \
-         values ($1, $2, $3, $4, $5, $6, $7, $8)",
+         (code_hash, client_id, user_id, redirect_uri, scope, code_challenge, expires_at, created_at, \
+          nonce, auth_time, resource) \
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
     )
     .bind(hash_secret(&code))
     .bind(new.client_id)
@@ -44,6 +51,9 @@ pub async fn create(db: &Db, new: NewCode<'_>) -> Result<String, sqlx::Error> {
     .bind(new.code_challenge)
     .bind(new.now + CODE_TTL)
     .bind(new.now)
+    .bind(new.nonce)
+    .bind(new.auth_time)
+    .bind(new.resource)
     .execute(&db.pool)
     .await?;
     Ok(code)
@@ -60,6 +70,9 @@ pub struct StoredCode {
     pub expires_at: i64,
     pub family_id: Option<String>,
     pub access_jti: Option<String>,
+    pub nonce: Option<String>,
+    pub auth_time: Option<i64>,
+    pub resource: Option<String>,
 }
 
 /// What presenting a code found.
@@ -97,6 +110,9 @@ fn stored_code(row: &sqlx::any::AnyRow) -> Result<StoredCode, sqlx::Error> {
         expires_at: row.try_get("expires_at")?,
         family_id: row.try_get("family_id")?,
         access_jti: row.try_get("access_jti")?,
+        nonce: row.try_get("nonce")?,
+        auth_time: row.try_get("auth_time")?,
+        resource: row.try_get("resource")?,
     })
 }
 
@@ -117,7 +133,8 @@ pub async fn redeem(db: &Db, code: &str, plan: &Plan<'_>) -> Result<Redemption, 
          family_id = case when client_id = $2 and expires_at > $1 then $3 end, \
          access_jti = case when client_id = $2 and expires_at > $1 then $4 end \
          where code_hash = $5 and used_at is null \
-         returning client_id, user_id, redirect_uri, scope, code_challenge, expires_at, family_id, access_jti",
+         returning client_id, user_id, redirect_uri, scope, code_challenge, expires_at, family_id, access_jti, \
+         nonce, auth_time, resource",
     )
     .bind(now)
     .bind(plan.client_id)
@@ -139,6 +156,8 @@ pub async fn redeem(db: &Db, code: &str, plan: &Plan<'_>) -> Result<Redemption, 
                 user_id: &stored.user_id,
                 max_lifetime: plan.max_lifetime,
                 now,
+                auth_time: stored.auth_time,
+                resource: stored.resource.as_deref(),
             };
             refresh_tokens::insert_family(&mut tx, &family).await?;
         }
@@ -146,8 +165,8 @@ pub async fn redeem(db: &Db, code: &str, plan: &Plan<'_>) -> Result<Redemption, 
         return Ok(Redemption::Fresh(stored));
     }
     let row = sqlx::query(
-        "select client_id, user_id, redirect_uri, scope, code_challenge, expires_at, family_id, access_jti \
-         from authorization_codes where code_hash = $1",
+        "select client_id, user_id, redirect_uri, scope, code_challenge, expires_at, family_id, access_jti, \
+         nonce, auth_time, resource from authorization_codes where code_hash = $1",
     )
     .bind(&hash)
     .fetch_optional(&mut *tx)
@@ -159,37 +178,42 @@ pub async fn redeem(db: &Db, code: &str, plan: &Plan<'_>) -> Result<Redemption, 
     })
 }
 
-/// Issues a login ticket for `user_id` at `client_id`'s consent page.
+/// Issues a login ticket for `user_id`, signed in at `auth_time`, at
+/// `client_id`'s consent page.
 pub async fn create_login_ticket(
     db: &Db,
     user_id: &str,
     client_id: &str,
+    auth_time: i64,
     now: i64,
 ) -> Result<String, sqlx::Error> {
     let ticket = generate_secret();
     sqlx::query(
-        "insert into login_tickets (ticket_hash, user_id, client_id, expires_at) values ($1, $2, $3, $4)",
+        "insert into login_tickets (ticket_hash, user_id, client_id, expires_at, auth_time) \
+         values ($1, $2, $3, $4, $5)",
     )
     .bind(hash_secret(&ticket))
     .bind(user_id)
     .bind(client_id)
     .bind(now + LOGIN_TICKET_TTL)
+    .bind(auth_time)
     .execute(&db.pool)
     .await?;
     Ok(ticket)
 }
 
-/// Spends a login ticket and returns its user, if it is live and was made
-/// for this client. Single use: a consent answer cannot be replayed.
+/// Spends a login ticket and returns its user and sign-in time, if it is
+/// live and was made for this client. Single use: a consent answer cannot
+/// be replayed.
 pub async fn take_login_ticket(
     db: &Db,
     ticket: &str,
     client_id: &str,
     now: i64,
-) -> Result<Option<String>, sqlx::Error> {
+) -> Result<Option<(String, i64)>, sqlx::Error> {
     let hash = hash_secret(ticket);
     let row = sqlx::query(
-        "select user_id, client_id, expires_at from login_tickets where ticket_hash = $1",
+        "select user_id, client_id, expires_at, auth_time from login_tickets where ticket_hash = $1",
     )
     .bind(&hash)
     .fetch_optional(&db.pool)
@@ -209,5 +233,6 @@ pub async fn take_login_ticket(
     if deleted.rows_affected() == 0 || owner != client_id || expires_at <= now {
         return Ok(None);
     }
-    Ok(Some(row.try_get("user_id")?))
+    let auth_time: Option<i64> = row.try_get("auth_time")?;
+    Ok(Some((row.try_get("user_id")?, auth_time.unwrap_or(now))))
 }

@@ -8,12 +8,14 @@ pub mod authorize;
 pub mod client_credentials;
 pub mod codes;
 pub mod introspect;
+pub mod oidc;
 pub mod password;
 pub mod pkce;
 pub mod primitives;
 pub mod refresh;
 pub mod refresh_tokens;
 pub mod revoke;
+pub mod sessions;
 pub mod throttle;
 
 use std::collections::HashMap;
@@ -60,7 +62,10 @@ pub fn stage() -> rocket::fairing::AdHoc {
                     authorize::authorize_page,
                     authorize::authorize_submit,
                     revoke::revoke,
-                    introspect::introspect
+                    introspect::introspect,
+                    oidc::userinfo_get,
+                    oidc::userinfo_post,
+                    oidc::logout
                 ],
             )
             .mount("/", crate::pages::routes())
@@ -188,6 +193,7 @@ impl<'a> GrantContext<'a> {
             self.now,
             presented.client_id.clone(),
         )
+        .with_resource(self.params.get("resource"))
     }
 }
 
@@ -260,6 +266,7 @@ impl TokenSuccess {
             expires_in: minted.expires_in,
             scope,
             refresh_token,
+            id_token: None,
         })
     }
 }
@@ -327,6 +334,9 @@ pub struct TokenRequestForm {
     redirect_uri: Option<String>,
     code_verifier: Option<String>,
     refresh_token: Option<String>,
+    /// RFC 8707: the resource the access token is for (its `aud`):
+    /// `AUDIENCE` or one the client was registered with.
+    resource: Option<String>,
 }
 
 /// Obtain an access token (RFC 6749 §3.2).

@@ -20,7 +20,9 @@ const BAD_CREDENTIALS: &str = "The username or password is incorrect.";
 
 /// The scopes a user may hold.
 pub fn user_scopes(user: &User) -> ScopeSet {
+    // Who the user is (OpenID Connect) is theirs to share with any client.
     let mut scopes = vec![Scope::ProfileRead, Scope::ProfileWrite];
+    scopes.extend(Scope::IDENTITY);
     if user.is_admin {
         scopes.push(Scope::ProfilesRead);
     }

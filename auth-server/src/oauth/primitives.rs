@@ -49,7 +49,7 @@ use oxide_auth::primitives::scope::Scope as OxideScope;
 use oxide_auth_async::code_grant::{access_token, authorization, client_credentials, refresh};
 use oxide_auth_async::primitives::{Authorizer, Issuer, Registrar};
 use rocket::async_trait;
-use shared::scope::ScopeSet;
+use shared::scope::{Scope, ScopeSet};
 use url::Url;
 
 use super::password::{current_rights, granted_scope, user_scopes};
@@ -89,7 +89,17 @@ pub mod ext {
     pub const GRANT_SCOPE: &str = "grant_scope";
     /// Present when the client acts for itself (client credentials).
     pub const CLIENT_SUBJECT: &str = "client_subject";
+    /// OpenID Connect: the authorization request's `nonce`, for the id_token.
+    pub const NONCE: &str = "nonce";
+    /// OpenID Connect: when the user signed in (unix seconds).
+    pub const AUTH_TIME: &str = "auth_time";
+    /// RFC 8707: the resource the grant was authorized for.
+    pub const RESOURCE: &str = "resource";
 }
+
+/// The longest `nonce` accepted: it is stored and echoed in every id_token
+/// of the grant, and real ones are a few dozen characters.
+pub const MAX_NONCE_CHARS: usize = 512;
 
 fn private(extensions: &Extensions, key: &str) -> Option<String> {
     extensions
@@ -143,6 +153,10 @@ pub struct GrantSession<'a> {
     refusal: Mutex<Option<OAuthError>>,
     /// What the issuer minted, for the response.
     issued: Mutex<Option<TokenSuccess>>,
+    /// RFC 8707: the `resource` of a token request.
+    resource: Option<String>,
+    /// When the user of an authorization being granted signed in.
+    auth_time: Mutex<Option<i64>>,
 }
 
 impl<'a> GrantSession<'a> {
@@ -163,7 +177,44 @@ impl<'a> GrantSession<'a> {
             authenticated: Mutex::new(None),
             refusal: Mutex::new(None),
             issued: Mutex::new(None),
+            resource: None,
+            auth_time: Mutex::new(None),
         }
+    }
+
+    /// The `resource` (RFC 8707) a token request names.
+    pub fn with_resource(mut self, resource: Option<&str>) -> GrantSession<'a> {
+        self.resource = resource.map(str::to_owned);
+        self
+    }
+
+    /// When the user whose authorization is about to be stored signed in.
+    pub fn signed_in_at(&self, auth_time: i64) {
+        *lock(&self.auth_time) = Some(auth_time);
+    }
+
+    /// May `client` have tokens for `resource`? `AUDIENCE` always; others
+    /// only when registered for the client (`clients create --audience`).
+    pub fn allows_resource(&self, client: &Client, resource: &str) -> bool {
+        resource == self.tokens.audience() || client.audiences.iter().any(|a| a == resource)
+    }
+
+    /// The resource the access token is for: the one requested now, which
+    /// must be the one authorized if there was one (RFC 8707 §2.2), or else
+    /// the authorized one; `None` is `AUDIENCE`.
+    fn resource_for(&self, client: &Client, granted: Option<String>) -> Result<Option<String>, ()> {
+        let target = match (self.resource.as_deref(), granted) {
+            (Some(requested), Some(granted)) if requested == granted => Some(granted),
+            (Some(requested), None) if self.allows_resource(client, requested) => {
+                Some(requested.to_owned())
+            }
+            (Some(_), _) => {
+                self.refuse(OAuthError::invalid_target());
+                return Err(());
+            }
+            (None, granted) => granted,
+        };
+        Ok(target.filter(|r| r != self.tokens.audience()))
     }
 
     /// Records why a primitive refused. The first reason is the one kept.
@@ -231,6 +282,7 @@ impl<'a> GrantSession<'a> {
     /// An error redirect of the authorization flow, carrying the recorded
     /// reason when a primitive gave one.
     pub fn error_redirect(&self, mut error: ErrorUrl) -> Url {
+        let mut rename_error = None;
         let description = match lock(&self.refusal).take() {
             Some(refusal) => {
                 let kind = match refusal.code {
@@ -245,6 +297,10 @@ impl<'a> GrantSession<'a> {
                     _ => AuthorizationErrorType::InvalidRequest,
                 };
                 error.description().set_type(kind);
+                // oxide-auth has no RFC 8707 `invalid_target`: renamed below.
+                if refusal.code == OAuthErrorCode::InvalidTarget {
+                    rename_error = Some(refusal.code.as_str());
+                }
                 refusal.description
             }
             None => match error.description().kind() {
@@ -261,6 +317,16 @@ impl<'a> GrantSession<'a> {
         // oxide-auth 0.6 would send its explanation as `description`;
         // RFC 6749 §4.1.2.1 names the parameter `error_description`.
         let mut url: Url = error.into();
+        if let Some(code) = rename_error {
+            let pairs: Vec<(String, String)> = url
+                .query_pairs()
+                .map(|(k, v)| {
+                    let v = if k == "error" { code.into() } else { v };
+                    (k.into_owned(), v.into_owned())
+                })
+                .collect();
+            url.query_pairs_mut().clear().extend_pairs(pairs);
+        }
         url.query_pairs_mut()
             .append_pair("error_description", description);
         url
@@ -289,10 +355,21 @@ impl<'a> GrantSession<'a> {
         let signing_failed = |_| self.refuse(OAuthError::server_error());
         let extensions = &grant.extensions;
 
+        let resource = self.resource_for(&client, private(extensions, ext::RESOURCE))?;
+        let resource = resource.as_deref();
+        let mut id_token = None;
+
         let (minted, refresh) = if private(extensions, ext::CLIENT_SUBJECT).is_some() {
             let minted = self
                 .tokens
-                .mint(Subject::Client, &client.id, &scope, self.now)
+                .mint_for(
+                    Subject::Client,
+                    &client.id,
+                    &scope,
+                    self.now,
+                    new_jti(),
+                    resource,
+                )
                 .map_err(signing_failed)?;
             (minted, None)
         } else {
@@ -315,8 +392,24 @@ impl<'a> GrantSession<'a> {
             // Signed before any transaction, so no lock waits on RSA.
             let minted = self
                 .tokens
-                .mint_with_jti(subject, &client.id, &scope, self.now, jti)
+                .mint_for(subject, &client.id, &scope, self.now, jti, resource)
                 .map_err(signing_failed)?;
+            if scope.has(Scope::OpenId) {
+                let auth_time = private(extensions, ext::AUTH_TIME).and_then(|t| t.parse().ok());
+                let claims = super::oidc::id_token_claims(super::oidc::IdTokenFacts {
+                    user: &user,
+                    client_id: &client.id,
+                    scope: &scope,
+                    auth_time,
+                    nonce: private(extensions, ext::NONCE).as_deref(),
+                    access_token: &minted.token,
+                });
+                let signed = self
+                    .tokens
+                    .sign_id_token(claims, self.now)
+                    .map_err(signing_failed)?;
+                id_token = Some(signed);
+            }
             let refresh = if client.allows_grant("refresh_token") {
                 let grant_scope =
                     private(extensions, ext::GRANT_SCOPE).unwrap_or_else(|| scope.to_string());
@@ -337,11 +430,9 @@ impl<'a> GrantSession<'a> {
 
         let until = wall_deadline(minted.expires_at, self.now);
         let token = minted.token.clone();
-        *lock(&self.issued) = Some(TokenSuccess::new(
-            minted,
-            scope.to_string(),
-            refresh.clone(),
-        ));
+        let mut success = TokenSuccess::new(minted, scope.to_string(), refresh.clone());
+        success.0.id_token = id_token;
+        *lock(&self.issued) = Some(success);
         Ok(IssuedToken {
             token,
             refresh,
@@ -584,6 +675,9 @@ impl Authorizer for CodeAuthorizer<'_> {
         let redirect_uri = private(&grant.extensions, ext::REDIRECT_URI)
             .unwrap_or_else(|| grant.redirect_uri.to_string());
         let challenge = private(&grant.extensions, ext::CHALLENGE);
+        let nonce = private(&grant.extensions, ext::NONCE);
+        let resource = private(&grant.extensions, ext::RESOURCE);
+        let auth_time = *lock(&session.auth_time);
         codes::create(
             session.db,
             codes::NewCode {
@@ -592,6 +686,9 @@ impl Authorizer for CodeAuthorizer<'_> {
                 redirect_uri: &redirect_uri,
                 scope: &scope.to_string(),
                 code_challenge: challenge.as_deref(),
+                nonce: nonce.as_deref(),
+                auth_time,
+                resource: resource.as_deref(),
                 now: session.now,
             },
         )
@@ -661,6 +758,15 @@ impl Authorizer for CodeAuthorizer<'_> {
         );
         if let Some(challenge) = &stored.code_challenge {
             set_private(&mut extensions, ext::CHALLENGE, challenge.as_str());
+        }
+        if let Some(nonce) = &stored.nonce {
+            set_private(&mut extensions, ext::NONCE, nonce.as_str());
+        }
+        if let Some(auth_time) = stored.auth_time {
+            set_private(&mut extensions, ext::AUTH_TIME, auth_time.to_string());
+        }
+        if let Some(resource) = &stored.resource {
+            set_private(&mut extensions, ext::RESOURCE, resource.as_str());
         }
         // oxide-auth compares redirect URIs as parsed URLs; GrantChecks
         // then compares the exact strings.
@@ -810,6 +916,17 @@ impl Issuer for JwtIssuer<'_> {
         let mut extensions = Extensions::new();
         set_private(&mut extensions, ext::FAMILY, stored.family_id.as_str());
         set_private(&mut extensions, ext::GRANT_SCOPE, scope.to_string());
+        // The id_token of a refresh names the original sign-in (OIDC Core
+        // §12.2); the access token keeps the grant's resource.
+        let (auth_time, resource) = refresh_tokens::family_context(session.db, &stored.family_id)
+            .await
+            .map_err(|e| session.db_failed(e))?;
+        if let Some(auth_time) = auth_time {
+            set_private(&mut extensions, ext::AUTH_TIME, auth_time.to_string());
+        }
+        if let Some(resource) = resource {
+            set_private(&mut extensions, ext::RESOURCE, resource);
+        }
         Ok(Some(Grant {
             owner_id: stored.user_id,
             client_id: stored.client_id,
@@ -861,7 +978,27 @@ impl authorization::Extension for GrantChecks<'_> {
             }
             _ => return refuse("The code_challenge_method is not supported."),
         }
+        let nonce = request.extension("nonce");
+        if nonce
+            .as_deref()
+            .is_some_and(|n| n.chars().count() > MAX_NONCE_CHARS)
+        {
+            return refuse("The nonce is longer than 512 characters.");
+        }
+        let resource = request.extension("resource");
+        if let Some(resource) = resource.as_deref()
+            && !session.allows_resource(&client, resource)
+        {
+            session.refuse(OAuthError::invalid_target());
+            return Err(());
+        }
         let mut extensions = Extensions::new();
+        if let Some(nonce) = nonce {
+            set_private(&mut extensions, ext::NONCE, nonce);
+        }
+        if let Some(resource) = resource.filter(|r| r != session.tokens.audience()) {
+            set_private(&mut extensions, ext::RESOURCE, resource);
+        }
         // The string as sent: the exchange must present the same one.
         if let Some(redirect_uri) = request.redirect_uri() {
             set_private(&mut extensions, ext::REDIRECT_URI, redirect_uri);

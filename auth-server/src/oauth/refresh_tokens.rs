@@ -66,6 +66,10 @@ pub struct NewFamily<'a> {
     /// `REFRESH_TOKEN_MAX_LIFETIME`.
     pub max_lifetime: i64,
     pub now: i64,
+    /// OpenID Connect: the sign-in that began the grant.
+    pub auth_time: Option<i64>,
+    /// RFC 8707: the resource the grant's access tokens are for.
+    pub resource: Option<&'a str>,
 }
 
 /// An issued refresh token: the value for the client and its family.
@@ -86,6 +90,22 @@ pub enum Continued {
     TokenDead,
 }
 
+/// What a family remembers for OpenID Connect and RFC 8707: when the user
+/// signed in, and the resource its access tokens are for.
+pub async fn family_context(
+    db: &Db,
+    family_id: &str,
+) -> Result<(Option<i64>, Option<String>), sqlx::Error> {
+    let row = sqlx::query("select auth_time, resource from refresh_families where family_id = $1")
+        .bind(family_id)
+        .fetch_optional(&db.pool)
+        .await?;
+    match row {
+        Some(row) => Ok((row.try_get("auth_time")?, row.try_get("resource")?)),
+        None => Ok((None, None)),
+    }
+}
+
 pub fn new_family_id() -> String {
     uuid::Uuid::new_v4().to_string()
 }
@@ -97,14 +117,16 @@ pub async fn insert_family(
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
         "insert into refresh_families \
-         (family_id, client_id, user_id, created_at, expires_at, updated_at) \
-         values ($1, $2, $3, $4, $5, $4)",
+         (family_id, client_id, user_id, created_at, expires_at, updated_at, auth_time, resource) \
+         values ($1, $2, $3, $4, $5, $4, $6, $7)",
     )
     .bind(family.family_id)
     .bind(family.client_id)
     .bind(family.user_id)
     .bind(family.now)
     .bind(family.now.saturating_add(family.max_lifetime))
+    .bind(family.auth_time)
+    .bind(family.resource)
     .execute(&mut **tx)
     .await?;
     Ok(())
@@ -123,6 +145,8 @@ pub async fn start_family(
         user_id: new.user_id,
         max_lifetime,
         now: new.now,
+        auth_time: None,
+        resource: None,
     };
     let mut tx = db.pool.begin().await?;
     insert_family(&mut tx, &family).await?;

@@ -247,6 +247,9 @@ async fn an_expired_code_is_invalid_grant() {
             redirect_uri: REDIRECT_URI,
             scope: "profile:read",
             code_challenge: Some(&challenge(VERIFIER)),
+            nonce: None,
+            auth_time: None,
+            resource: None,
             now: issued_at,
         },
     )

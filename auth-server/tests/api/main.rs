@@ -14,6 +14,7 @@ mod interop;
 mod keys;
 mod oauth_support;
 mod observability;
+mod oidc;
 mod outage;
 mod page_security;
 mod primitives;

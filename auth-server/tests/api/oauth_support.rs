@@ -49,6 +49,8 @@ pub async fn register_client(
         grant_types: grants.iter().map(|g| (*g).to_owned()).collect(),
         scopes: ScopeSet::parse(scope),
         redirect_uris: vec![REDIRECT_URI.to_owned()],
+        audiences: Vec::new(),
+        post_logout_redirect_uris: Vec::new(),
     };
     let (id, secret) = clients::create(&app.db, &new, 0).await.unwrap();
     RegisteredClient { id, secret }
@@ -160,6 +162,10 @@ impl<'a> Browser<'a> {
             "state",
             "code_challenge",
             "code_challenge_method",
+            "nonce",
+            "prompt",
+            "max_age",
+            "resource",
             "ticket",
         ] {
             if let Some(value) = hidden(page, name) {
@@ -209,6 +215,10 @@ pub async fn authorize_like_a_browser(
             ],
         )
         .await;
+    // Consent given before in this test is remembered: the code comes at once.
+    if consent.status() == 303 {
+        return consent;
+    }
     assert_eq!(consent.status(), 200, "the consent page is shown");
     let consent = consent.text().await.unwrap();
     assert!(consent.contains("Allow"));

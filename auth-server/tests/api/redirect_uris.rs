@@ -88,3 +88,72 @@ async fn refused_redirect_uris_get_one_line_and_register_nothing() {
     }
     assert_eq!(registered(&dir, &database_url).len(), 5);
 }
+
+#[tokio::test]
+async fn post_logout_redirect_uris_and_audiences_are_checked_and_stored() {
+    let dir = TempDir::new().unwrap();
+    let database_url = fresh_database_url(dir.path()).await;
+    let create_with = |extra: &[&str]| {
+        let mut args = vec![
+            "clients",
+            "create",
+            "--name",
+            "app",
+            "--public",
+            "--scope",
+            "openid email profile",
+            "--redirect-uri",
+            "https://app.example/cb",
+            "--json",
+        ];
+        args.extend_from_slice(extra);
+        command(&dir, &database_url).args(args).output().unwrap()
+    };
+    for (flag, bad) in [
+        ("--post-logout-redirect-uri", "javascript:alert(1)"),
+        ("--post-logout-redirect-uri", "https://app.example/bye#x"),
+        ("--post-logout-redirect-uri", "http://app.example/bye"),
+        ("--audience", "https://billing.example/#x"),
+        ("--audience", "two words"),
+    ] {
+        let output = create_with(&[flag, bad]);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(1), "{bad}: {stderr}");
+        assert_eq!(stderr.lines().count(), 1, "{bad}: {stderr:?}");
+        assert!(
+            stderr.starts_with(&format!("auth-server: {flag} ")),
+            "{stderr}"
+        );
+    }
+    assert!(registered(&dir, &database_url).is_empty());
+
+    let output = create_with(&[
+        "--post-logout-redirect-uri",
+        "https://app.example/bye",
+        "--audience",
+        "https://billing.example",
+        "--audience",
+        "orders-api",
+    ]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let created: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(
+        created["post_logout_redirect_uris"],
+        serde_json::json!(["https://app.example/bye"])
+    );
+    assert_eq!(
+        created["audiences"],
+        serde_json::json!(["https://billing.example", "orders-api"])
+    );
+    assert_eq!(created["scope"], "email openid profile");
+    let listed = registered(&dir, &database_url);
+    assert_eq!(listed[0]["audiences"], created["audiences"]);
+    assert_eq!(
+        listed[0]["post_logout_redirect_uris"],
+        created["post_logout_redirect_uris"]
+    );
+}

@@ -30,6 +30,9 @@ async fn stored_code(app: &TestApp, client: &RegisteredClient, user_id: &str) ->
             redirect_uri: REDIRECT_URI,
             scope: "profile:read",
             code_challenge: Some(&challenge(VERIFIER)),
+            nonce: None,
+            auth_time: None,
+            resource: None,
             now: SystemClock.now(),
         },
     )

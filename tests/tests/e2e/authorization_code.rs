@@ -55,21 +55,7 @@ fn hidden(html: &str, name: &str) -> Option<String> {
     let marker = format!("name=\"{name}\" value=\"");
     let start = html.find(&marker)? + marker.len();
     let end = html[start..].find('"')? + start;
-    Some(
-        // Named or numeric character references; `&` last, so nothing is
-        // decoded twice.
-        html[start..end]
-            .replace("&quot;", "\"")
-            .replace("&#34;", "\"")
-            .replace("&#x27;", "'")
-            .replace("&#39;", "'")
-            .replace("&lt;", "<")
-            .replace("&#60;", "<")
-            .replace("&gt;", ">")
-            .replace("&#62;", ">")
-            .replace("&amp;", "&")
-            .replace("&#38;", "&"),
-    )
+    Some(e2e::unescape_html(&html[start..end]))
 }
 
 fn form_of(html: &str) -> Vec<(String, String)> {
@@ -141,11 +127,14 @@ async fn a_third_party_app_gets_a_token_through_the_browser_flow_that_the_resour
         .await
         .unwrap();
     assert_eq!(consent.status(), 200);
-    let cookie = consent.headers()["set-cookie"]
-        .to_str()
-        .unwrap()
-        .split(';')
-        .next()
+    // The login also sets the session cookie; the form wants the CSRF one.
+    let cookie = consent
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with("authorize_csrf="))
+        .and_then(|v| v.split(';').next())
         .unwrap()
         .to_owned();
     let consent_page = consent.text().await.unwrap();

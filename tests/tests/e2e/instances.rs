@@ -317,3 +317,82 @@ async fn killing_one_instance_loses_nothing_the_other_needs() {
     let (status, refreshed) = refresh(&cluster, 1, from_a["refresh_token"].as_str().unwrap()).await;
     assert_eq!(status, 200, "{refreshed}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sign_in_session_made_at_one_instance_is_honoured_and_ended_at_the_other() {
+    use crate::oidc::{PageBrowser, location_param};
+    let cluster = Cluster::start(2, ClusterSettings::default()).await;
+    let email = cluster.create_user();
+    let redirect_uri = "http://127.0.0.1:9/cluster-rp/callback";
+    let output = cluster.cli(
+        &[
+            "clients",
+            "create",
+            "--name",
+            "Cluster RP",
+            "--public",
+            "--scope",
+            "openid profile:read",
+            "--redirect-uri",
+            redirect_uri,
+            "--json",
+        ],
+        None,
+    );
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let created: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let client_id = created["client_id"].as_str().unwrap().to_owned();
+    let challenge = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
+    let authorize = |i: usize, prompt: Option<&str>| {
+        let mut url = url::Url::parse(&cluster.auth_url(i, "/oauth/authorize")).unwrap();
+        url.query_pairs_mut()
+            .append_pair("response_type", "code")
+            .append_pair("client_id", &client_id)
+            .append_pair("redirect_uri", redirect_uri)
+            .append_pair("scope", "openid profile:read")
+            .append_pair("state", "s")
+            .append_pair("code_challenge", challenge)
+            .append_pair("code_challenge_method", "S256");
+        if let Some(prompt) = prompt {
+            url.query_pairs_mut().append_pair("prompt", prompt);
+        }
+        url.to_string()
+    };
+
+    // Signed in and consented at A…
+    let mut browser = PageBrowser::new();
+    let redirect = browser
+        .sign_in(
+            &authorize(0, None),
+            &cluster.auth_url(0, "/oauth/authorize"),
+            &email,
+        )
+        .await;
+    assert!(location_param(&redirect, "code").is_some());
+    assert!(browser.cookies.iter().any(|(k, _)| k == "auth_session"));
+
+    // …B knows the session and the consent: a code without any page.
+    let response = browser.get(&authorize(1, Some("none"))).await;
+    assert_eq!(response.status(), 303);
+    assert!(
+        location_param(&response, "code").is_some(),
+        "{:?}",
+        response.headers().get("location")
+    );
+
+    // Logging out at B ends it at A too, even for a copy of the old cookie.
+    let old_cookies = browser.cookies.clone();
+    let response = browser.get(&cluster.auth_url(1, "/oauth/logout")).await;
+    assert_eq!(response.status(), 200);
+    browser.cookies = old_cookies;
+    let response = browser.get(&authorize(0, Some("none"))).await;
+    assert_eq!(response.status(), 303);
+    assert_eq!(
+        location_param(&response, "error").as_deref(),
+        Some("login_required")
+    );
+}

@@ -1,0 +1,175 @@
+//! Sign-in sessions at the authorization pages, and remembered consent.
+//!
+//! A session is a 256-bit random value in an `HttpOnly`, `SameSite=Lax`
+//! cookie; the database keeps only its SHA-256, with the user and the time
+//! they typed their password (OIDC `auth_time`). Every instance on one
+//! database therefore honours every session, and ending one (logout) ends
+//! it everywhere. A cookie that is unknown, expired, or whose user is gone
+//! is simply no session.
+//!
+//! Consent is one row per (user, client, scope): a request is answered
+//! without the consent page only when every scope it would grant was
+//! allowed before.
+
+use rocket::http::{Cookie, CookieJar, SameSite};
+use shared::scope::ScopeSet;
+use sqlx::Row;
+
+use crate::clients::{generate_secret, hash_secret};
+use crate::config::AppConfig;
+use crate::db::Db;
+
+/// The session cookie's name.
+pub const COOKIE: &str = "auth_session";
+/// Sent back to the authorization endpoint and the logout endpoint only.
+const COOKIE_PATH: &str = "/oauth";
+/// A cookie value longer than this is no session (ours are 43 characters).
+const MAX_COOKIE_CHARS: usize = 128;
+
+/// A live sign-in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignIn {
+    pub user_id: String,
+    /// When the password was typed (unix seconds).
+    pub auth_time: i64,
+}
+
+/// Starts a session for `user_id`, signed in at `now`, and sets its cookie.
+pub async fn start(
+    db: &Db,
+    jar: &CookieJar<'_>,
+    config: &AppConfig,
+    user_id: &str,
+    now: i64,
+) -> Result<(), sqlx::Error> {
+    let token = generate_secret();
+    sqlx::query(
+        "insert into sign_in_sessions (session_hash, user_id, auth_time, expires_at) \
+         values ($1, $2, $3, $4)",
+    )
+    .bind(hash_secret(&token))
+    .bind(user_id)
+    .bind(now)
+    .bind(now.saturating_add(config.session_ttl))
+    .execute(&db.pool)
+    .await?;
+    // A session replaced by a new sign-in ends at once.
+    if let Some(old) = presented(jar) {
+        end_token(db, &old).await?;
+    }
+    let cookie = Cookie::build((COOKIE, token))
+        .http_only(true)
+        .same_site(SameSite::Lax)
+        .secure(config.issuer.starts_with("https://"))
+        .path(COOKIE_PATH)
+        .max_age(rocket::time::Duration::seconds(config.session_ttl));
+    jar.add(cookie);
+    Ok(())
+}
+
+fn presented(jar: &CookieJar<'_>) -> Option<String> {
+    jar.get(COOKIE)
+        .map(|c| c.value().to_owned())
+        .filter(|v| !v.is_empty() && v.len() <= MAX_COOKIE_CHARS)
+}
+
+/// The live session of this browser, if any: known, not expired, and its
+/// user still exists.
+pub async fn current(
+    db: &Db,
+    jar: &CookieJar<'_>,
+    now: i64,
+) -> Result<Option<SignIn>, sqlx::Error> {
+    let Some(token) = presented(jar) else {
+        return Ok(None);
+    };
+    let row = sqlx::query(
+        "select s.user_id, s.auth_time from sign_in_sessions s \
+         join users u on u.id = s.user_id \
+         where s.session_hash = $1 and s.expires_at > $2",
+    )
+    .bind(hash_secret(&token))
+    .bind(now)
+    .fetch_optional(&db.pool)
+    .await?;
+    row.map(|row| {
+        Ok(SignIn {
+            user_id: row.try_get("user_id")?,
+            auth_time: row.try_get("auth_time")?,
+        })
+    })
+    .transpose()
+}
+
+/// Ends this browser's session, here and at every instance, and removes
+/// the cookie.
+pub async fn end(db: &Db, jar: &CookieJar<'_>) -> Result<(), sqlx::Error> {
+    if let Some(token) = presented(jar) {
+        end_token(db, &token).await?;
+    }
+    if jar.get(COOKIE).is_some() {
+        jar.remove(Cookie::build(COOKIE).path(COOKIE_PATH));
+    }
+    Ok(())
+}
+
+async fn end_token(db: &Db, token: &str) -> Result<(), sqlx::Error> {
+    sqlx::query("delete from sign_in_sessions where session_hash = $1")
+        .bind(hash_secret(token))
+        .execute(&db.pool)
+        .await?;
+    Ok(())
+}
+
+/// Has `user_id` allowed `client_id` every scope of `scope` before?
+pub async fn has_consent(
+    db: &Db,
+    user_id: &str,
+    client_id: &str,
+    scope: &ScopeSet,
+) -> Result<bool, sqlx::Error> {
+    let rows = sqlx::query("select scope from consents where user_id = $1 and client_id = $2")
+        .bind(user_id)
+        .bind(client_id)
+        .fetch_all(&db.pool)
+        .await?;
+    let mut given = Vec::with_capacity(rows.len());
+    for row in &rows {
+        given.push(row.try_get::<String, _>("scope")?);
+    }
+    Ok(scope.iter().all(|s| given.iter().any(|g| g == s)))
+}
+
+/// Remembers that `user_id` allowed `client_id` every scope of `scope`.
+pub async fn remember_consent(
+    db: &Db,
+    user_id: &str,
+    client_id: &str,
+    scope: &ScopeSet,
+    now: i64,
+) -> Result<(), sqlx::Error> {
+    for token in scope.iter() {
+        sqlx::query(
+            "insert into consents (user_id, client_id, scope, granted_at) values ($1, $2, $3, $4) \
+             on conflict (user_id, client_id, scope) do nothing",
+        )
+        .bind(user_id)
+        .bind(client_id)
+        .bind(token)
+        .bind(now)
+        .execute(&db.pool)
+        .await?;
+    }
+    Ok(())
+}
+
+/// Deletes sessions past their end (housekeeping).
+pub async fn prune(db: &Db, now: i64) -> Result<u64, sqlx::Error> {
+    Ok(
+        sqlx::query("delete from sign_in_sessions where expires_at <= $1")
+            .bind(now)
+            .execute(&db.pool)
+            .await?
+            .rows_affected(),
+    )
+}
