@@ -333,7 +333,7 @@ async fn sign_ins_at_the_authorization_page_are_shed_with_503_when_the_hashing_q
             let marker = format!("name=\"{name}\" value=\"");
             let start = html.find(&marker)? + marker.len();
             let end = html[start..].find('"')? + start;
-            Some(((*name).to_owned(), html[start..end].replace("&amp;", "&")))
+            Some(((*name).to_owned(), e2e::unescape_html(&html[start..end])))
         })
         .collect();
         form.extend([
