@@ -91,12 +91,26 @@ fn client_from_row(row: &sqlx::any::AnyRow) -> Result<Client, sqlx::Error> {
     })
 }
 
+/// The client with this id: from memory while the last version poll is
+/// recent and saw no change (`client_cache`), else from the database.
 pub async fn find(db: &Db, client_id: &str) -> Result<Option<Client>, sqlx::Error> {
     // No client id holds NUL, and PostgreSQL refuses it in text with an
     // error: an id from a Basic header or a query string may carry one.
     if client_id.contains('\0') {
         return Ok(None);
     }
+    if let Some(client) = db.clients.get(client_id) {
+        return Ok(Some(client));
+    }
+    let generation = db.clients.generation();
+    let client = read(db, client_id).await?;
+    if let Some(client) = &client {
+        db.clients.insert(generation, client_id, client.clone());
+    }
+    Ok(client)
+}
+
+async fn read(db: &Db, client_id: &str) -> Result<Option<Client>, sqlx::Error> {
     let row = sqlx::query(concat!(
         "select ",
         client_columns!(),
@@ -141,6 +155,7 @@ pub async fn create(
 ) -> Result<(String, Option<String>), sqlx::Error> {
     let id = uuid::Uuid::new_v4().simple().to_string();
     let secret = (!new.public).then(generate_secret);
+    let mut tx = begin_change(db).await?;
     sqlx::query(
         "insert into clients (id, name, secret_hash, first_party, grant_types, scopes, redirect_uris, \
          audiences, post_logout_redirect_uris, created_at) \
@@ -156,17 +171,41 @@ pub async fn create(
     .bind(new.audiences.join(" "))
     .bind(new.post_logout_redirect_uris.join(" "))
     .bind(now)
-    .execute(&db.pool)
+    .execute(&mut *tx)
     .await?;
+    end_change(db, tx).await?;
     Ok((id, secret))
 }
 
 pub async fn delete(db: &Db, client_id: &str) -> Result<bool, sqlx::Error> {
+    let mut tx = begin_change(db).await?;
     let done = sqlx::query("delete from clients where id = $1")
         .bind(client_id)
-        .execute(&db.pool)
+        .execute(&mut *tx)
         .await?;
+    end_change(db, tx).await?;
     Ok(done.rows_affected() > 0)
+}
+
+type Tx = sqlx::Transaction<'static, sqlx::Any>;
+
+/// Begins a change to `clients`. Every change bumps
+/// `key_ring.clients_version` in its own transaction: that is what every
+/// running instance polls to drop the clients it remembers.
+async fn begin_change(db: &Db) -> Result<Tx, sqlx::Error> {
+    let mut tx = db.pool.begin().await?;
+    sqlx::query("update key_ring set clients_version = clients_version + 1 where id = 1")
+        .execute(&mut *tx)
+        .await?;
+    Ok(tx)
+}
+
+/// Commits a change; this process forgets its clients at once, the others
+/// at their next poll.
+async fn end_change(db: &Db, tx: Tx) -> Result<(), sqlx::Error> {
+    tx.commit().await?;
+    db.clients.clear();
+    Ok(())
 }
 
 /// Client credentials as presented on a request.

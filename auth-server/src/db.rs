@@ -9,11 +9,15 @@
 //! service resumes as soon as the database is back.
 
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::AnyPool;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::migrate::Migrator;
+
+use crate::client_cache::VersionedCache;
+use crate::clients::Client;
 
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/sqlite");
 static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/postgres");
@@ -33,6 +37,9 @@ pub enum Backend {
 pub struct Db {
     pub pool: AnyPool,
     pub backend: Backend,
+    /// Clients read through this handle (see `client_cache`); shared by
+    /// its clones, kept current by the key schedule's poll.
+    pub clients: Arc<VersionedCache<Client>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -75,7 +82,11 @@ impl Db {
             Backend::Postgres => &POSTGRES_MIGRATIONS,
         };
         migrator.run(&pool).await.map_err(DbSetupError::Migrate)?;
-        Ok(Db { pool, backend })
+        Ok(Db {
+            pool,
+            backend,
+            clients: Arc::default(),
+        })
     }
 
     /// Whether the database answers now, within a short time.

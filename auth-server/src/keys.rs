@@ -507,12 +507,19 @@ impl KeyStore {
     /// Reloads when the keys changed (the version row moved) or a key's
     /// state did since the last load; `true` if the ring was replaced.
     /// Cheap otherwise: one indexed one-row read.
+    ///
+    /// The same read carries `clients_version`, handed to the client cache
+    /// (`client_cache`): one poll keeps both current.
     pub async fn refresh(&self, now: i64) -> Result<bool, KeyStoreError> {
         let due = self.current().next_change.is_some_and(|t| t <= now);
-        let version: i64 = sqlx::query("select version from key_ring where id = 1")
+        let began = std::time::Instant::now();
+        let row = sqlx::query("select version, clients_version from key_ring where id = 1")
             .fetch_one(&self.db.pool)
-            .await?
-            .try_get("version")?;
+            .await?;
+        let version: i64 = row.try_get("version")?;
+        self.db
+            .clients
+            .observe(row.try_get("clients_version")?, began);
         if !due && version == self.version.load(Ordering::Acquire) {
             return Ok(false);
         }

@@ -8,6 +8,7 @@
 
 pub mod body;
 pub mod cli;
+pub mod client_cache;
 pub mod clients;
 pub mod config;
 pub mod cors;

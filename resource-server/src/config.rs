@@ -21,12 +21,18 @@ pub const DEFAULT_AUDIENCE: &str = "profile-api";
 pub const BODY_LIMIT_KIB: u64 = 64;
 
 /// The variables of the contract, read without a prefix.
-const PLAIN_VARIABLES: [&str; 5] = [
+/// The longest a profile may be served from memory: with several
+/// resource-servers on one database, a change made through one is seen by
+/// the others within this long.
+pub const PROFILE_CACHE_TTL_MAX_MS: u64 = 1000;
+
+const PLAIN_VARIABLES: [&str; 6] = [
     "DATABASE_URL",
     "ISSUER",
     "JWKS_URL",
     "AUDIENCE",
     "TRUSTED_PROXIES",
+    "PROFILE_CACHE_TTL_MS",
 ];
 
 /// Rocket's own chain with our defaults underneath and the plain variables
@@ -92,6 +98,8 @@ pub struct AppConfig {
     pub audience: String,
     /// Reverse proxies whose forwarding headers name the client.
     pub trusted_proxies: TrustedProxies,
+    /// How long a profile read stays in memory; 0 turns the cache off.
+    pub profile_cache_ttl_ms: u64,
 }
 
 #[derive(Deserialize)]
@@ -101,6 +109,7 @@ struct RawConfig {
     jwks_url: Option<String>,
     audience: Option<String>,
     trusted_proxies: Option<String>,
+    profile_cache_ttl_ms: Option<u64>,
 }
 
 impl AppConfig {
@@ -135,12 +144,19 @@ impl AppConfig {
         }
         let trusted_proxies = TrustedProxies::parse(raw.trusted_proxies.as_deref().unwrap_or(""))
             .map_err(|e| format!("TRUSTED_PROXIES: {e}"))?;
+        let profile_cache_ttl_ms = raw.profile_cache_ttl_ms.unwrap_or(PROFILE_CACHE_TTL_MAX_MS);
+        if profile_cache_ttl_ms > PROFILE_CACHE_TTL_MAX_MS {
+            return Err(format!(
+                "PROFILE_CACHE_TTL_MS: at most {PROFILE_CACHE_TTL_MAX_MS} (milliseconds)"
+            ));
+        }
         Ok(AppConfig {
             database_url,
             issuer,
             jwks_url,
             audience,
             trusted_proxies,
+            profile_cache_ttl_ms,
         })
     }
 
@@ -175,6 +191,7 @@ impl AppConfig {
             jwks_url: None,
             audience: DEFAULT_AUDIENCE.into(),
             trusted_proxies: TrustedProxies::default(),
+            profile_cache_ttl_ms: PROFILE_CACHE_TTL_MAX_MS,
         }
     }
 }
@@ -249,6 +266,7 @@ mod tests {
         assert_eq!(config.audience, "profile-api");
         assert_eq!(config.jwks_url, None);
         assert!(config.trusted_proxies.is_empty());
+        assert_eq!(config.profile_cache_ttl_ms, 1000);
         let rocket: rocket::Config = figment().extract().unwrap();
         assert_eq!(rocket.ip_header, None, "X-Real-IP is never believed");
     }
@@ -294,6 +312,8 @@ mod tests {
             ("database_url", "mysql://x", "DATABASE_URL:"),
             ("audience", " ", "AUDIENCE:"),
             ("trusted_proxies", "10.0.0.0/8,nope", "TRUSTED_PROXIES:"),
+            ("profile_cache_ttl_ms", "1001", "PROFILE_CACHE_TTL_MS:"),
+            ("profile_cache_ttl_ms", "-1", "PROFILE_CACHE_TTL_MS:"),
         ];
         for (key, value, prefix) in cases {
             let error = with(&[(key, value)]).err().unwrap_or_default();

@@ -9,6 +9,7 @@ pub mod db;
 pub mod error;
 pub mod health;
 pub mod openapi;
+pub mod profile_cache;
 pub mod profiles;
 pub mod startup;
 pub mod telemetry;

@@ -5,6 +5,8 @@
 //! Who may read is decided from the token alone, before the database is
 //! asked, so a caller without the scope cannot learn whether an id exists.
 
+use std::time::Duration;
+
 use rocket::data::{Data, ToByteUnit};
 use rocket::fairing::AdHoc;
 use rocket::http::{ContentType, Header};
@@ -20,16 +22,22 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use crate::AppClock;
-use crate::config::BODY_LIMIT_KIB;
+use crate::config::{AppConfig, BODY_LIMIT_KIB};
 use crate::db::Db;
 use crate::error::ApiError;
+use crate::profile_cache::ProfileCache;
 
 pub const NAME_MAX_CHARS: usize = 100;
 pub const BIO_MAX_CHARS: usize = 1000;
 
 pub fn stage() -> AdHoc {
     AdHoc::on_ignite("profiles", |rocket| async {
-        rocket.mount("/", routes![me, update_me, profile, profiles])
+        let ttl = rocket
+            .state::<AppConfig>()
+            .map_or(0, |config| config.profile_cache_ttl_ms);
+        rocket
+            .manage(ProfileCache::new(Duration::from_millis(ttl)))
+            .mount("/", routes![me, update_me, profile, profiles])
     })
 }
 
@@ -72,10 +80,11 @@ impl From<ProfileBody> for ProfileResponse {
 pub async fn me(
     auth: Authenticated,
     db: &State<Db>,
+    cache: &State<ProfileCache>,
     clock: &State<AppClock>,
 ) -> Result<ProfileResponse, ApiError> {
     auth.require_any(Scope::ProfileRead, &[Scope::ProfilesRead])?;
-    let profile = own_profile(&db.0, &auth, clock.now()).await?;
+    let profile = own_profile(&Store::new(db, cache), &auth, clock.now()).await?;
     Ok(profile.into())
 }
 
@@ -94,9 +103,10 @@ pub async fn profile(
     id: &str,
     auth: Authenticated,
     db: &State<Db>,
+    cache: &State<ProfileCache>,
     clock: &State<AppClock>,
 ) -> Result<ProfileResponse, ApiError> {
-    read_profile(id, &auth, &db.0, clock.now()).await
+    read_profile(id, &auth, &Store::new(db, cache), clock.now()).await
 }
 
 /// The same as `GET /profile/{id}`.
@@ -114,27 +124,29 @@ pub async fn profiles(
     id: &str,
     auth: Authenticated,
     db: &State<Db>,
+    cache: &State<ProfileCache>,
     clock: &State<AppClock>,
 ) -> Result<ProfileResponse, ApiError> {
-    read_profile(id, &auth, &db.0, clock.now()).await
+    read_profile(id, &auth, &Store::new(db, cache), clock.now()).await
 }
 
 async fn read_profile(
     id: &str,
     auth: &Authenticated,
-    pool: &AnyPool,
+    store: &Store<'_>,
     now: i64,
 ) -> Result<ProfileResponse, ApiError> {
     if id == auth.sub {
         auth.require_any(Scope::ProfileRead, &[Scope::ProfilesRead])?;
-        return Ok(own_profile(pool, auth, now).await?.into());
+        return Ok(own_profile(store, auth, now).await?.into());
     }
     auth.require(Scope::ProfilesRead)?;
     // The reader's own profile comes into being on their first request too.
-    if find(pool, &auth.sub).await?.is_none() {
-        create_from_claims(pool, auth, now).await?;
+    if store.find(&auth.sub).await?.is_none() {
+        create_from_claims(store.pool, auth, now).await?;
     }
-    find(pool, id)
+    store
+        .find(id)
         .await?
         .map(ProfileResponse::from)
         .ok_or(ApiError::NotFound("No profile has this id."))
@@ -159,12 +171,14 @@ pub async fn update_me(
     content_type: Option<&ContentType>,
     data: Data<'_>,
     db: &State<Db>,
+    cache: &State<ProfileCache>,
     clock: &State<AppClock>,
 ) -> Result<ProfileResponse, ApiError> {
     auth.require(Scope::ProfileWrite)?;
     let changes = read_changes(content_type, data).await?;
     let now = clock.now();
-    own_profile(&db.0, &auth, now).await?;
+    let store = Store::new(db, cache);
+    own_profile(&store, &auth, now).await?;
     sqlx::query(
         "update profiles set name = coalesce($1, name), bio = coalesce($2, bio), updated_at = $3 \
          where id = $4",
@@ -175,7 +189,10 @@ pub async fn update_me(
     .bind(auth.sub.as_str())
     .execute(&db.0)
     .await?;
-    find(&db.0, &auth.sub)
+    // Committed: this process's next read must see it.
+    cache.changed(&auth.sub);
+    store
+        .find(&auth.sub)
         .await?
         .map(ProfileResponse::from)
         .ok_or(ApiError::NotFound(
@@ -298,17 +315,17 @@ fn field_error(field: &str, message: &str) -> FieldError {
 
 /// The caller's own profile, created from the token's claims when missing.
 async fn own_profile(
-    pool: &AnyPool,
+    store: &Store<'_>,
     auth: &Authenticated,
     now: i64,
 ) -> Result<ProfileBody, ApiError> {
-    // Read first: after the first request a GET never writes, which keeps
-    // SQLite's single writer out of the read path.
-    if let Some(profile) = find(pool, &auth.sub).await? {
+    // Read first: after the first request a GET never writes (no upsert),
+    // which keeps SQLite's single writer out of the read path.
+    if let Some(profile) = store.find(&auth.sub).await? {
         return Ok(profile);
     }
-    create_from_claims(pool, auth, now).await?;
-    find(pool, &auth.sub).await?.ok_or(ApiError::NotFound(
+    create_from_claims(store.pool, auth, now).await?;
+    store.find(&auth.sub).await?.ok_or(ApiError::NotFound(
         "No profile exists for this token's subject.",
     ))
 }
@@ -346,11 +363,39 @@ async fn create_from_claims(
     Ok(())
 }
 
+/// Where profiles are read: the cache, then the database.
+struct Store<'a> {
+    pool: &'a AnyPool,
+    cache: &'a ProfileCache,
+}
+
+impl<'a> Store<'a> {
+    fn new(db: &'a Db, cache: &'a ProfileCache) -> Store<'a> {
+        Store { pool: &db.0, cache }
+    }
+
+    async fn find(&self, id: &str) -> Result<Option<ProfileBody>, ApiError> {
+        if let Some(profile) = self.cache.get(id) {
+            return Ok(Some(profile));
+        }
+        let generation = self.cache.generation();
+        let profile = find(self.pool, id).await?;
+        if let Some(profile) = &profile {
+            self.cache.insert(generation, profile);
+        }
+        Ok(profile)
+    }
+}
+
+/// One read by primary key. sqlx prepares the statement once per
+/// connection and keeps it (`persistent`, its default), so a read is a
+/// bind and a step, not a parse.
 async fn find(pool: &AnyPool, id: &str) -> Result<Option<ProfileBody>, ApiError> {
     let row: Option<(String, String, String, String, i64, i64)> = sqlx::query_as(
         "select id, email, name, bio, created_at, updated_at from profiles where id = $1",
     )
     .bind(id)
+    .persistent(true)
     .fetch_optional(pool)
     .await?;
     Ok(row.map(

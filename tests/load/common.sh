@@ -72,3 +72,25 @@ to_ms() {
 median() {
   printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'
 }
+
+# summary LABEL: the median rate and p99 of the runs LABEL#1…LABEL#ROUNDS,
+# recorded as RPS[LABEL].
+summary() {
+  local label=$1 rates=() p99s=() round
+  for round in $(seq 1 "$ROUNDS"); do
+    rates+=("${RPS[$label#$round]}")
+    p99s+=("${P99[$label#$round]}")
+  done
+  RPS[$label]=$(median "${rates[@]}")
+  printf '%-28s %10s req/s   p99 %sms (medians of %s)\n' "$label" "${RPS[$label]}" \
+    "$(median "${p99s[@]}")" "$ROUNDS"
+}
+
+# ratio LABEL BASE TARGET: RPS[LABEL] / RPS[BASE], and whether it reaches
+# TARGET ("-": no target, shown for comparison).
+ratio() {
+  awk -v a="${RPS[$1]:-0}" -v b="${RPS[$2]:-0}" -v t="$3" -v l="$1 / $2" 'BEGIN {
+    if (b <= 0) { printf "%-44s    n/a\n", l; exit }
+    if (t == "-") printf "%-44s %6.2f   (for comparison)\n", l, a / b
+    else printf "%-44s %6.2f   target >= %s: %s\n", l, a / b, t, (a / b >= t + 0 ? "met" : "NOT met") }'
+}

@@ -371,3 +371,82 @@ async fn a_refresh_token_is_bound_to_its_client() {
     // Still usable by its own client.
     assert_eq!(refresh(&app, r1, None).await.status(), 200);
 }
+
+/// Clients are remembered between grants; a change made by another process
+/// (the CLI, another instance) reaches this one through the version poll.
+#[tokio::test]
+async fn a_cached_client_deleted_elsewhere_is_refused_within_two_seconds() {
+    use std::time::{Duration, Instant};
+    let app = spawn_app().await;
+    let client = service(&app).await;
+    let basic = client.basic();
+    let grant = || {
+        post_form(
+            &app,
+            "/oauth/token",
+            Some(&basic),
+            &[("grant_type", "client_credentials")],
+        )
+    };
+    // The first version poll runs at liftoff, the next a second later;
+    // until one has run, nothing is served from memory.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert_eq!(grant().await.status(), 200);
+    // Remembered: the row removed behind the server's back (no version
+    // bump, as no supported path does) still authenticates.
+    let elsewhere = auth_server::db::Db::connect(&app.database_url)
+        .await
+        .unwrap();
+    sqlx::query("delete from clients where id = $1")
+        .bind(client.id.as_str())
+        .execute(&elsewhere.pool)
+        .await
+        .unwrap();
+    assert_eq!(grant().await.status(), 200, "served from memory");
+    // A deletion the supported way bumps the version; this process's cache
+    // is not the one that made it.
+    auth_server::clients::delete(&elsewhere, &client.id)
+        .await
+        .unwrap();
+    let deleted = Instant::now();
+    loop {
+        let response = grant().await;
+        if response.status() == 401 {
+            let body: Value = response.json().await.unwrap();
+            assert_eq!(body["error"], "invalid_client");
+            break;
+        }
+        assert_eq!(response.status(), 200);
+        assert!(
+            deleted.elapsed() < Duration::from_secs(2),
+            "still accepted after 2 s"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    for _ in 0..5 {
+        assert_eq!(grant().await.status(), 401, "stays refused");
+    }
+}
+
+#[tokio::test]
+async fn a_client_deleted_through_this_process_is_refused_at_once() {
+    let app = spawn_app().await;
+    let client = service(&app).await;
+    let basic = client.basic();
+    let grant = || {
+        post_form(
+            &app,
+            "/oauth/token",
+            Some(&basic),
+            &[("grant_type", "client_credentials")],
+        )
+    };
+    assert_eq!(grant().await.status(), 200);
+    assert_eq!(grant().await.status(), 200);
+    assert!(
+        auth_server::clients::delete(&app.db, &client.id)
+            .await
+            .unwrap()
+    );
+    assert_eq!(grant().await.status(), 401);
+}

@@ -99,6 +99,8 @@ pub fn new_sub() -> String {
 
 pub struct TestApp {
     pub client: Client,
+    /// The app's own database, for tests that look behind the API.
+    pub database_url: String,
     _dir: TempDir,
 }
 
@@ -137,7 +139,7 @@ pub async fn spawn_app_with_keys(keys: JwksCache) -> TestApp {
     let dir = TempDir::new().unwrap();
     let database_url = fresh_database_url(dir.path()).await;
     let figment = resource_server::figment()
-        .merge(("database_url", database_url))
+        .merge(("database_url", database_url.clone()))
         .merge(("issuer", ISSUER))
         .merge(("audience", AUDIENCE))
         .merge(("log_level", "off"));
@@ -148,7 +150,11 @@ pub async fn spawn_app_with_keys(keys: JwksCache) -> TestApp {
     let client = Client::tracked(resource_server::rocket_with(figment, deps))
         .await
         .unwrap();
-    TestApp { client, _dir: dir }
+    TestApp {
+        client,
+        database_url,
+        _dir: dir,
+    }
 }
 
 pub fn bearer(token: &str) -> Header<'static> {

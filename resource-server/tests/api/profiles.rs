@@ -213,3 +213,103 @@ async fn a_client_token_without_email_gets_no_profile_of_its_own() {
         .await;
     assert_ne!(response.status(), Status::InternalServerError);
 }
+
+/// Makes every later write to `profiles` fail, so a request that writes,
+/// even an upsert that would change nothing, answers 500.
+async fn forbid_profile_writes(database_url: &str) {
+    use sqlx::Connection;
+    sqlx::any::install_default_drivers();
+    let mut conn = sqlx::AnyConnection::connect(database_url).await.unwrap();
+    let statements: &[&'static str] = if database_url.starts_with("sqlite:") {
+        &[
+            "create trigger no_insert before insert on profiles begin select raise(abort, 'read-only'); end",
+            "create trigger no_update before update on profiles begin select raise(abort, 'read-only'); end",
+            "create trigger no_delete before delete on profiles begin select raise(abort, 'read-only'); end",
+        ]
+    } else {
+        &[
+            "create function forbid_writes() returns trigger language plpgsql as \
+             $$ begin raise exception 'read-only'; end $$",
+            "create trigger forbid_writes before insert or update or delete on profiles \
+             for each row execute function forbid_writes()",
+        ]
+    };
+    for statement in statements {
+        sqlx::query(*statement).execute(&mut conn).await.unwrap();
+    }
+    conn.close().await.unwrap();
+}
+
+/// Past the profile cache's lifetime (at most 1 s), so reads reach the database.
+async fn outlive_the_profile_cache() {
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+}
+
+#[rocket::async_test]
+async fn after_the_first_request_a_get_never_writes() {
+    let app = spawn_app().await;
+    let sub = new_sub();
+    let token = user_token(&sub, "profile:read profile:write profiles:read");
+    let response = app.get_profile_me(&token).await;
+    assert_eq!(response.status(), Status::Ok);
+    let first: Value = response.into_json().await.unwrap();
+    forbid_profile_writes(&app.database_url).await;
+    outlive_the_profile_cache().await;
+    for response in [
+        app.get_profile_me(&token).await,
+        app.get_profile(&sub, &token).await,
+        app.get_profiles(&sub, &token).await,
+    ] {
+        assert_eq!(response.status(), Status::Ok);
+        assert_eq!(response.into_json::<Value>().await.unwrap(), first);
+    }
+    // The trap works: a write is refused and the request fails.
+    let (status, _, content_type, body) =
+        parts(app.patch_profile_me(&token, r#"{"name": "Changed"}"#).await).await;
+    assert_eq!(status, Status::InternalServerError);
+    assert_eq!(content_type.as_deref(), Some(PROBLEM_JSON));
+    assert_eq!(body["status"], 500);
+}
+
+#[rocket::async_test]
+async fn a_patch_is_seen_by_the_next_get_even_racing_reads() {
+    let app = spawn_app().await;
+    let token = user_token(&new_sub(), READ_WRITE);
+    for round in 0..20 {
+        // Cached before the change.
+        assert_eq!(app.get_profile_me(&token).await.status(), Status::Ok);
+        let name = format!("Name {round}");
+        let body = json!({ "name": name }).to_string();
+        let reads = futures::future::join_all((0..6).map(|_| app.get_profile_me(&token)));
+        let (patched, reads) = futures::join!(app.patch_profile_me(&token, &body), reads);
+        assert_eq!(patched.status(), Status::Ok);
+        for read in reads {
+            assert_eq!(read.status(), Status::Ok);
+        }
+        let read: Value = app.get_profile_me(&token).await.into_json().await.unwrap();
+        assert_eq!(read["name"], name.as_str(), "round {round}");
+    }
+}
+
+#[rocket::async_test]
+async fn a_change_made_elsewhere_is_seen_within_a_second() {
+    use sqlx::Connection;
+    let app = spawn_app().await;
+    let sub = new_sub();
+    let token = user_token(&sub, "profile:read");
+    assert_eq!(app.get_profile_me(&token).await.status(), Status::Ok);
+    // Another resource-server on the same database changes the profile.
+    sqlx::any::install_default_drivers();
+    let mut conn = sqlx::AnyConnection::connect(&app.database_url)
+        .await
+        .unwrap();
+    sqlx::query("update profiles set name = 'Elsewhere' where id = $1")
+        .bind(sub.as_str())
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    conn.close().await.unwrap();
+    outlive_the_profile_cache().await;
+    let read: Value = app.get_profile_me(&token).await.into_json().await.unwrap();
+    assert_eq!(read["name"], "Elsewhere");
+}

@@ -396,3 +396,60 @@ async fn a_sign_in_session_made_at_one_instance_is_honoured_and_ended_at_the_oth
         Some("login_required")
     );
 }
+
+/// A client_credentials grant at instance `i`; the status.
+async fn client_grant(cluster: &Cluster, i: usize, client: &(String, String)) -> u16 {
+    let response = cluster
+        .http
+        .post(cluster.auth_url(i, "/oauth/token"))
+        .basic_auth(&client.0, Some(&client.1))
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .unwrap();
+    response.status().as_u16()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_deleted_on_the_command_line_is_refused_everywhere_within_two_seconds() {
+    let cluster = Cluster::start(2, ClusterSettings::default()).await;
+    let client = cluster.create_service_client();
+    // Remembered at both: each instance has read the client already.
+    for i in 0..2 {
+        for _ in 0..3 {
+            assert_eq!(client_grant(&cluster, i, &client).await, 200);
+        }
+    }
+    let output = cluster.cli(&["clients", "delete", &client.0], None);
+    assert!(
+        output.status.success(),
+        "clients delete: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let deleted = Instant::now();
+    let mut refused_after = [None, None];
+    while refused_after.iter().any(Option::is_none) && deleted.elapsed() < 2 * PROPAGATION {
+        for (i, refused) in refused_after.iter_mut().enumerate() {
+            if refused.is_none() {
+                let status = client_grant(&cluster, i, &client).await;
+                assert!(status == 200 || status == 401, "instance {i}: {status}");
+                if status == 401 {
+                    *refused = Some(deleted.elapsed());
+                }
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    for (i, refused) in refused_after.iter().enumerate() {
+        let after = refused.unwrap_or_else(|| panic!("instance {i} still accepts the client"));
+        assert!(
+            after <= PROPAGATION,
+            "instance {i} refused only after {after:?}"
+        );
+        assert_eq!(
+            client_grant(&cluster, i, &client).await,
+            401,
+            "instance {i}"
+        );
+    }
+}
