@@ -333,10 +333,7 @@ pub async fn settle(
         // Another instance may have made the first key after our `now` was
         // read (while we generated ours and waited for the lock): judge at
         // the latest instant the database has seen, never in the future.
-        let seen = rows
-            .iter()
-            .map(|r| r.entry.created_at)
-            .fold(now, i64::max);
+        let seen = rows.iter().map(|r| r.entry.created_at).fold(now, i64::max);
         if !may_sign(&rows, seen) {
             let Some(key) = fresh.take() else {
                 // Revoked meanwhile: generate, then look again.
