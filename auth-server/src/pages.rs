@@ -40,13 +40,18 @@ pub fn routes() -> Vec<rocket::Route> {
     rocket::routes![stylesheet]
 }
 
-/// The pages' stylesheet. Its URL changes with its content, hence `immutable`.
+/// The authorization pages' stylesheet. Its URL changes with its content
+/// (`?v=`), hence `immutable`.
+#[utoipa::path(get, path = "/assets/pages.css", tag = "oauth",
+    responses((status = 200, description = "The sign-in, consent and signed-out pages' stylesheet",
+        content_type = "text/css")))]
 #[get("/assets/pages.css")]
-fn stylesheet() -> (ContentType, CacheForever) {
+pub fn stylesheet() -> (ContentType, CacheForever) {
     (ContentType::CSS, CacheForever(STYLESHEET))
 }
 
-struct CacheForever(&'static str);
+/// A static body cached for good by every browser and proxy.
+pub struct CacheForever(&'static str);
 
 impl<'r> Responder<'r, 'static> for CacheForever {
     fn respond_to(self, request: &'r Request<'_>) -> response::Result<'static> {

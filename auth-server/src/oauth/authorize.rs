@@ -596,12 +596,17 @@ pub async fn authorize_submit(
     let now = session.now;
     match field("action").as_deref() {
         Some("login") => {
+            // The token that matched stays: a page without a form (a 503,
+            // say) must not leave the browser's Back button holding a form
+            // whose token no longer matches.
+            let csrf = field("csrf").unwrap_or_default();
             login(
                 &validated,
                 field("username"),
                 field("password"),
                 &meta,
                 jar,
+                &csrf,
                 &session,
                 throttle,
             )
@@ -628,15 +633,15 @@ async fn login(
     password_field: Option<String>,
     meta: &RequestMeta,
     jar: &CookieJar<'_>,
+    csrf: &str,
     session: &GrantSession<'_>,
     throttle: &LoginThrottle,
 ) -> AuthorizeResponse {
     let (db, config, now) = (session.db, session.config, session.now);
-    let csrf = new_csrf(jar, config);
     let (Some(username), Some(password_field)) = (username, password_field) else {
         return login_page(
             validated,
-            &csrf,
+            csrf,
             Some("Enter your email and password."),
             Status::BadRequest,
         );
@@ -644,7 +649,7 @@ async fn login(
     if username.chars().count() > MAX_USERNAME_CHARS {
         return login_page(
             validated,
-            &csrf,
+            csrf,
             Some("That email is too long."),
             Status::BadRequest,
         );
@@ -658,7 +663,7 @@ async fn login(
     if locked.is_some() {
         return login_page_for(
             validated,
-            &csrf,
+            csrf,
             &account,
             Some("Too many failed attempts. Please wait a while and try again."),
             Status::TooManyRequests,
@@ -684,7 +689,7 @@ async fn login(
         }
         return login_page_for(
             validated,
-            &csrf,
+            csrf,
             &account,
             Some("The email or password is incorrect."),
             Status::Unauthorized,
@@ -709,7 +714,7 @@ async fn login(
             ..prompt
         })
         .unwrap_or_default();
-    continue_signed_in(validated, session, &signed_in, prompt, &csrf).await
+    continue_signed_in(validated, session, &signed_in, prompt, csrf).await
 }
 
 async fn consent(
