@@ -599,18 +599,12 @@ pub async fn authorize_submit(
             // The token that matched stays: a page without a form (a 503,
             // say) must not leave the browser's Back button holding a form
             // whose token no longer matches.
-            let csrf = field("csrf").unwrap_or_default();
-            login(
-                &validated,
-                field("username"),
-                field("password"),
-                &meta,
-                jar,
-                &csrf,
-                &session,
-                throttle,
-            )
-            .await
+            let form = SignInForm {
+                username: field("username"),
+                password: field("password"),
+                csrf: field("csrf").unwrap_or_default(),
+            };
+            login(&validated, form, &meta, jar, &session, throttle).await
         }
         Some("allow") => consent(&validated, field("ticket"), &session).await,
         Some("deny") => {
@@ -627,17 +621,28 @@ pub async fn authorize_submit(
     }
 }
 
+/// What the sign-in form sent; its CSRF token already matched the cookie.
+struct SignInForm {
+    username: Option<String>,
+    password: Option<String>,
+    csrf: String,
+}
+
 async fn login(
     validated: &Validated,
-    username: Option<String>,
-    password_field: Option<String>,
+    form: SignInForm,
     meta: &RequestMeta,
     jar: &CookieJar<'_>,
-    csrf: &str,
     session: &GrantSession<'_>,
     throttle: &LoginThrottle,
 ) -> AuthorizeResponse {
     let (db, config, now) = (session.db, session.config, session.now);
+    let SignInForm {
+        username,
+        password: password_field,
+        csrf,
+    } = form;
+    let csrf = csrf.as_str();
     let (Some(username), Some(password_field)) = (username, password_field) else {
         return login_page(
             validated,
