@@ -127,16 +127,16 @@ async fn a_third_party_app_gets_a_token_through_the_browser_flow_that_the_resour
         .await
         .unwrap();
     assert_eq!(consent.status(), 200);
-    // The login also sets the session cookie; the form wants the CSRF one.
-    let cookie = consent
-        .headers()
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find(|v| v.starts_with("authorize_csrf="))
-        .and_then(|v| v.split(';').next())
-        .unwrap()
-        .to_owned();
+    // The login sets the session cookie; the CSRF token that matched stays.
+    assert!(
+        !consent
+            .headers()
+            .get_all("set-cookie")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .any(|v| v.starts_with("authorize_csrf=")),
+        "the CSRF cookie is not rotated by a sign-in"
+    );
     let consent_page = consent.text().await.unwrap();
 
     let mut form = form_of(&consent_page);

@@ -307,11 +307,15 @@ async fn sign_in_pages_fit_a_phone_and_a_desktop() {
         return;
     };
     let stack = spawn_stack().await;
-    let email = format!("pages-{}@example.com", uuid::Uuid::new_v4().simple());
-    stack.signup(&email, "Ada on a Phone").await;
     let client_id = crate::authorization_code::create_public_client(&stack);
 
     for (width, device) in [(390, "phone"), (1280, "desktop")] {
+        // One person per device: consent, once given, is remembered.
+        let email = format!(
+            "pages-{device}-{}@example.com",
+            uuid::Uuid::new_v4().simple()
+        );
+        stack.signup(&email, "Ada on a Phone").await;
         let profile = tempfile::TempDir::new().unwrap();
         let (_driver, client) = start_browser(&chromedriver, profile.path(), (width, 900)).await;
         let outcome = sign_in_and_allow(&client, &stack, &client_id, &email, device, width).await;
