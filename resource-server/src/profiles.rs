@@ -200,8 +200,8 @@ pub async fn update_me(
         ))
 }
 
-/// The `PATCH` body as documented; the handler validates the raw JSON so
-/// that it can list every bad field at once.
+/// The fields to change; a field left out stays as it is. Every invalid
+/// field is listed in the `422` answer.
 #[derive(Debug, serde::Deserialize, utoipa::ToSchema)]
 #[allow(dead_code)]
 pub struct ProfilePatch {
