@@ -26,46 +26,12 @@ CONNECTIONS="${2:-64}"
 THREADS=2
 TIME_LIMIT=600
 HERE="tests/load"
-TARGET="${CARGO_TARGET_DIR:-target}"
 
-if ! command -v wrk >/dev/null 2>&1; then
-  echo "installing wrk" >&2
-  (apt-get update -qq && apt-get install -y -qq wrk) >/dev/null 2>&1 ||
-    { echo "wrk is missing and could not be installed" >&2; exit 1; }
-fi
-if [ -z "${ABUSE_BIN_DIR:-}" ]; then
-  cargo build --release --quiet -p auth-server -p resource-server
-fi
-BIN_DIR="${ABUSE_BIN_DIR:-$TARGET/release}"
+# The binaries: ABUSE_BIN_DIR as common.sh's LOAD_BIN_DIR (nothing built).
+if [ -n "${ABUSE_BIN_DIR:-}" ]; then LOAD_BIN_DIR=$ABUSE_BIN_DIR; fi
+# shellcheck source=tests/load/common.sh
+source "tests/load/common.sh"
 AUTH_SERVER_BIN="${AUTH_SERVER_BIN:-$BIN_DIR/auth-server}"
-
-WORK=$(mktemp -d)
-PIDS=()
-cleanup() {
-  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-  for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
-  rm -rf "$WORK"
-}
-trap cleanup EXIT INT TERM
-
-# start NAME BINARY [ENV=VALUE…]: a service on a random loopback port; sets
-# NAME_URL from its "listening on" line and NAME_PID.
-start() {
-  local name=$1 binary=$2; shift 2
-  local out="$WORK/$name.out"
-  env ROCKET_PORT=0 ROCKET_ADDRESS=127.0.0.1 RUST_LOG=warn "$@" "$binary" serve \
-    >"$out" 2>"$WORK/$name.err" &
-  PIDS+=($!)
-  printf -v "${name}_PID" '%s' "$!"
-  for _ in $(seq 1 400); do
-    if grep -q "listening on" "$out" 2>/dev/null; then
-      printf -v "${name}_URL" '%s' "$(sed -n 's/.*listening on \(http:[^ ]*\).*/\1/p' "$out" | head -1)"
-      return 0
-    fi
-    sleep 0.05
-  done
-  echo "$name did not start:" >&2; cat "$WORK/$name.err" >&2; exit 1
-}
 
 # kib PID FIELD: a /proc/PID/status field (VmRSS, VmHWM) in KiB.
 kib() { awk -v f="$2:" '$1 == f {print $2}' "/proc/$1/status"; }
@@ -76,7 +42,7 @@ mib() { awk -v k="$1" 'BEGIN {printf "%.1f", k / 1024}'; }
 # not turn the run into cheap 429s.
 start AUTH "$AUTH_SERVER_BIN" DATABASE_URL="sqlite://$WORK/auth.db" KEYS_DIR="$WORK/keys" \
   ISSUER="http://127.0.0.1:1" TRUSTED_PROXIES="127.0.0.1/32"
-start RESOURCE "$BIN_DIR/resource-server" DATABASE_URL="sqlite://$WORK/resource.db" \
+start RESOURCE resource-server DATABASE_URL="sqlite://$WORK/resource.db" \
   ISSUER="http://127.0.0.1:1" JWKS_URL="$AUTH_URL/.well-known/jwks.json"
 curl -fsS -o /dev/null "$AUTH_URL/health"
 sleep 2

@@ -28,14 +28,19 @@ cleanup() {
 trap cleanup EXIT INT TERM
 
 # start NAME BINARY [ENV=VALUE…]: starts a service on a random loopback port
-# and sets NAME_URL from its one "listening on" line.
+# and sets NAME_URL from its one "listening on" line and NAME_PID. BINARY is
+# a name in BIN_DIR, or a path when it has a slash.
 start() {
   local name=$1 binary=$2; shift 2
   local out="$WORK/$name.out"
-  env ROCKET_PORT=0 ROCKET_ADDRESS=127.0.0.1 RUST_LOG=warn "$@" "$BIN_DIR/$binary" serve \
+  [[ $binary == */* ]] || binary="$BIN_DIR/$binary"
+  env ROCKET_PORT=0 ROCKET_ADDRESS=127.0.0.1 RUST_LOG=warn "$@" "$binary" serve \
     >"$out" 2>"$WORK/$name.err" &
   PIDS+=($!)
-  for _ in $(seq 1 200); do
+  printf -v "${name}_PID" '%s' "$!"
+  # Up to 20 s: a release binary on a busy machine may take a while to
+  # open its database and keys.
+  for _ in $(seq 1 400); do
     if grep -q "listening on" "$out" 2>/dev/null; then
       printf -v "${name}_URL" '%s' "$(sed -n 's/.*listening on \(http:[^ ]*\).*/\1/p' "$out" | head -1)"
       return 0
