@@ -16,8 +16,8 @@
 # (then nothing is built); AUTH_SERVER_BIN another auth-server build (for
 # comparisons).
 #
-# Targets (API.md): at most 64 MiB resident at peak and at the end; at most
-# 20 MiB idle for each service.
+# Targets: at most 64 MiB resident at peak and at the end; at most 20 MiB
+# idle for each service.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
