@@ -27,8 +27,7 @@ use crate::config::AppConfig;
 )]
 struct ApiDoc;
 
-/// Prometheus metrics: requests by route and status, their latency, and
-/// the service's own counters.
+/// Prometheus metrics: requests by route and status, latencies, counters.
 #[utoipa::path(get, path = "/metrics", tag = "operations",
     responses((status = 200, description = "Prometheus text format", content_type = "text/plain")))]
 #[allow(dead_code)]

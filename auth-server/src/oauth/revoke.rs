@@ -35,8 +35,7 @@ pub struct Revoked((), Header<'static>);
 #[allow(dead_code)]
 pub struct RevocationForm {
     token: String,
-    /// `refresh_token` or `access_token`: a hint; a token of the other kind is
-    /// revoked all the same.
+    /// `refresh_token` or `access_token`: a hint; either kind is revoked.
     token_type_hint: Option<String>,
     client_id: Option<String>,
     client_secret: Option<String>,
