@@ -14,6 +14,7 @@ use subtle::ConstantTimeEq;
 
 use crate::db::Db;
 use crate::error::OAuthError;
+use crate::oauth::GrantType;
 
 /// The built-in public client assumed when a password grant names none.
 pub const FIRST_PARTY_CLIENT_ID: &str = "first-party";
@@ -24,7 +25,7 @@ pub struct Client {
     pub name: String,
     secret_hash: Option<String>,
     pub first_party: bool,
-    pub grant_types: Vec<String>,
+    pub grant_types: Vec<GrantType>,
     pub scopes: ScopeSet,
     pub redirect_uris: Vec<String>,
     /// RFC 8707 resources the client may name besides `AUDIENCE`.
@@ -39,8 +40,8 @@ impl Client {
         self.secret_hash.is_none()
     }
 
-    pub fn allows_grant(&self, grant_type: &str) -> bool {
-        self.grant_types.iter().any(|g| g == grant_type)
+    pub fn allows_grant(&self, grant_type: GrantType) -> bool {
+        self.grant_types.contains(&grant_type)
     }
 
     /// Constant-time check of a presented secret against the stored digest.
@@ -82,7 +83,13 @@ fn client_from_row(row: &sqlx::any::AnyRow) -> Result<Client, sqlx::Error> {
         name: row.try_get("name")?,
         secret_hash: row.try_get("secret_hash")?,
         first_party: crate::db::flag(row, "first_party")?,
-        grant_types: split(row.try_get("grant_types")?),
+        // Rows are written by `clients create` with known names only; a
+        // name this build does not know grants nothing.
+        grant_types: row
+            .try_get::<String, _>("grant_types")?
+            .split_whitespace()
+            .filter_map(GrantType::parse)
+            .collect(),
         scopes: ScopeSet::parse(&row.try_get::<String, _>("scopes")?),
         redirect_uris: split(row.try_get("redirect_uris")?),
         audiences: split(row.try_get("audiences")?),
@@ -139,7 +146,7 @@ pub struct NewClient {
     pub name: String,
     pub public: bool,
     pub first_party: bool,
-    pub grant_types: Vec<String>,
+    pub grant_types: Vec<GrantType>,
     pub scopes: ScopeSet,
     pub redirect_uris: Vec<String>,
     pub audiences: Vec<String>,
@@ -165,7 +172,13 @@ pub async fn create(
     .bind(&new.name)
     .bind(secret.as_deref().map(hash_secret))
     .bind(new.first_party)
-    .bind(new.grant_types.join(" "))
+    .bind(
+        new.grant_types
+            .iter()
+            .map(|g| g.as_str())
+            .collect::<Vec<_>>()
+            .join(" "),
+    )
     .bind(new.scopes.to_string())
     .bind(new.redirect_uris.join(" "))
     .bind(new.audiences.join(" "))

@@ -16,6 +16,7 @@ use shared::jwk::JwkSet;
 
 use crate::config::AppConfig;
 use crate::keys::{JwksDocument, KeyStore};
+use crate::oauth::GrantType;
 
 pub fn stage() -> rocket::fairing::AdHoc {
     rocket::fairing::AdHoc::on_ignite("discovery", |rocket| async {
@@ -33,14 +34,6 @@ pub fn stage() -> rocket::fairing::AdHoc {
             .mount("/", routes![jwks, oauth_metadata, openid_configuration])
     })
 }
-
-/// The grant types the token endpoint really supports.
-pub const GRANT_TYPES_SUPPORTED: &[&str] = &[
-    "password",
-    "client_credentials",
-    "authorization_code",
-    "refresh_token",
-];
 
 /// The RFC 8414 document, serialized once.
 #[derive(Debug, Clone)]
@@ -70,7 +63,7 @@ fn oauth_document(config: &AppConfig) -> serde_json::Value {
             "authorization_endpoint": config.endpoint(routes::AUTHORIZE),
             "revocation_endpoint": config.endpoint(routes::REVOKE),
             "introspection_endpoint": config.endpoint(routes::INTROSPECT),
-            "grant_types_supported": GRANT_TYPES_SUPPORTED,
+            "grant_types_supported": GrantType::ALL,
             "response_types_supported": ["code"],
             "response_modes_supported": ["query"],
             "scopes_supported": resource_scopes,

@@ -20,7 +20,6 @@ pub mod key_schedule;
 pub mod keys;
 pub mod oauth;
 pub mod openapi;
-pub mod oxide_rocket;
 pub mod pages;
 pub mod password;
 pub mod prune;

@@ -12,8 +12,8 @@ use crate::config::AppConfig;
     info(title = "auth-server", description = "OAuth 2.0 token issuer: users, RS256 JWT access tokens (RFC 9068), JWKS."),
     paths(
         crate::users::signup,
-        crate::oauth::token,
-        crate::oauth::login,
+        crate::oauth::token_endpoint::token,
+        crate::oauth::token_endpoint::login,
         crate::oauth::authorize::authorize_page,
         crate::oauth::authorize::authorize_submit,
         crate::oauth::revoke::revoke,

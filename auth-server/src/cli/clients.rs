@@ -12,14 +12,7 @@ use super::CliError;
 use crate::clients::{self, Client, NewClient};
 use crate::config::AppConfig;
 use crate::db::Db;
-
-/// The grant types a client can be registered for.
-const GRANTS: [&str; 4] = [
-    "authorization_code",
-    "client_credentials",
-    "refresh_token",
-    "password",
-];
+use crate::oauth::GrantType;
 
 #[derive(Debug, Subcommand)]
 pub enum ClientsCommand {
@@ -29,8 +22,8 @@ pub enum ClientsCommand {
         name: String,
         /// A grant type the client may use; repeat for several. Default:
         /// client_credentials, or authorization_code and refresh_token with --public.
-        #[arg(long = "grant", value_name = "GRANT")]
-        grants: Vec<String>,
+        #[arg(long = "grant", value_name = "GRANT", value_enum)]
+        grants: Vec<GrantType>,
         /// Space-separated scopes the client may be granted.
         #[arg(long, default_value = "")]
         scope: String,
@@ -69,7 +62,7 @@ pub enum ClientsCommand {
 /// Checks a registration request and turns it into a [`NewClient`].
 pub fn validate(
     name: &str,
-    grants: &[String],
+    grants: &[GrantType],
     scope: &str,
     redirect_uris: &[String],
     public: bool,
@@ -79,28 +72,22 @@ pub fn validate(
     if name.is_empty() || name.chars().count() > 100 {
         return Err(CliError("--name must be 1 to 100 characters".into()));
     }
-    let mut grant_types: Vec<String> = if grants.is_empty() {
+    let mut grant_types: Vec<GrantType> = if grants.is_empty() {
         if public {
-            vec!["authorization_code".into(), "refresh_token".into()]
+            vec![GrantType::AuthorizationCode, GrantType::RefreshToken]
         } else {
-            vec!["client_credentials".into()]
+            vec![GrantType::ClientCredentials]
         }
     } else {
         grants.to_vec()
     };
     grant_types.dedup();
-    if let Some(unknown) = grant_types.iter().find(|g| !GRANTS.contains(&g.as_str())) {
-        return Err(CliError(format!(
-            "--grant {unknown}: unknown grant type (one of {})",
-            GRANTS.join(", ")
-        )));
-    }
-    if public && grant_types.iter().any(|g| g == "client_credentials") {
+    if public && grant_types.contains(&GrantType::ClientCredentials) {
         return Err(CliError(
             "--public clients cannot use client_credentials: they have no secret".into(),
         ));
     }
-    if grant_types.iter().any(|g| g == "password") && !first_party {
+    if grant_types.contains(&GrantType::Password) && !first_party {
         return Err(CliError(
             "--grant password needs --first-party (RFC 9700 §2.4)".into(),
         ));
@@ -116,7 +103,7 @@ pub fn validate(
             ))
         })?;
     }
-    if grant_types.iter().any(|g| g == "authorization_code") && redirect_uris.is_empty() {
+    if grant_types.contains(&GrantType::AuthorizationCode) && redirect_uris.is_empty() {
         return Err(CliError(
             "--grant authorization_code needs at least one --redirect-uri".into(),
         ));
@@ -301,7 +288,12 @@ pub async fn run(command: ClientsCommand, figment: &Figment) -> Result<(), CliEr
                         } else {
                             "confidential"
                         },
-                        client.grant_types.join(","),
+                        client
+                            .grant_types
+                            .iter()
+                            .map(|g| g.as_str())
+                            .collect::<Vec<_>>()
+                            .join(","),
                         client.scopes,
                         client.name
                     );
@@ -329,16 +321,25 @@ mod tests {
     fn registrations_are_checked() {
         let uris = vec!["https://app.example/cb".to_owned()];
         assert!(validate("app", &[], "profile:read", &uris, true, false).is_ok());
-        assert!(validate("app", &["client_credentials".into()], "", &[], true, false).is_err());
-        assert!(validate("app", &["password".into()], "", &[], false, false).is_err());
-        assert!(validate("app", &["implicit".into()], "", &[], false, false).is_err());
+        assert!(validate("app", &[GrantType::ClientCredentials], "", &[], true, false).is_err());
+        assert!(validate("app", &[GrantType::Password], "", &[], false, false).is_err());
         assert!(validate("app", &[], "admin", &[], false, false).is_err());
-        assert!(validate("app", &["authorization_code".into()], "", &[], false, false).is_err());
+        assert!(
+            validate(
+                "app",
+                &[GrantType::AuthorizationCode],
+                "",
+                &[],
+                false,
+                false
+            )
+            .is_err()
+        );
         let bad = vec!["https://app.example/cb#frag".to_owned()];
         assert!(
             validate(
                 "app",
-                &["authorization_code".into()],
+                &[GrantType::AuthorizationCode],
                 "",
                 &bad,
                 false,
@@ -350,7 +351,7 @@ mod tests {
         assert!(
             validate(
                 "app",
-                &["authorization_code".into()],
+                &[GrantType::AuthorizationCode],
                 "",
                 &plain_http,
                 false,
@@ -363,7 +364,7 @@ mod tests {
         assert!(
             validate(
                 "app",
-                &["authorization_code".into()],
+                &[GrantType::AuthorizationCode],
                 "",
                 &loopback,
                 false,
@@ -371,6 +372,29 @@ mod tests {
             )
             .is_ok()
         );
+    }
+
+    #[test]
+    fn an_unknown_grant_is_refused_by_the_command_line() {
+        use clap::Parser;
+        let parse = |grant: &str| {
+            crate::cli::Cli::try_parse_from([
+                "auth-server",
+                "clients",
+                "create",
+                "--name",
+                "app",
+                "--grant",
+                grant,
+            ])
+        };
+        assert!(parse("client_credentials").is_ok());
+        let error = parse("implicit")
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(error.contains("invalid value 'implicit'"), "{error}");
+        assert!(error.contains("authorization_code"), "{error}");
     }
 
     #[test]

@@ -15,11 +15,11 @@ use crate::error::OAuthError;
 #[tracing::instrument(skip_all, fields(grant = "authorization_code"))]
 pub async fn grant(ctx: &GrantContext<'_>) -> Result<TokenSuccess, OAuthError> {
     let presented = ctx.named_client(&["code", "redirect_uri"])?;
-    let session = ctx.session(&presented);
+    ctx.present(&presented);
     let request = TokenRequest::new(&ctx.params, &presented);
-    let mut endpoint = GrantEndpoint::new(&session);
+    let mut endpoint = GrantEndpoint::new(ctx);
     let outcome = access_token(&mut endpoint, &request).await;
-    let success = session.conclude(outcome)?;
+    let success = ctx.conclude(outcome)?;
     tracing::info!(client_id = ?presented.client_id, "access token issued for a code");
     Ok(success)
 }

@@ -22,22 +22,25 @@ use oxide_auth::code_grant::authorization::{
 };
 use oxide_auth::primitives::registrar::ExactUrl;
 use oxide_auth_async::code_grant::authorization::{Pending, authorization_code};
-use rocket::http::{Cookie, CookieJar, Header, SameSite, Status};
+use rocket::data::Data;
+use rocket::http::uri::Origin;
+use rocket::http::{ContentType, Cookie, CookieJar, Header, SameSite, Status};
 use rocket::response::Redirect;
-use rocket::{get, post};
+use rocket::{State, get, post};
 use secrecy::SecretString;
 use shared::scope::ScopeSet;
 use subtle::ConstantTimeEq;
 use url::Url;
 
 use super::password::user_scopes;
-use super::primitives::{GrantEndpoint, GrantSession};
+use super::primitives::GrantEndpoint;
 use super::throttle::{Attempt, LoginThrottle, MAX_USERNAME_CHARS};
-use super::{GrantServices, RequestMeta, codes, sessions};
+use super::{
+    GrantContext, RequestMeta, TokenFailure, TokenParams, codes, read_page_form, sessions,
+};
 use crate::clients::{Client, generate_secret};
 use crate::config::AppConfig;
 use crate::error::OAuthError;
-use crate::oxide_rocket::{OAuthRequest, WebError};
 use crate::pages::{self, Consent, Page, ScopeLine, SignIn, View};
 use crate::{password, users};
 
@@ -242,7 +245,7 @@ enum Refusal {
 /// Runs oxide-auth's authorization flow: the registrar binds the client
 /// to its exact redirect URI and negotiates the scope, `GrantChecks`
 /// enforces the client's grants and PKCE.
-async fn validate(session: &GrantSession<'_>, params: AuthParams) -> Result<Validated, Refusal> {
+async fn validate(context: &GrantContext<'_>, params: AuthParams) -> Result<Validated, Refusal> {
     let here = |message| Err(Refusal::Here(Status::BadRequest, message));
     if params.client_id.is_none() {
         return here("The request has no client_id.");
@@ -255,10 +258,10 @@ async fn validate(session: &GrantSession<'_>, params: AuthParams) -> Result<Vali
     if ExactUrl::new(redirect_uri.to_owned()).is_err() {
         return here("The redirect_uri is not a valid URL.");
     }
-    let mut endpoint = GrantEndpoint::new(session);
+    let mut endpoint = GrantEndpoint::new(context);
     match authorization_code(&mut endpoint, &AuthorizeRequest(&params)).await {
         Ok(pending) => {
-            let client = session.loaded().ok_or(Refusal::Failed)?;
+            let client = context.loaded().ok_or(Refusal::Failed)?;
             let scope = ScopeSet::parse(&pending.pre_grant().scope.to_string());
             Ok(Validated {
                 client,
@@ -267,7 +270,7 @@ async fn validate(session: &GrantSession<'_>, params: AuthParams) -> Result<Vali
                 pending,
             })
         }
-        Err(AuthorizationError::Ignore) if session.loaded().is_none() => {
+        Err(AuthorizationError::Ignore) if context.loaded().is_none() => {
             here("The client is not registered.")
         }
         Err(AuthorizationError::Ignore) => {
@@ -277,14 +280,14 @@ async fn validate(session: &GrantSession<'_>, params: AuthParams) -> Result<Vali
             // oxide-auth calls a missing response_type unsupported; RFC 6749
             // §4.1.2.1 calls a missing parameter invalid_request.
             if params.response_type.is_none() {
-                session.refuse(OAuthError::invalid_request(
+                context.refuse(OAuthError::invalid_request(
                     "The response_type parameter is required.",
                 ));
             }
-            Err(Refusal::Redirect(session.error_redirect(error)))
+            Err(Refusal::Redirect(context.error_redirect(error)))
         }
         Err(AuthorizationError::PrimitiveError) => {
-            let why = session.failure(OAuthError::server_error());
+            let why = context.failure(OAuthError::server_error());
             match why.retry_after.filter(|_| why.service_unavailable) {
                 Some(seconds) => Err(Refusal::Unavailable(seconds)),
                 None => Err(Refusal::Failed),
@@ -383,16 +386,19 @@ fn csrf_matches(jar: &CookieJar<'_>, presented: Option<&str>) -> bool {
 )]
 #[get("/oauth/authorize")]
 pub async fn authorize_page(
-    request: Result<OAuthRequest, WebError>,
+    uri: &Origin<'_>,
     jar: &CookieJar<'_>,
-    services: GrantServices<'_>,
+    context: GrantContext<'_>,
 ) -> AuthorizeResponse {
-    let Ok(request) = request else {
-        return error_page(Status::BadRequest, "The request is malformed.");
+    // The same reading as a token request's form: repeated parameters
+    // refused, empty ones omitted (RFC 6749 §3.1).
+    let query = uri.query().map_or("", |q| q.as_str());
+    let query = match TokenParams::parse(query.as_bytes()) {
+        Ok(query) => query,
+        Err(error) => return error_page(Status::BadRequest, error.description),
     };
-    let params = AuthParams::from_lookup(|name| request.query_value(name).map(|v| v.into_owned()));
-    let session = services.session(None);
-    let validated = match validate(&session, params).await {
+    let params = AuthParams::from_lookup(|name| query.get(name).map(str::to_owned));
+    let validated = match validate(&context, params).await {
         Ok(validated) => validated,
         Err(refusal) => return refused(refusal),
     };
@@ -400,8 +406,8 @@ pub async fn authorize_page(
         Ok(parsed) => parsed,
         Err(why) => return redirect_error(&validated, "invalid_request", why),
     };
-    let now = session.now;
-    let signed_in = match sessions::current(services.db, jar, now).await {
+    let now = context.now;
+    let signed_in = match sessions::current(context.db, jar, now).await {
         Ok(signed_in) => signed_in,
         Err(error) => return server_error(error),
     };
@@ -411,14 +417,14 @@ pub async fn authorize_page(
     });
     match signed_in {
         Some(signed_in) => {
-            let csrf = new_csrf(jar, services.config);
-            continue_signed_in(&validated, &session, &signed_in, prompt, &csrf).await
+            let csrf = new_csrf(jar, context.config);
+            continue_signed_in(&validated, &context, &signed_in, prompt, &csrf).await
         }
         None if prompt.none => {
             redirect_error(&validated, "login_required", "The user is not signed in.")
         }
         None => {
-            let csrf = new_csrf(jar, services.config);
+            let csrf = new_csrf(jar, context.config);
             login_page(&validated, &csrf, None, Status::Ok)
         }
     }
@@ -478,16 +484,16 @@ fn redirect_error(validated: &Validated, code: &str, description: &str) -> Autho
     redirect(url)
 }
 
-/// The user is known (a session, or the password just now): a code at once
+/// The user is known (a context, or the password just now): a code at once
 /// when every scope was consented to before, else the consent page.
 async fn continue_signed_in(
     validated: &Validated,
-    session: &GrantSession<'_>,
+    context: &GrantContext<'_>,
     signed_in: &sessions::SignIn,
     prompt: Prompt,
     csrf: &str,
 ) -> AuthorizeResponse {
-    let (db, now) = (session.db, session.now);
+    let (db, now) = (context.db, context.now);
     let user = match users::find_by_id(db, &signed_in.user_id).await {
         Ok(Some(user)) => user,
         Ok(None) => return login_page(validated, csrf, None, Status::Ok),
@@ -496,7 +502,7 @@ async fn continue_signed_in(
     let scope = validated.scope.intersection(&user_scopes(&user));
     if !prompt.consent {
         match sessions::has_consent(db, &user.id, &validated.client.id, &scope).await {
-            Ok(true) => return grant_code(validated, session, &user.id, signed_in.auth_time).await,
+            Ok(true) => return grant_code(validated, context, &user.id, signed_in.auth_time).await,
             Ok(false) => {}
             Err(error) => return server_error(error),
         }
@@ -527,12 +533,12 @@ async fn continue_signed_in(
 /// to the client.
 async fn grant_code(
     validated: &Validated,
-    session: &GrantSession<'_>,
+    context: &GrantContext<'_>,
     user_id: &str,
     auth_time: i64,
 ) -> AuthorizeResponse {
-    session.signed_in_at(auth_time);
-    let mut endpoint = GrantEndpoint::new(session);
+    context.signed_in_at(auth_time);
+    let mut endpoint = GrantEndpoint::new(context);
     let owner = Cow::Borrowed(user_id);
     match validated
         .pending
@@ -544,7 +550,7 @@ async fn grant_code(
             tracing::info!(%user_id, client_id = %validated.client.id, "authorization code issued");
             redirect(url)
         }
-        Err(AuthorizationError::Redirect(error)) => redirect(session.error_redirect(error)),
+        Err(AuthorizationError::Redirect(error)) => redirect(context.error_redirect(error)),
         Err(_) => failed(),
     }
 }
@@ -564,36 +570,37 @@ async fn grant_code(
          headers(("Retry-After" = u64, description = "Seconds to wait"))),
     )
 )]
-#[post("/oauth/authorize", data = "<request>")]
+#[post("/oauth/authorize", data = "<data>")]
 pub async fn authorize_submit(
-    request: Result<OAuthRequest, WebError>,
-    meta: RequestMeta,
+    content_type: Option<&ContentType>,
+    data: Data<'_>,
     jar: &CookieJar<'_>,
-    services: GrantServices<'_>,
+    context: GrantContext<'_>,
+    throttle: &State<LoginThrottle>,
 ) -> AuthorizeResponse {
-    let request = match request {
-        Ok(request) if request.body_params().is_some() => request,
-        Ok(_) => return error_page(Status::BadRequest, "The form is malformed."),
-        Err(WebError::TooLarge) => {
+    let form = match read_page_form(content_type, data).await {
+        Ok(form) => form,
+        Err(TokenFailure::Api(_)) => {
             return error_page(Status::PayloadTooLarge, "The form is too large.");
         }
-        Err(_) => return error_page(Status::BadRequest, "The form is malformed."),
+        Err(TokenFailure::OAuth(_)) => {
+            return error_page(Status::BadRequest, "The form is malformed.");
+        }
     };
-    let field = |name: &str| request.body_value(name).map(|v| v.into_owned());
+    let field = |name: &str| form.get(name).map(str::to_owned);
     let params = AuthParams::from_lookup(field);
-    let session = services.session(None);
-    let validated = match validate(&session, params).await {
+    let validated = match validate(&context, params).await {
         Ok(validated) => validated,
         Err(refusal) => return refused(refusal),
     };
-    let (db, throttle) = (services.db, services.throttle);
+    let db = context.db;
     if !csrf_matches(jar, field("csrf").as_deref()) {
         return error_page(
             Status::Forbidden,
             "This form has expired or was not sent from this site. Please start again from the application.",
         );
     }
-    let now = session.now;
+    let now = context.now;
     match field("action").as_deref() {
         Some("login") => {
             // The token that matched stays: a page without a form (a 503,
@@ -604,16 +611,16 @@ pub async fn authorize_submit(
                 password: field("password"),
                 csrf: field("csrf").unwrap_or_default(),
             };
-            login(&validated, form, &meta, jar, &session, throttle).await
+            login(&validated, form, &context.meta, jar, &context, throttle).await
         }
-        Some("allow") => consent(&validated, field("ticket"), &session).await,
+        Some("allow") => consent(&validated, field("ticket"), &context).await,
         Some("deny") => {
             if let Some(ticket) = field("ticket") {
                 // Spend it so the same page cannot be answered twice.
                 let _ = codes::take_login_ticket(db, &ticket, &validated.client.id, now).await;
             }
             match validated.pending.clone().deny() {
-                Err(AuthorizationError::Redirect(error)) => redirect(session.error_redirect(error)),
+                Err(AuthorizationError::Redirect(error)) => redirect(context.error_redirect(error)),
                 _ => failed(),
             }
         }
@@ -633,10 +640,10 @@ async fn login(
     form: SignInForm,
     meta: &RequestMeta,
     jar: &CookieJar<'_>,
-    session: &GrantSession<'_>,
+    context: &GrantContext<'_>,
     throttle: &LoginThrottle,
 ) -> AuthorizeResponse {
-    let (db, config, now) = (session.db, session.config, session.now);
+    let (db, config, now) = (context.db, context.config, context.now);
     let SignInForm {
         username,
         password: password_field,
@@ -719,15 +726,15 @@ async fn login(
             ..prompt
         })
         .unwrap_or_default();
-    continue_signed_in(validated, session, &signed_in, prompt, csrf).await
+    continue_signed_in(validated, context, &signed_in, prompt, csrf).await
 }
 
 async fn consent(
     validated: &Validated,
     ticket: Option<String>,
-    session: &GrantSession<'_>,
+    context: &GrantContext<'_>,
 ) -> AuthorizeResponse {
-    let (db, now) = (session.db, session.now);
+    let (db, now) = (context.db, context.now);
     let signed_in = match ticket {
         Some(ticket) => {
             match codes::take_login_ticket(db, &ticket, &validated.client.id, now).await {
@@ -756,7 +763,7 @@ async fn consent(
     {
         return server_error(error);
     }
-    grant_code(validated, session, &user.id, auth_time).await
+    grant_code(validated, context, &user.id, auth_time).await
 }
 
 /// The authorization request's parameters, carried through the forms.

@@ -18,24 +18,24 @@ pub async fn grant(ctx: &GrantContext<'_>) -> Result<TokenSuccess, OAuthError> {
     let Some(client_id) = presented.client_id.clone() else {
         return Err(OAuthError::invalid_client());
     };
-    let session = ctx.session(&presented);
+    ctx.present(&presented);
     if presented.client_secret.is_none() {
         // oxide-auth's flow admits confidential clients only. A public
         // client naming itself is told the grant is not for it; an unknown
         // or secretless confidential one that authentication failed.
-        let registrar = ClientRegistrar::new(&session);
+        let registrar = ClientRegistrar::new(ctx);
         return Err(match registrar.check(&client_id, None).await {
             Ok(()) => OAuthError::unauthorized_client(NOT_ALLOWED),
-            Err(_) => session.failure(OAuthError::invalid_client()),
+            Err(_) => ctx.failure(OAuthError::invalid_client()),
         });
     }
     let request = TokenRequest::new(&ctx.params, &presented);
-    let mut endpoint = GrantEndpoint::new(&session);
+    let mut endpoint = GrantEndpoint::new(ctx);
     let outcome = match client_credentials(&mut endpoint, &request).await {
         Ok(pending) => pending.issue(&mut endpoint, client_id.clone(), false).await,
         Err(error) => Err(error),
     };
-    let success = session.conclude(outcome)?;
+    let success = ctx.conclude(outcome)?;
     tracing::info!(%client_id, "access token issued");
     Ok(success)
 }

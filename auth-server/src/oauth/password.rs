@@ -3,13 +3,14 @@
 //! only clients registered as first-party may use it; without `client_id`
 //! the built-in public first-party client is assumed.
 
-use oxide_auth_async::primitives::{Issuer, Registrar};
+use oxide_auth::primitives::grant::Extensions;
+use oxide_auth_async::primitives::Registrar;
 use secrecy::SecretString;
 use shared::scope::{Scope, ScopeSet};
 
-use super::primitives::{ClientRegistrar, JwtIssuer};
-use super::throttle::{Attempt, MAX_USERNAME_CHARS};
-use super::{GrantContext, TokenSuccess};
+use super::primitives::{ClientRegistrar, Issuance};
+use super::throttle::{Attempt, LoginThrottle, MAX_USERNAME_CHARS};
+use super::{GrantContext, GrantType, TokenSuccess};
 use crate::clients::{self, FIRST_PARTY_CLIENT_ID};
 use crate::error::OAuthError;
 use crate::password;
@@ -57,7 +58,10 @@ pub fn granted_scope(requested: Option<&str>, allowed: &ScopeSet) -> Result<Scop
 }
 
 #[tracing::instrument(skip_all, fields(grant = "password"))]
-pub async fn grant(ctx: &GrantContext<'_>) -> Result<TokenSuccess, OAuthError> {
+pub async fn grant(
+    ctx: &GrantContext<'_>,
+    throttle: &LoginThrottle,
+) -> Result<TokenSuccess, OAuthError> {
     let username = ctx.params.require("username")?;
     if username.chars().count() > MAX_USERNAME_CHARS {
         return Err(OAuthError::invalid_request(
@@ -67,27 +71,25 @@ pub async fn grant(ctx: &GrantContext<'_>) -> Result<TokenSuccess, OAuthError> {
     let password = ctx.params.require("password")?;
 
     let presented = ctx.credentials()?;
-    let session = ctx.session(&presented);
+    ctx.present(&presented);
     let client = match presented.client_id.as_deref() {
         None => {
             let client = clients::find(ctx.db, FIRST_PARTY_CLIENT_ID)
                 .await?
                 .ok_or_else(OAuthError::server_error)?;
-            session.assume_client(client.clone());
+            ctx.authenticated_as(client.clone());
             client
         }
         Some(client_id) => {
             let secret = presented.client_secret.as_deref().map(str::as_bytes);
-            ClientRegistrar::new(&session)
+            ClientRegistrar::new(ctx)
                 .check(client_id, secret)
                 .await
-                .map_err(|_| session.failure(OAuthError::invalid_client()))?;
-            session
-                .authenticated()
-                .ok_or_else(OAuthError::server_error)?
+                .map_err(|_| ctx.failure(OAuthError::invalid_client()))?;
+            ctx.authenticated().ok_or_else(OAuthError::server_error)?
         }
     };
-    if !client.first_party || !client.allows_grant("password") {
+    if !client.first_party || !client.allows_grant(GrantType::Password) {
         return Err(OAuthError::unauthorized_client(
             "The password grant is only for first-party clients.",
         ));
@@ -96,7 +98,7 @@ pub async fn grant(ctx: &GrantContext<'_>) -> Result<TokenSuccess, OAuthError> {
     let account = username.trim().to_lowercase();
     let address = ctx.meta.client_ip;
     let attempt = Attempt::new(&account, address);
-    if let Some(wait) = ctx.throttle.check(ctx.db, &attempt, ctx.now).await? {
+    if let Some(wait) = throttle.check(ctx.db, &attempt, ctx.now).await? {
         tracing::warn!(client_ip = ?address, "password grant throttled");
         return Err(OAuthError::throttled(wait));
     }
@@ -106,13 +108,11 @@ pub async fn grant(ctx: &GrantContext<'_>) -> Result<TokenSuccess, OAuthError> {
     // Busy: too many hashes wait; nothing was checked, so nothing is counted.
     let verified = password::verify(SecretString::from(password.to_owned()), stored).await?;
     let Some(user) = user.filter(|_| verified) else {
-        ctx.throttle
-            .record_failure(ctx.db, &attempt, ctx.now)
-            .await?;
+        throttle.record_failure(ctx.db, &attempt, ctx.now).await?;
         tracing::info!(client_ip = ?address, "password grant refused");
         return Err(OAuthError::invalid_grant(BAD_CREDENTIALS));
     };
-    if let Err(error) = ctx.throttle.record_success(ctx.db, &attempt).await {
+    if let Err(error) = throttle.record_success(ctx.db, &attempt).await {
         // The login stands; the counts expire on their own.
         tracing::warn!(%error, "clearing failed-login counts failed");
     }
@@ -120,12 +120,14 @@ pub async fn grant(ctx: &GrantContext<'_>) -> Result<TokenSuccess, OAuthError> {
     let allowed = user_scopes(&user).intersection(&client.scopes);
     let scope = granted_scope(ctx.params.get("scope"), &allowed)?;
     // Access and refresh token through the issuer every grant uses.
-    let mut issuer = JwtIssuer::new(&session);
-    let grant = issuer
-        .direct_grant(&user.id, &client.id, &scope)
-        .ok_or_else(OAuthError::server_error)?;
-    let outcome = issuer.issue(grant).await;
-    let success = session.conclude(outcome)?;
+    let issuance = Issuance {
+        owner_id: &user.id,
+        client_id: &client.id,
+        scope,
+        extensions: &Extensions::new(),
+    };
+    let outcome = ctx.mint(issuance, None).await;
+    let success = ctx.conclude(outcome)?;
     tracing::info!(user_id = %user.id, client_id = %client.id, "access token issued");
     Ok(success)
 }

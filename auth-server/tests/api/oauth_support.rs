@@ -2,6 +2,7 @@
 //! authorization page like a browser, and the endpoints of token management.
 
 use auth_server::clients::{self, NewClient};
+use auth_server::oauth::GrantType;
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use serde_json::Value;
@@ -46,7 +47,7 @@ pub async fn register_client(
         name: name.to_owned(),
         public,
         first_party: false,
-        grant_types: grants.iter().map(|g| (*g).to_owned()).collect(),
+        grant_types: grants.iter().filter_map(|g| GrantType::parse(g)).collect(),
         scopes: ScopeSet::parse(scope),
         redirect_uris: vec![REDIRECT_URI.to_owned()],
         audiences: Vec::new(),

@@ -3,6 +3,7 @@
 //! document, and RFC 8707 resource indicators.
 
 use auth_server::clients::{self, NewClient};
+use auth_server::oauth::GrantType;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::Value;
@@ -22,7 +23,7 @@ async fn oidc_client(app: &TestApp) -> RegisteredClient {
         name: "OIDC App".into(),
         public: true,
         first_party: false,
-        grant_types: vec!["authorization_code".into(), "refresh_token".into()],
+        grant_types: vec![GrantType::AuthorizationCode, GrantType::RefreshToken],
         scopes: ScopeSet::parse("openid email profile profile:read profile:write"),
         redirect_uris: vec![REDIRECT_URI.to_owned()],
         audiences: vec![BILLING.to_owned()],
@@ -750,7 +751,7 @@ async fn resource_indicators_set_the_audience_or_are_invalid_target() {
         name: "Service".into(),
         public: false,
         first_party: false,
-        grant_types: vec!["client_credentials".into()],
+        grant_types: vec![GrantType::ClientCredentials],
         scopes: ScopeSet::parse("profiles:read"),
         redirect_uris: vec![],
         audiences: vec![BILLING.to_owned()],

@@ -3,27 +3,36 @@
 //! a future frontend) relies on, beyond what the HTTP tests reach.
 
 use auth_server::clients::Client;
-use auth_server::oauth::primitives::{
-    ClientRegistrar, CodeAuthorizer, GrantSession, JwtIssuer, ext,
-};
+use auth_server::oauth::GrantContext;
+use auth_server::oauth::primitives::{ClientRegistrar, CodeAuthorizer, GrantIssuer, ext};
 use oxide_auth::primitives::grant::{Extensions, Grant, Value};
 use oxide_auth::primitives::registrar::{ClientUrl, ExactUrl, RegistrarError};
 use oxide_auth_async::primitives::{Authorizer, Issuer, Registrar};
 use shared::clock::Clock;
-use shared::scope::ScopeSet;
 use std::borrow::Cow;
 
 use crate::helpers::{TestApp, spawn_app};
 use crate::oauth_support::{REDIRECT_URI, VERIFIER, challenge, public_app, register_client};
 
-fn session(app: &TestApp) -> GrantSession<'_> {
-    GrantSession::new(
+fn session(app: &TestApp) -> GrantContext<'_> {
+    GrantContext::new(
         &app.db,
         &app.config,
         &app.issuer,
         shared::clock::SystemClock.now(),
-        None,
     )
+}
+
+/// A grant as oxide-auth's password-less flows hand it to the issuer.
+fn direct_grant(user_id: &str, client_id: &str, scope: &str) -> Grant {
+    Grant {
+        owner_id: user_id.to_owned(),
+        client_id: client_id.to_owned(),
+        scope: scope.parse().unwrap(),
+        redirect_uri: "urn:x-auth-server:no-redirect".parse().unwrap(),
+        until: chrono::Utc::now() + chrono::TimeDelta::minutes(15),
+        extensions: Extensions::new(),
+    }
 }
 
 fn client_url<'a>(id: &'a str, redirect: &str) -> ClientUrl<'a> {
@@ -175,14 +184,8 @@ async fn the_issuer_recovers_only_live_tokens_of_ours() {
             .await
             .is_ok()
     );
-    let mut issuer = JwtIssuer::new(&session);
-    let grant = issuer
-        .direct_grant(
-            user["id"].as_str().unwrap(),
-            &client.id,
-            &ScopeSet::parse("profile:read"),
-        )
-        .unwrap();
+    let mut issuer = GrantIssuer::new(&session);
+    let grant = direct_grant(user["id"].as_str().unwrap(), &client.id, "profile:read");
     let issued = issuer.issue(grant).await.unwrap();
     assert!(issued.refresh.is_some(), "the client may refresh");
 

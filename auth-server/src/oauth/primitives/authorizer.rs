@@ -1,0 +1,153 @@
+//! The authorizer: one-time authorization codes, stored hashed by
+//! `codes`, spent before anything else about them is checked.
+
+use oxide_auth::primitives::grant::{Extensions, Grant};
+use oxide_auth_async::primitives::Authorizer;
+use rocket::async_trait;
+use shared::scope::ScopeSet;
+use url::Url;
+
+use super::{BAD_CODE, ext, from_oxide, private, set_private, to_oxide, wall_deadline};
+use crate::error::OAuthError;
+use crate::oauth::password::user_scopes;
+use crate::oauth::{GrantContext, GrantType, codes, refresh_tokens};
+use crate::token::new_jti;
+use crate::users;
+
+/// oxide-auth's `Authorizer` over the `authorization_codes` table.
+pub struct CodeAuthorizer<'s> {
+    context: &'s GrantContext<'s>,
+}
+
+impl<'s> CodeAuthorizer<'s> {
+    pub fn new(context: &'s GrantContext<'s>) -> CodeAuthorizer<'s> {
+        CodeAuthorizer { context }
+    }
+}
+
+#[async_trait]
+impl Authorizer for CodeAuthorizer<'_> {
+    /// Stores a code for a consenting user. The code never carries more
+    /// than the user holds, whatever the client negotiated (RFC 6749 §3.3:
+    /// the token response says what was granted).
+    async fn authorize(&mut self, grant: Grant) -> Result<String, ()> {
+        let context = self.context;
+        let user = users::find_by_id(context.db, &grant.owner_id)
+            .await
+            .map_err(|e| context.db_failed(e))?;
+        let Some(user) = user else {
+            context.refuse(OAuthError::server_error());
+            return Err(());
+        };
+        let scope = from_oxide(&grant.scope).intersection(&user_scopes(&user));
+        let redirect_uri = private(&grant.extensions, ext::REDIRECT_URI)
+            .unwrap_or_else(|| grant.redirect_uri.to_string());
+        let challenge = private(&grant.extensions, ext::CHALLENGE);
+        let nonce = private(&grant.extensions, ext::NONCE);
+        let resource = private(&grant.extensions, ext::RESOURCE);
+        let auth_time = context.auth_time();
+        codes::create(
+            context.db,
+            codes::NewCode {
+                client_id: &grant.client_id,
+                user_id: &user.id,
+                redirect_uri: &redirect_uri,
+                scope: &scope.to_string(),
+                code_challenge: challenge.as_deref(),
+                nonce: nonce.as_deref(),
+                auth_time,
+                resource: resource.as_deref(),
+                now: context.now,
+            },
+        )
+        .await
+        .map_err(|e| context.db_failed(e))
+    }
+
+    /// Spends a code before anything else is checked: a code presented
+    /// with a wrong verifier or redirect URI is as dead as a used one, so a
+    /// stolen code gets one guess.
+    async fn extract(&mut self, code: &str) -> Result<Option<Grant>, ()> {
+        let context = self.context;
+        let client = context.authenticated_or_refuse()?;
+        if !client.allows_grant(GrantType::AuthorizationCode) {
+            context.refuse(OAuthError::unauthorized_client(
+                "This client may not use the authorization_code grant.",
+            ));
+            return Err(());
+        }
+        // What the exchange will issue is chosen now and bound to the code
+        // as it is spent, so a concurrent replay always has it to revoke.
+        let access_jti = new_jti();
+        let family_id = client
+            .allows_grant(GrantType::RefreshToken)
+            .then(refresh_tokens::new_family_id);
+        let plan = codes::Plan {
+            client_id: &client.id,
+            access_jti: &access_jti,
+            family_id: family_id.as_deref(),
+            max_lifetime: context.config.refresh_token_max_lifetime,
+            now: context.now,
+        };
+        let redemption = codes::redeem(context.db, code, &plan)
+            .await
+            .map_err(|e| context.db_failed(e))?;
+        let stored = match redemption {
+            codes::Redemption::Fresh(stored) => stored,
+            codes::Redemption::Replayed(stored) => {
+                tracing::warn!(client_id = %client.id, "authorization code replayed");
+                if stored.client_id == client.id {
+                    context.revoke_what_code_issued(&stored).await?;
+                }
+                context.refuse(OAuthError::invalid_grant(BAD_CODE));
+                return Ok(None);
+            }
+            codes::Redemption::Invalid => {
+                context.refuse(OAuthError::invalid_grant(BAD_CODE));
+                return Ok(None);
+            }
+        };
+        if stored.client_id != client.id {
+            context.refuse(OAuthError::invalid_grant(BAD_CODE));
+            return Ok(None);
+        }
+        let mut extensions = Extensions::new();
+        set_private(&mut extensions, ext::CODE, code);
+        if let Some(jti) = &stored.access_jti {
+            set_private(&mut extensions, ext::ACCESS_JTI, jti.as_str());
+        }
+        if let Some(family) = &stored.family_id {
+            set_private(&mut extensions, ext::FAMILY, family.as_str());
+        }
+        set_private(
+            &mut extensions,
+            ext::REDIRECT_URI,
+            stored.redirect_uri.as_str(),
+        );
+        if let Some(challenge) = &stored.code_challenge {
+            set_private(&mut extensions, ext::CHALLENGE, challenge.as_str());
+        }
+        if let Some(nonce) = &stored.nonce {
+            set_private(&mut extensions, ext::NONCE, nonce.as_str());
+        }
+        if let Some(auth_time) = stored.auth_time {
+            set_private(&mut extensions, ext::AUTH_TIME, auth_time.to_string());
+        }
+        if let Some(resource) = &stored.resource {
+            set_private(&mut extensions, ext::RESOURCE, resource.as_str());
+        }
+        // oxide-auth compares redirect URIs as parsed URLs; GrantChecks
+        // then compares the exact strings.
+        let redirect_uri = Url::parse(&stored.redirect_uri).map_err(|_| {
+            context.refuse(OAuthError::invalid_grant(BAD_CODE));
+        })?;
+        Ok(Some(Grant {
+            owner_id: stored.user_id,
+            client_id: stored.client_id,
+            scope: to_oxide(&ScopeSet::parse(&stored.scope))?,
+            redirect_uri,
+            until: wall_deadline(stored.expires_at, context.now),
+            extensions,
+        }))
+    }
+}

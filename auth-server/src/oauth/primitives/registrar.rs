@@ -1,0 +1,96 @@
+//! The registrar: clients from the `clients` table, bound to an exactly
+//! registered redirect URI, their scope negotiated, their secret checked.
+
+use std::borrow::Cow;
+
+use oxide_auth::primitives::registrar::{
+    BoundClient, ClientUrl, ExactUrl, PreGrant, RegisteredUrl, RegistrarError,
+};
+use oxide_auth::primitives::scope::Scope as OxideScope;
+use oxide_auth_async::primitives::Registrar;
+use rocket::async_trait;
+
+use super::{NO_REDIRECT, to_oxide};
+use crate::clients;
+use crate::oauth::GrantContext;
+use crate::oauth::password::granted_scope;
+
+/// oxide-auth's `Registrar` over the `clients` table.
+pub struct ClientRegistrar<'s> {
+    context: &'s GrantContext<'s>,
+}
+
+impl<'s> ClientRegistrar<'s> {
+    pub fn new(context: &'s GrantContext<'s>) -> ClientRegistrar<'s> {
+        ClientRegistrar { context }
+    }
+}
+
+#[async_trait]
+impl Registrar for ClientRegistrar<'_> {
+    /// Binds a client to a redirect URI registered for it, compared as an
+    /// exact string (RFC 9700 §2.1: no prefix, no normalisation). Without a
+    /// redirect URI, the grant redirects nowhere.
+    async fn bound_redirect<'a>(
+        &self,
+        bound: ClientUrl<'a>,
+    ) -> Result<BoundClient<'a>, RegistrarError> {
+        let client = self
+            .context
+            .load_client(&bound.client_id)
+            .await?
+            .ok_or(RegistrarError::Unspecified)?;
+        let redirect_uri = match bound.redirect_uri {
+            Some(uri) if client.redirect_uris.iter().any(|r| r == uri.as_str()) => uri.into_owned(),
+            Some(_) => return Err(RegistrarError::Unspecified),
+            None => {
+                ExactUrl::new(NO_REDIRECT.to_owned()).map_err(|_| RegistrarError::PrimitiveError)?
+            }
+        };
+        Ok(BoundClient {
+            client_id: bound.client_id,
+            redirect_uri: Cow::Owned(RegisteredUrl::Exact(redirect_uri)),
+        })
+    }
+
+    /// The requested scope if the client may have all of it, else
+    /// `invalid_scope`; without a request, everything the client may have.
+    async fn negotiate<'a>(
+        &self,
+        bound: BoundClient<'a>,
+        scope: Option<OxideScope>,
+    ) -> Result<PreGrant, RegistrarError> {
+        let client = self
+            .context
+            .load_client(&bound.client_id)
+            .await?
+            .ok_or(RegistrarError::Unspecified)?;
+        let requested = scope.map(|s| s.to_string());
+        let granted = granted_scope(requested.as_deref(), &client.scopes).map_err(|error| {
+            self.context.refuse(error);
+            RegistrarError::Unspecified
+        })?;
+        Ok(PreGrant {
+            client_id: client.id,
+            redirect_uri: bound.redirect_uri.into_owned(),
+            scope: to_oxide(&granted).map_err(|()| RegistrarError::PrimitiveError)?,
+        })
+    }
+
+    /// A confidential client must present its secret, a public one none.
+    async fn check(
+        &self,
+        client_id: &str,
+        passphrase: Option<&[u8]>,
+    ) -> Result<(), RegistrarError> {
+        let secret = match passphrase.map(std::str::from_utf8) {
+            Some(Err(_)) => return Err(RegistrarError::Unspecified),
+            Some(Ok(secret)) => Some(secret),
+            None => None,
+        };
+        let client = self.context.load_client(client_id).await?;
+        let client = clients::verify(client, secret).ok_or(RegistrarError::Unspecified)?;
+        self.context.authenticated_as(client);
+        Ok(())
+    }
+}

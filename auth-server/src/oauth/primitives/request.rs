@@ -1,0 +1,121 @@
+//! A token request as oxide-auth's flows read it.
+
+use std::borrow::Cow;
+
+use oxide_auth::code_grant::accesstoken::{Authorization, Request as AccessTokenRequest};
+use oxide_auth::code_grant::client_credentials::Request as ClientCredentialsRequest;
+use oxide_auth::code_grant::refresh::Request as RefreshRequest;
+
+use crate::clients::PresentedCredentials;
+use crate::oauth::TokenParams;
+
+/// A parsed token request as oxide-auth's flows read it. Client
+/// credentials reach them only through `authorization()`, already merged
+/// from the Basic header or the body by [`PresentedCredentials`], so that
+/// oxide-auth's own merging never sees them twice.
+pub struct TokenRequest<'a> {
+    params: &'a TokenParams,
+    credentials: &'a PresentedCredentials,
+}
+
+impl<'a> TokenRequest<'a> {
+    pub fn new(params: &'a TokenParams, credentials: &'a PresentedCredentials) -> TokenRequest<'a> {
+        TokenRequest {
+            params,
+            credentials,
+        }
+    }
+
+    fn param(&self, name: &str) -> Option<Cow<'_, str>> {
+        self.params.get(name).map(Cow::Borrowed)
+    }
+
+    /// Body parameters other than the client's credentials.
+    fn extension_param(&self, name: &str) -> Option<Cow<'_, str>> {
+        match name {
+            "client_id" | "client_secret" => None,
+            _ => self.param(name),
+        }
+    }
+
+    fn confidential(&self) -> Option<(Cow<'_, str>, Cow<'_, [u8]>)> {
+        match (&self.credentials.client_id, &self.credentials.client_secret) {
+            (Some(id), Some(secret)) => {
+                Some((Cow::Borrowed(id.as_str()), Cow::Borrowed(secret.as_bytes())))
+            }
+            _ => None,
+        }
+    }
+}
+
+impl AccessTokenRequest for TokenRequest<'_> {
+    fn valid(&self) -> bool {
+        true
+    }
+    fn code(&self) -> Option<Cow<'_, str>> {
+        self.param("code")
+    }
+    fn authorization(&self) -> Authorization<'_> {
+        match (&self.credentials.client_id, &self.credentials.client_secret) {
+            (Some(id), Some(secret)) => Authorization::UsernamePassword(
+                Cow::Borrowed(id.as_str()),
+                Cow::Borrowed(secret.as_bytes()),
+            ),
+            (Some(id), None) => Authorization::Username(Cow::Borrowed(id.as_str())),
+            (None, _) => Authorization::None,
+        }
+    }
+    fn client_id(&self) -> Option<Cow<'_, str>> {
+        None
+    }
+    fn redirect_uri(&self) -> Option<Cow<'_, str>> {
+        self.param("redirect_uri")
+    }
+    fn grant_type(&self) -> Option<Cow<'_, str>> {
+        self.param("grant_type")
+    }
+    fn extension(&self, key: &str) -> Option<Cow<'_, str>> {
+        self.extension_param(key)
+    }
+}
+
+impl RefreshRequest for TokenRequest<'_> {
+    fn valid(&self) -> bool {
+        true
+    }
+    fn refresh_token(&self) -> Option<Cow<'_, str>> {
+        self.param("refresh_token")
+    }
+    fn scope(&self) -> Option<Cow<'_, str>> {
+        self.param("scope")
+    }
+    fn grant_type(&self) -> Option<Cow<'_, str>> {
+        self.param("grant_type")
+    }
+    /// Confidential clients only: a public client is matched against the
+    /// token's client by the issuer.
+    fn authorization(&self) -> Option<(Cow<'_, str>, Cow<'_, [u8]>)> {
+        self.confidential()
+    }
+    fn extension(&self, key: &str) -> Option<Cow<'_, str>> {
+        self.extension_param(key)
+    }
+}
+
+impl ClientCredentialsRequest for TokenRequest<'_> {
+    fn valid(&self) -> bool {
+        true
+    }
+    fn authorization(&self) -> Option<(Cow<'_, str>, Cow<'_, [u8]>)> {
+        self.confidential()
+    }
+    fn scope(&self) -> Option<Cow<'_, str>> {
+        self.param("scope")
+    }
+    fn grant_type(&self) -> Option<Cow<'_, str>> {
+        self.param("grant_type")
+    }
+    fn extension(&self, key: &str) -> Option<Cow<'_, str>> {
+        self.extension_param(key)
+    }
+}
