@@ -243,7 +243,7 @@ impl AppConfig {
         // A key must have finished retiring before the next rotation, so at
         // most three keys are ever published.
         let min_interval =
-            2 * jwks_max_age + access_token_ttl + crate::key_schedule::VERIFIER_LEEWAY;
+            2 * jwks_max_age + access_token_ttl + crate::keys::schedule::VERIFIER_LEEWAY;
         let key_rotation_interval = match raw.key_rotation_interval {
             None | Some(0) => None,
             Some(seconds) if (min_interval..=315_360_000).contains(&seconds) => Some(seconds),
@@ -319,7 +319,7 @@ impl AppConfig {
     /// Settings that work but may surprise, one line each, for the log at
     /// start.
     pub fn warnings(&self) -> Vec<String> {
-        use crate::key_schedule::VERIFIER_LEEWAY;
+        use crate::keys::schedule::VERIFIER_LEEWAY;
         let mut warnings = Vec::new();
         if self.access_token_ttl < VERIFIER_LEEWAY {
             warnings.push(format!(

@@ -16,7 +16,6 @@ pub mod db;
 pub mod discovery;
 pub mod error;
 pub mod health;
-pub mod key_schedule;
 pub mod keys;
 pub mod oauth;
 pub mod openapi;
@@ -115,7 +114,7 @@ pub fn rocket(figment: Figment, services: Services) -> Rocket<Build> {
         .attach(openapi::stage())
         .attach(shared::observe::stage("auth-server"))
         .attach(prune::stage())
-        .attach(key_schedule::stage())
+        .attach(keys::schedule::stage())
         .attach(AdHoc::on_liftoff("announce", |rocket| {
             Box::pin(async move {
                 let config = rocket.config();

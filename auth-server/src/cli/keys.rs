@@ -11,8 +11,8 @@ use serde_json::{Value, json};
 use super::CliError;
 use crate::config::AppConfig;
 use crate::db::Db;
-use crate::key_schedule::{self, Entry, KeyState, REMOVED_LISTED, When};
 use crate::keys::KeyStore;
+use crate::keys::schedule::{self, Entry, KeyState, REMOVED_LISTED, When};
 use crate::users::rfc3339;
 
 #[derive(Debug, Subcommand)]
@@ -47,10 +47,10 @@ pub async fn run(command: KeysCommand, figment: &Figment) -> Result<(), CliError
     let store = KeyStore::open(&config, &db)
         .await
         .map_err(|e| CliError(e.to_string()))?;
-    let now = key_schedule::now();
+    let now = schedule::now();
     match command {
         KeysCommand::List { json } => {
-            let rows = key_schedule::read_keys(&db.pool).await?;
+            let rows = schedule::read_keys(&db.pool).await?;
             let mut entries: Vec<Entry> = rows
                 .into_iter()
                 .map(|r| r.entry)
@@ -80,7 +80,7 @@ pub async fn run(command: KeysCommand, figment: &Figment) -> Result<(), CliError
             }
         }
         KeysCommand::Rotate { json } => {
-            let rotation = key_schedule::rotate(
+            let rotation = schedule::rotate(
                 &store,
                 When::Now,
                 now,
@@ -114,7 +114,7 @@ pub async fn run(command: KeysCommand, figment: &Figment) -> Result<(), CliError
             }
         }
         KeysCommand::Revoke { kid } => {
-            let revocation = key_schedule::revoke(&store, &kid, now)
+            let revocation = schedule::revoke(&store, &kid, now)
                 .await
                 .map_err(|e| CliError(e.to_string()))?;
             println!(

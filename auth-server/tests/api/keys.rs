@@ -317,7 +317,7 @@ fn states(list: &Value) -> BTreeMap<String, String> {
 async fn key_files_and_schedule_of_an_earlier_version_are_imported_with_their_states() {
     let dir = tempfile::TempDir::new().unwrap();
     let keys_dir = dir.path().join("keys");
-    let now = auth_server::key_schedule::now();
+    let now = auth_server::keys::schedule::now();
     let (retiring, retiring_pem) = pem_key();
     let (active, active_pem) = pem_key();
     let (next, next_pem) = pem_key();

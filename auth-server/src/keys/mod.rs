@@ -2,7 +2,7 @@
 //! `signing_keys`), each sealed with AES-256-GCM under the key-encryption
 //! key (KEK) with its kid as associated data; the key that signs; and the
 //! JWK Set that publishes them. Which key signs and which are published
-//! follows the rotation schedule ([`crate::key_schedule`]), stored in the
+//! follows the rotation schedule ([`schedule`]), stored in the
 //! same rows. Every instance sharing the database and the KEK holds the
 //! same ring; a running server polls one version row and reloads when it
 //! changes or a key's state does.
@@ -17,6 +17,8 @@
 //! that the default KEK, the file `kek`, is made there on a first start.
 //! PKCS#8 PEM keys and `schedule.json` left there by earlier versions are
 //! imported once, kids and states kept.
+
+pub mod schedule;
 
 use std::collections::HashSet;
 use std::io::Write;
@@ -37,7 +39,7 @@ use sqlx::Row;
 
 use crate::config::{AppConfig, KekSource};
 use crate::db::Db;
-use crate::key_schedule::{self, Entry, KeyState, Schedule, StoredKey};
+use schedule::{Entry, KeyState, Schedule, StoredKey};
 
 /// Modulus size of generated keys.
 pub const GENERATED_KEY_BITS: usize = 2048;
@@ -205,7 +207,7 @@ impl Kek {
                 match std::fs::read_to_string(&path) {
                     Ok(text) => Kek::from_file_text(&path, &text),
                     Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                        if key_schedule::holds_keys(db).await? {
+                        if schedule::holds_keys(db).await? {
                             return Err(kek_error(
                                 "KEY_ENCRYPTION_KEY",
                                 format!(
@@ -405,7 +407,7 @@ impl KeyRing {
     /// schedule of every key; `None` when no key may sign.
     pub fn new(keys: Vec<Arc<SigningKey>>, schedule: &Schedule, now: i64) -> Option<KeyRing> {
         let present: HashSet<&str> = keys.iter().map(|k| k.kid.as_str()).collect();
-        let signer = key_schedule::signer(schedule, &present, now)?;
+        let signer = schedule::signer(schedule, &present, now)?;
         let entries: Vec<&Entry> = schedule
             .keys
             .iter()
@@ -456,7 +458,7 @@ impl KeyStore {
     /// sign, and decrypts the published keys (a wrong KEK fails here).
     pub async fn open(config: &AppConfig, db: &Db) -> Result<KeyStore, KeyStoreError> {
         let kek = Kek::load(config, db).await?;
-        let now = key_schedule::now();
+        let now = schedule::now();
         let dir = config.keys_dir.clone();
         let kek = Arc::new(kek);
         let imports = {
@@ -465,7 +467,7 @@ impl KeyStore {
                 .await
                 .map_err(|e| KeyError::Generate(e.to_string()))??
         };
-        key_schedule::settle(db, &kek, imports, now).await?;
+        schedule::settle(db, &kek, imports, now).await?;
         let (version, ring) = load(db, &kek, None, now).await?;
         Ok(KeyStore {
             db: db.clone(),
@@ -543,7 +545,7 @@ async fn load(
     let version: i64 = row.try_get("version")?;
     let kek_id: Option<String> = row.try_get("kek_id")?;
     check_kek_id(kek, kek_id.as_deref())?;
-    let rows = key_schedule::read_keys(&db.pool).await?;
+    let rows = schedule::read_keys(&db.pool).await?;
     let mut keys = Vec::new();
     for StoredKey { entry, sealed, .. } in &rows {
         let Some(sealed) = sealed else { continue };
@@ -642,9 +644,7 @@ pub(crate) fn read_legacy_dir(dir: &Path, kek: &Kek, now: i64) -> Result<Vec<Sto
             .find(|e| e.kid == key.kid)
             .cloned()
             // Dated ahead (a copy, a skewed host) counts from now.
-            .unwrap_or_else(|| {
-                Entry::active_since(&key.kid, key_schedule::unix(modified).min(now))
-            });
+            .unwrap_or_else(|| Entry::active_since(&key.kid, schedule::unix(modified).min(now)));
         let sealed = (entry.state(now) != KeyState::Removed).then_some(key.sealed);
         imports.push(StoredKey {
             entry,
