@@ -26,9 +26,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock, Weak};
 use std::time::Duration;
 
-use aws_lc_rs::signature::{ParsedPublicKey, RSA_PKCS1_2048_8192_SHA256, RsaPublicKeyComponents};
+use aws_lc_rs::signature::{RSA_PKCS1_2048_8192_SHA256, RsaPublicKeyComponents};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use jsonwebtoken::DecodingKey;
 use reqwest::StatusCode;
 use reqwest::header::{CACHE_CONTROL, ETAG, IF_NONE_MATCH};
 use serde_json::Value;
@@ -113,11 +114,12 @@ pub enum JwksError {
     IssuerMismatch { expected: String, found: String },
 }
 
-/// A public key that verifies RS256 signatures, parsed once when the set
-/// is fetched.
+/// A public key that verifies RS256 signatures, checked and turned into a
+/// `jsonwebtoken` [`DecodingKey`] once, when the set is parsed, so that no
+/// request builds one.
 pub struct VerifyingKey {
     kid: String,
-    key: ParsedPublicKey,
+    key: DecodingKey,
 }
 
 impl std::fmt::Debug for VerifyingKey {
@@ -148,12 +150,14 @@ impl VerifyingKey {
         };
         let n = decode_component(&jwk.n).ok_or("n is not base64url")?;
         let e = decode_component(&jwk.e).ok_or("e is not base64url")?;
-        let components = RsaPublicKeyComponents { n, e };
-        // RSA_PKCS1_2048_8192_SHA256 is RS256 and also refuses keys shorter
-        // than 2048 bits when verifying.
-        let key = components
+        // Built once here only to refuse, with the reason logged, what is no
+        // RSA key at all. A key under 2048 bits still parses; verifying with
+        // it fails (RSA_PKCS1_2048_8192_SHA256, which `jsonwebtoken` uses
+        // for RS256, enforces the size only then), as it always has.
+        RsaPublicKeyComponents { n: &n, e: &e }
             .to_parsed_public_key(&RSA_PKCS1_2048_8192_SHA256)
             .map_err(|e| format!("not a usable RSA key: {e}"))?;
+        let key = DecodingKey::from_rsa_raw_components(&n, &e);
         Ok(VerifyingKey { kid, key })
     }
 
@@ -161,9 +165,9 @@ impl VerifyingKey {
         &self.kid
     }
 
-    /// True when `signature` is this key's RS256 signature of `message`.
-    pub fn verify(&self, message: &[u8], signature: &[u8]) -> bool {
-        self.key.verify_sig(message, signature).is_ok()
+    /// What [`jsonwebtoken::decode`] checks a signature with.
+    pub(crate) fn decoding_key(&self) -> &DecodingKey {
+        &self.key
     }
 }
 

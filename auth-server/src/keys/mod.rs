@@ -35,6 +35,7 @@ use rsa::traits::PublicKeyParts;
 use secrecy::ExposeSecret;
 use sha2::{Digest, Sha256};
 use shared::jwk::{Jwk, JwkSet};
+use shared::jwks_cache::VerifyingKey;
 use sqlx::Row;
 
 use crate::config::{AppConfig, KekSource};
@@ -269,6 +270,9 @@ pub struct SigningKey {
     pub kid: String,
     pub jwk: Jwk,
     key_pair: RsaKeyPair,
+    /// The public half as the one JWS verifier takes it, built once, so that
+    /// recognising our own tokens never parses a key.
+    pub verifying: VerifyingKey,
     /// base64url of the JWS header, identical for every token this key signs.
     pub header_b64: String,
 }
@@ -300,12 +304,15 @@ impl SigningKey {
             .map_err(|e| KeyError::Parse(name.to_owned(), e.to_string()))?;
         let jwk = Jwk::rsa_signing_key(&private.n_bytes(), &private.e_bytes());
         let kid = jwk.kid.clone().unwrap_or_default();
+        let verifying =
+            VerifyingKey::from_jwk(&jwk).map_err(|e| KeyError::Parse(name.to_owned(), e))?;
         let header = serde_json::json!({"alg": "RS256", "typ": shared::claims::ACCESS_TOKEN_TYP, "kid": kid});
         let header_b64 = URL_SAFE_NO_PAD.encode(header.to_string());
         Ok(SigningKey {
             kid,
             jwk,
             key_pair,
+            verifying,
             header_b64,
         })
     }
