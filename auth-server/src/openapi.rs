@@ -25,7 +25,7 @@ use crate::config::AppConfig;
         crate::discovery::jwks,
         crate::discovery::oauth_metadata,
         crate::discovery::openid_configuration,
-        crate::health::health,
+        shared::health::health,
         crate::health::ready,
         metrics,
     ),

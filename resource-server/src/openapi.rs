@@ -19,7 +19,7 @@ use crate::config::AppConfig;
         crate::profiles::update_me,
         crate::profiles::profile,
         crate::profiles::profiles,
-        crate::health::health,
+        shared::health::health,
         crate::health::ready,
         metrics,
     ),
@@ -36,8 +36,10 @@ fn metrics() {}
 /// The document, with the password flow pointing at the issuer.
 pub fn document(config: &AppConfig) -> utoipa::openapi::OpenApi {
     let mut doc = ApiDoc::openapi();
-    let issuer = config.issuer.trim_end_matches('/');
-    shared::openapi::add_password_flow(&mut doc, format!("{issuer}{}", shared::routes::TOKEN));
+    shared::openapi::add_password_flow(
+        &mut doc,
+        format!("{}{}", config.issuer, shared::routes::TOKEN),
+    );
     doc
 }
 
