@@ -573,9 +573,8 @@ const REPEAT_WARNING_AFTER: Duration = Duration::from_secs(60);
 
 /// Keeps a running server's keys current: picks up what the CLI or another
 /// instance changed, follows the schedule, and rotates on
-/// `KEY_ROTATION_INTERVAL`.
-/// Polls the key ring every [`POLL`] for as long as the server runs
-/// (`Services::open` starts it; it ends with the server).
+/// `KEY_ROTATION_INTERVAL`. Polls every [`POLL`] for as long as the
+/// server runs (`Services::open` starts it; it ends with the server).
 pub async fn poll(store: Arc<KeyStore>, config: AppConfig) {
     let mut ticks = tokio::time::interval(POLL);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);

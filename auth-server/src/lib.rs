@@ -90,10 +90,7 @@ impl Services {
 /// Builds the application from settings: checked, database opened and
 /// migrated, keys loaded, background tasks started, routes mounted.
 pub async fn build(figment: Figment) -> Result<Rocket<Build>, StartupError> {
-    shared::settings::rocket_config(&figment)?;
-    let config = AppConfig::from_figment(&figment)?;
-    let services = Services::open(config).await?;
-    Ok(rocket(figment, services))
+    shared::boot::build(figment, AppConfig::from_figment, Services::open, rocket).await
 }
 
 /// Assembles Rocket around already-opened services.

@@ -27,19 +27,13 @@ use crate::config::AppConfig;
         crate::discovery::openid_configuration,
         shared::health::health,
         crate::health::ready,
-        metrics,
+        shared::observe::metrics_text,
     ),
     tags(
         (name = "users"), (name = "oauth"), (name = "keys"), (name = "operations"),
     )
 )]
 struct ApiDoc;
-
-/// Prometheus metrics (served by `shared::observe`).
-#[utoipa::path(get, path = "/metrics", tag = "operations",
-    responses((status = 200, description = "Prometheus text format", content_type = "text/plain")))]
-#[allow(dead_code)]
-fn metrics() {}
 
 /// The document, with the password flow pointing at our absolute token URL.
 pub fn document(config: &AppConfig) -> utoipa::openapi::OpenApi {

@@ -80,10 +80,7 @@ impl Services {
 /// Builds the service from settings: checked, database opened and
 /// migrated, key refresher started, routes mounted.
 pub async fn build(figment: Figment) -> Result<Rocket<Build>, StartupError> {
-    shared::settings::rocket_config(&figment)?;
-    let config = AppConfig::from_figment(&figment)?;
-    let services = Services::open(config).await?;
-    Ok(rocket(figment, services))
+    shared::boot::build(figment, AppConfig::from_figment, Services::open, rocket).await
 }
 
 /// Assembles Rocket around already-opened services.

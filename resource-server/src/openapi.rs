@@ -21,17 +21,11 @@ use crate::config::AppConfig;
         crate::profiles::profiles,
         shared::health::health,
         crate::health::ready,
-        metrics,
+        shared::observe::metrics_text,
     ),
     tags((name = "profiles"), (name = "operations"))
 )]
 struct ApiDoc;
-
-/// Prometheus metrics (served by `shared::observe`).
-#[utoipa::path(get, path = "/metrics", tag = "operations",
-    responses((status = 200, description = "Prometheus text format", content_type = "text/plain")))]
-#[allow(dead_code)]
-fn metrics() {}
 
 /// The document, with the password flow pointing at the issuer.
 pub fn document(config: &AppConfig) -> utoipa::openapi::OpenApi {

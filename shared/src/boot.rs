@@ -6,8 +6,9 @@
 //!    background tasks started (held in a [`Background`]),
 //! 3. `rocket(figment, services)`: Rocket built around them,
 //!
-//! and the binary then [`launch`]es it. Every step that can fail does so
-//! before Rocket starts, with an error that names the setting at fault.
+//! ([`build`] runs the three), and the binary then [`launch`]es it. Every
+//! step that can fail does so before Rocket starts, with an error that
+//! names the setting at fault.
 
 use std::fmt::Display;
 use std::future::Future;
@@ -15,8 +16,30 @@ use std::process::ExitCode;
 
 use rocket::error::ErrorKind;
 use rocket::fairing::AdHoc;
+use rocket::figment::Figment;
 use rocket::{Build, Rocket};
 use tokio::task::JoinHandle;
+
+use crate::settings::SettingError;
+
+/// The sequence itself: Rocket's settings and then the service's checked
+/// (`settings`), its services opened (`open`), Rocket built around them
+/// (`rocket`). Each service's `build(figment)` is this with its own three.
+pub async fn build<C, S, E, F>(
+    figment: Figment,
+    settings: impl FnOnce(&Figment) -> Result<C, SettingError>,
+    open: impl FnOnce(C) -> F,
+    rocket: impl FnOnce(Figment, S) -> Rocket<Build>,
+) -> Result<Rocket<Build>, E>
+where
+    F: Future<Output = Result<S, E>>,
+    E: From<SettingError>,
+{
+    crate::settings::rocket_config(&figment)?;
+    let config = settings(&figment)?;
+    let services = open(config).await?;
+    Ok(rocket(figment, services))
+}
 
 /// Tasks a service runs beside its requests (a poll, a refresher, a
 /// prune). They end when this is dropped: Rocket manages it, so they end
