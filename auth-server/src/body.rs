@@ -5,8 +5,8 @@
 use rocket::data::{Data, ToByteUnit};
 use rocket::http::ContentType;
 
-use crate::config::BODY_LIMIT;
 use crate::error::ApiError;
+use shared::settings::BODY_LIMIT;
 
 pub enum BodyError {
     TooLarge,

@@ -1,16 +1,20 @@
-//! The auth-server's settings: one figment chain (Rocket.toml, `ROCKET_*`,
-//! and the contract's unprefixed variables) turned into a typed, validated
-//! [`AppConfig`]. Anything unusable becomes a [`ConfigError`] that names the
-//! setting, so start-up can stop with one clear line.
+//! The auth-server's settings: the figment chain both services share
+//! (`shared::settings`: Rocket.toml, `ROCKET_*`, and the contract's
+//! unprefixed variables) turned into a typed, validated [`AppConfig`].
+//! Anything unusable becomes a [`ConfigError`] that names the setting, so
+//! start-up can stop with one clear line.
 
 use std::fmt;
 use std::path::PathBuf;
 
 use rocket::figment::Figment;
-use rocket::figment::providers::{Env, Format, Serialized, Toml};
 use serde::Deserialize;
 use shared::client_addr::TrustedProxies;
+use shared::settings;
 use url::Url;
+
+/// A setting that cannot be used, named; the same type on both services.
+pub use shared::settings::SettingError as ConfigError;
 
 /// The contract's unprefixed environment variables (API.md, "The two services").
 const ENV_SETTINGS: &[&str] = &[
@@ -32,32 +36,17 @@ const ENV_SETTINGS: &[&str] = &[
     "SESSION_TTL",
 ];
 
-pub const DEFAULT_ADDRESS: &str = "127.0.0.1";
 pub const DEFAULT_PORT: u16 = 8000;
-pub const BODY_LIMIT: u64 = 64 * 1024;
 
 /// Rocket's configuration plus ours, from `Rocket.toml` and the environment.
 pub fn figment() -> Figment {
-    Figment::from(rocket::Config::default())
-        .merge(Serialized::defaults(defaults()))
-        .merge(Toml::file(Env::var_or("ROCKET_CONFIG", "Rocket.toml")).nested())
-        .merge(Env::prefixed("ROCKET_").ignore(&["PROFILE"]).global())
-        .merge(Env::raw().only(ENV_SETTINGS).global())
+    settings::figment(defaults(), ENV_SETTINGS)
 }
 
 fn defaults() -> serde_json::Value {
-    let limit = BODY_LIMIT;
     serde_json::json!({
-        "address": DEFAULT_ADDRESS,
         "port": DEFAULT_PORT,
         "ident": "auth-server",
-        // Rocket would believe `X-Real-IP` from anyone; the client address
-        // comes from `shared::client_addr` and `TRUSTED_PROXIES` instead.
-        "ip_header": false,
-        "limits": {
-            "form": limit, "data-form": limit, "json": limit,
-            "bytes": limit, "string": limit, "file": limit,
-        },
     })
 }
 
@@ -135,20 +124,6 @@ pub struct AppConfig {
     pub session_ttl: i64,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ConfigError {
-    pub setting: &'static str,
-    pub message: String,
-}
-
-impl fmt::Display for ConfigError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.setting, self.message)
-    }
-}
-
-impl std::error::Error for ConfigError {}
-
 /// `SERVICE_NAME`: shown on every page, so short and printable.
 fn parse_service_name(raw: Option<&str>) -> Result<String, ConfigError> {
     let name = raw.map_or("auth-server", str::trim);
@@ -162,44 +137,19 @@ fn parse_service_name(raw: Option<&str>) -> Result<String, ConfigError> {
 }
 
 fn invalid(setting: &'static str, message: impl Into<String>) -> ConfigError {
-    ConfigError {
-        setting,
-        message: message.into(),
-    }
+    ConfigError::new(setting, message)
 }
 
 impl AppConfig {
     pub fn from_figment(figment: &Figment) -> Result<AppConfig, ConfigError> {
-        let raw: RawSettings = figment.extract().map_err(|e| {
-            let setting = e
-                .path
-                .last()
-                .and_then(|key| {
-                    ENV_SETTINGS
-                        .iter()
-                        .find(|s| s.eq_ignore_ascii_case(key))
-                        .copied()
-                })
-                .unwrap_or("settings");
-            invalid(setting, e.kind.to_string())
-        })?;
+        let raw: RawSettings = settings::extract(figment, ENV_SETTINGS)?;
 
-        let database_url = raw
-            .database_url
-            .unwrap_or_else(|| "sqlite://data/auth.db".to_owned());
-        if !(database_url.starts_with("sqlite:")
-            || database_url.starts_with("postgres://")
-            || database_url.starts_with("postgresql://"))
-        {
-            return Err(invalid(
-                "DATABASE_URL",
-                "must start with sqlite: or postgres://",
-            ));
-        }
+        let database_url = settings::database_url(raw.database_url, "sqlite://data/auth.db")?;
+        let issuer = settings::issuer(raw.issuer.as_deref())?;
 
-        let issuer = parse_issuer(raw.issuer.as_deref().unwrap_or("http://127.0.0.1:8000"))?;
-
-        let audience = raw.audience.unwrap_or_else(|| "profile-api".to_owned());
+        let audience = raw
+            .audience
+            .unwrap_or_else(|| settings::DEFAULT_AUDIENCE.to_owned());
         if audience.trim().is_empty() || audience.contains(char::is_whitespace) {
             return Err(invalid("AUDIENCE", "must be one non-empty word"));
         }
@@ -242,8 +192,7 @@ impl AppConfig {
 
         // A key must have finished retiring before the next rotation, so at
         // most three keys are ever published.
-        let min_interval =
-            2 * jwks_max_age + access_token_ttl + crate::keys::schedule::VERIFIER_LEEWAY;
+        let min_interval = 2 * jwks_max_age + access_token_ttl + shared::verifier::MAX_LEEWAY_SECS;
         let key_rotation_interval = match raw.key_rotation_interval {
             None | Some(0) => None,
             Some(seconds) if (min_interval..=315_360_000).contains(&seconds) => Some(seconds),
@@ -287,8 +236,7 @@ impl AppConfig {
                 "must be between 1 and 31536000 seconds",
             ));
         }
-        let trusted_proxies = TrustedProxies::parse(raw.trusted_proxies.as_deref().unwrap_or(""))
-            .map_err(|e| invalid("TRUSTED_PROXIES", e))?;
+        let trusted_proxies = settings::trusted_proxies(raw.trusted_proxies.as_deref())?;
         let service_name = parse_service_name(raw.service_name.as_deref())?;
 
         Ok(AppConfig {
@@ -319,12 +267,12 @@ impl AppConfig {
     /// Settings that work but may surprise, one line each, for the log at
     /// start.
     pub fn warnings(&self) -> Vec<String> {
-        use crate::keys::schedule::VERIFIER_LEEWAY;
+        use shared::verifier::MAX_LEEWAY_SECS as LEEWAY;
         let mut warnings = Vec::new();
-        if self.access_token_ttl < VERIFIER_LEEWAY {
+        if self.access_token_ttl < LEEWAY {
             warnings.push(format!(
-                "ACCESS_TOKEN_TTL={}: shorter than the {VERIFIER_LEEWAY} s leeway verifiers allow on exp, \
-                 so tokens stay accepted up to {VERIFIER_LEEWAY} s longer than they claim; meant for testing refresh handling",
+                "ACCESS_TOKEN_TTL={}: shorter than the {LEEWAY} s leeway verifiers allow on exp, \
+                 so tokens stay accepted up to {LEEWAY} s longer than they claim; meant for testing refresh handling",
                 self.access_token_ttl
             ));
         }
@@ -335,23 +283,6 @@ impl AppConfig {
     pub fn endpoint(&self, path: &str) -> String {
         format!("{}{}", self.issuer, path)
     }
-}
-
-/// RFC 8414 §2: the issuer is an https (or, for local use, http) URL with no
-/// query or fragment. Trailing slashes are dropped so that `iss` compares
-/// exactly with what resource servers are configured with.
-fn parse_issuer(value: &str) -> Result<String, ConfigError> {
-    let url = Url::parse(value).map_err(|e| invalid("ISSUER", format!("not a URL ({e})")))?;
-    if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
-        return Err(invalid(
-            "ISSUER",
-            "must be an http or https URL with a host",
-        ));
-    }
-    if url.query().is_some() || url.fragment().is_some() {
-        return Err(invalid("ISSUER", "must not have a query or fragment"));
-    }
-    Ok(url.as_str().trim_end_matches('/').to_owned())
 }
 
 fn parse_origin(value: &str) -> Result<String, ConfigError> {
@@ -375,6 +306,7 @@ fn parse_origin(value: &str) -> Result<String, ConfigError> {
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
+    use rocket::figment::providers::Serialized;
 
     fn config_with(pairs: &[(&str, &str)]) -> Result<AppConfig, ConfigError> {
         let mut figment = Figment::from(Serialized::defaults(defaults()));

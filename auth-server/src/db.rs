@@ -8,13 +8,14 @@
 //! with `Retry-After`) from real faults. The pool reconnects by itself, so
 //! service resumes as soon as the database is back.
 
-use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use shared::db::{Migrations, PoolSize};
 use sqlx::AnyPool;
-use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::migrate::Migrator;
+
+pub use shared::db::{Backend, OpenError as DbSetupError};
 
 use crate::client_cache::VersionedCache;
 use crate::clients::Client;
@@ -27,12 +28,6 @@ static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/postgres");
 /// the request, and long enough for a busy pool to hand one over.
 pub const ACQUIRE_TIMEOUT: Duration = Duration::from_millis(750);
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Backend {
-    Sqlite,
-    Postgres,
-}
-
 #[derive(Debug, Clone)]
 pub struct Db {
     pub pool: AnyPool,
@@ -42,46 +37,21 @@ pub struct Db {
     pub clients: Arc<VersionedCache<Client>>,
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum DbSetupError {
-    #[error("cannot create the database folder {0}: {1}")]
-    Folder(String, std::io::Error),
-    #[error("{0}")]
-    Connect(sqlx::Error),
-    #[error("migrations failed: {0}")]
-    Migrate(sqlx::migrate::MigrateError),
-}
-
 impl Db {
     /// Connects (creating a SQLite file and its folder when missing) and runs
     /// the migrations.
     pub async fn connect(url: &str) -> Result<Db, DbSetupError> {
-        sqlx::any::install_default_drivers();
-        let backend = if url.starts_with("sqlite:") {
-            Backend::Sqlite
-        } else {
-            Backend::Postgres
+        let migrations = Migrations {
+            sqlite: &SQLITE_MIGRATIONS,
+            postgres: &POSTGRES_MIGRATIONS,
         };
-        let url = match backend {
-            Backend::Sqlite => prepare_sqlite(url)?,
-            Backend::Postgres => url.to_owned(),
+        let size = PoolSize {
+            // SQLite has one writer at a time; a few readers are plenty.
+            sqlite: 4,
+            postgres: 16,
+            acquire_timeout: ACQUIRE_TIMEOUT,
         };
-        let options = AnyConnectOptions::from_str(&url).map_err(DbSetupError::Connect)?;
-        let pool = AnyPoolOptions::new()
-            .max_connections(match backend {
-                // SQLite has one writer at a time; a few readers are plenty.
-                Backend::Sqlite => 4,
-                Backend::Postgres => 16,
-            })
-            .acquire_timeout(ACQUIRE_TIMEOUT)
-            .connect_with(options)
-            .await
-            .map_err(DbSetupError::Connect)?;
-        let migrator = match backend {
-            Backend::Sqlite => &SQLITE_MIGRATIONS,
-            Backend::Postgres => &POSTGRES_MIGRATIONS,
-        };
-        migrator.run(&pool).await.map_err(DbSetupError::Migrate)?;
+        let (pool, backend) = shared::db::open(url, &migrations, size).await?;
         Ok(Db {
             pool,
             backend,
@@ -91,32 +61,8 @@ impl Db {
 
     /// Whether the database answers now, within a short time.
     pub async fn is_ready(&self) -> bool {
-        let ping = sqlx::query("select 1").execute(&self.pool);
-        matches!(
-            tokio::time::timeout(Duration::from_secs(2), ping).await,
-            Ok(Ok(_))
-        )
+        shared::db::is_reachable(&self.pool).await
     }
-}
-
-/// `sqlite://data/auth.db` → create `data/` and ask SQLite to create the file.
-fn prepare_sqlite(url: &str) -> Result<String, DbSetupError> {
-    let rest = url
-        .trim_start_matches("sqlite://")
-        .trim_start_matches("sqlite:");
-    let path = rest.split('?').next().unwrap_or_default();
-    let parent = std::path::Path::new(path).parent();
-    if let Some(parent) = parent.filter(|p| !p.as_os_str().is_empty() && path != ":memory:") {
-        std::fs::create_dir_all(parent)
-            .map_err(|e| DbSetupError::Folder(parent.display().to_string(), e))?;
-    }
-    Ok(if url.contains("mode=") {
-        url.to_owned()
-    } else if url.contains('?') {
-        format!("{url}&mode=rwc")
-    } else {
-        format!("{url}?mode=rwc")
-    })
 }
 
 /// Whether an error is a unique-constraint violation (a duplicate).

@@ -1,8 +1,10 @@
-//! Liveness (`/health`: the process answers) and readiness (`/ready`: the
-//! database answers too), for load balancers and Kubernetes probes.
+//! Liveness (`/health`, the same on both services: the process answers) and
+//! readiness (`/ready`: the database answers too), for load balancers and
+//! Kubernetes probes.
 
 use rocket::serde::json::{Json, Value, json};
 use rocket::{State, get, routes};
+use shared::health::health;
 
 use crate::db::Db;
 use crate::error::ApiError;
@@ -12,13 +14,6 @@ pub fn stage() -> rocket::fairing::AdHoc {
     rocket::fairing::AdHoc::on_ignite("health", |rocket| async {
         rocket.mount("/", routes![health, ready])
     })
-}
-
-/// Liveness: 200 while the process runs.
-#[utoipa::path(get, path = "/health", tag = "operations", responses((status = 200, description = "Alive")))]
-#[get("/health")]
-pub fn health() -> Json<Value> {
-    Json(json!({"status": "ok"}))
 }
 
 /// Readiness: 200 only while the database answers.

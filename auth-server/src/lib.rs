@@ -1,8 +1,10 @@
 //! The auth-server: an OAuth 2.0 token issuer with users and clients in a
 //! database, RS256 JWT access tokens (RFC 9068) and a published JWK Set.
 //!
-//! [`build`] assembles the whole application from settings, so the binary,
-//! the in-process tests and the end-to-end tests all run the same thing.
+//! It boots as the resource-server does (`shared::boot`): [`build`] reads
+//! the settings, [`Services::open`] opens what the requests share, and
+//! [`rocket`] assembles the application around them, so the binary, the
+//! in-process tests and the end-to-end tests all run the same thing.
 //! Each feature is a module with a `stage()`; the list below is what the
 //! service does.
 
@@ -28,10 +30,9 @@ pub mod users;
 
 use std::sync::Arc;
 
-use rocket::fairing::AdHoc;
 use rocket::figment::Figment;
 use rocket::{Build, Rocket};
-use shared::clock::{Clock, SystemClock};
+use shared::boot::Background;
 
 use config::{AppConfig, ConfigError};
 use db::{Db, DbSetupError};
@@ -39,14 +40,7 @@ use keys::{KeyStore, KeyStoreError};
 use token::TokenIssuer;
 
 /// The clock the request handlers read; tests may pin it.
-#[derive(Clone)]
-pub struct AppClock(pub Arc<dyn Clock>);
-
-impl Default for AppClock {
-    fn default() -> Self {
-        AppClock(Arc::new(SystemClock))
-    }
-}
+pub use shared::clock::AppClock;
 
 /// Why the server cannot start; each names the setting at fault.
 #[derive(Debug, thiserror::Error)]
@@ -65,30 +59,47 @@ pub struct Services {
     pub config: AppConfig,
     pub db: Db,
     pub keys: Arc<KeyStore>,
+    pub clock: AppClock,
+    /// The key-ring poll and the pruning; they end when these services
+    /// are dropped.
+    pub background: Background,
 }
 
 impl Services {
-    pub async fn open(figment: &Figment) -> Result<Services, StartupError> {
-        let config = AppConfig::from_figment(figment)?;
+    /// Opens the database (migrated) and the key ring, and starts the
+    /// background tasks.
+    pub async fn open(config: AppConfig) -> Result<Services, StartupError> {
         let db = Db::connect(&config.database_url).await?;
-        let keys = KeyStore::open(&config, &db).await?;
+        let keys = Arc::new(KeyStore::open(&config, &db).await?);
+        let clock = AppClock::default();
+        let mut background = Background::default();
+        background.spawn(keys::schedule::poll(keys.clone(), config.clone()));
+        background.spawn(prune::run(db.clone(), clock.clone()));
         Ok(Services {
             config,
             db,
-            keys: Arc::new(keys),
+            keys,
+            clock,
+            background,
         })
     }
 }
 
-/// Builds the application: settings, database (migrated), keys, routes.
+/// Builds the application from settings: checked, database opened and
+/// migrated, keys loaded, background tasks started, routes mounted.
 pub async fn build(figment: Figment) -> Result<Rocket<Build>, StartupError> {
-    let services = Services::open(&figment).await?;
-    Ok(rocket(figment, services))
+    shared::boot::build(figment, AppConfig::from_figment, Services::open, rocket).await
 }
 
 /// Assembles Rocket around already-opened services.
 pub fn rocket(figment: Figment, services: Services) -> Rocket<Build> {
-    let Services { config, db, keys } = services;
+    let Services {
+        config,
+        db,
+        keys,
+        clock,
+        background,
+    } = services;
     for warning in config.warnings() {
         tracing::warn!("{warning}");
     }
@@ -104,7 +115,8 @@ pub fn rocket(figment: Figment, services: Services) -> Rocket<Build> {
         .manage(db)
         .manage(keys)
         .manage(issuer)
-        .manage(AppClock::default())
+        .manage(clock)
+        .manage(background)
         .register("/", shared::problem::catchers())
         .attach(health::stage())
         .attach(discovery::stage())
@@ -113,16 +125,5 @@ pub fn rocket(figment: Figment, services: Services) -> Rocket<Build> {
         .attach(cors::stage())
         .attach(openapi::stage())
         .attach(shared::observe::stage("auth-server"))
-        .attach(prune::stage())
-        .attach(keys::schedule::stage())
-        .attach(AdHoc::on_liftoff("announce", |rocket| {
-            Box::pin(async move {
-                let config = rocket.config();
-                // The one line on stdout: scripts and tests read the port from it.
-                println!(
-                    "auth-server listening on http://{}:{}",
-                    config.address, config.port
-                );
-            })
-        }))
+        .attach(shared::boot::announce("auth-server"))
 }

@@ -16,20 +16,10 @@ async fn main() -> ExitCode {
         Command::Users(command) => auth_server::cli::users::run(command, &figment).await,
         Command::Keys(command) => auth_server::cli::keys::run(command, &figment).await,
     };
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(error) => {
-            eprintln!("auth-server: {error}");
-            ExitCode::FAILURE
-        }
-    }
+    shared::boot::exit("auth-server", result)
 }
 
 async fn serve(figment: rocket::figment::Figment) -> Result<(), CliError> {
     let rocket = auth_server::build(figment).await?;
-    rocket
-        .launch()
-        .await
-        .map(|_| ())
-        .map_err(|e| CliError(format!("cannot serve: {}", e.kind())))
+    shared::boot::launch(rocket).await.map_err(CliError)
 }

@@ -25,21 +25,15 @@ use crate::config::AppConfig;
         crate::discovery::jwks,
         crate::discovery::oauth_metadata,
         crate::discovery::openid_configuration,
-        crate::health::health,
+        shared::health::health,
         crate::health::ready,
-        metrics,
+        shared::observe::metrics_text,
     ),
     tags(
         (name = "users"), (name = "oauth"), (name = "keys"), (name = "operations"),
     )
 )]
 struct ApiDoc;
-
-/// Prometheus metrics: requests by route and status, latencies, counters.
-#[utoipa::path(get, path = "/metrics", tag = "operations",
-    responses((status = 200, description = "Prometheus text format", content_type = "text/plain")))]
-#[allow(dead_code)]
-fn metrics() {}
 
 /// The document, with the password flow pointing at our absolute token URL.
 pub fn document(config: &AppConfig) -> utoipa::openapi::OpenApi {

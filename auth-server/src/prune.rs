@@ -7,8 +7,6 @@
 
 use std::time::Duration;
 
-use rocket::fairing::AdHoc;
-
 use crate::AppClock;
 use crate::db::Db;
 
@@ -17,32 +15,18 @@ const INTERVAL: Duration = Duration::from_secs(600);
 /// How long a used or expired code is remembered past its expiry.
 const CODE_MEMORY: i64 = 24 * 3600;
 
-pub fn stage() -> AdHoc {
-    AdHoc::on_liftoff("prune expired credentials", |rocket| {
-        Box::pin(async move {
-            let (Some(db), Some(clock)) = (
-                rocket.state::<Db>().cloned(),
-                rocket.state::<AppClock>().cloned(),
-            ) else {
-                return;
-            };
-            let mut shutdown = rocket.shutdown();
-            tokio::spawn(async move {
-                let mut ticks = tokio::time::interval(INTERVAL);
-                loop {
-                    tokio::select! {
-                        _ = ticks.tick() => {}
-                        _ = &mut shutdown => break,
-                    }
-                    match prune(&db, clock.0.now()).await {
-                        Ok(0) => {}
-                        Ok(deleted) => tracing::info!(deleted, "pruned expired credentials"),
-                        Err(error) => tracing::warn!(%error, "pruning expired credentials failed"),
-                    }
-                }
-            });
-        })
-    })
+/// Sweeps every [`INTERVAL`] for as long as the server runs
+/// (`Services::open` starts it; it ends with the server).
+pub async fn run(db: Db, clock: AppClock) {
+    let mut ticks = tokio::time::interval(INTERVAL);
+    loop {
+        ticks.tick().await;
+        match prune(&db, clock.now()).await {
+            Ok(0) => {}
+            Ok(deleted) => tracing::info!(deleted, "pruned expired credentials"),
+            Err(error) => tracing::warn!(%error, "pruning expired credentials failed"),
+        }
+    }
 }
 
 /// Deletes what is dead at `now`; returns how many rows went.

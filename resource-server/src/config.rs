@@ -1,32 +1,25 @@
-//! Settings of the resource-server: one figment chain (Rocket's defaults,
-//! our defaults, `Rocket.toml`, `ROCKET_*` and the contract's plain
-//! variables), and a typed, validated [`AppConfig`] whose errors name the
-//! setting the operator has to fix.
+//! Settings of the resource-server: the figment chain both services share
+//! (`shared::settings`: Rocket's defaults, ours, `Rocket.toml`, `ROCKET_*`
+//! and the contract's plain variables), and a typed, validated
+//! [`AppConfig`] whose errors name the setting the operator has to fix.
 
-use rocket::data::{Limits, ToByteUnit};
-use rocket::fairing::AdHoc;
-use rocket::figment::providers::{Env, Format, Serialized, Toml};
-use rocket::figment::{Figment, Profile};
+use rocket::figment::Figment;
 use serde::Deserialize;
 use shared::client_addr::TrustedProxies;
+use shared::settings::{self, SettingError};
 use url::Url;
-
-use crate::startup;
 
 pub const DEFAULT_PORT: u16 = 8001;
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/resource.db";
-pub const DEFAULT_ISSUER: &str = "http://127.0.0.1:8000";
-pub const DEFAULT_AUDIENCE: &str = "profile-api";
-/// Every request body is capped at this (the contract's 64 KiB).
-pub const BODY_LIMIT_KIB: u64 = 64;
+pub use shared::settings::{DEFAULT_AUDIENCE, DEFAULT_ISSUER};
 
-/// The variables of the contract, read without a prefix.
 /// The longest a profile may be served from memory: with several
 /// resource-servers on one database, a change made through one is seen by
 /// the others within this long.
 pub const PROFILE_CACHE_TTL_MAX_MS: u64 = 1000;
 
-const PLAIN_VARIABLES: [&str; 6] = [
+/// The variables of the contract, read without a prefix.
+const PLAIN_VARIABLES: &[&str] = &[
     "DATABASE_URL",
     "ISSUER",
     "JWKS_URL",
@@ -35,64 +28,21 @@ const PLAIN_VARIABLES: [&str; 6] = [
     "PROFILE_CACHE_TTL_MS",
 ];
 
-/// Rocket's own chain with our defaults underneath and the plain variables
-/// on top.
+/// Rocket's configuration plus ours, from `Rocket.toml` and the environment.
 pub fn figment() -> Figment {
-    Figment::from(rocket::Config::default())
-        .merge(Serialized::defaults(Defaults::new()))
-        .merge(Toml::file(Env::var_or("ROCKET_CONFIG", "Rocket.toml")).nested())
-        .merge(Env::prefixed("ROCKET_").ignore(&["PROFILE"]).global())
-        .merge(Env::raw().only(&PLAIN_VARIABLES).global())
-        .select(Profile::from_env_or(
-            "ROCKET_PROFILE",
-            rocket::Config::DEFAULT_PROFILE,
-        ))
+    settings::figment(defaults(), PLAIN_VARIABLES)
 }
 
-#[derive(serde::Serialize)]
-struct Defaults {
-    address: &'static str,
-    port: u16,
-    limits: Limits,
-    database_url: &'static str,
-    issuer: &'static str,
-    audience: &'static str,
-    /// Off: Rocket would believe `X-Real-IP` from anyone; the client
-    /// address comes from `shared::client_addr` and `TRUSTED_PROXIES`.
-    ip_header: bool,
-}
-
-impl Defaults {
-    fn new() -> Defaults {
-        let cap = BODY_LIMIT_KIB.kibibytes();
-        let limits = [
-            "form",
-            "data-form",
-            "file",
-            "string",
-            "bytes",
-            "json",
-            "msgpack",
-        ]
-        .into_iter()
-        .fold(Limits::default(), |limits, name| limits.limit(name, cap));
-        Defaults {
-            address: "127.0.0.1",
-            port: DEFAULT_PORT,
-            limits,
-            database_url: DEFAULT_DATABASE_URL,
-            issuer: DEFAULT_ISSUER,
-            audience: DEFAULT_AUDIENCE,
-            ip_header: false,
-        }
-    }
+fn defaults() -> serde_json::Value {
+    serde_json::json!({ "port": DEFAULT_PORT })
 }
 
 /// The settings the service itself reads (Rocket reads the rest).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AppConfig {
     pub database_url: String,
-    /// Exactly as configured: it is compared with `iss` byte for byte.
+    /// Normalised as the auth-server normalises its own (no trailing `/`),
+    /// then compared with `iss` byte for byte.
     pub issuer: String,
     pub jwks_url: Option<Url>,
     pub audience: String,
@@ -113,41 +63,25 @@ struct RawConfig {
 }
 
 impl AppConfig {
-    /// Reads and checks the settings; the error is one line that starts
-    /// with the variable's name.
-    pub fn from_figment(figment: &Figment) -> Result<AppConfig, String> {
-        let raw: RawConfig = figment.extract().map_err(|e| {
-            let name = e
-                .path
-                .first()
-                .map(|key| key.to_ascii_uppercase())
-                .unwrap_or_else(|| "settings".into());
-            format!("{name}: {}", e.kind)
-        })?;
-        let database_url = raw
-            .database_url
-            .unwrap_or_else(|| DEFAULT_DATABASE_URL.into());
-        if !is_supported_database(&database_url) {
-            return Err(
-                "DATABASE_URL: must start with sqlite: or postgres:// (or postgresql://)".into(),
-            );
-        }
-        let issuer = raw.issuer.unwrap_or_else(|| DEFAULT_ISSUER.into());
-        http_url(&issuer).map_err(|e| format!("ISSUER: {e}"))?;
+    /// Reads and checks the settings; the error names the variable.
+    pub fn from_figment(figment: &Figment) -> Result<AppConfig, SettingError> {
+        let raw: RawConfig = settings::extract(figment, PLAIN_VARIABLES)?;
+        let database_url = settings::database_url(raw.database_url, DEFAULT_DATABASE_URL)?;
+        let issuer = settings::issuer(raw.issuer.as_deref())?;
         let jwks_url = match raw.jwks_url.filter(|u| !u.trim().is_empty()) {
-            Some(url) => Some(http_url(&url).map_err(|e| format!("JWKS_URL: {e}"))?),
+            Some(url) => Some(settings::http_url("JWKS_URL", &url)?),
             None => None,
         };
         let audience = raw.audience.unwrap_or_else(|| DEFAULT_AUDIENCE.into());
         if audience.trim().is_empty() {
-            return Err("AUDIENCE: must not be empty".into());
+            return Err(SettingError::new("AUDIENCE", "must not be empty"));
         }
-        let trusted_proxies = TrustedProxies::parse(raw.trusted_proxies.as_deref().unwrap_or(""))
-            .map_err(|e| format!("TRUSTED_PROXIES: {e}"))?;
+        let trusted_proxies = settings::trusted_proxies(raw.trusted_proxies.as_deref())?;
         let profile_cache_ttl_ms = raw.profile_cache_ttl_ms.unwrap_or(PROFILE_CACHE_TTL_MAX_MS);
         if profile_cache_ttl_ms > PROFILE_CACHE_TTL_MAX_MS {
-            return Err(format!(
-                "PROFILE_CACHE_TTL_MS: at most {PROFILE_CACHE_TTL_MAX_MS} (milliseconds)"
+            return Err(SettingError::new(
+                "PROFILE_CACHE_TTL_MS",
+                format!("at most {PROFILE_CACHE_TTL_MAX_MS} (milliseconds)"),
             ));
         }
         Ok(AppConfig {
@@ -182,30 +116,6 @@ impl AppConfig {
         }
         warnings
     }
-
-    /// Settings for in-process tests: a SQLite file of the caller's choice.
-    pub fn for_test(database_url: impl Into<String>) -> AppConfig {
-        AppConfig {
-            database_url: database_url.into(),
-            issuer: DEFAULT_ISSUER.into(),
-            jwks_url: None,
-            audience: DEFAULT_AUDIENCE.into(),
-            trusted_proxies: TrustedProxies::default(),
-            profile_cache_ttl_ms: PROFILE_CACHE_TTL_MAX_MS,
-        }
-    }
-}
-
-fn is_supported_database(url: &str) -> bool {
-    url.starts_with("sqlite:") || url.starts_with("postgres://") || url.starts_with("postgresql://")
-}
-
-fn http_url(text: &str) -> Result<Url, String> {
-    let url = Url::parse(text).map_err(|e| format!("not a URL ({e})"))?;
-    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
-        return Err("must be an http:// or https:// URL with a host".into());
-    }
-    Ok(url)
 }
 
 /// `http://` to anything but this machine (`localhost`, 127.0.0.0/8, `::1`).
@@ -225,37 +135,18 @@ fn is_plain_http_off_host(url: &Url) -> bool {
     !loopback
 }
 
-/// Checks the settings at ignite and manages the [`AppConfig`] for the
-/// other stages.
-pub fn stage() -> AdHoc {
-    AdHoc::try_on_ignite("settings", |rocket| async move {
-        match AppConfig::from_figment(rocket.figment()) {
-            Ok(config) => {
-                for warning in config.warnings() {
-                    tracing::warn!("{warning}");
-                }
-                let trusted = config.trusted_proxies.clone();
-                Ok(rocket.manage(config).manage(trusted))
-            }
-            Err(message) => {
-                startup::fail(message);
-                Err(rocket)
-            }
-        }
-    })
-}
-
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+    use rocket::figment::providers::Serialized;
 
     fn with(pairs: &[(&str, &str)]) -> Result<AppConfig, String> {
-        let mut figment = Figment::from(Serialized::defaults(Defaults::new()));
+        let mut figment = Figment::from(Serialized::defaults(defaults()));
         for (key, value) in pairs {
             figment = figment.merge((*key, *value));
         }
-        AppConfig::from_figment(&figment)
+        AppConfig::from_figment(&figment).map_err(|e| e.to_string())
     }
 
     #[test]

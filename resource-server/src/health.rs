@@ -9,20 +9,15 @@ use rocket::{State, get, routes};
 use shared::jwks_cache::CacheHealth;
 use shared::problem::Problem;
 
+use shared::health::health;
+
 use crate::auth::Keys;
-use crate::db::{self, Db};
+use crate::db::Db;
 
 pub fn stage() -> AdHoc {
     AdHoc::on_ignite("health", |rocket| async {
         rocket.mount("/", routes![health, ready])
     })
-}
-
-/// Liveness: 200 while the process runs.
-#[utoipa::path(get, path = "/health", tag = "operations", responses((status = 200, description = "Alive")))]
-#[get("/health")]
-pub fn health() -> Json<Value> {
-    Json(json!({"status": "ok"}))
 }
 
 /// Readiness: 200 only while the database answers and the issuer's keys
@@ -33,7 +28,7 @@ pub fn health() -> Json<Value> {
 ))]
 #[get("/ready")]
 pub async fn ready(db: &State<Db>, keys: &State<Keys>) -> Result<Json<Value>, Problem> {
-    let database = db::is_reachable(&db.0).await;
+    let database = shared::db::is_reachable(&db.0).await;
     let jwks = keys.0.health();
     let jwks_label = match jwks {
         CacheHealth::Empty => "not loaded",

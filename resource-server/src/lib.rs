@@ -1,7 +1,11 @@
 //! The resource-server: an independent profile API that trusts only the
-//! tokens its issuer's published keys prove. `rocket()` builds the whole
-//! service, so the binary, in-process tests and end-to-end tests run the
-//! same thing; each feature is one module with a `stage()`.
+//! tokens its issuer's published keys prove.
+//!
+//! It boots as the auth-server does (`shared::boot`): [`build`] reads the
+//! settings, [`Services::open`] opens what the requests share, and
+//! [`rocket`] builds the service around them, so the binary, in-process
+//! tests and end-to-end tests run the same thing. Each feature is one
+//! module with a `stage()`.
 
 pub mod auth;
 pub mod config;
@@ -11,53 +15,101 @@ pub mod health;
 pub mod openapi;
 pub mod profile_cache;
 pub mod profiles;
-pub mod startup;
 pub mod telemetry;
-
-use std::sync::Arc;
 
 use rocket::figment::Figment;
 use rocket::{Build, Rocket};
-use shared::clock::{Clock, SystemClock};
+use shared::boot::Background;
+use shared::db::OpenError;
+use shared::guard::BearerAuth;
+use shared::settings::SettingError;
 
+use auth::{AuthDeps, Keys};
 pub use config::{AppConfig, figment};
-
+use db::Db;
 /// The clock the routes read, managed so tests can stop time.
-#[derive(Clone)]
-pub struct AppClock(pub Arc<dyn Clock>);
+pub use shared::clock::AppClock;
 
-impl AppClock {
-    pub fn now(&self) -> i64 {
-        self.0.now()
+/// Why the server cannot start; each names the setting at fault.
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error("{0}")]
+    Settings(#[from] SettingError),
+    #[error("DATABASE_URL: {0}")]
+    Database(#[from] OpenError),
+}
+
+/// Everything the server shares between requests, opened from settings.
+pub struct Services {
+    pub config: AppConfig,
+    pub db: Db,
+    pub keys: Keys,
+    pub auth: BearerAuth,
+    pub clock: AppClock,
+    /// The JWKS refresher; it ends when these services are dropped.
+    pub background: Background,
+}
+
+impl Services {
+    /// The services as production runs them: keys fetched from the issuer,
+    /// wall-clock time.
+    pub async fn open(config: AppConfig) -> Result<Services, StartupError> {
+        Services::open_with(config, AuthDeps::default()).await
+    }
+
+    /// The services with the key set and clock chosen by the caller (tests).
+    pub async fn open_with(config: AppConfig, deps: AuthDeps) -> Result<Services, StartupError> {
+        let db = Db::connect(&config.database_url).await?;
+        // The metrics recorder first, so that it counts the refresher's
+        // first fetch.
+        let _ = shared::observe::prometheus();
+        let mut background = Background::default();
+        let clock = AppClock(deps.clock.clone());
+        let (keys, auth) = auth::open(&config, deps, &mut background)?;
+        Ok(Services {
+            config,
+            db,
+            keys,
+            auth,
+            clock,
+            background,
+        })
     }
 }
 
-/// The service as it runs in production: keys fetched from the issuer,
-/// wall-clock time.
-pub fn rocket(figment: Figment) -> Rocket<Build> {
-    rocket_with(
-        figment,
-        auth::AuthDeps {
-            keys: None,
-            clock: Arc::new(SystemClock),
-        },
-    )
+/// Builds the service from settings: checked, database opened and
+/// migrated, key refresher started, routes mounted.
+pub async fn build(figment: Figment) -> Result<Rocket<Build>, StartupError> {
+    shared::boot::build(figment, AppConfig::from_figment, Services::open, rocket).await
 }
 
-/// The service with its key set and clock chosen by the caller (tests).
-pub fn rocket_with(figment: Figment, deps: auth::AuthDeps) -> Rocket<Build> {
-    let clock = AppClock(deps.clock.clone());
+/// Assembles Rocket around already-opened services.
+pub fn rocket(figment: Figment, services: Services) -> Rocket<Build> {
+    let Services {
+        config,
+        db,
+        keys,
+        auth,
+        clock,
+        background,
+    } = services;
+    for warning in config.warnings() {
+        tracing::warn!("{warning}");
+    }
+    let trusted = config.trusted_proxies.clone();
     rocket::custom(figment)
+        .manage(config)
+        .manage(trusted)
+        .manage(db)
+        .manage(keys)
+        .manage(auth)
         .manage(clock)
+        .manage(background)
         .register("/", shared::problem::catchers())
         .register("/", shared::guard::catchers())
-        // First, so the metrics recorder exists before the JWKS refresher
-        // counts its first fetch.
         .attach(shared::observe::stage("resource-server"))
-        .attach(config::stage())
-        .attach(db::stage())
-        .attach(auth::stage(deps))
         .attach(health::stage())
         .attach(profiles::stage())
         .attach(openapi::stage())
+        .attach(shared::boot::announce("resource-server"))
 }

@@ -19,25 +19,21 @@ use crate::config::AppConfig;
         crate::profiles::update_me,
         crate::profiles::profile,
         crate::profiles::profiles,
-        crate::health::health,
+        shared::health::health,
         crate::health::ready,
-        metrics,
+        shared::observe::metrics_text,
     ),
     tags((name = "profiles"), (name = "operations"))
 )]
 struct ApiDoc;
 
-/// Prometheus metrics: requests by route and status, latencies, counters.
-#[utoipa::path(get, path = "/metrics", tag = "operations",
-    responses((status = 200, description = "Prometheus text format", content_type = "text/plain")))]
-#[allow(dead_code)]
-fn metrics() {}
-
 /// The document, with the password flow pointing at the issuer.
 pub fn document(config: &AppConfig) -> utoipa::openapi::OpenApi {
     let mut doc = ApiDoc::openapi();
-    let issuer = config.issuer.trim_end_matches('/');
-    shared::openapi::add_password_flow(&mut doc, format!("{issuer}{}", shared::routes::TOKEN));
+    shared::openapi::add_password_flow(
+        &mut doc,
+        format!("{}{}", config.issuer, shared::routes::TOKEN),
+    );
     doc
 }
 

@@ -22,7 +22,7 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use crate::AppClock;
-use crate::config::{AppConfig, BODY_LIMIT_KIB};
+use crate::config::AppConfig;
 use crate::db::Db;
 use crate::error::ApiError;
 use crate::profile_cache::ProfileCache;
@@ -226,7 +226,7 @@ async fn read_changes(
         return Err(ApiError::UnsupportedMediaType);
     }
     let body = data
-        .open(BODY_LIMIT_KIB.kibibytes())
+        .open(shared::settings::BODY_LIMIT.bytes())
         .into_bytes()
         .await
         .map_err(|_| ApiError::NotJson)?;

@@ -3,7 +3,10 @@
 //! RFC 7638 thumbprints), well-known paths and error bodies.
 //!
 //! Nothing here depends on a web framework or a database unless the `rocket`
-//! feature is on, so any Rust service can adopt the crate.
+//! or `database` feature is on, so any Rust service can adopt the crate.
+//! With them on, it also holds what the two services of this product share
+//! beyond the wire: the settings loader, the boot sequence, the database
+//! opening and the liveness route.
 
 pub mod claims;
 pub mod client_addr;
@@ -22,8 +25,16 @@ pub use jwk::{Jwk, JwkSet};
 pub use scope::{Scope, ScopeSet};
 pub mod bearer;
 #[cfg(feature = "rocket")]
+pub mod boot;
+#[cfg(feature = "database")]
+pub mod db;
+#[cfg(feature = "rocket")]
 pub mod guard;
+#[cfg(feature = "rocket")]
+pub mod health;
 pub mod jwks_cache;
 #[cfg(feature = "rocket")]
 pub mod observe;
+#[cfg(feature = "rocket")]
+pub mod settings;
 pub mod verifier;

@@ -64,8 +64,12 @@ pub fn stage(service: &'static str) -> rocket::fairing::AdHoc {
     })
 }
 
+/// Prometheus metrics: requests by route and status, latency histograms,
+/// and the service's own counters.
+#[cfg_attr(feature = "openapi", utoipa::path(get, path = "/metrics", tag = "operations",
+    responses((status = 200, description = "Prometheus text format", content_type = "text/plain"))))]
 #[get("/metrics")]
-fn metrics_text() -> (ContentType, String) {
+pub fn metrics_text() -> (ContentType, String) {
     let body = prometheus()
         .map(PrometheusHandle::render)
         .unwrap_or_default();

@@ -289,13 +289,16 @@ pub struct AuthServer {
     pub dir: PathBuf,
     pub keys_dir: PathBuf,
     pub database_url: String,
+    /// What `ISSUER` has after the origin, as the operator wrote it.
+    issuer_suffix: &'static str,
 }
 
 impl AuthServer {
     fn env(&self, port: u16) -> Vec<(String, String)> {
-        auth_env(&self.keys_dir, &self.database_url, port)
+        auth_env(&self.keys_dir, &self.database_url, port, self.issuer_suffix)
     }
 
+    /// The issuer as it appears in tokens and discovery.
     pub fn issuer(&self) -> String {
         format!("http://127.0.0.1:{}", self.service.port)
     }
@@ -378,11 +381,19 @@ impl AuthServer {
     }
 }
 
-fn auth_env(keys_dir: &Path, database_url: &str, port: u16) -> Vec<(String, String)> {
+fn auth_env(
+    keys_dir: &Path,
+    database_url: &str,
+    port: u16,
+    issuer_suffix: &str,
+) -> Vec<(String, String)> {
     vec![
         ("DATABASE_URL".into(), database_url.into()),
         ("KEYS_DIR".into(), keys_dir.display().to_string()),
-        ("ISSUER".into(), format!("http://127.0.0.1:{port}")),
+        (
+            "ISSUER".into(),
+            format!("http://127.0.0.1:{port}{issuer_suffix}"),
+        ),
         ("AUDIENCE".into(), AUDIENCE.into()),
     ]
 }
@@ -398,9 +409,27 @@ pub struct Stack {
     _dir: TempDir,
 }
 
+/// How a [`Stack`] is started, where a test needs other settings.
+#[derive(Debug, Clone, Default)]
+pub struct StackOptions {
+    /// `ISSUER` of both services written with a trailing `/`, as an
+    /// operator might copy it from a browser.
+    pub issuer_trailing_slash: bool,
+}
+
 /// Starts the auth-server, then the resource-server trusting it, and waits
 /// until the resource-server is ready (its JWKS is loaded).
 pub async fn spawn_stack() -> Stack {
+    spawn_stack_with(StackOptions::default()).await
+}
+
+/// [`spawn_stack`] with `options`.
+pub async fn spawn_stack_with(options: StackOptions) -> Stack {
+    let issuer_suffix = if options.issuer_trailing_slash {
+        "/"
+    } else {
+        ""
+    };
     let dir = TempDir::new().expect("temp dir");
     let auth_dir = dir.path().join("auth");
     let resource_dir = dir.path().join("resource");
@@ -416,7 +445,7 @@ pub async fn spawn_stack() -> Stack {
     std::fs::File::options()
         .write(true)
         .open(&seeded)
-        .and_then(|f| f.set_modified(std::time::SystemTime::now() - Duration::from_secs(60)))
+        .and_then(|f| f.set_modified(shared::clock::system_time() - Duration::from_secs(60)))
         .expect("date the seeded key");
     let auth_db = TestDatabase::create(&auth_dir, "auth.db").await;
     let resource_db = TestDatabase::create(&resource_dir, "resource.db").await;
@@ -433,7 +462,7 @@ pub async fn spawn_stack() -> Stack {
             &binary("auth-server"),
             &auth_dir,
             &move |port| {
-                let mut env = auth_env(&keys_dir, &url, port);
+                let mut env = auth_env(&keys_dir, &url, port, issuer_suffix);
                 env.push(("CORS_ALLOWED_ORIGINS".into(), resource_origin.clone()));
                 env
             },
@@ -444,12 +473,13 @@ pub async fn spawn_stack() -> Stack {
         dir: auth_dir,
         keys_dir,
         database_url: auth_db.url.clone(),
+        issuer_suffix,
     };
     let issuer = auth.issuer();
     let resource = {
         let env = vec![
             ("DATABASE_URL".into(), resource_db.url.clone()),
-            ("ISSUER".into(), issuer.clone()),
+            ("ISSUER".into(), format!("{issuer}{issuer_suffix}")),
             ("AUDIENCE".into(), AUDIENCE.into()),
         ];
         let binary = binary("resource-server");
@@ -727,7 +757,7 @@ impl ForgingKey {
             .open(&path)
             .expect("create the key file");
         file.write_all(self.pem.as_bytes()).expect("write the key");
-        file.set_modified(std::time::SystemTime::now() + ahead)
+        file.set_modified(shared::clock::system_time() + ahead)
             .expect("set mtime");
         path
     }

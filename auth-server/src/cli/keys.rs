@@ -47,7 +47,7 @@ pub async fn run(command: KeysCommand, figment: &Figment) -> Result<(), CliError
     let store = KeyStore::open(&config, &db)
         .await
         .map_err(|e| CliError(e.to_string()))?;
-    let now = schedule::now();
+    let now = shared::clock::unix_now();
     match command {
         KeysCommand::List { json } => {
             let rows = schedule::read_keys(&db.pool).await?;

@@ -465,7 +465,7 @@ impl KeyStore {
     /// sign, and decrypts the published keys (a wrong KEK fails here).
     pub async fn open(config: &AppConfig, db: &Db) -> Result<KeyStore, KeyStoreError> {
         let kek = Kek::load(config, db).await?;
-        let now = schedule::now();
+        let now = shared::clock::unix_now();
         let dir = config.keys_dir.clone();
         let kek = Arc::new(kek);
         let imports = {
@@ -651,7 +651,9 @@ pub(crate) fn read_legacy_dir(dir: &Path, kek: &Kek, now: i64) -> Result<Vec<Sto
             .find(|e| e.kid == key.kid)
             .cloned()
             // Dated ahead (a copy, a skewed host) counts from now.
-            .unwrap_or_else(|| Entry::active_since(&key.kid, schedule::unix(modified).min(now)));
+            .unwrap_or_else(|| {
+                Entry::active_since(&key.kid, shared::clock::unix(modified).min(now))
+            });
         let sealed = (entry.state(now) != KeyState::Removed).then_some(key.sealed);
         imports.push(StoredKey {
             entry,

@@ -20,10 +20,10 @@
 use std::collections::HashSet;
 use std::path::Path;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
-use rocket::fairing::AdHoc;
 use serde::{Deserialize, Serialize};
+use shared::verifier::MAX_LEEWAY_SECS;
 use sqlx::Row;
 
 use crate::config::AppConfig;
@@ -32,10 +32,6 @@ use crate::keys::{self, Kek, KeyError, KeyStore, KeyStoreError, NewKey};
 
 /// The schedule file of earlier versions, imported once from `KEYS_DIR`.
 pub const SCHEDULE_FILE: &str = "schedule.json";
-
-/// Verifiers accept tokens up to this long past `exp` (clock leeway); a
-/// retired key stays published that much longer.
-pub const VERIFIER_LEEWAY: i64 = 60;
 
 /// Removed keys are listed this long. Their rows (tombstones) stay for
 /// good, so that a removed kid never comes back.
@@ -139,16 +135,6 @@ impl Schedule {
     fn in_state(&self, state: KeyState, now: i64) -> impl Iterator<Item = &Entry> {
         self.keys.iter().filter(move |e| e.state(now) == state)
     }
-}
-
-pub fn unix(time: SystemTime) -> i64 {
-    time.duration_since(UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
-}
-
-pub fn now() -> i64 {
-    unix(SystemTime::now())
 }
 
 /// One row of `signing_keys`.
@@ -461,7 +447,9 @@ pub async fn rotate(
     for entry in schedule.keys.iter_mut() {
         if entry.state(now) == KeyState::Active && entry.retires_at.is_none() {
             entry.retires_at = Some(activates_at);
-            entry.removed_at = Some(activates_at + access_token_ttl + VERIFIER_LEEWAY);
+            // Verifiers accept tokens up to the leeway past `exp`: the
+            // retired key stays published that much longer.
+            entry.removed_at = Some(activates_at + access_token_ttl + MAX_LEEWAY_SECS);
             update_entry(&mut tx, entry, false).await?;
             retiring.push(entry.clone());
         }
@@ -585,44 +573,29 @@ const REPEAT_WARNING_AFTER: Duration = Duration::from_secs(60);
 
 /// Keeps a running server's keys current: picks up what the CLI or another
 /// instance changed, follows the schedule, and rotates on
-/// `KEY_ROTATION_INTERVAL`.
-pub fn stage() -> AdHoc {
-    AdHoc::on_liftoff("key schedule", |rocket| {
-        Box::pin(async move {
-            let (Some(store), Some(config)) = (
-                rocket.state::<Arc<KeyStore>>().cloned(),
-                rocket.state::<AppConfig>().cloned(),
-            ) else {
-                return;
-            };
-            let mut shutdown = rocket.shutdown();
-            tokio::spawn(async move {
-                let mut ticks = tokio::time::interval(POLL);
-                ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-                let mut last_warning: Option<(String, tokio::time::Instant)> = None;
-                loop {
-                    tokio::select! {
-                        _ = ticks.tick() => {}
-                        _ = &mut shutdown => break,
-                    }
-                    let Err(problem) = tick(&store, &config, now()).await else {
-                        last_warning = None;
-                        continue;
-                    };
-                    // Retried on every poll, but a lasting problem (the
-                    // database down) is logged once a minute, not every second.
-                    let seen_at = tokio::time::Instant::now();
-                    let repeated = last_warning.as_ref().is_some_and(|(last, at)| {
-                        *last == problem && seen_at.duration_since(*at) < REPEAT_WARNING_AFTER
-                    });
-                    if !repeated {
-                        tracing::warn!(%problem, "key schedule: the current keys stay in use");
-                        last_warning = Some((problem, seen_at));
-                    }
-                }
-            });
-        })
-    })
+/// `KEY_ROTATION_INTERVAL`. Polls every [`POLL`] for as long as the
+/// server runs (`Services::open` starts it; it ends with the server).
+pub async fn poll(store: Arc<KeyStore>, config: AppConfig) {
+    let mut ticks = tokio::time::interval(POLL);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let mut last_warning: Option<(String, tokio::time::Instant)> = None;
+    loop {
+        ticks.tick().await;
+        let Err(problem) = tick(&store, &config, shared::clock::unix_now()).await else {
+            last_warning = None;
+            continue;
+        };
+        // Retried on every poll, but a lasting problem (the database
+        // down) is logged once a minute, not every second.
+        let seen_at = tokio::time::Instant::now();
+        let repeated = last_warning.as_ref().is_some_and(|(last, at)| {
+            *last == problem && seen_at.duration_since(*at) < REPEAT_WARNING_AFTER
+        });
+        if !repeated {
+            tracing::warn!(%problem, "key schedule: the current keys stay in use");
+            last_warning = Some((problem, seen_at));
+        }
+    }
 }
 
 /// One look at the database: picks up changes, rotates when due.

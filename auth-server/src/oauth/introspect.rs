@@ -132,7 +132,7 @@ pub async fn introspect(
     // the hint need not order anything: a wrong hint changes nothing.
     if let Some(claims) = own_access_token(keys, config, token) {
         let live = claims.exp > now
-            && claims.nbf <= now + 60
+            && claims.nbf <= now + shared::verifier::MAX_LEEWAY_SECS
             && !refresh_tokens::is_access_token_revoked(db, &claims.jti)
                 .await
                 .map_err(OAuthError::from)?;

@@ -146,7 +146,8 @@ pub async fn launch(figment: Figment) -> Launched {
 /// Opens the services the way the server does, without serving.
 #[allow(dead_code)]
 pub async fn open_services(figment: &Figment) -> Result<Services, auth_server::StartupError> {
-    Services::open(figment).await
+    let config = auth_server::config::AppConfig::from_figment(figment)?;
+    Services::open(config).await
 }
 
 impl TestApp {

@@ -317,7 +317,7 @@ fn states(list: &Value) -> BTreeMap<String, String> {
 async fn key_files_and_schedule_of_an_earlier_version_are_imported_with_their_states() {
     let dir = tempfile::TempDir::new().unwrap();
     let keys_dir = dir.path().join("keys");
-    let now = auth_server::keys::schedule::now();
+    let now = shared::clock::unix_now();
     let (retiring, retiring_pem) = pem_key();
     let (active, active_pem) = pem_key();
     let (next, next_pem) = pem_key();
@@ -338,7 +338,7 @@ async fn key_files_and_schedule_of_an_earlier_version_are_imported_with_their_st
         .write(true)
         .open(keys_dir.join(format!("{by_hand}.pem")))
         .unwrap()
-        .set_modified(SystemTime::now() - std::time::Duration::from_secs(86_400))
+        .set_modified(shared::clock::system_time() - std::time::Duration::from_secs(86_400))
         .unwrap();
     let schedule = json!({"keys": [
         {"kid": retiring, "created_at": now - 7200, "activates_at": now - 7200,

@@ -147,7 +147,7 @@ async fn the_code_grant_with_openid_returns_an_id_token_the_jwks_verifies() {
             ("nonce", nonce),
         ],
     );
-    let before = time::OffsetDateTime::now_utc().unix_timestamp();
+    let before = shared::clock::unix_now();
     let (_, redirect) = sign_in(&app, &query).await;
     let tokens = tokens_for(&app, &client, &redirect).await;
     let access = tokens["access_token"].as_str().unwrap();
@@ -448,7 +448,7 @@ async fn prompt_none_without_a_usable_session_is_login_required() {
             .unwrap();
     assert_eq!(expires_at - auth_time, 600);
     sqlx::query("update sign_in_sessions set expires_at = $1")
-        .bind(time::OffsetDateTime::now_utc().unix_timestamp())
+        .bind(shared::clock::unix_now())
         .execute(&app.db.pool)
         .await
         .unwrap();

@@ -30,7 +30,8 @@ fn direct_grant(user_id: &str, client_id: &str, scope: &str) -> Grant {
         client_id: client_id.to_owned(),
         scope: scope.parse().unwrap(),
         redirect_uri: "urn:x-auth-server:no-redirect".parse().unwrap(),
-        until: chrono::Utc::now() + chrono::TimeDelta::minutes(15),
+        until: chrono::DateTime::<chrono::Utc>::from(shared::clock::system_time())
+            + chrono::TimeDelta::minutes(15),
         extensions: Extensions::new(),
     }
 }
@@ -143,7 +144,8 @@ async fn an_authorized_code_is_extracted_once() {
         client_id: client.id.clone(),
         scope: "profile:read profiles:read".parse().unwrap(),
         redirect_uri: url::Url::parse(REDIRECT_URI).unwrap(),
-        until: chrono::Utc::now() + chrono::TimeDelta::minutes(1),
+        until: chrono::DateTime::<chrono::Utc>::from(shared::clock::system_time())
+            + chrono::TimeDelta::minutes(1),
         extensions,
     };
     let code = authorizer.authorize(grant).await.unwrap();
@@ -165,7 +167,7 @@ async fn an_authorized_code_is_extracted_once() {
         "profile:read",
         "narrowed to the user's"
     );
-    assert!(grant.until > chrono::Utc::now());
+    assert!(grant.until > chrono::DateTime::<chrono::Utc>::from(shared::clock::system_time()));
 
     // Spent: a second extraction finds nothing.
     assert!(authorizer.extract(&code).await.unwrap().is_none());

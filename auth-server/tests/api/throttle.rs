@@ -15,7 +15,7 @@ const WRONG: &str = "wrong-wrong-wrong-1";
 
 /// Ten years from now.
 fn future() -> i64 {
-    time::OffsetDateTime::now_utc().unix_timestamp() + 10 * 365 * 86_400
+    shared::clock::unix_now() + 10 * 365 * 86_400
 }
 
 /// A server that believes forwarding headers from 127.0.0.1 and 10/8.

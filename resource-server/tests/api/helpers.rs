@@ -147,7 +147,11 @@ pub async fn spawn_app_with_keys(keys: JwksCache) -> TestApp {
         keys: Some(keys),
         clock: Arc::new(FixedClock(NOW)),
     };
-    let client = Client::tracked(resource_server::rocket_with(figment, deps))
+    let config = resource_server::AppConfig::from_figment(&figment).unwrap();
+    let services = resource_server::Services::open_with(config, deps)
+        .await
+        .unwrap();
+    let client = Client::tracked(resource_server::rocket(figment, services))
         .await
         .unwrap();
     TestApp {

@@ -7,6 +7,7 @@ mod authorization_code;
 mod browser;
 mod faults;
 mod instances;
+mod issuer;
 mod oidc;
 mod profiles;
 mod rejections;

@@ -105,7 +105,7 @@ fn from_oxide(scope: &OxideScope) -> ScopeSet {
 /// `expires_at` on our clock, as a wall-clock instant for oxide-auth.
 fn wall_deadline(expires_at: i64, now: i64) -> DateTime<Utc> {
     let left = TimeDelta::try_seconds(expires_at.saturating_sub(now)).unwrap_or_default();
-    Utc::now()
+    DateTime::<Utc>::from(shared::clock::system_time())
         .checked_add_signed(left)
         .unwrap_or(DateTime::<Utc>::MAX_UTC)
 }

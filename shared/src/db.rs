@@ -1,0 +1,167 @@
+//! Opening a service's database through `sqlx::Any` (behind the `database`
+//! feature): SQLite by default (the file and its folder created when
+//! missing), PostgreSQL when `DATABASE_URL` says so, each service's embedded
+//! migrations run for the matching backend; and the readiness ping.
+
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::migrate::Migrator;
+use sqlx::{AnyConnection, AnyPool, Connection};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    pub fn of(database_url: &str) -> Backend {
+        if database_url.starts_with("sqlite:") {
+            Backend::Sqlite
+        } else {
+            Backend::Postgres
+        }
+    }
+}
+
+/// A service's migrations, one folder per backend with the same versions.
+pub struct Migrations {
+    pub sqlite: &'static Migrator,
+    pub postgres: &'static Migrator,
+}
+
+/// How a service sizes its pool.
+#[derive(Debug, Clone, Copy)]
+pub struct PoolSize {
+    pub sqlite: u32,
+    pub postgres: u32,
+    /// How long a request waits for a connection before giving up.
+    pub acquire_timeout: Duration,
+}
+
+/// Why the database cannot be opened; never echoes the URL (it may hold a
+/// password).
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    #[error("cannot create the database folder {0}: {1}")]
+    Folder(String, std::io::Error),
+    #[error("cannot connect: {0}")]
+    Connect(String),
+    #[error("migrations failed: {0}")]
+    Migrate(sqlx::migrate::MigrateError),
+}
+
+/// How long the first connection may take before start-up gives up.
+const FIRST_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Connects (creating a SQLite file and its folder when missing) and runs
+/// the migrations of the backend.
+pub async fn open(
+    database_url: &str,
+    migrations: &Migrations,
+    size: PoolSize,
+) -> Result<(AnyPool, Backend), OpenError> {
+    sqlx::any::install_default_drivers();
+    let backend = Backend::of(database_url);
+    let url = match backend {
+        Backend::Sqlite => prepare_sqlite(database_url)?,
+        Backend::Postgres => database_url.to_owned(),
+    };
+    let options =
+        AnyConnectOptions::from_str(&url).map_err(|e| OpenError::Connect(describe(&e)))?;
+    // One direct connection first: the pool would only say "timed out"
+    // where this says "connection refused" or "password authentication
+    // failed".
+    let probe = tokio::time::timeout(FIRST_CONNECT_TIMEOUT, AnyConnection::connect_with(&options))
+        .await
+        .map_err(|_| OpenError::Connect("timed out".into()))?
+        .map_err(|e| OpenError::Connect(describe(&e)))?;
+    let _ = probe.close().await;
+    let pool = AnyPoolOptions::new()
+        .max_connections(match backend {
+            Backend::Sqlite => size.sqlite,
+            Backend::Postgres => size.postgres,
+        })
+        .acquire_timeout(size.acquire_timeout)
+        .connect_with(options)
+        .await
+        .map_err(|e| OpenError::Connect(describe(&e)))?;
+    let migrator = match backend {
+        Backend::Sqlite => migrations.sqlite,
+        Backend::Postgres => migrations.postgres,
+    };
+    migrator.run(&pool).await.map_err(OpenError::Migrate)?;
+    Ok((pool, backend))
+}
+
+/// Creates the folder of a SQLite file and asks SQLite to create the file
+/// (`mode=rwc`) unless the URL chose a mode.
+pub fn prepare_sqlite(url: &str) -> Result<String, OpenError> {
+    let rest = url.trim_start_matches("sqlite:").trim_start_matches("//");
+    let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
+    if path.is_empty() || path == ":memory:" {
+        return Ok(url.to_owned());
+    }
+    if let Some(parent) = Path::new(path)
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+    {
+        std::fs::create_dir_all(parent)
+            .map_err(|e| OpenError::Folder(parent.display().to_string(), e))?;
+    }
+    if query.split('&').any(|pair| pair.starts_with("mode=")) {
+        Ok(url.to_owned())
+    } else if query.is_empty() {
+        Ok(format!("{url}?mode=rwc"))
+    } else {
+        Ok(format!("{url}&mode=rwc"))
+    }
+}
+
+/// A database error for the operator, without echoing the URL.
+fn describe(error: &sqlx::Error) -> String {
+    match error {
+        sqlx::Error::Database(e) => e.message().to_owned(),
+        sqlx::Error::Io(e) => e.to_string(),
+        sqlx::Error::PoolTimedOut => "timed out".into(),
+        other => other.to_string(),
+    }
+}
+
+/// Whether the database answers a trivial query within two seconds (`/ready`).
+pub async fn is_reachable(pool: &AnyPool) -> bool {
+    let ping = sqlx::query("select 1").execute(pool);
+    matches!(
+        tokio::time::timeout(Duration::from_secs(2), ping).await,
+        Ok(Ok(_))
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn sqlite_urls_get_create_mode_and_their_folder() {
+        let dir = std::env::temp_dir().join(format!("prepare-{}", std::process::id()));
+        let url = format!("sqlite://{}/nested/x.db", dir.display());
+        assert_eq!(prepare_sqlite(&url).unwrap(), format!("{url}?mode=rwc"));
+        assert!(dir.join("nested").is_dir());
+        let with_query = format!("sqlite:{}/y.db?cache=shared", dir.display());
+        assert_eq!(
+            prepare_sqlite(&with_query).unwrap(),
+            format!("{with_query}&mode=rwc")
+        );
+        assert_eq!(
+            prepare_sqlite("sqlite::memory:").unwrap(),
+            "sqlite::memory:"
+        );
+        let with_mode = format!("sqlite://{}/y.db?mode=ro", dir.display());
+        assert_eq!(prepare_sqlite(&with_mode).unwrap(), with_mode);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
