@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use auth_server::keys::KeyStore;
-use auth_server::token::{Subject, TokenIssuer};
+use auth_server::token::{Subject, TokenMinter};
 use criterion::{Criterion, criterion_group, criterion_main};
 use secrecy::SecretString;
 use shared::scope::ScopeSet;
@@ -31,7 +31,7 @@ fn open_keys(dir: &tempfile::TempDir) -> Arc<KeyStore> {
 fn mint(c: &mut Criterion) {
     let dir = tempfile::TempDir::new().unwrap();
     let keys = open_keys(&dir);
-    let issuer = TokenIssuer::new(
+    let issuer = TokenMinter::new(
         keys.clone(),
         "http://127.0.0.1:8000".into(),
         "profile-api".into(),

@@ -9,24 +9,18 @@
 //! service resumes as soon as the database is back.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use shared::db::{Migrations, PoolSize};
 use sqlx::AnyPool;
 use sqlx::migrate::Migrator;
 
-pub use shared::db::{Backend, OpenError as DbSetupError};
+pub use shared::db::{ACQUIRE_TIMEOUT, Backend, OpenError as DbSetupError, is_unavailable};
 
 use crate::client_cache::VersionedCache;
 use crate::clients::Client;
 
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/sqlite");
 static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/postgres");
-
-/// How long a request waits for a database connection before it is
-/// answered `503`: under the contract's "about a second" with the rest of
-/// the request, and long enough for a busy pool to hand one over.
-pub const ACQUIRE_TIMEOUT: Duration = Duration::from_millis(750);
 
 #[derive(Debug, Clone)]
 pub struct Db {
@@ -70,33 +64,6 @@ pub fn is_unique_violation(error: &sqlx::Error) -> bool {
     matches!(error, sqlx::Error::Database(e) if e.is_unique_violation())
 }
 
-/// Whether an error means the database cannot be reached now (no
-/// connection within the timeout, a connection broken mid-query, a server
-/// shutting down or starting), rather than a fault in the request or data.
-pub fn is_unavailable(error: &sqlx::Error) -> bool {
-    match error {
-        sqlx::Error::PoolTimedOut
-        | sqlx::Error::PoolClosed
-        | sqlx::Error::Io(_)
-        | sqlx::Error::Tls(_)
-        | sqlx::Error::WorkerCrashed => true,
-        // SQLite: SQLITE_BUSY (5) or SQLITE_LOCKED (6), in any extended
-        // form: the one writer at a time kept us waiting past the busy
-        // timeout. Nothing was written; it can be done in a moment.
-        sqlx::Error::Database(e) if e.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some() => {
-            e.code()
-                .and_then(|code| code.parse::<i32>().ok())
-                .is_some_and(|code| matches!(code & 0xff, 5 | 6))
-        }
-        // SQLSTATE class 08 (connection exception), 57P01-57P03 (admin
-        // shutdown, crash shutdown, cannot connect now).
-        sqlx::Error::Database(e) => e
-            .code()
-            .is_some_and(|code| code.starts_with("08") || code.starts_with("57P0")),
-        _ => false,
-    }
-}
-
 /// A boolean column: `boolean` in PostgreSQL, integer 0/1 in SQLite.
 pub fn flag(row: &sqlx::any::AnyRow, column: &str) -> Result<bool, sqlx::Error> {
     use sqlx::Row;
@@ -111,6 +78,7 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
     use sqlx::{ConnectOptions, Connection};
+    use std::time::Duration;
 
     /// A write kept waiting by another writer past the busy timeout is
     /// "not now" (503 with Retry-After), not a fault (500).

@@ -21,9 +21,7 @@ use shared::problem::{FieldError, Problem};
 
 use crate::db::is_unavailable;
 
-/// `Retry-After` while the database is unreachable: a pool timeout is about
-/// a second, so asking again sooner only piles up.
-pub const OUTAGE_RETRY_AFTER: u64 = 2;
+pub use shared::db::OUTAGE_RETRY_AFTER;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {

@@ -37,7 +37,7 @@ use shared::boot::Background;
 use config::{AppConfig, ConfigError};
 use db::{Db, DbSetupError};
 use keys::{KeyStore, KeyStoreError};
-use token::TokenIssuer;
+use token::TokenMinter;
 
 /// The clock the request handlers read; tests may pin it.
 pub use shared::clock::AppClock;
@@ -103,7 +103,7 @@ pub fn rocket(figment: Figment, services: Services) -> Rocket<Build> {
     for warning in config.warnings() {
         tracing::warn!("{warning}");
     }
-    let issuer = Arc::new(TokenIssuer::new(
+    let issuer = Arc::new(TokenMinter::new(
         keys.clone(),
         config.issuer.clone(),
         config.audience.clone(),

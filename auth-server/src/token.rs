@@ -63,16 +63,19 @@ pub fn new_jti() -> String {
 #[error("signing failed")]
 pub struct SigningError;
 
-pub struct TokenIssuer {
+/// Mints the access tokens and id_tokens of every grant (oxide-auth's
+/// `Issuer` for the grants is `oauth::primitives::GrantIssuer`, which calls
+/// this through `GrantContext::mint`).
+pub struct TokenMinter {
     keys: Arc<KeyStore>,
     issuer: String,
     audience: String,
     ttl: i64,
 }
 
-impl TokenIssuer {
-    pub fn new(keys: Arc<KeyStore>, issuer: String, audience: String, ttl: i64) -> TokenIssuer {
-        TokenIssuer {
+impl TokenMinter {
+    pub fn new(keys: Arc<KeyStore>, issuer: String, audience: String, ttl: i64) -> TokenMinter {
+        TokenMinter {
             keys,
             issuer,
             audience,

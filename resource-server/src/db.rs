@@ -3,8 +3,6 @@
 //! (one folder per backend, same versions) and run when the services open
 //! (`shared::db` does the opening for both services).
 
-use std::time::Duration;
-
 use shared::db::{Migrations, OpenError, PoolSize};
 use sqlx::AnyPool;
 use sqlx::migrate::Migrator;
@@ -27,7 +25,9 @@ impl Db {
         let size = PoolSize {
             sqlite: 10,
             postgres: 10,
-            acquire_timeout: Duration::from_secs(5),
+            // A dead database answers 503 within about a second, never a
+            // request held for longer.
+            acquire_timeout: shared::db::ACQUIRE_TIMEOUT,
         };
         let (pool, _) = shared::db::open(database_url, &migrations, size).await?;
         Ok(Db(pool))

@@ -1,8 +1,10 @@
 //! The one error type of the service's routes and its single responder:
 //! RFC 6750 challenges for bearer failures, problem+json (RFC 9457) for
-//! everything else, and a plain 500 that hides internals (which are logged).
+//! everything else, `503` with `Retry-After` while the database cannot be
+//! reached, and a plain 500 that hides internals (which are logged).
 
 use rocket::Request;
+use rocket::http::Header;
 use rocket::response::{self, Responder};
 use shared::bearer::BearerError;
 use shared::problem::{FieldError, Problem};
@@ -45,6 +47,17 @@ impl<'r> Responder<'r, 'static> for ApiError {
             }
             ApiError::TooLarge => {
                 Problem::new(413, "The request body is larger than the limit of 64 KiB.")
+            }
+            ApiError::Database(error) if shared::db::is_unavailable(&error) => {
+                tracing::warn!(%error, "database unavailable");
+                let mut response =
+                    Problem::new(503, "The service is temporarily unavailable; retry later.")
+                        .respond_to(request)?;
+                response.set_header(Header::new(
+                    "Retry-After",
+                    shared::db::OUTAGE_RETRY_AFTER.to_string(),
+                ));
+                return Ok(response);
             }
             ApiError::Database(error) => {
                 tracing::error!(%error, "database error");

@@ -27,6 +27,42 @@ impl Backend {
     }
 }
 
+/// How long a request waits for a database connection before it is
+/// answered `503`: under the contract's "about a second" with the rest of
+/// the request, and long enough for a busy pool to hand one over.
+pub const ACQUIRE_TIMEOUT: Duration = Duration::from_millis(750);
+
+/// `Retry-After` while the database is unreachable: a pool timeout is about
+/// a second, so asking again sooner only piles up.
+pub const OUTAGE_RETRY_AFTER: u64 = 2;
+
+/// Whether an error means the database cannot be reached now (no
+/// connection within the timeout, a connection broken mid-query, a server
+/// shutting down or starting), rather than a fault in the request or data.
+pub fn is_unavailable(error: &sqlx::Error) -> bool {
+    match error {
+        sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::WorkerCrashed => true,
+        // SQLite: SQLITE_BUSY (5) or SQLITE_LOCKED (6), in any extended
+        // form: the one writer at a time kept us waiting past the busy
+        // timeout. Nothing was written; it can be done in a moment.
+        sqlx::Error::Database(e) if e.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some() => {
+            e.code()
+                .and_then(|code| code.parse::<i32>().ok())
+                .is_some_and(|code| matches!(code & 0xff, 5 | 6))
+        }
+        // SQLSTATE class 08 (connection exception), 57P01-57P03 (admin
+        // shutdown, crash shutdown, cannot connect now).
+        sqlx::Error::Database(e) => e
+            .code()
+            .is_some_and(|code| code.starts_with("08") || code.starts_with("57P0")),
+        _ => false,
+    }
+}
+
 /// A service's migrations, one folder per backend with the same versions.
 pub struct Migrations {
     pub sqlite: &'static Migrator,

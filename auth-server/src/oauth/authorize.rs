@@ -36,7 +36,7 @@ use super::password::user_scopes;
 use super::primitives::GrantEndpoint;
 use super::throttle::{Attempt, LoginThrottle, MAX_USERNAME_CHARS};
 use super::{
-    GrantContext, RequestMeta, TokenFailure, TokenParams, codes, read_page_form, sessions,
+    GrantContext, OAuthParams, RequestMeta, TokenFailure, codes, read_page_form, sessions,
 };
 use crate::clients::{Client, generate_secret};
 use crate::config::AppConfig;
@@ -393,7 +393,7 @@ pub async fn authorize_page(
     // The same reading as a token request's form: repeated parameters
     // refused, empty ones omitted (RFC 6749 §3.1).
     let query = uri.query().map_or("", |q| q.as_str());
-    let query = match TokenParams::parse(query.as_bytes()) {
+    let query = match OAuthParams::parse(query.as_bytes()) {
         Ok(query) => query,
         Err(error) => return error_page(Status::BadRequest, error.description),
     };

@@ -26,25 +26,25 @@ use rocket::http::Status;
 use rocket::request::{FromRequest, Outcome, Request};
 use url::Url;
 
-use super::{RequestMeta, TokenParams, TokenSuccess};
+use super::{OAuthParams, RequestMeta, TokenSuccess};
 use crate::AppClock;
 use crate::clients::{self, Client, PresentedCredentials};
 use crate::config::AppConfig;
 use crate::db::Db;
 use crate::error::{OAuthError, OAuthErrorCode};
-use crate::token::TokenIssuer;
+use crate::token::TokenMinter;
 
 /// One token or authorization request's view of the server, and what the
 /// primitives learned about it.
 pub struct GrantContext<'r> {
     pub db: &'r Db,
     pub config: &'r AppConfig,
-    pub tokens: &'r TokenIssuer,
+    pub tokens: &'r TokenMinter,
     /// The server's clock when the request arrived (Unix seconds).
     pub now: i64,
     pub meta: RequestMeta,
     /// The form of a token request; empty for an authorization request.
-    pub params: TokenParams,
+    pub params: OAuthParams,
     learned: Mutex<Learned>,
 }
 
@@ -75,7 +75,7 @@ impl<'r> FromRequest<'r> for GrantContext<'r> {
             Some((
                 rocket.state::<Db>()?,
                 rocket.state::<AppConfig>()?,
-                rocket.state::<Arc<TokenIssuer>>()?,
+                rocket.state::<Arc<TokenMinter>>()?,
                 rocket.state::<AppClock>()?,
             ))
         })();
@@ -93,7 +93,7 @@ impl<'r> GrantContext<'r> {
     pub fn new(
         db: &'r Db,
         config: &'r AppConfig,
-        tokens: &'r TokenIssuer,
+        tokens: &'r TokenMinter,
         now: i64,
     ) -> GrantContext<'r> {
         GrantContext {
@@ -102,7 +102,7 @@ impl<'r> GrantContext<'r> {
             tokens,
             now,
             meta: RequestMeta::default(),
-            params: TokenParams::default(),
+            params: OAuthParams::default(),
             learned: Mutex::new(Learned::default()),
         }
     }

@@ -18,7 +18,7 @@ use serde_json::{Value, json};
 use shared::claims::AccessTokenClaims;
 use shared::verifier::{ClaimRules, Jws, MAX_LEEWAY_SECS, TokenKind};
 
-use super::{RequestMeta, TokenFailure, TokenParams, read_form, refresh_tokens};
+use super::{OAuthParams, RequestMeta, TokenFailure, read_form, refresh_tokens};
 use crate::AppClock;
 use crate::clients::{self, Client, PresentedCredentials};
 use crate::config::AppConfig;
@@ -50,14 +50,14 @@ pub fn own_access_token(
 pub async fn authenticate_caller(
     db: &Db,
     meta: &RequestMeta,
-    params: &TokenParams,
+    params: &OAuthParams,
 ) -> Result<Client, OAuthError> {
     clients::authenticate(db, &presented_credentials(meta, params)?).await
 }
 
 pub fn presented_credentials(
     meta: &RequestMeta,
-    params: &TokenParams,
+    params: &OAuthParams,
 ) -> Result<PresentedCredentials, OAuthError> {
     PresentedCredentials::extract(
         meta.authorization.as_deref(),

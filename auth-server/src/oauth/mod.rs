@@ -29,7 +29,7 @@ pub mod token_endpoint;
 
 pub use context::{FlowError, GrantContext};
 pub use grant_type::GrantType;
-pub use request::{RequestMeta, TokenParams, TokenRequestForm, read_form, read_page_form};
+pub use request::{OAuthParams, RequestMeta, TokenRequestForm, read_form, read_page_form};
 pub use response::{TokenFailure, TokenSuccess};
 
 use rocket::routes;

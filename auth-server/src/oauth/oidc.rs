@@ -2,7 +2,7 @@
 //! (OIDC Core §2, §3.1.3.6), the UserInfo endpoint (§5.3) and RP-Initiated
 //! Logout 1.0 (`GET /oauth/logout`).
 //!
-//! - id_tokens are signed by [`TokenIssuer::sign_id_token`] with the access
+//! - id_tokens are signed by [`TokenMinter::sign_id_token`] with the access
 //!   tokens' key ring, `typ` `JWT`; they are minted where access tokens are
 //!   (the code and refresh grants, `primitives`), whenever the grant has
 //!   the `openid` scope.
@@ -36,7 +36,7 @@ use crate::clients;
 use crate::config::AppConfig;
 use crate::db::Db;
 use crate::keys::KeyStore;
-use crate::token::TokenIssuer;
+use crate::token::TokenMinter;
 use crate::users::{self, User};
 
 /// What an id_token says, besides `iss`, `iat` and `exp`.
@@ -192,7 +192,7 @@ impl<'r> Responder<'r, 'static> for UserInfo {
 pub struct UserInfoServices<'r> {
     db: &'r Db,
     config: &'r AppConfig,
-    issuer: &'r TokenIssuer,
+    issuer: &'r TokenMinter,
     clock: &'r AppClock,
 }
 
@@ -206,7 +206,7 @@ impl<'r> FromRequest<'r> for UserInfoServices<'r> {
             Some(UserInfoServices {
                 db: rocket.state::<Db>()?,
                 config: rocket.state::<AppConfig>()?,
-                issuer: rocket.state::<Arc<TokenIssuer>>()?,
+                issuer: rocket.state::<Arc<TokenMinter>>()?,
                 clock: rocket.state::<AppClock>()?,
             })
         })();

@@ -19,10 +19,10 @@ use crate::error::{ApiError, OAuthError};
 /// §3.1): a parameter sent without a value is omitted, and one sent twice
 /// is refused, since picking either would let an attacker choose.
 #[derive(Debug, Default)]
-pub struct TokenParams(HashMap<String, String>);
+pub struct OAuthParams(HashMap<String, String>);
 
-impl TokenParams {
-    pub fn parse(body: &[u8]) -> Result<TokenParams, OAuthError> {
+impl OAuthParams {
+    pub fn parse(body: &[u8]) -> Result<OAuthParams, OAuthError> {
         let mut params = HashMap::new();
         for (name, value) in url::form_urlencoded::parse(body) {
             if value.is_empty() {
@@ -37,13 +37,13 @@ impl TokenParams {
                 ));
             }
         }
-        Ok(TokenParams(params))
+        Ok(OAuthParams(params))
     }
 
     /// Refuses a NUL anywhere. PostgreSQL text cannot hold one, so such a
     /// value would reach a query as a database error (500) instead of a
     /// clear refusal.
-    pub fn refuse_nul(self) -> Result<TokenParams, OAuthError> {
+    pub fn refuse_nul(self) -> Result<OAuthParams, OAuthError> {
         let nul = |s: &String| s.contains('\0');
         if self.0.iter().any(|(name, value)| nul(name) || nul(value)) {
             return Err(OAuthError::invalid_request(
@@ -108,7 +108,7 @@ impl RequestMeta {
 pub async fn read_form(
     content_type: Option<&ContentType>,
     data: Data<'_>,
-) -> Result<TokenParams, TokenFailure> {
+) -> Result<OAuthParams, TokenFailure> {
     Ok(read_page_form(content_type, data).await?.refuse_nul()?)
 }
 
@@ -117,7 +117,7 @@ pub async fn read_form(
 pub async fn read_page_form(
     content_type: Option<&ContentType>,
     data: Data<'_>,
-) -> Result<TokenParams, TokenFailure> {
+) -> Result<OAuthParams, TokenFailure> {
     if !content_type.is_some_and(|ct| *ct == ContentType::Form) {
         return Err(OAuthError::invalid_request(
             "The request body must be application/x-www-form-urlencoded.",
@@ -130,7 +130,7 @@ pub async fn read_page_form(
             OAuthError::invalid_request("The request body could not be read.").into()
         }
     })?;
-    Ok(TokenParams::parse(&bytes)?)
+    Ok(OAuthParams::parse(&bytes)?)
 }
 
 /// The form fields of a token request; which are needed depends on `grant_type`.
@@ -161,27 +161,27 @@ mod tests {
 
     #[test]
     fn empty_parameters_are_omitted_and_repeated_ones_refused() {
-        let params = TokenParams::parse(b"a=1&b=&c=%20").unwrap_or_default();
+        let params = OAuthParams::parse(b"a=1&b=&c=%20").unwrap_or_default();
         assert_eq!(params.get("a"), Some("1"));
         assert_eq!(params.get("b"), None);
         assert_eq!(params.get("c"), Some(" "));
         for repeated in [&b"a=1&a=2"[..], b"a=1&a=1", b"a=1&b=2&a=3"] {
-            let error = TokenParams::parse(repeated).err();
+            let error = OAuthParams::parse(repeated).err();
             assert_eq!(
                 error.map(|e| e.description),
                 Some("A request parameter was repeated.")
             );
         }
         // An empty repeat is no repeat: it was never sent.
-        assert!(TokenParams::parse(b"a=1&a=").is_ok());
+        assert!(OAuthParams::parse(b"a=1&a=").is_ok());
     }
 
     #[test]
     fn a_nul_is_refused_where_asked() {
         for body in [&b"a=x%00y"[..], b"x%00=1"] {
-            let params = TokenParams::parse(body);
+            let params = OAuthParams::parse(body);
             assert!(params.is_ok(), "the reading itself keeps it");
-            let refused = params.and_then(TokenParams::refuse_nul).err();
+            let refused = params.and_then(OAuthParams::refuse_nul).err();
             assert_eq!(
                 refused.map(|e| e.description),
                 Some("A request parameter contains a NUL character.")

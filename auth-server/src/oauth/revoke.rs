@@ -22,7 +22,7 @@ use crate::config::AppConfig;
 use crate::db::Db;
 use crate::error::OAuthError;
 use crate::keys::KeyStore;
-use crate::token::TokenIssuer;
+use crate::token::TokenMinter;
 use shared::oauth::OAuthErrorBody;
 
 /// `200` with an empty body, never cached.
@@ -60,7 +60,7 @@ pub async fn revoke(
     db: &State<Db>,
     config: &State<AppConfig>,
     keys: &State<Arc<KeyStore>>,
-    issuer: &State<Arc<TokenIssuer>>,
+    issuer: &State<Arc<TokenMinter>>,
     clock: &State<AppClock>,
 ) -> Result<Revoked, TokenFailure> {
     let params = read_form(content_type, data).await?;

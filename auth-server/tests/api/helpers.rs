@@ -21,7 +21,7 @@ pub struct TestApp {
     /// The running server's settings and token issuer, for tests that drive
     /// its oxide-auth primitives directly.
     pub config: auth_server::config::AppConfig,
-    pub issuer: std::sync::Arc<auth_server::token::TokenIssuer>,
+    pub issuer: std::sync::Arc<auth_server::token::TokenMinter>,
     _dir: TempDir,
 }
 
@@ -99,7 +99,7 @@ pub type Launched = (
     String,
     rocket::Shutdown,
     auth_server::db::Db,
-    std::sync::Arc<auth_server::token::TokenIssuer>,
+    std::sync::Arc<auth_server::token::TokenMinter>,
     auth_server::config::AppConfig,
 );
 
@@ -125,7 +125,7 @@ pub async fn launch(figment: Figment) -> Launched {
     let shutdown = rocket.shutdown();
     let db = rocket.state::<auth_server::db::Db>().unwrap().clone();
     let issuer = rocket
-        .state::<std::sync::Arc<auth_server::token::TokenIssuer>>()
+        .state::<std::sync::Arc<auth_server::token::TokenMinter>>()
         .unwrap()
         .clone();
     let config = rocket

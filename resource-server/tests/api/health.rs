@@ -106,3 +106,38 @@ async fn the_openapi_document_lists_every_route_and_the_password_flow() {
     let docs = app.client.get("/docs/").dispatch().await;
     assert_eq!(docs.status(), Status::Ok);
 }
+
+#[rocket::async_test]
+async fn without_its_database_the_service_answers_503_with_retry_after_at_once() {
+    let app = spawn_app().await;
+    let token = crate::helpers::user_token(&crate::helpers::new_sub(), "profile:read");
+    let db = app
+        .client
+        .rocket()
+        .state::<resource_server::db::Db>()
+        .unwrap();
+    db.0.close().await;
+
+    let started = std::time::Instant::now();
+    let response = app.get_profile_me(&token).await;
+    let retry_after = response.headers().get_one("Retry-After").map(str::to_owned);
+    let (status, _, content_type, body) = parts(response).await;
+    assert_eq!(status, Status::ServiceUnavailable, "{body}");
+    assert_eq!(retry_after.as_deref(), Some("2"));
+    assert_eq!(content_type.as_deref(), Some(PROBLEM_JSON));
+    assert_eq!(body["status"], 503);
+    assert_eq!(
+        body["detail"],
+        "The service is temporarily unavailable; retry later."
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "answered at once"
+    );
+
+    // Liveness is not readiness: the process is fine, the database is not.
+    let (status, _, _, _) = parts(app.client.get("/health").dispatch().await).await;
+    assert_eq!(status, Status::Ok);
+    let (status, _, _, _) = parts(app.client.get("/ready").dispatch().await).await;
+    assert_eq!(status, Status::ServiceUnavailable);
+}

@@ -1,7 +1,7 @@
 //! The issuer: every grant's tokens are minted by [`GrantContext::mint`],
 //! whether oxide-auth's flows get there through [`GrantIssuer`] or the
 //! password grant directly. An access token from the
-//! [`TokenIssuer`](crate::token::TokenIssuer), an id_token when `openid`
+//! [`TokenMinter`](crate::token::TokenMinter), an id_token when `openid`
 //! was granted, and a refresh token where the client may refresh: a new
 //! family, the first token of the family a code bound, or the successor of
 //! the token presented.

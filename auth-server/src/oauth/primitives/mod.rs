@@ -7,7 +7,7 @@
 //!   hashed and bound to client, redirect URI, user, scope and PKCE
 //!   challenge;
 //! - [`GrantIssuer`] (`issuer`): RFC 9068 access tokens from the
-//!   [`TokenIssuer`](crate::token::TokenIssuer) and opaque rotating refresh
+//!   [`TokenMinter`](crate::token::TokenMinter) and opaque rotating refresh
 //!   tokens stored hashed; every grant's tokens go through its `mint`;
 //! - [`GrantChecks`] (`checks`): the per-client rules oxide-auth has no
 //!   place for (allowed grants, PKCE required for public clients, `plain`

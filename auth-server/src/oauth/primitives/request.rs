@@ -7,19 +7,19 @@ use oxide_auth::code_grant::client_credentials::Request as ClientCredentialsRequ
 use oxide_auth::code_grant::refresh::Request as RefreshRequest;
 
 use crate::clients::PresentedCredentials;
-use crate::oauth::TokenParams;
+use crate::oauth::OAuthParams;
 
 /// A parsed token request as oxide-auth's flows read it. Client
 /// credentials reach them only through `authorization()`, already merged
 /// from the Basic header or the body by [`PresentedCredentials`], so that
 /// oxide-auth's own merging never sees them twice.
 pub struct TokenRequest<'a> {
-    params: &'a TokenParams,
+    params: &'a OAuthParams,
     credentials: &'a PresentedCredentials,
 }
 
 impl<'a> TokenRequest<'a> {
-    pub fn new(params: &'a TokenParams, credentials: &'a PresentedCredentials) -> TokenRequest<'a> {
+    pub fn new(params: &'a OAuthParams, credentials: &'a PresentedCredentials) -> TokenRequest<'a> {
         TokenRequest {
             params,
             credentials,
