@@ -8,21 +8,17 @@
 //! used or revoked is simply `{"active": false}`: RFC 7662 §2.2 wants no
 //! reason given. Answers carry the user's email, so they are never cached.
 
-use std::sync::Arc;
-
 use rocket::data::Data;
 use rocket::http::{ContentType, Header};
 use rocket::serde::json::Json;
-use rocket::{Responder, State, post};
+use rocket::{Responder, post};
 use serde_json::{Value, json};
 use shared::claims::AccessTokenClaims;
 use shared::verifier::{ClaimRules, Jws, MAX_LEEWAY_SECS, TokenKind};
 
-use super::{OAuthParams, RequestMeta, TokenFailure, read_form, refresh_tokens};
-use crate::AppClock;
-use crate::clients::{self, Client, PresentedCredentials};
+use super::{GrantContext, TokenFailure, read_form, refresh_tokens};
+use crate::clients;
 use crate::config::AppConfig;
-use crate::db::Db;
 use crate::error::OAuthError;
 use crate::keys::KeyStore;
 use shared::oauth::OAuthErrorBody;
@@ -44,26 +40,6 @@ pub fn own_access_token(
     let rules = ClaimRules::access_tokens(&config.issuer, None, MAX_LEEWAY_SECS);
     let (_, claims) = jws.access_token(&key.verifying, &rules, None).ok()?;
     Some(claims)
-}
-
-/// Authenticates the calling client from the header or body (RFC 6749 §2.3.1).
-pub async fn authenticate_caller(
-    db: &Db,
-    meta: &RequestMeta,
-    params: &OAuthParams,
-) -> Result<Client, OAuthError> {
-    clients::authenticate(db, &presented_credentials(meta, params)?).await
-}
-
-pub fn presented_credentials(
-    meta: &RequestMeta,
-    params: &OAuthParams,
-) -> Result<PresentedCredentials, OAuthError> {
-    PresentedCredentials::extract(
-        meta.authorization.as_deref(),
-        params.get("client_id"),
-        params.get("client_secret"),
-    )
 }
 
 /// The form of an introspection request (RFC 7662 §2.1).
@@ -111,22 +87,19 @@ impl Introspection {
 )]
 #[post("/oauth/introspect", data = "<data>")]
 pub async fn introspect(
-    meta: RequestMeta,
+    mut context: GrantContext<'_>,
     content_type: Option<&ContentType>,
     data: Data<'_>,
-    db: &State<Db>,
-    config: &State<AppConfig>,
-    keys: &State<Arc<KeyStore>>,
-    clock: &State<AppClock>,
 ) -> Result<Introspection, TokenFailure> {
-    let params = read_form(content_type, data).await?;
-    let caller = authenticate_caller(db, &meta, &params).await?;
+    context.params = read_form(content_type, data).await?;
+    let (db, config, now) = (context.db, context.config, context.now);
+    let caller = clients::authenticate(db, &context.credentials()?).await?;
     // A public client cannot prove who it is, so it may not look into tokens.
     if caller.is_public() {
         return Err(OAuthError::invalid_client().into());
     }
-    let token = params.require("token")?;
-    let now = clock.0.now();
+    let token = context.params.require("token")?;
+    let keys = context.tokens.keys();
 
     // A JWT is recognised by its signature without a database read, so
     // the hint need not order anything: a wrong hint changes nothing.

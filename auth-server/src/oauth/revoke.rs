@@ -9,20 +9,13 @@
 //! tokens and tokens of other clients get the same `200` (RFC 7009 §2.2),
 //! so the endpoint tells nobody which tokens exist.
 
-use std::sync::Arc;
-
 use rocket::data::Data;
 use rocket::http::{ContentType, Header};
-use rocket::{State, post};
+use rocket::post;
 
-use super::introspect::{own_access_token, presented_credentials};
-use super::{RequestMeta, TokenFailure, read_form, refresh_tokens};
-use crate::AppClock;
-use crate::config::AppConfig;
-use crate::db::Db;
+use super::introspect::own_access_token;
+use super::{GrantContext, TokenFailure, read_form, refresh_tokens};
 use crate::error::OAuthError;
-use crate::keys::KeyStore;
-use crate::token::TokenMinter;
 use shared::oauth::OAuthErrorBody;
 
 /// `200` with an empty body, never cached.
@@ -51,23 +44,19 @@ pub struct RevocationForm {
         (status = 401, description = "Client authentication failed", body = OAuthErrorBody),
     )
 )]
-#[allow(clippy::too_many_arguments)]
 #[post("/oauth/revoke", data = "<data>")]
 pub async fn revoke(
-    meta: RequestMeta,
+    mut context: GrantContext<'_>,
     content_type: Option<&ContentType>,
     data: Data<'_>,
-    db: &State<Db>,
-    config: &State<AppConfig>,
-    keys: &State<Arc<KeyStore>>,
-    issuer: &State<Arc<TokenMinter>>,
-    clock: &State<AppClock>,
 ) -> Result<Revoked, TokenFailure> {
-    let params = read_form(content_type, data).await?;
-    let presented = presented_credentials(&meta, &params)?.or_first_party();
+    context.params = read_form(content_type, data).await?;
+    let (db, config, now) = (context.db, context.config, context.now);
+    let presented = context.credentials()?.or_first_party();
     let caller = crate::clients::authenticate(db, &presented).await?;
+    let params = &context.params;
     let token = params.require("token")?;
-    let now = clock.0.now();
+    let (issuer, keys) = (context.tokens, context.tokens.keys());
     let done = Revoked((), Header::new("Cache-Control", "no-store"));
 
     // The hint only orders the lookups (RFC 7009 §2.1); both are tried.
