@@ -474,8 +474,11 @@ impl KeyStore {
                 .await
                 .map_err(|e| KeyError::Generate(e.to_string()))??
         };
-        schedule::settle(db, &kek, imports, now).await?;
-        let (version, ring) = load(db, &kek, None, now).await?;
+        // The ring is first read at the instant the schedule was settled
+        // at: a first key made by an instance whose clock read came after
+        // ours is active from its own `now`, which may be after ours.
+        let settled_at = schedule::settle(db, &kek, imports, now).await?;
+        let (version, ring) = load(db, &kek, None, settled_at).await?;
         Ok(KeyStore {
             db: db.clone(),
             kek,

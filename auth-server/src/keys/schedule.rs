@@ -279,13 +279,14 @@ async fn generate(kek: &Arc<Kek>) -> Result<NewKey, KeyStoreError> {
 
 /// What an earlier version left in `KEYS_DIR` goes in (kids the database
 /// does not know), the KEK is recorded or checked, and a first key is made
-/// when none may sign.
+/// when none may sign. Returns the instant it judged at: `now`, or the
+/// latest creation the database had seen, if later.
 pub async fn settle(
     db: &Db,
     kek: &Arc<Kek>,
     imports: Vec<StoredKey>,
     now: i64,
-) -> Result<(), KeyStoreError> {
+) -> Result<i64, KeyStoreError> {
     // A look before the transaction: the key is generated outside it.
     let rows = read_keys(&db.pool).await?;
     let mut fresh = None;
@@ -345,7 +346,7 @@ pub async fn settle(
             // Another instance made the first key meanwhile: ours goes unused.
             tx.rollback().await?;
         }
-        return Ok(());
+        return Ok(seen);
     }
     Err(KeyStoreError::NoSigner)
 }

@@ -274,6 +274,29 @@ async fn two_instances_started_at_once_on_an_empty_database_make_one_key() {
     }
 }
 
+/// The race behind the one above, made exact: instance B read its clock
+/// a second after A, won the lock and made the first key, active from B's
+/// instant. A then finds it, makes none, and judges (and first loads its
+/// ring) at B's instant, where that key signs: at its own, none would.
+#[tokio::test]
+async fn a_first_key_made_after_our_clock_read_is_judged_at_its_own_instant() {
+    let dir = tempfile::TempDir::new().unwrap();
+    let database_url = fresh_database_url(dir.path()).await;
+    let figment = test_figment(&database_url, &dir.path().join("keys"));
+    let config = auth_server::config::AppConfig::from_figment(&figment).unwrap();
+    let db = auth_server::db::Db::connect(&database_url).await.unwrap();
+    let kek = std::sync::Arc::new(auth_server::keys::Kek::load(&config, &db).await.unwrap());
+    let (a_now, b_now) = (1_900_000_000, 1_900_000_001);
+
+    let settle = auth_server::keys::schedule::settle;
+    assert_eq!(settle(&db, &kek, Vec::new(), b_now).await.unwrap(), b_now);
+    let rows = key_rows(&db).await;
+    assert_eq!(rows.len(), 1, "{rows:?}");
+
+    assert_eq!(settle(&db, &kek, Vec::new(), a_now).await.unwrap(), b_now);
+    assert_eq!(key_rows(&db).await, rows, "no second key");
+}
+
 /// `serve` of the real binary, for tests that need a second process.
 pub fn cli_command(database_url: &str, keys_dir: &Path) -> std::process::Command {
     let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_auth-server"));
