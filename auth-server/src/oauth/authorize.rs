@@ -565,7 +565,8 @@ async fn grant_code(
          headers(("Location" = String))),
         (status = 401, description = "Wrong email or password: the login page again", content_type = "text/html"),
         (status = 403, description = "CSRF token missing or wrong", content_type = "text/html"),
-        (status = 429, description = "Too many failed logins", content_type = "text/html"),
+        (status = 429, description = "Too many failed logins", content_type = "text/html",
+         headers(("Retry-After" = u64, description = "Seconds to wait"))),
         (status = 503, description = "Database unreachable, or too many sign-ins waiting", content_type = "text/html",
          headers(("Retry-After" = u64, description = "Seconds to wait"))),
     )
@@ -672,14 +673,16 @@ async fn login(
         Ok(locked) => locked,
         Err(error) => return server_error(error),
     };
-    if locked.is_some() {
-        return login_page_for(
+    if let Some(wait) = locked {
+        let page = sign_in_page(
             validated,
             csrf,
             &account,
             Some("Too many failed attempts. Please wait a while and try again."),
             Status::TooManyRequests,
         );
+        // As at the token endpoint (API.md: 429 with Retry-After).
+        return page_towards(validated, page.retry_after(wait));
     }
     let user = match users::find_by_email(db, &account).await {
         Ok(user) => user,
@@ -793,6 +796,19 @@ fn login_page_for(
     error: Option<&str>,
     status: Status,
 ) -> AuthorizeResponse {
+    page_towards(
+        validated,
+        sign_in_page(validated, csrf, username, error, status),
+    )
+}
+
+fn sign_in_page(
+    validated: &Validated,
+    csrf: &str,
+    username: &str,
+    error: Option<&str>,
+    status: Status,
+) -> Page {
     let view = View::SignIn(SignIn {
         client_name: validated.client.name.clone(),
         csrf: csrf.to_owned(),
@@ -800,7 +816,7 @@ fn login_page_for(
         error: error.map(str::to_owned),
         username: username.chars().take(MAX_USERNAME_CHARS).collect(),
     });
-    page_towards(validated, Page::new(status, view))
+    Page::new(status, view)
 }
 
 fn consent_page(

@@ -485,6 +485,12 @@ async fn the_authorization_page_shares_the_throttle() {
         )
         .await;
     assert_eq!(response.status(), 429);
+    let wait: u64 = response.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(wait >= 1, "Retry-After: {wait}");
     let html = response.text().await.unwrap();
     assert!(html.contains("Too many failed attempts"), "{html}");
 }
