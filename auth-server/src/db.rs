@@ -10,11 +10,11 @@
 
 use std::sync::Arc;
 
-use shared::db::{Migrations, PoolSize};
+use platform::db::{Migrations, PoolSize};
 use sqlx::AnyPool;
 use sqlx::migrate::Migrator;
 
-pub use shared::db::{ACQUIRE_TIMEOUT, Backend, OpenError as DbSetupError, is_unavailable};
+pub use platform::db::{ACQUIRE_TIMEOUT, Backend, OpenError as DbSetupError, is_unavailable};
 
 use crate::client_cache::VersionedCache;
 use crate::clients::Client;
@@ -45,7 +45,7 @@ impl Db {
             postgres: 16,
             acquire_timeout: ACQUIRE_TIMEOUT,
         };
-        let (pool, backend) = shared::db::open(url, &migrations, size).await?;
+        let (pool, backend) = platform::db::open(url, &migrations, size).await?;
         Ok(Db {
             pool,
             backend,
@@ -55,7 +55,7 @@ impl Db {
 
     /// Whether the database answers now, within a short time.
     pub async fn is_ready(&self) -> bool {
-        shared::db::is_reachable(&self.pool).await
+        platform::db::is_reachable(&self.pool).await
     }
 }
 

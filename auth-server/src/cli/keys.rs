@@ -13,7 +13,7 @@ use crate::config::AppConfig;
 use crate::db::Db;
 use crate::keys::KeyStore;
 use crate::keys::schedule::{self, Entry, KeyState, REMOVED_LISTED, When};
-use crate::users::rfc3339;
+use shared::clock::rfc3339;
 
 #[derive(Debug, Subcommand)]
 pub enum KeysCommand {
