@@ -12,9 +12,9 @@ use crate::claims::{AccessTokenClaims, Audience};
 
 /// What a signed token's claims are held to: the issuer, the audience if
 /// any, the leeway of the time checks, and the [`Validation`] that
-/// `jsonwebtoken` applies with the signature. The [`Verifier`] builds its
-/// rules once; they are a few small sets, cheap next to an RSA check, so
-/// the issuer builds them where it recognises its own tokens.
+/// `jsonwebtoken` applies with the signature. The [`super::Verifier`]
+/// builds its rules once; they are a few small sets, cheap next to an RSA
+/// check, so the issuer builds them where it recognises its own tokens.
 #[derive(Debug, Clone)]
 pub struct ClaimRules {
     pub(super) issuer: String,
