@@ -97,6 +97,10 @@ impl Settings {
 
 async fn run() -> Result<(), String> {
     let settings = Settings::from_env()?;
+    // Every setting is checked before the first fetch from the issuer.
+    let listener = tokio::net::TcpListener::bind(&settings.listen)
+        .await
+        .map_err(|e| format!("LISTEN: cannot listen on {}: {e}", settings.listen))?;
     let keys =
         JwksCache::new(JwksConfig::new(settings.jwks)).map_err(|e| format!("JWKS_URL: {e}"))?;
     // Fetches at once, then ahead of every expiry; ends with the process.
@@ -110,9 +114,6 @@ async fn run() -> Result<(), String> {
         Arc::new(SystemClock),
         &settings.audience,
     );
-    let listener = tokio::net::TcpListener::bind(&settings.listen)
-        .await
-        .map_err(|e| format!("LISTEN: cannot listen on {}: {e}", settings.listen))?;
     let address = listener.local_addr().map_err(|e| format!("LISTEN: {e}"))?;
     println!("axum-service listening on http://{address}");
     axum::serve(listener, app(Arc::new(auth)))
@@ -122,10 +123,12 @@ async fn run() -> Result<(), String> {
 
 #[tokio::main]
 async fn main() -> ExitCode {
+    use std::io::IsTerminal;
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr)
         .init();
     match run().await {
