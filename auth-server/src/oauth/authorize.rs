@@ -32,11 +32,11 @@ use shared::scope::ScopeSet;
 use subtle::ConstantTimeEq;
 use url::Url;
 
-use super::password::user_scopes;
 use super::primitives::GrantEndpoint;
 use super::throttle::{Attempt, LoginThrottle, MAX_USERNAME_CHARS};
 use super::{
-    GrantContext, OAuthParams, RequestMeta, TokenFailure, codes, read_page_form, sessions,
+    GrantContext, OAuthParams, RequestMeta, TokenFailure, codes, read_page_form, scope_rules,
+    sessions,
 };
 use crate::clients::{Client, generate_secret};
 use crate::config::AppConfig;
@@ -499,7 +499,12 @@ async fn continue_signed_in(
         Ok(None) => return login_page(validated, csrf, None, Status::Ok),
         Err(error) => return server_error(error),
     };
-    let scope = validated.scope.intersection(&user_scopes(&user));
+    // What this user can grant of it; nothing at all is refused before
+    // consent is looked up, so an empty grant never passes as consented.
+    let scope = match users_share(validated, &user) {
+        Ok(scope) => scope,
+        Err(error) => return redirect_error(validated, error.code.as_str(), error.description),
+    };
     if !prompt.consent {
         match sessions::has_consent(db, &user.id, &validated.client.id, &scope).await {
             Ok(true) => return grant_code(validated, context, &user.id, signed_in.auth_time).await,
@@ -527,6 +532,15 @@ async fn continue_signed_in(
         Err(error) => return server_error(error),
     };
     consent_page(validated, csrf, &ticket, &user.email, &scope)
+}
+
+/// The negotiated scope narrowed to what `user` holds, or the
+/// `invalid_scope` to redirect when nothing is left (API.md: a granted
+/// scope is never empty).
+fn users_share(validated: &Validated, user: &users::User) -> Result<ScopeSet, OAuthError> {
+    scope_rules::narrowed(&validated.scope, &scope_rules::user_scopes(user)).inspect_err(|_| {
+        tracing::info!(client_id = %validated.client.id, "nothing of the scope to grant");
+    })
 }
 
 /// Stores a code for `user_id`, signed in at `auth_time`, and redirects it
@@ -760,7 +774,10 @@ async fn consent(
     };
     // The code carries what the user holds of the negotiated scope, and
     // the answer is remembered for the next request of this client.
-    let scope = validated.scope.intersection(&user_scopes(&user));
+    let scope = match users_share(validated, &user) {
+        Ok(scope) => scope,
+        Err(error) => return redirect_error(validated, error.code.as_str(), error.description),
+    };
     if let Err(error) =
         sessions::remember_consent(db, &user.id, &validated.client.id, &scope, now).await
     {

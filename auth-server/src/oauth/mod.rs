@@ -23,6 +23,7 @@ pub mod refresh_tokens;
 mod request;
 mod response;
 pub mod revoke;
+pub mod scope_rules;
 pub mod sessions;
 pub mod throttle;
 pub mod token_endpoint;

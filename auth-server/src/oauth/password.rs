@@ -6,56 +6,17 @@
 use oxide_auth::primitives::grant::Extensions;
 use oxide_auth_async::primitives::Registrar;
 use secrecy::SecretString;
-use shared::scope::{Scope, ScopeSet};
 
 use super::primitives::{ClientRegistrar, Issuance};
 use super::throttle::{Attempt, LoginThrottle, MAX_USERNAME_CHARS};
-use super::{GrantContext, GrantType, TokenSuccess};
+use super::{GrantContext, GrantType, TokenSuccess, scope_rules};
 use crate::clients::{self, FIRST_PARTY_CLIENT_ID};
 use crate::error::OAuthError;
 use crate::password;
-use crate::users::{self, User};
+use crate::users;
 
 /// The same answer for an unknown email and a wrong password.
 const BAD_CREDENTIALS: &str = "The username or password is incorrect.";
-
-/// The scopes a user may hold.
-pub fn user_scopes(user: &User) -> ScopeSet {
-    // Who the user is (OpenID Connect) is theirs to share with any client.
-    let mut scopes = vec![Scope::ProfileRead, Scope::ProfileWrite];
-    scopes.extend(Scope::IDENTITY);
-    if user.is_admin {
-        scopes.push(Scope::ProfilesRead);
-    }
-    ScopeSet::from_scopes(scopes)
-}
-
-/// The scopes the user may hold now, from the database; `None` when the
-/// account is gone. A refresh narrows its grant to these, so rights taken
-/// away are gone at the next refresh whatever the grant once held.
-pub async fn current_rights(
-    db: &crate::db::Db,
-    user_id: &str,
-) -> Result<Option<ScopeSet>, sqlx::Error> {
-    Ok(users::find_by_id(db, user_id)
-        .await?
-        .as_ref()
-        .map(user_scopes))
-}
-
-/// Narrows `allowed` to the requested scope, or all of it when none is asked.
-pub fn granted_scope(requested: Option<&str>, allowed: &ScopeSet) -> Result<ScopeSet, OAuthError> {
-    match requested {
-        None => Ok(allowed.clone()),
-        Some(requested) => {
-            let requested = ScopeSet::parse(requested);
-            if requested.is_empty() || !requested.is_subset(allowed) {
-                return Err(OAuthError::invalid_scope());
-            }
-            Ok(requested)
-        }
-    }
-}
 
 #[tracing::instrument(skip_all, fields(grant = "password"))]
 pub async fn grant(
@@ -117,8 +78,7 @@ pub async fn grant(
         tracing::warn!(%error, "clearing failed-login counts failed");
     }
 
-    let allowed = user_scopes(&user).intersection(&client.scopes);
-    let scope = granted_scope(ctx.params.get("scope"), &allowed)?;
+    let scope = scope_rules::granted(ctx.params.get("scope"), &client, &user)?;
     // Access and refresh token through the issuer every grant uses.
     let issuance = Issuance {
         owner_id: &user.id,

@@ -7,6 +7,7 @@ mod arbitrary_requests;
 mod authorize;
 mod cli;
 mod discovery;
+mod empty_grants;
 mod grants;
 mod health;
 mod helpers;
