@@ -41,8 +41,8 @@ impl ProfileCache {
                     let bytes = ENTRY_OVERHEAD
                         + id.len()
                         + p.id.len()
-                        + p.email.len()
-                        + p.name.len()
+                        + p.email.as_ref().map_or(0, String::len)
+                        + p.name.as_ref().map_or(0, String::len)
                         + p.bio.len()
                         + p.created_at.len()
                         + p.updated_at.len();
@@ -92,8 +92,8 @@ mod tests {
     fn profile(id: &str, name: &str) -> ProfileBody {
         ProfileBody {
             id: id.into(),
-            email: format!("{id}@example.com"),
-            name: name.into(),
+            email: Some(format!("{id}@example.com")),
+            name: Some(name.into()),
             bio: String::new(),
             created_at: "1970-01-01T00:00:00Z".into(),
             updated_at: "1970-01-01T00:00:00Z".into(),
@@ -109,7 +109,7 @@ mod tests {
         cache.insert(before, &profile("a", "old"));
         assert_eq!(cache.get("a"), None);
         cache.insert(cache.generation(), &profile("a", "new"));
-        assert_eq!(cache.get("a").unwrap().name, "new");
+        assert_eq!(cache.get("a").unwrap().name.as_deref(), Some("new"));
     }
 
     #[test]

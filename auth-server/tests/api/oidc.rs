@@ -830,3 +830,78 @@ async fn consent_given_in_two_tabs_at_once_is_remembered_once_and_both_get_codes
         assert_eq!(rows, 3, "one row per scope, round {round}");
     }
 }
+
+#[tokio::test]
+async fn a_third_party_token_carries_email_and_name_only_with_their_scopes() {
+    let app = spawn_app().await;
+    let user = app.signup(EMAIL).await;
+    let client = oidc_client(&app).await;
+    for (scope, email, name) in [
+        ("profile:read", false, false),
+        ("openid profile:read", false, false),
+        ("profile:read email", true, false),
+        ("profile:read profile", false, true),
+        ("openid email profile", true, true),
+    ] {
+        let query = query_with(&client.id, &[("scope", scope)]);
+        let redirect = authorize_like_a_browser(&app, &as_refs(&query), EMAIL).await;
+        let tokens = tokens_for(&app, &client, &redirect).await;
+        let refreshed: Value = app
+            .post_token(&[
+                ("grant_type", "refresh_token"),
+                ("client_id", &client.id),
+                ("refresh_token", tokens["refresh_token"].as_str().unwrap()),
+            ])
+            .await
+            .json()
+            .await
+            .unwrap();
+        for access in [&tokens["access_token"], &refreshed["access_token"]] {
+            let claims = decode_parts(access.as_str().unwrap()).1;
+            assert_eq!(claims["sub"], user["id"], "{scope}");
+            assert_eq!(claims.get("email").is_some(), email, "{scope}: {claims}");
+            assert_eq!(claims.get("name").is_some(), name, "{scope}: {claims}");
+            if email {
+                assert_eq!(claims["email"], EMAIL);
+            }
+            if name {
+                assert_eq!(claims["name"], "Ada Lovelace");
+            }
+        }
+    }
+
+    // First-party clients get both without asking: the built-in one
+    // (Swagger UI's) and one registered --first-party.
+    let builtin = app.password_token(EMAIL).await;
+    let new = NewClient {
+        name: "Own app".into(),
+        public: false,
+        first_party: true,
+        grant_types: vec![GrantType::Password],
+        scopes: ScopeSet::parse("profile:read"),
+        redirect_uris: vec![],
+        audiences: vec![],
+        post_logout_redirect_uris: vec![],
+    };
+    let (id, secret) = clients::create(&app.db, &new, 0).await.unwrap();
+    let own = RegisteredClient { id, secret };
+    let response = post_form(
+        &app,
+        "/oauth/token",
+        Some(&own.basic()),
+        &[
+            ("grant_type", "password"),
+            ("username", EMAIL),
+            ("password", PASSWORD),
+        ],
+    )
+    .await;
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["scope"], "profile:read");
+    for access in [builtin.as_str(), body["access_token"].as_str().unwrap()] {
+        let claims = decode_parts(access).1;
+        assert_eq!(claims["email"], EMAIL);
+        assert_eq!(claims["name"], "Ada Lovelace");
+    }
+}

@@ -104,10 +104,12 @@ impl GrantContext<'_> {
                 return Err(());
             };
             let scope = self.token_scope(&scope, &client, Some(&user))?;
+            // Personal data goes to the product's own clients, and to a
+            // third party only with the scope that names it (API.md).
             let subject = Subject::User {
                 id: &user.id,
-                email: &user.email,
-                name: &user.name,
+                email: (client.first_party || scope.has(Scope::Email)).then_some(&*user.email),
+                name: (client.first_party || scope.has(Scope::Profile)).then_some(&*user.name),
             };
             // A code exchange chose its jti when it spent the code.
             let jti = private(extensions, ext::ACCESS_JTI).unwrap_or_else(new_jti);
