@@ -24,27 +24,24 @@ use oxide_auth::primitives::registrar::ExactUrl;
 use oxide_auth_async::code_grant::authorization::{Pending, authorization_code};
 use rocket::data::Data;
 use rocket::http::uri::Origin;
-use rocket::http::{ContentType, Cookie, CookieJar, Header, SameSite, Status};
+use rocket::http::{ContentType, CookieJar, Header, Status};
 use rocket::response::Redirect;
 use rocket::{State, get, post};
 use secrecy::SecretString;
 use shared::scope::ScopeSet;
-use subtle::ConstantTimeEq;
 use url::Url;
 
 use super::primitives::GrantEndpoint;
 use super::throttle::{Attempt, LoginThrottle, MAX_USERNAME_CHARS};
 use super::{
-    GrantContext, OAuthParams, RequestMeta, TokenFailure, codes, read_page_form, scope_rules,
+    GrantContext, OAuthParams, RequestMeta, TokenFailure, codes, csrf, read_page_form, scope_rules,
     sessions,
 };
-use crate::clients::{Client, generate_secret};
+use crate::clients::Client;
 use crate::config::AppConfig;
 use crate::error::OAuthError;
 use crate::pages::{self, Consent, Page, ScopeLine, SignIn, View};
 use crate::{password, users};
-
-const CSRF_COOKIE: &str = "authorize_csrf";
 
 /// The page or the redirect. One per request, so the variants' sizes do
 /// not matter.
@@ -340,23 +337,11 @@ fn unavailable(message: &str, retry_after: u64) -> AuthorizeResponse {
 
 /// A fresh CSRF token, also set as the cookie the form must match.
 fn new_csrf(jar: &CookieJar<'_>, config: &AppConfig) -> String {
-    let token = generate_secret();
-    let cookie = Cookie::build((CSRF_COOKIE, token.clone()))
-        .http_only(true)
-        .same_site(SameSite::Strict)
-        .secure(config.issuer.starts_with("https://"))
-        .path("/oauth/authorize");
-    jar.add(cookie);
-    token
+    csrf::AUTHORIZE.issue(jar, config)
 }
 
 fn csrf_matches(jar: &CookieJar<'_>, presented: Option<&str>) -> bool {
-    match (jar.get(CSRF_COOKIE), presented) {
-        (Some(cookie), Some(presented)) => {
-            bool::from(cookie.value().as_bytes().ct_eq(presented.as_bytes()))
-        }
-        _ => false,
-    }
+    csrf::AUTHORIZE.matches(jar, presented)
 }
 
 /// The authorization request (RFC 6749 §4.1.1): shows the login page, or an
@@ -463,6 +448,12 @@ impl Prompt {
                 Err(_) => return Err("max_age must be a non-negative number of seconds."),
             },
         };
+        // A sign-in in this very second is not older than 0 seconds, yet
+        // max_age=0 asks for a fresh one: it is prompt=login (OpenID
+        // Connect Core 1.0 errata set 2, §3.1.2.1).
+        if max_age == Some(0) {
+            prompt.login = true;
+        }
         Ok((prompt, max_age))
     }
 }

@@ -12,6 +12,7 @@ pub mod authorize;
 pub mod client_credentials;
 pub mod codes;
 mod context;
+pub mod csrf;
 mod grant_type;
 pub mod introspect;
 pub mod oidc;
@@ -61,7 +62,8 @@ pub fn stage() -> rocket::fairing::AdHoc {
                     introspect::introspect,
                     oidc::userinfo_get,
                     oidc::userinfo_post,
-                    oidc::logout
+                    oidc::logout,
+                    oidc::logout_submit
                 ],
             )
             .mount("/", crate::pages::routes())
