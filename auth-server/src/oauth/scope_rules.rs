@@ -33,7 +33,7 @@ use crate::users::{self, User};
 pub const fn nothing_to_grant() -> OAuthError {
     OAuthError::new(
         OAuthErrorCode::InvalidScope,
-        "Nothing of the requested scope can be granted to this client for this user.",
+        "Nothing of the requested scope can be granted: the client is not registered for it, or the user does not hold it.",
     )
 }
 
