@@ -453,7 +453,7 @@ pub fn rfc3339(unix: i64) -> String {
     responses(
         (status = 201, description = "Created", body = UserResponse,
          headers(("Location" = String, description = "Where the user is"))),
-        (status = 400, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "Not JSON, or a member named twice", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "Email taken", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "Body over 64 KiB", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Not application/json", body = Problem, content_type = "application/problem+json"),

@@ -119,6 +119,55 @@ async fn body_that_is_not_json_is_400() {
     assert_eq!(body["status"], 400);
 }
 
+/// API.md: a JSON body with a member named twice is `400` problem+json
+/// (as a token with one is refused), whichever copy would have won, and
+/// nothing is created.
+#[tokio::test]
+async fn a_member_named_twice_is_400_and_creates_nothing() {
+    let app = spawn_app().await;
+    let bodies = [
+        format!(
+            r#"{{"email":"ada@example.com","email":"eve@example.com","password":"{PASSWORD}","name":"Ada"}}"#
+        ),
+        format!(
+            r#"{{"email":"ada@example.com","password":"{PASSWORD}","name":"Ada","n\u0061me":"Eve"}}"#
+        ),
+        format!(
+            r#"{{"email":"ada@example.com","password":"{PASSWORD}","name":"Ada","is_admin":true,"is_admin":true}}"#
+        ),
+    ];
+    for body in &bodies {
+        let response = app
+            .client
+            .post(app.url("/signup"))
+            .header("content-type", "application/json")
+            .body(body.clone())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 400, "{body}");
+        assert_eq!(
+            response.headers()["content-type"],
+            "application/problem+json"
+        );
+        let problem: Value = response.json().await.unwrap();
+        assert_eq!(problem["status"], 400);
+        assert!(
+            problem["detail"].as_str().unwrap().contains("twice"),
+            "{problem}"
+        );
+    }
+    let created: i64 = sqlx::query_scalar(
+        "select count(*) from users where email in ('ada@example.com', 'eve@example.com')",
+    )
+    .fetch_one(&app.db.pool)
+    .await
+    .unwrap();
+    assert_eq!(created, 0);
+    // Each member once: the signup goes through.
+    app.signup("ada@example.com").await;
+}
+
 #[tokio::test]
 async fn wrong_content_type_is_415() {
     let app = spawn_app().await;

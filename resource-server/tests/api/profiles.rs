@@ -141,6 +141,41 @@ async fn bad_bodies_get_415_400_422_and_413() {
     assert_eq!(read["bio"], "");
 }
 
+/// API.md: a JSON body with a member named twice is `400`, as a token
+/// with one is refused: never one of the two values picked silently.
+#[rocket::async_test]
+async fn a_patch_naming_a_member_twice_is_400_and_changes_nothing() {
+    let app = spawn_app().await;
+    let token = user_token(&new_sub(), READ_WRITE);
+    let before: Value = app.get_profile_me(&token).await.into_json().await.unwrap();
+    for body in [
+        r#"{"name":"Ada","name":"Mallory"}"#,
+        r#"{"bio":"x","b\u0069o":"y"}"#,
+        r#"{"name":"Ada","bio":"x","name":"Ada"}"#,
+    ] {
+        let (status, challenge, content_type, problem) =
+            parts(app.patch_profile_me(&token, body).await).await;
+        assert_eq!(status, Status::BadRequest, "{body}");
+        assert_eq!(challenge, None);
+        assert_eq!(content_type.as_deref(), Some(PROBLEM_JSON));
+        assert_eq!(problem["status"], 400);
+        assert!(
+            problem["detail"].as_str().unwrap().contains("twice"),
+            "{problem}"
+        );
+    }
+    let after: Value = app.get_profile_me(&token).await.into_json().await.unwrap();
+    assert_eq!(after, before);
+    // The same members once each are an ordinary change.
+    let (status, _, _, changed) = parts(
+        app.patch_profile_me(&token, r#"{"name":"Ada","bio":"x"}"#)
+            .await,
+    )
+    .await;
+    assert_eq!(status, Status::Ok);
+    assert_eq!(changed["name"], "Ada");
+}
+
 #[rocket::async_test]
 async fn another_users_profile_needs_profiles_read_whether_or_not_it_exists() {
     let app = spawn_app().await;
