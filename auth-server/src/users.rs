@@ -348,7 +348,7 @@ pub async fn update_user(
     now: i64,
     access_expires_at: i64,
 ) -> Result<Option<UpdatedUser>, sqlx::Error> {
-    let mut tx = db.pool.begin().await?;
+    let mut tx = db.begin_write().await?;
     // The write first: it takes the row (or, on SQLite, the database) lock,
     // so two updates of one user run one after the other.
     let updated =
@@ -402,7 +402,7 @@ pub async fn delete_user(
     now: i64,
     access_expires_at: i64,
 ) -> Result<Option<UpdatedUser>, sqlx::Error> {
-    let mut tx = db.pool.begin().await?;
+    let mut tx = db.begin_write().await?;
     let found = sqlx::query(concat!(
         "update users set updated_at = $2 where email = $1 returning ",
         user_columns!()

@@ -148,7 +148,7 @@ pub async fn start_family(
         auth_time: None,
         resource: None,
     };
-    let mut tx = db.pool.begin().await?;
+    let mut tx = db.begin_write().await?;
     insert_family(&mut tx, &family).await?;
     let family_end = new.now.saturating_add(max_lifetime);
     let token = insert_token(&mut tx, &family_id, &new, family_end).await?;
@@ -215,7 +215,7 @@ pub async fn continue_family(
     access_expires_at: i64,
 ) -> Result<Continued, sqlx::Error> {
     let now = new.now;
-    let mut tx = db.pool.begin().await?;
+    let mut tx = db.begin_write().await?;
     let Some(family_end) = lock_live_family(&mut tx, family_id, now).await? else {
         tx.rollback().await?;
         return Ok(Continued::FamilyEnded);
@@ -305,7 +305,7 @@ pub async fn revoke_family(
     now: i64,
     access_expires_at: i64,
 ) -> Result<(), sqlx::Error> {
-    let mut tx = db.pool.begin().await?;
+    let mut tx = db.begin_write().await?;
     revoke_family_locked(&mut tx, family_id, now, access_expires_at).await?;
     tx.commit().await?;
     tracing::warn!(family_id, "refresh token family revoked");

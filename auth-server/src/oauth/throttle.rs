@@ -185,7 +185,7 @@ impl LoginThrottle {
         // Keys are always taken in the same order (address, account at
         // address, account), so two attempts never wait on each other in a
         // cycle.
-        let mut tx = db.pool.begin().await?;
+        let mut tx = db.begin_write().await?;
         if db.backend == Backend::Postgres {
             // A count lost in a crash hands a guesser a few attempts at
             // most; not waiting for the WAL flush takes most of the cost
