@@ -24,6 +24,7 @@ mod request;
 mod response;
 pub mod revoke;
 pub mod sessions;
+pub mod sign_in;
 pub mod throttle;
 pub mod token_endpoint;
 
