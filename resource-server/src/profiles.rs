@@ -162,7 +162,7 @@ async fn read_profile(
     request_body(content = ProfilePatch, content_type = "application/json"),
     responses(
         (status = 200, description = "The updated profile", body = ProfileBody),
-        (status = 400, description = "Body is not JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "Body is not JSON, or names a member twice", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "No token or a bad token (RFC 6750)", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "insufficient_scope", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "Body over 64 KiB", body = Problem, content_type = "application/problem+json"),
@@ -237,7 +237,12 @@ async fn read_changes(
     if !body.is_complete() {
         return Err(ApiError::TooLarge);
     }
-    let value: Value = serde_json::from_slice(&body.into_inner()).map_err(|_| ApiError::NotJson)?;
+    // A member named twice is refused, never one of its values picked.
+    let value =
+        shared::strict_json::from_slice(&body.into_inner()).map_err(|error| match error {
+            shared::strict_json::Error::Duplicate => ApiError::DuplicateMember,
+            shared::strict_json::Error::Invalid => ApiError::NotJson,
+        })?;
     validate_changes(&value)
 }
 

@@ -1,6 +1,7 @@
 //! The wire contract shared by the token issuer and every service that trusts
 //! its tokens: access-token claims (RFC 9068), scopes, JWK types (RFC 7517,
-//! RFC 7638 thumbprints), well-known paths and error bodies.
+//! RFC 7638 thumbprints), well-known paths and error bodies, and the strict
+//! JSON parsing (no member named twice) that tokens and request bodies share.
 //!
 //! Nothing here depends on a web framework or a database unless the `rocket`
 //! or `database` feature is on, so any Rust service can adopt the crate.
@@ -18,6 +19,7 @@ pub mod openapi;
 pub mod problem;
 pub mod routes;
 pub mod scope;
+pub mod strict_json;
 
 pub use claims::{AccessTokenClaims, Audience};
 pub use clock::{Clock, SystemClock};

@@ -43,7 +43,6 @@
 //! why a remembered answer is always the one a full check would give. A hit
 //! never reaches `jsonwebtoken`.
 
-mod strict_json;
 pub mod token_cache;
 
 use std::sync::Arc;
@@ -58,6 +57,7 @@ use serde_json::{Map, Value};
 use crate::claims::{ACCESS_TOKEN_TYP, AccessTokenClaims, Audience};
 use crate::jwks_cache::{JwksCache, VerifyingKey};
 use crate::scope::ScopeSet;
+use crate::strict_json;
 
 use token_cache::TokenCache;
 pub use token_cache::{TokenCacheConfig, TokenCacheUsage};

@@ -197,7 +197,7 @@ type Tx = sqlx::Transaction<'static, sqlx::Any>;
 /// Begins a change: the version bump comes first, so the transaction holds
 /// the lock every other changer waits for before it reads anything.
 async fn begin_change(db: &Db) -> Result<Tx, sqlx::Error> {
-    let mut tx = db.pool.begin().await?;
+    let mut tx = db.begin_write().await?;
     sqlx::query("update key_ring set version = version + 1 where id = 1")
         .execute(&mut *tx)
         .await?;

@@ -32,7 +32,8 @@ use shared::scope::ScopeSet;
 use url::Url;
 
 use super::primitives::GrantEndpoint;
-use super::throttle::{Attempt, LoginThrottle, MAX_USERNAME_CHARS};
+use super::sign_in;
+use super::throttle::{LoginThrottle, MAX_USERNAME_CHARS};
 use super::{
     GrantContext, OAuthParams, RequestMeta, TokenFailure, codes, csrf, read_page_form, scope_rules,
     sessions,
@@ -41,7 +42,7 @@ use crate::clients::Client;
 use crate::config::AppConfig;
 use crate::error::OAuthError;
 use crate::pages::{self, Consent, Page, ScopeLine, SignIn, View};
-use crate::{password, users};
+use crate::users;
 
 /// The page or the redirect. One per request, so the variants' sizes do
 /// not matter.
@@ -673,52 +674,38 @@ async fn login(
         );
     }
     let account = username.trim().to_lowercase();
-    let attempt = Attempt::new(&account, meta.client_ip);
-    let locked = match throttle.check(db, &attempt, now).await {
-        Ok(locked) => locked,
-        Err(error) => return server_error(error),
-    };
-    if let Some(wait) = locked {
-        let page = sign_in_page(
-            validated,
-            csrf,
-            &account,
-            Some("Too many failed attempts. Please wait a while and try again."),
-            Status::TooManyRequests,
-        );
-        // As at the token endpoint (API.md: 429 with Retry-After).
-        return page_towards(validated, page.retry_after(wait));
-    }
-    let user = match users::find_by_email(db, &account).await {
-        Ok(user) => user,
-        Err(error) => return server_error(error),
-    };
-    let stored = user.as_ref().map(|u| u.password_hash.clone());
-    let verified = match password::verify(SecretString::from(password_field), stored).await {
-        Ok(verified) => verified,
-        Err(busy) => {
+    let password = SecretString::from(password_field);
+    let checked = sign_in::check(db, throttle, &account, meta.client_ip, password, now).await;
+    let user = match checked {
+        Ok(Some(user)) => user,
+        Ok(None) => {
+            return login_page_for(
+                validated,
+                csrf,
+                &account,
+                Some("The email or password is incorrect."),
+                Status::Unauthorized,
+            );
+        }
+        Err(sign_in::Refusal::Throttled(wait)) => {
+            let page = sign_in_page(
+                validated,
+                csrf,
+                &account,
+                Some("Too many failed attempts. Please wait a while and try again."),
+                Status::TooManyRequests,
+            );
+            // As at the token endpoint (API.md: 429 with Retry-After).
+            return page_towards(validated, page.retry_after(wait));
+        }
+        Err(sign_in::Refusal::Busy(busy)) => {
             return unavailable(
                 "Too many sign-ins are waiting. Please try again in a moment.",
                 busy.retry_after,
             );
         }
+        Err(sign_in::Refusal::Database(error)) => return server_error(error),
     };
-    let Some(user) = user.filter(|_| verified) else {
-        if let Err(error) = throttle.record_failure(db, &attempt, now).await {
-            return server_error(error);
-        }
-        return login_page_for(
-            validated,
-            csrf,
-            &account,
-            Some("The email or password is incorrect."),
-            Status::Unauthorized,
-        );
-    };
-    if let Err(error) = throttle.record_success(db, &attempt).await {
-        // The login stands; the counts expire on their own.
-        tracing::warn!(%error, "clearing failed-login counts failed");
-    }
     // Later authorization requests from this browser skip the password.
     if let Err(error) = sessions::start(db, jar, config, &user.id, now).await {
         return server_error(error);

@@ -26,6 +26,7 @@ mod response;
 pub mod revoke;
 pub mod scope_rules;
 pub mod sessions;
+pub mod sign_in;
 pub mod throttle;
 pub mod token_endpoint;
 

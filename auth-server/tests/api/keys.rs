@@ -499,7 +499,7 @@ async fn a_revoked_kid_never_returns_though_its_file_stays_in_keys_dir() {
 /// Used by rotation.rs: the app's rows, `seconds` into the past, and the
 /// version bumped so running servers reload.
 pub async fn time_passes(app: &TestApp, seconds: i64) {
-    let mut tx = app.db.pool.begin().await.unwrap();
+    let mut tx = app.db.begin_write().await.unwrap();
     sqlx::query("update key_ring set version = version + 1 where id = 1")
         .execute(&mut *tx)
         .await

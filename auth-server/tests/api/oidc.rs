@@ -791,7 +791,7 @@ async fn resource_indicators_set_the_audience_or_are_invalid_target() {
 async fn consent_given_in_two_tabs_at_once_is_remembered_once_and_both_get_codes() {
     let app = spawn_app().await;
     app.signup(EMAIL).await;
-    for round in 0..8 {
+    for round in 0..30 {
         let client = oidc_client(&app).await;
         let query = query_with(&client.id, &[("scope", "openid email profile:read")]);
         // Two tabs, each signed in up to its consent page.

@@ -215,6 +215,15 @@ impl GrantContext<'_> {
                 .map_err(|e| self.db_failed(e))?;
         match continued {
             refresh_tokens::Continued::Issued(issued) => Ok(Some(issued.token)),
+            refresh_tokens::Continued::IssuedRevoked(issued) => {
+                // This exchange spent the code first, and a replay of it
+                // revoked what it issues: answered, and dead already.
+                refresh_tokens::revoke_access_token(self.db, &access_jti, access_expires_at)
+                    .await
+                    .map_err(|e| self.db_failed(e))?;
+                tracing::warn!("a code's tokens were revoked by its replay as they were issued");
+                Ok(Some(issued.token))
+            }
             refresh_tokens::Continued::Replayed
             | refresh_tokens::Continued::FamilyEnded
             | refresh_tokens::Continued::TokenDead => {
