@@ -69,6 +69,11 @@ fn unusable_settings_stop_start_up_with_one_line_naming_them() {
             "60",
             "auth-server: KEY_ROTATION_INTERVAL: ",
         ),
+        (
+            "CLIENT_ADDRESS_HEADER",
+            "x-real-ip",
+            "auth-server: CLIENT_ADDRESS_HEADER: ",
+        ),
     ] {
         let (code, stderr) = start_with(var, value);
         assert_eq!(code, Some(1), "{var}={value}: {stderr}");
