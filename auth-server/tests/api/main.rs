@@ -6,6 +6,7 @@
 mod arbitrary_requests;
 mod authorize;
 mod cli;
+mod client_address;
 mod discovery;
 mod empty_grants;
 mod grants;

@@ -203,7 +203,8 @@ async fn a_rotation_interval_rotates_once_however_many_instances_run() {
         ..ClusterSettings::default()
     };
     let cluster = Cluster::start_with_keys(2, settings, |dir| {
-        std::fs::write(dir.join(format!("{}.pem", old.kid)), &old.pem).unwrap();
+        // Imported into the empty database: private to the server's user.
+        old.write_to(dir, Duration::ZERO);
         std::fs::write(dir.join("schedule.json"), schedule.to_string()).unwrap();
     })
     .await;
