@@ -24,17 +24,36 @@ pub fn command(dir: &TempDir, database_url: &str) -> Command {
     command
 }
 
-/// Runs `serve` with one setting broken; returns (exit code, stderr).
+/// Runs `serve` with one setting broken; returns (exit code, stderr). A
+/// server that accepts the setting and keeps running is stopped after 30 s
+/// and reported as exit code `None`, so the test fails instead of hanging.
 fn start_with(var: &str, value: &str) -> (Option<i32>, String) {
     let dir = TempDir::new().unwrap();
-    let output = command(&dir, &format!("sqlite://{}/a.db", dir.path().display()))
+    let mut child = command(&dir, &format!("sqlite://{}/a.db", dir.path().display()))
         .env(var, value)
-        .output()
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
         .unwrap();
-    (
-        output.status.code(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
+    let mut stderr = child.stderr.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = stderr.read_to_string(&mut text);
+        text
+    });
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let code = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status.code();
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    (code, reader.join().unwrap())
 }
 
 #[test]
