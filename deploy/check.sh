@@ -149,20 +149,22 @@ for name, dep in sorted(deployments.items()):
                 s = secrets.get(ref["name"], {})
                 ok(ref["key"] in {**s.get("data", {}), **s.get("stringData", {})},
                    f"{cname}: {e['name']} from Secret {ref['name']}/{ref['key']} defined")
+        # No Secret volume: its files belong to root, readable by the server
+        # only through fsGroup's group read, which the auth-server refuses
+        # for a key-encryption key file.
         for m in c.get("volumeMounts", []):
-            sv = volumes.get(m["name"], {}).get("secret")
-            if sv:
-                ok(m.get("readOnly") is True and sv.get("defaultMode") == 0o400,
-                   f"{cname}: Secret {sv['secretName']} mounted read-only with mode 0400")
-                env_values = {e["name"]: e.get("value") for e in c.get("env", [])}
-                ok(env_values.get("KEYS_DIR") == m["mountPath"], f"{cname}: KEYS_DIR is the Secret's mount path")
-                # The Secret holds only the key-encryption key; the signing
-                # keys live in the database.
-                s = secrets.get(sv["secretName"], {})
-                held = set(s.get("data", {})) | set(s.get("stringData", {}))
-                ok(held == {"kek"}, f"{cname}: Secret {sv['secretName']} holds only the key-encryption key ({sorted(held)})")
-                ok(env_values.get("KEY_ENCRYPTION_KEY_FILE") == m["mountPath"].rstrip("/") + "/kek",
-                   f"{cname}: KEY_ENCRYPTION_KEY_FILE is the Secret's kek")
+            ok(not volumes.get(m["name"], {}).get("secret"),
+               f"{cname}: no Secret mounted as files ({m['name']})")
+        if name == "auth-server":
+            env = {e["name"]: e for e in c.get("env", [])}
+            ref = ((env.get("KEY_ENCRYPTION_KEY") or {}).get("valueFrom") or {}).get("secretKeyRef") or {}
+            ok(ref.get("key") == "kek", f"{cname}: KEY_ENCRYPTION_KEY from a Secret's kek")
+            ok("KEY_ENCRYPTION_KEY_FILE" not in env, f"{cname}: no KEY_ENCRYPTION_KEY_FILE beside KEY_ENCRYPTION_KEY")
+            # The Secret holds only the key-encryption key; the signing
+            # keys live in the database.
+            s = secrets.get(ref.get("name"), {})
+            held = set(s.get("data", {})) | set(s.get("stringData", {}))
+            ok(held == {"kek"}, f"{cname}: Secret {ref.get('name')} holds only the key-encryption key ({sorted(held)})")
 
 # Several auth-server replicas act as one issuer (keys in the database).
 ok((deployments.get("auth-server", {}).get("spec") or {}).get("replicas") == 3, "auth-server: 3 replicas")

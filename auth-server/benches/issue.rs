@@ -50,8 +50,8 @@ fn mint(c: &mut Criterion) {
                 .mint(
                     Subject::User {
                         id: "6f1c2f0e-8d7a-4d0b-9a57-1b0f0f7f2a11",
-                        email: "ada@example.com",
-                        name: "Ada Lovelace",
+                        email: Some("ada@example.com"),
+                        name: Some("Ada Lovelace"),
                     },
                     "first-party",
                     &scope,

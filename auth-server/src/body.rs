@@ -1,6 +1,8 @@
 //! Reading request bodies ourselves, so each way a body can be wrong gets
 //! the contract's answer: too large → 413, wrong media type → 415, not JSON
-//! (or not a form) → 400, instead of Rocket's generic guard failures.
+//! (or not a form) → 400, instead of Rocket's generic guard failures. JSON
+//! is read by `shared::strict_json`, so a member named twice is a `400` too,
+//! as it is in a token: never one of the two values picked silently.
 
 use rocket::data::{Data, ToByteUnit};
 use rocket::http::ContentType;
@@ -38,11 +40,16 @@ pub async fn json_object(
         BodyError::TooLarge => ApiError::PayloadTooLarge,
         BodyError::Unreadable => ApiError::BadRequest("The request body could not be read."),
     })?;
-    match serde_json::from_slice::<serde_json::Value>(&bytes) {
+    match shared::strict_json::from_slice(&bytes) {
         Ok(serde_json::Value::Object(map)) => Ok(map),
         Ok(_) => Err(ApiError::BadRequest(
             "The request body must be a JSON object.",
         )),
-        Err(_) => Err(ApiError::BadRequest("The request body is not valid JSON.")),
+        Err(shared::strict_json::Error::Duplicate) => Err(ApiError::BadRequest(
+            "The request body names a member twice.",
+        )),
+        Err(shared::strict_json::Error::Invalid) => {
+            Err(ApiError::BadRequest("The request body is not valid JSON."))
+        }
     }
 }

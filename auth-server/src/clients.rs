@@ -206,7 +206,7 @@ type Tx = sqlx::Transaction<'static, sqlx::Any>;
 /// `key_ring.clients_version` in its own transaction: that is what every
 /// running instance polls to drop the clients it remembers.
 async fn begin_change(db: &Db) -> Result<Tx, sqlx::Error> {
-    let mut tx = db.pool.begin().await?;
+    let mut tx = db.begin_write().await?;
     sqlx::query("update key_ring set clients_version = clients_version + 1 where id = 1")
         .execute(&mut *tx)
         .await?;

@@ -32,6 +32,7 @@ const ENV_SETTINGS: &[&str] = &[
     "KEY_ENCRYPTION_KEY_FILE",
     "JWKS_MAX_AGE",
     "TRUSTED_PROXIES",
+    "CLIENT_ADDRESS_HEADER",
     "SERVICE_NAME",
     "SESSION_TTL",
 ];
@@ -68,6 +69,7 @@ struct RawSettings {
     key_encryption_key_file: Option<PathBuf>,
     jwks_max_age: Option<i64>,
     trusted_proxies: Option<String>,
+    client_address_header: Option<String>,
     service_name: Option<String>,
     session_ttl: Option<i64>,
 }
@@ -116,7 +118,8 @@ pub struct AppConfig {
     /// The JWK Set's `max-age`; a new key is published twice this long
     /// before it signs.
     pub jwks_max_age: i64,
-    /// Reverse proxies whose forwarding headers name the client.
+    /// Reverse proxies whose forwarding header (`CLIENT_ADDRESS_HEADER`)
+    /// names the client.
     pub trusted_proxies: TrustedProxies,
     /// The product name on the sign-in, consent and signed-out pages.
     pub service_name: String,
@@ -236,7 +239,10 @@ impl AppConfig {
                 "must be between 1 and 31536000 seconds",
             ));
         }
-        let trusted_proxies = settings::trusted_proxies(raw.trusted_proxies.as_deref())?;
+        let trusted_proxies = settings::trusted_proxies(
+            raw.trusted_proxies.as_deref(),
+            raw.client_address_header.as_deref(),
+        )?;
         let service_name = parse_service_name(raw.service_name.as_deref())?;
 
         Ok(AppConfig {
@@ -492,6 +498,15 @@ mod tests {
         assert_eq!(error.setting, "TRUSTED_PROXIES");
         assert!(error.to_string().starts_with("TRUSTED_PROXIES: "));
         assert!(!error.to_string().contains('\n'));
+        use platform::client_addr::ForwardingHeader;
+        assert_eq!(
+            config.trusted_proxies.header(),
+            ForwardingHeader::XForwardedFor
+        );
+        let config = config_with(&[("client_address_header", "forwarded")]).unwrap();
+        assert_eq!(config.trusted_proxies.header(), ForwardingHeader::Forwarded);
+        let error = config_with(&[("client_address_header", "x-real-ip")]).unwrap_err();
+        assert!(error.to_string().starts_with("CLIENT_ADDRESS_HEADER: "));
     }
 
     #[test]

@@ -53,6 +53,12 @@ impl Db {
         })
     }
 
+    /// Begins a transaction that writes (`platform::db::begin_write`: on
+    /// SQLite the write lock is taken now, not at the first write).
+    pub async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>, sqlx::Error> {
+        platform::db::begin_write(&self.pool, self.backend).await
+    }
+
     /// Whether the database answers now, within a short time.
     pub async fn is_ready(&self) -> bool {
         platform::db::is_reachable(&self.pool).await

@@ -21,6 +21,7 @@ use crate::config::AppConfig;
         crate::oauth::oidc::userinfo_get,
         crate::oauth::oidc::userinfo_post,
         crate::oauth::oidc::logout,
+        crate::oauth::oidc::logout_submit,
         crate::pages::stylesheet,
         crate::discovery::jwks,
         crate::discovery::oauth_metadata,

@@ -1,5 +1,5 @@
 //! The pages people see at the authorization server: sign in, consent,
-//! error and signed out.
+//! error, sign out (the question) and signed out.
 //!
 //! - Askama templates in `auth-server/templates/`: checked when the crate
 //!   compiles, every value HTML-escaped by default.
@@ -110,10 +110,21 @@ pub struct Consent {
     pub scopes: Vec<ScopeLine>,
 }
 
+/// The question RP-Initiated Logout asks when the request does not prove
+/// it comes from an application the person signed in to.
+pub struct ConfirmSignOut {
+    pub csrf: String,
+    /// The logout request's parameters, carried through the form.
+    pub hidden: Vec<(&'static str, String)>,
+    /// Who is signed in.
+    pub email: String,
+}
+
 pub enum View {
     SignIn(SignIn),
     Consent(Consent),
     Error { message: String },
+    ConfirmSignOut(ConfirmSignOut),
     SignedOut,
 }
 
@@ -148,6 +159,15 @@ struct ErrorPage<'a> {
 }
 
 #[derive(Template)]
+#[template(path = "sign_out.html")]
+struct ConfirmSignOutPage<'a> {
+    chrome: Chrome<'a>,
+    csrf: &'a str,
+    hidden: &'a [(&'static str, String)],
+    email: &'a str,
+}
+
+#[derive(Template)]
 #[template(path = "signed_out.html")]
 struct SignedOutPage<'a> {
     chrome: Chrome<'a>,
@@ -176,6 +196,13 @@ impl View {
             }
             .render(),
             View::Error { message } => ErrorPage { chrome, message }.render(),
+            View::ConfirmSignOut(v) => ConfirmSignOutPage {
+                chrome,
+                csrf: &v.csrf,
+                hidden: &v.hidden,
+                email: &v.email,
+            }
+            .render(),
             View::SignedOut => SignedOutPage { chrome }.render(),
         }
     }
@@ -312,6 +339,25 @@ mod tests {
             "{html}"
         );
         assert!(html.contains(r#"aria-invalid="true""#), "{html}");
+        Ok(())
+    }
+
+    #[test]
+    fn the_sign_out_question_posts_its_csrf_token_back() -> askama::Result<()> {
+        let view = View::ConfirmSignOut(ConfirmSignOut {
+            csrf: "tok\"en".into(),
+            hidden: vec![("state", "<s>".into())],
+            email: "<ada>@example.com".into(),
+        });
+        let html = view.render(chrome())?;
+        assert!(
+            html.contains(r#"<form method="post" action="/oauth/logout""#),
+            "{html}"
+        );
+        assert!(html.contains(r#"name="csrf""#), "{html}");
+        assert!(!html.contains("tok\"en"), "{html}");
+        assert!(!html.contains("<s>"), "{html}");
+        assert!(!html.contains("<ada>"), "{html}");
         Ok(())
     }
 

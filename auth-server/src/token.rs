@@ -36,11 +36,12 @@ use crate::keys::{KeyStore, SigningKey};
 /// Who a token is for.
 #[derive(Debug, Clone)]
 pub enum Subject<'a> {
-    /// A user, through a user grant; `sub` is the user id.
+    /// A user, through a user grant; `sub` is the user id. `email` and
+    /// `name` are the claims the grant may carry, `None` where it may not.
     User {
         id: &'a str,
-        email: &'a str,
-        name: &'a str,
+        email: Option<&'a str>,
+        name: Option<&'a str>,
     },
     /// A client acting for itself (client credentials); `sub` is the client id.
     Client,
@@ -138,9 +139,11 @@ impl TokenMinter {
         resource: Option<&str>,
     ) -> Result<MintedToken, SigningError> {
         let (sub, email, name) = match subject {
-            Subject::User { id, email, name } => {
-                (id.to_owned(), Some(email.to_owned()), Some(name.to_owned()))
-            }
+            Subject::User { id, email, name } => (
+                id.to_owned(),
+                email.map(str::to_owned),
+                name.map(str::to_owned),
+            ),
             Subject::Client => (client_id.to_owned(), None, None),
         };
         let claims = AccessTokenClaims {

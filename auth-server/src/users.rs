@@ -349,7 +349,7 @@ pub async fn update_user(
     now: i64,
     access_expires_at: i64,
 ) -> Result<Option<UpdatedUser>, sqlx::Error> {
-    let mut tx = db.pool.begin().await?;
+    let mut tx = db.begin_write().await?;
     // The write first: it takes the row (or, on SQLite, the database) lock,
     // so two updates of one user run one after the other.
     let updated =
@@ -403,7 +403,7 @@ pub async fn delete_user(
     now: i64,
     access_expires_at: i64,
 ) -> Result<Option<UpdatedUser>, sqlx::Error> {
-    let mut tx = db.pool.begin().await?;
+    let mut tx = db.begin_write().await?;
     let found = sqlx::query(concat!(
         "update users set updated_at = $2 where email = $1 returning ",
         user_columns!()
@@ -444,7 +444,7 @@ pub async fn delete_user(
     responses(
         (status = 201, description = "Created", body = UserResponse,
          headers(("Location" = String, description = "Where the user is"))),
-        (status = 400, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "Not JSON, or a member named twice", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "Email taken", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "Body over 64 KiB", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Not application/json", body = Problem, content_type = "application/problem+json"),

@@ -1,16 +1,17 @@
 //! The client's address as far as it can be trusted: the TCP peer, unless
 //! the peer is one of the operator's reverse proxies (`TRUSTED_PROXIES`),
-//! in which case the forwarding headers those proxies append are walked from
+//! in which case the forwarding header those proxies append is walked from
 //! the right, past every trusted hop, to the first address nobody we trust
 //! could have forged.
 //!
 //! Rocket's own `ip_header` (`X-Real-IP` by default) believes any client,
 //! so the services turn it off and read the address from here. Without a
-//! trusted proxy the headers are ignored entirely. `X-Forwarded-For` is read
-//! when present (every such header, in order), else RFC 7239 `Forwarded`:
-//! common proxies (nginx, ingress-nginx, Envoy, cloud load balancers) append
-//! to `X-Forwarded-For` and pass a client's own `Forwarded` through, so
-//! preferring the latter would hand the choice to the client.
+//! trusted proxy no header is read at all. With one, exactly one header is
+//! read, the one the operator names (`CLIENT_ADDRESS_HEADER`):
+//! `X-Forwarded-For` by default, or RFC 7239 `Forwarded`. The other is
+//! never looked at: a proxy appends to the header it knows and passes the
+//! other through untouched, so any fallback or preference between the two
+//! would let a client write the header that wins.
 //!
 //! A value a trusted proxy passed that cannot be parsed (`unknown`, an
 //! obfuscated `_node`, garbage) ends the walk at the peer: what lies left of
@@ -21,12 +22,53 @@ use std::str::FromStr;
 
 use ipnet::IpNet;
 
-/// The CIDRs of the reverse proxies whose forwarding headers are believed.
+/// The one forwarding header that trusted proxies set
+/// (`CLIENT_ADDRESS_HEADER`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum ForwardingHeader {
+    /// `X-Forwarded-For`: what nginx, Envoy and most load balancers append to.
+    #[default]
+    XForwardedFor,
+    /// RFC 7239 `Forwarded`, its `for=` parameters.
+    Forwarded,
+}
+
+impl ForwardingHeader {
+    /// `x-forwarded-for` or `forwarded`, in any case; the error is one line
+    /// for the start-up failure.
+    pub fn parse(value: &str) -> Result<ForwardingHeader, String> {
+        let value = value.trim();
+        if value.eq_ignore_ascii_case("x-forwarded-for") {
+            Ok(ForwardingHeader::XForwardedFor)
+        } else if value.eq_ignore_ascii_case("forwarded") {
+            Ok(ForwardingHeader::Forwarded)
+        } else {
+            Err(format!(
+                "{value:?} is not a forwarding header this service reads: x-forwarded-for or forwarded"
+            ))
+        }
+    }
+
+    /// The header's name, as requests carry it.
+    pub fn name(self) -> &'static str {
+        match self {
+            ForwardingHeader::XForwardedFor => "X-Forwarded-For",
+            ForwardingHeader::Forwarded => "Forwarded",
+        }
+    }
+}
+
+/// The CIDRs of the reverse proxies whose forwarding header is believed,
+/// and which header that is.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct TrustedProxies(Vec<IpNet>);
+pub struct TrustedProxies {
+    nets: Vec<IpNet>,
+    header: ForwardingHeader,
+}
 
 impl TrustedProxies {
-    /// Comma-separated CIDRs (a bare address is its own /32 or /128).
+    /// Comma-separated CIDRs (a bare address is its own /32 or /128), whose
+    /// `X-Forwarded-For` is read ([`TrustedProxies::reading`] picks another).
     /// The error says which entry is wrong, for a one-line start-up failure.
     pub fn parse(list: &str) -> Result<TrustedProxies, String> {
         let mut nets = Vec::new();
@@ -36,44 +78,50 @@ impl TrustedProxies {
                 .map_err(|_| format!("{entry:?} is not a CIDR such as 10.0.0.0/8 or fd00::/8"))?;
             nets.push(net.trunc());
         }
-        Ok(TrustedProxies(nets))
+        Ok(TrustedProxies {
+            nets,
+            header: ForwardingHeader::default(),
+        })
+    }
+
+    /// The same proxies, believed in `header` only.
+    pub fn reading(self, header: ForwardingHeader) -> TrustedProxies {
+        TrustedProxies { header, ..self }
+    }
+
+    /// The header read from trusted proxies.
+    pub fn header(&self) -> ForwardingHeader {
+        self.header
     }
 
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.nets.is_empty()
     }
 
     pub fn contains(&self, address: IpAddr) -> bool {
         let address = canonical(address);
-        self.0.iter().any(|net| net.contains(&address))
+        self.nets.iter().any(|net| net.contains(&address))
     }
 
-    /// The client address of a request from `peer` carrying these headers
-    /// (each header's values in the order they arrived).
+    /// The client address of a request from `peer` whose
+    /// [`TrustedProxies::header`] has these values, in the order they
+    /// arrived. Any other forwarding header the request carries is no input.
     pub fn client_address<'a>(
         &self,
         peer: IpAddr,
-        x_forwarded_for: impl IntoIterator<Item = &'a str>,
-        forwarded: impl IntoIterator<Item = &'a str>,
+        header_values: impl IntoIterator<Item = &'a str>,
     ) -> IpAddr {
         let peer = canonical(peer);
         if !self.contains(peer) {
             return peer;
         }
-        let xff: Vec<&str> = x_forwarded_for
+        let elements = header_values
             .into_iter()
             .flat_map(split_list)
-            .filter(|hop| !hop.is_empty())
-            .collect();
-        let hops: Vec<Option<IpAddr>> = if xff.is_empty() {
-            forwarded
-                .into_iter()
-                .flat_map(split_list)
-                .filter(|element| !element.is_empty())
-                .map(forwarded_for)
-                .collect()
-        } else {
-            xff.into_iter().map(parse_node).collect()
+            .filter(|element| !element.is_empty());
+        let hops: Vec<Option<IpAddr>> = match self.header {
+            ForwardingHeader::XForwardedFor => elements.map(parse_node).collect(),
+            ForwardingHeader::Forwarded => elements.map(forwarded_for).collect(),
         };
         let mut client = peer;
         for hop in hops.into_iter().rev() {
@@ -164,13 +212,10 @@ mod guard {
                 let Some(peer) = request.remote().map(|socket| socket.ip()) else {
                     return ClientAddr(None);
                 };
-                let headers = request.headers();
                 let address = match request.rocket().state::<TrustedProxies>() {
-                    Some(trusted) => trusted.client_address(
-                        peer,
-                        headers.get("X-Forwarded-For"),
-                        headers.get("Forwarded"),
-                    ),
+                    Some(trusted) => {
+                        trusted.client_address(peer, request.headers().get(trusted.header().name()))
+                    }
                     None => super::canonical(peer),
                 };
                 ClientAddr(Some(address))
@@ -184,6 +229,64 @@ mod guard {
 
         async fn from_request(request: &'r Request<'_>) -> Outcome<Self, Self::Error> {
             Outcome::Success(ClientAddr::of(request))
+        }
+    }
+
+    #[cfg(test)]
+    mod tests {
+        #![allow(clippy::unwrap_used)]
+        use rocket::http::Header;
+        use rocket::local::asynchronous::Client;
+        use rocket::{get, routes};
+
+        use super::ClientAddr;
+        use crate::client_addr::{ForwardingHeader, TrustedProxies};
+
+        #[get("/")]
+        fn seen_as(client: ClientAddr) -> String {
+            client.0.map(|a| a.to_string()).unwrap_or_default()
+        }
+
+        /// The address a request from the proxy 10.0.0.5 is seen from.
+        async fn seen(header: ForwardingHeader, headers: &[(&str, &str)]) -> String {
+            let config = rocket::Config {
+                log_level: rocket::config::LogLevel::Off,
+                ..rocket::Config::debug_default()
+            };
+            let trusted = TrustedProxies::parse("10.0.0.0/8").unwrap().reading(header);
+            let rocket = rocket::custom(config)
+                .manage(trusted)
+                .mount("/", routes![seen_as]);
+            let client = Client::untracked(rocket).await.unwrap();
+            let mut request = client.get("/").remote("10.0.0.5:4711".parse().unwrap());
+            for (name, value) in headers {
+                request = request.header(Header::new(name.to_string(), value.to_string()));
+            }
+            request.dispatch().await.into_string().await.unwrap()
+        }
+
+        #[rocket::async_test]
+        async fn only_the_named_header_is_read() {
+            use ForwardingHeader::{Forwarded, XForwardedFor};
+            let both = [
+                ("X-Forwarded-For", "203.0.113.7"),
+                ("Forwarded", "for=198.51.100.9"),
+            ];
+            assert_eq!(seen(XForwardedFor, &both).await, "203.0.113.7");
+            assert_eq!(seen(Forwarded, &both).await, "198.51.100.9");
+            // The other header alone leaves the peer as the client.
+            assert_eq!(seen(XForwardedFor, &both[1..]).await, "10.0.0.5");
+            assert_eq!(seen(Forwarded, &both[..1]).await, "10.0.0.5");
+            // Names are case-insensitive; X-Real-IP is never read.
+            let lower = [
+                ("x-forwarded-for", "203.0.113.8"),
+                ("X-Real-IP", "192.0.2.1"),
+            ];
+            assert_eq!(seen(XForwardedFor, &lower).await, "203.0.113.8");
+            assert_eq!(
+                seen(Forwarded, &[("X-Real-IP", "192.0.2.1")]).await,
+                "10.0.0.5"
+            );
         }
     }
 }
@@ -223,14 +326,49 @@ mod tests {
     }
 
     #[test]
+    fn the_header_setting_is_one_of_two_names() {
+        for (text, want) in [
+            ("x-forwarded-for", ForwardingHeader::XForwardedFor),
+            (" X-Forwarded-For ", ForwardingHeader::XForwardedFor),
+            ("forwarded", ForwardingHeader::Forwarded),
+            ("FORWARDED", ForwardingHeader::Forwarded),
+        ] {
+            assert_eq!(ForwardingHeader::parse(text).unwrap(), want, "{text}");
+        }
+        for bad in [
+            "",
+            "x-real-ip",
+            "x-forwarded-for,forwarded",
+            "forwarded-for",
+        ] {
+            let error = ForwardingHeader::parse(bad).unwrap_err();
+            assert!(error.contains("x-forwarded-for or forwarded"), "{error}");
+        }
+        assert_eq!(ForwardingHeader::default(), ForwardingHeader::XForwardedFor);
+        assert_eq!(
+            trusted("10.0.0.0/8").header(),
+            ForwardingHeader::XForwardedFor
+        );
+        assert_eq!(
+            trusted("10.0.0.0/8")
+                .reading(ForwardingHeader::Forwarded)
+                .header()
+                .name(),
+            "Forwarded"
+        );
+    }
+
+    #[test]
     fn an_untrusted_peer_is_the_client_whatever_it_claims() {
         for list in ["", "10.0.0.0/8"] {
-            let list = trusted(list);
-            let got = list.client_address(ip("198.51.100.9"), [CLIENT], ["for=192.0.2.1"]);
-            assert_eq!(got, ip("198.51.100.9"));
+            for header in [ForwardingHeader::XForwardedFor, ForwardingHeader::Forwarded] {
+                let list = trusted(list).reading(header);
+                let got = list.client_address(ip("198.51.100.9"), [CLIENT, "for=192.0.2.1"]);
+                assert_eq!(got, ip("198.51.100.9"));
+            }
         }
         assert_eq!(
-            trusted("").client_address(ip("::ffff:198.51.100.9"), [], []),
+            trusted("").client_address(ip("::ffff:198.51.100.9"), []),
             ip("198.51.100.9")
         );
     }
@@ -248,21 +386,24 @@ mod tests {
             (&["2001:db8::1"], "2001:db8::1"),
             (&["::ffff:203.0.113.7"], CLIENT),
             (&["10.1.1.1, 10.2.2.2"], "10.1.1.1"),
+            (&[], PROXY),
             (&[""], PROXY),
             (&["garbage, 203.0.113.7"], CLIENT),
             (&["203.0.113.7, garbage"], PROXY),
             (&["203.0.113.7, unknown, 10.1.1.1"], PROXY),
             (&["203.0.113.7,, 10.1.1.1"], CLIENT),
+            // A Forwarded element is not an X-Forwarded-For hop.
+            (&["for=203.0.113.7"], PROXY),
         ];
         for (headers, want) in cases {
-            let got = list.client_address(ip(PROXY), headers.iter().copied(), []);
+            let got = list.client_address(ip(PROXY), headers.iter().copied());
             assert_eq!(got, ip(want), "{headers:?}");
         }
     }
 
     #[test]
     fn forwarded_forms() {
-        let list = trusted("10.0.0.0/8");
+        let list = trusted("10.0.0.0/8").reading(ForwardingHeader::Forwarded);
         let cases: &[(&[&str], &str)] = &[
             (&["for=203.0.113.7"], CLIENT),
             (&["For=\"203.0.113.7:4711\";proto=https"], CLIENT),
@@ -281,18 +422,14 @@ mod tests {
             (&["proto=https"], PROXY),
             (&["for=203.0.113.7;for=192.0.2.1"], PROXY),
             (&["for=\"203.0.113.7"], PROXY),
+            (&[], PROXY),
+            // An X-Forwarded-For hop is not a Forwarded element.
+            (&["203.0.113.7"], PROXY),
         ];
         for (headers, want) in cases {
-            let got = list.client_address(ip(PROXY), [], headers.iter().copied());
+            let got = list.client_address(ip(PROXY), headers.iter().copied());
             assert_eq!(got, ip(want), "{headers:?}");
         }
-    }
-
-    #[test]
-    fn x_forwarded_for_wins_over_forwarded() {
-        let list = trusted("10.0.0.0/8");
-        let got = list.client_address(ip(PROXY), [CLIENT], ["for=192.0.2.1"]);
-        assert_eq!(got, ip(CLIENT));
     }
 
     /// Bounded random chains: whatever a client prepends, the answer is the
@@ -350,7 +487,7 @@ mod tests {
             chain.push(client.to_string());
             chain.extend(proxies.iter().map(IpAddr::to_string));
             let xff = chain.join(", ");
-            let got = list.client_address(ip(PROXY), [xff.as_str()], []);
+            let got = list.client_address(ip(PROXY), [xff.as_str()]);
             assert_eq!(got, client, "{xff:?}");
 
             let forwarded = chain
@@ -363,18 +500,21 @@ mod tests {
                 })
                 .collect::<Vec<_>>()
                 .join(", ");
-            let got = list.client_address(ip(PROXY), [], [forwarded.as_str()]);
+            let got = list
+                .clone()
+                .reading(ForwardingHeader::Forwarded)
+                .client_address(ip(PROXY), [forwarded.as_str()]);
             assert_eq!(got, client, "{forwarded:?}");
 
             // Pure noise from a trusted peer never panics, and an untrusted
             // peer is never replaced.
             let raw: String = forged.concat();
-            let _ = list.client_address(ip(PROXY), [raw.as_str()], [raw.as_str()]);
-            let outsider = ip("198.51.100.200");
-            assert_eq!(
-                list.client_address(outsider, [raw.as_str()], [raw.as_str()]),
-                outsider
-            );
+            for header in [ForwardingHeader::XForwardedFor, ForwardingHeader::Forwarded] {
+                let list = list.clone().reading(header);
+                let _ = list.client_address(ip(PROXY), [raw.as_str()]);
+                let outsider = ip("198.51.100.200");
+                assert_eq!(list.client_address(outsider, [raw.as_str()]), outsider);
+            }
         }
     }
 }

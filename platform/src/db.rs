@@ -2,6 +2,16 @@
 //! (the file and its folder created when missing), PostgreSQL when
 //! `DATABASE_URL` says so, each service's embedded migrations run for the
 //! matching backend; and the readiness ping.
+//!
+//! SQLite is opened so that every promise about concurrent requests holds
+//! there as on PostgreSQL: in WAL mode (readers never wait for the writer,
+//! and a commit costs no fsync with `synchronous = NORMAL`, which loses
+//! nothing when the process dies, only when the machine does), with a
+//! [`SQLITE_BUSY_TIMEOUT`] for the one writer at a time, and with
+//! [`begin_write`] taking the write lock when a writing transaction begins
+//! (`BEGIN IMMEDIATE`): a transaction that reads first and writes later can
+//! otherwise find, at its first write, that another writer went before it,
+//! and SQLite then fails it at once (`SQLITE_BUSY`) instead of waiting.
 
 use std::path::Path;
 use std::str::FromStr;
@@ -9,7 +19,7 @@ use std::time::Duration;
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::migrate::Migrator;
-use sqlx::{AnyConnection, AnyPool, Connection};
+use sqlx::{Any, AnyConnection, AnyPool, Connection, Executor, Transaction};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -31,6 +41,12 @@ impl Backend {
 /// answered `503`: under the contract's "about a second" with the rest of
 /// the request, and long enough for a busy pool to hand one over.
 pub const ACQUIRE_TIMEOUT: Duration = Duration::from_millis(750);
+
+/// How long a SQLite write waits for the one writer ahead of it before it
+/// is answered `503`. A write holds the lock for about a millisecond, so a
+/// second serves a burst of hundreds queued behind it; waiting longer would
+/// only hold the request past the contract's "about a second".
+pub const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// `Retry-After` while the database is unreachable: a pool timeout is about
 /// a second, so asking again sooner only piles up.
@@ -115,13 +131,29 @@ pub async fn open(
         .await
         .map_err(|_| OpenError::Connect("timed out".into()))?
         .map_err(|e| OpenError::Connect(describe(&e)))?;
+    let mut probe = probe;
+    if backend == Backend::Sqlite
+        && let Err(error) = probe.execute("pragma journal_mode = wal").await
+    {
+        // Stored in the file, so set once for every connection after. The
+        // switch needs the file to itself: while an older process holds it
+        // open in another mode, this one still works, only slower, and the
+        // next start switches.
+        tracing::warn!(error = %describe(&error), "the SQLite file stays out of WAL mode for now");
+    }
     let _ = probe.close().await;
-    let pool = AnyPoolOptions::new()
+    let mut pool = AnyPoolOptions::new()
         .max_connections(match backend {
             Backend::Sqlite => size.sqlite,
             Backend::Postgres => size.postgres,
         })
-        .acquire_timeout(size.acquire_timeout)
+        .acquire_timeout(size.acquire_timeout);
+    if backend == Backend::Sqlite {
+        pool = pool.after_connect(|conn, _| {
+            Box::pin(async move { configure_sqlite_connection(conn).await })
+        });
+    }
+    let pool = pool
         .connect_with(options)
         .await
         .map_err(|e| OpenError::Connect(describe(&e)))?;
@@ -131,6 +163,33 @@ pub async fn open(
     };
     migrator.run(&pool).await.map_err(OpenError::Migrate)?;
     Ok((pool, backend))
+}
+
+/// The settings SQLite keeps per connection (see the module's doc).
+async fn configure_sqlite_connection(conn: &mut AnyConnection) -> Result<(), sqlx::Error> {
+    // `sqlx::Any` builds its SQLite options from the URL alone, which
+    // cannot say these; so each connection says them as it opens.
+    const _: () = assert!(SQLITE_BUSY_TIMEOUT.as_millis() == 1000);
+    conn.execute("pragma busy_timeout = 1000").await?;
+    conn.execute("pragma synchronous = normal").await?;
+    Ok(())
+}
+
+/// Begins a transaction that will write: on SQLite it takes the write lock
+/// now (`BEGIN IMMEDIATE`), waiting up to [`SQLITE_BUSY_TIMEOUT`] for it, so
+/// that nothing it reads can change before it writes and its writes never
+/// fail for a writer that came between; PostgreSQL's row locks do that by
+/// themselves. Every transaction that writes begins here (`clippy.toml`
+/// forbids `Pool::begin` elsewhere).
+#[allow(clippy::disallowed_methods)]
+pub async fn begin_write(
+    pool: &AnyPool,
+    backend: Backend,
+) -> Result<Transaction<'static, Any>, sqlx::Error> {
+    match backend {
+        Backend::Sqlite => pool.begin_with("begin immediate").await,
+        Backend::Postgres => pool.begin().await,
+    }
 }
 
 /// Creates the folder of a SQLite file and asks SQLite to create the file

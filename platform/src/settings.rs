@@ -11,7 +11,7 @@ use rocket::figment::{Figment, Profile};
 use serde::de::DeserializeOwned;
 use url::Url;
 
-use crate::client_addr::TrustedProxies;
+use crate::client_addr::{ForwardingHeader, TrustedProxies};
 
 /// Every request body is capped at this (the contract's 64 KiB).
 pub const BODY_LIMIT: u64 = 64 * 1024;
@@ -154,9 +154,21 @@ pub fn http_url(setting: &str, value: &str) -> Result<Url, SettingError> {
     Ok(url)
 }
 
-/// `TRUSTED_PROXIES`: comma-separated CIDRs, empty by default.
-pub fn trusted_proxies(raw: Option<&str>) -> Result<TrustedProxies, SettingError> {
-    TrustedProxies::parse(raw.unwrap_or("")).map_err(|e| SettingError::new("TRUSTED_PROXIES", e))
+/// `TRUSTED_PROXIES` (comma-separated CIDRs, empty by default) and
+/// `CLIENT_ADDRESS_HEADER` (the one header read from them,
+/// `x-forwarded-for` by default, or `forwarded`).
+pub fn trusted_proxies(
+    raw: Option<&str>,
+    header: Option<&str>,
+) -> Result<TrustedProxies, SettingError> {
+    let header = match header {
+        None => ForwardingHeader::default(),
+        Some(name) => ForwardingHeader::parse(name)
+            .map_err(|e| SettingError::new("CLIENT_ADDRESS_HEADER", e))?,
+    };
+    let proxies = TrustedProxies::parse(raw.unwrap_or(""))
+        .map_err(|e| SettingError::new("TRUSTED_PROXIES", e))?;
+    Ok(proxies.reading(header))
 }
 
 #[cfg(test)]
@@ -198,6 +210,25 @@ mod tests {
         let error = rocket_config(&Figment::from(rocket::Config::default()).merge(("port", "x")))
             .unwrap_err();
         assert_eq!(error.setting, "ROCKET_PORT");
+    }
+
+    #[test]
+    fn the_client_address_header_is_one_of_two_or_named() {
+        use crate::client_addr::ForwardingHeader;
+        let default = trusted_proxies(Some("10.0.0.0/8"), None).unwrap();
+        assert_eq!(default.header(), ForwardingHeader::XForwardedFor);
+        let forwarded = trusted_proxies(Some("10.0.0.0/8"), Some("Forwarded")).unwrap();
+        assert_eq!(forwarded.header(), ForwardingHeader::Forwarded);
+        assert!(forwarded.contains("10.1.2.3".parse().unwrap()));
+        for bad in ["x-real-ip", "", "true"] {
+            let error = trusted_proxies(None, Some(bad)).unwrap_err();
+            assert_eq!(error.setting, "CLIENT_ADDRESS_HEADER", "{bad}");
+            assert!(!error.to_string().contains('\n'));
+        }
+        assert_eq!(
+            trusted_proxies(Some("nope"), None).unwrap_err().setting,
+            "TRUSTED_PROXIES"
+        );
     }
 
     #[test]

@@ -25,6 +25,7 @@ const PLAIN_VARIABLES: &[&str] = &[
     "JWKS_URL",
     "AUDIENCE",
     "TRUSTED_PROXIES",
+    "CLIENT_ADDRESS_HEADER",
     "PROFILE_CACHE_TTL_MS",
 ];
 
@@ -46,7 +47,8 @@ pub struct AppConfig {
     pub issuer: String,
     pub jwks_url: Option<Url>,
     pub audience: String,
-    /// Reverse proxies whose forwarding headers name the client.
+    /// Reverse proxies whose forwarding header (`CLIENT_ADDRESS_HEADER`)
+    /// names the client.
     pub trusted_proxies: TrustedProxies,
     /// How long a profile read stays in memory; 0 turns the cache off.
     pub profile_cache_ttl_ms: u64,
@@ -59,6 +61,7 @@ struct RawConfig {
     jwks_url: Option<String>,
     audience: Option<String>,
     trusted_proxies: Option<String>,
+    client_address_header: Option<String>,
     profile_cache_ttl_ms: Option<u64>,
 }
 
@@ -76,7 +79,10 @@ impl AppConfig {
         if audience.trim().is_empty() {
             return Err(SettingError::new("AUDIENCE", "must not be empty"));
         }
-        let trusted_proxies = settings::trusted_proxies(raw.trusted_proxies.as_deref())?;
+        let trusted_proxies = settings::trusted_proxies(
+            raw.trusted_proxies.as_deref(),
+            raw.client_address_header.as_deref(),
+        )?;
         let profile_cache_ttl_ms = raw.profile_cache_ttl_ms.unwrap_or(PROFILE_CACHE_TTL_MAX_MS);
         if profile_cache_ttl_ms > PROFILE_CACHE_TTL_MAX_MS {
             return Err(SettingError::new(
@@ -203,6 +209,11 @@ mod tests {
             ("database_url", "mysql://x", "DATABASE_URL:"),
             ("audience", " ", "AUDIENCE:"),
             ("trusted_proxies", "10.0.0.0/8,nope", "TRUSTED_PROXIES:"),
+            (
+                "client_address_header",
+                "x-real-ip",
+                "CLIENT_ADDRESS_HEADER:",
+            ),
             ("profile_cache_ttl_ms", "1001", "PROFILE_CACHE_TTL_MS:"),
             ("profile_cache_ttl_ms", "-1", "PROFILE_CACHE_TTL_MS:"),
         ];

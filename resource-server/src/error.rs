@@ -19,6 +19,8 @@ pub enum ApiError {
     Invalid(Vec<FieldError>),
     #[error("body is not JSON")]
     NotJson,
+    #[error("body names a member twice")]
+    DuplicateMember,
     #[error("body is not application/json")]
     UnsupportedMediaType,
     #[error("body too large")]
@@ -42,6 +44,9 @@ impl<'r> Responder<'r, 'static> for ApiError {
                 Problem::new(422, "Some fields are not valid.").with_errors(errors)
             }
             ApiError::NotJson => Problem::new(400, "The request body is not valid JSON."),
+            ApiError::DuplicateMember => {
+                Problem::new(400, "The request body names a member twice.")
+            }
             ApiError::UnsupportedMediaType => {
                 Problem::new(415, "The request body must be application/json.")
             }

@@ -1,6 +1,8 @@
 //! User profiles: created just in time from the token's claims, read by
 //! their owner (`profile:read`) or by anyone holding `profiles:read`, and
-//! changed by their owner (`profile:write`).
+//! changed by their owner (`profile:write`). A token carries `email` and
+//! `name` only when the user let its client see them: a field no token has
+//! carried yet is `null`, and the first token that carries it fills it in.
 //!
 //! Who may read is decided from the token alone, before the database is
 //! asked, so a caller without the scope cannot learn whether an id exists.
@@ -47,8 +49,12 @@ pub fn stage() -> AdHoc {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct ProfileBody {
     pub id: String,
-    pub email: String,
-    pub name: String,
+    /// `null` until a token carries the `email` claim (a first-party
+    /// client's, or one granted the `email` scope).
+    pub email: Option<String>,
+    /// `null` until a token carries the `name` claim (a first-party
+    /// client's, or one granted the `profile` scope), or the user sets it.
+    pub name: Option<String>,
     pub bio: String,
     pub created_at: String,
     pub updated_at: String,
@@ -58,8 +64,8 @@ impl ProfileBody {
     /// The bytes its strings hold, for the profile cache's bound.
     fn weight(&self) -> usize {
         self.id.len()
-            + self.email.len()
-            + self.name.len()
+            + self.email.as_ref().map_or(0, String::len)
+            + self.name.as_ref().map_or(0, String::len)
             + self.bio.len()
             + self.created_at.len()
             + self.updated_at.len()
@@ -156,9 +162,7 @@ async fn read_profile(
     }
     auth.require(Scope::ProfilesRead)?;
     // The reader's own profile comes into being on their first request too.
-    if store.find(&auth.sub).await?.is_none() {
-        create_from_claims(store.pool, auth, now).await?;
-    }
+    sync_own(store, auth, now).await?;
     store
         .find(id)
         .await?
@@ -172,7 +176,7 @@ async fn read_profile(
     request_body(content = ProfilePatch, content_type = "application/json"),
     responses(
         (status = 200, description = "The updated profile", body = ProfileBody),
-        (status = 400, description = "Body is not JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "Body is not JSON, or names a member twice", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "No token or a bad token (RFC 6750)", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "insufficient_scope", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "Body over 64 KiB", body = Problem, content_type = "application/problem+json"),
@@ -247,7 +251,12 @@ async fn read_changes(
     if !body.is_complete() {
         return Err(ApiError::TooLarge);
     }
-    let value: Value = serde_json::from_slice(&body.into_inner()).map_err(|_| ApiError::NotJson)?;
+    // A member named twice is refused, never one of its values picked.
+    let value =
+        shared::strict_json::from_slice(&body.into_inner()).map_err(|error| match error {
+            shared::strict_json::Error::Duplicate => ApiError::DuplicateMember,
+            shared::strict_json::Error::Invalid => ApiError::NotJson,
+        })?;
     validate_changes(&value)
 }
 
@@ -333,47 +342,115 @@ async fn own_profile(
     auth: &Authenticated,
     now: i64,
 ) -> Result<ProfileBody, ApiError> {
-    // Read first: after the first request a GET never writes (no upsert),
-    // which keeps SQLite's single writer out of the read path.
-    if let Some(profile) = store.find(&auth.sub).await? {
-        return Ok(profile);
-    }
-    create_from_claims(store.pool, auth, now).await?;
-    store.find(&auth.sub).await?.ok_or(ApiError::NotFound(
+    sync_own(store, auth, now).await?.ok_or(ApiError::NotFound(
         "No profile exists for this token's subject.",
     ))
 }
 
-/// Just-in-time creation. Only user tokens carry an `email`; a client's
-/// token gets no profile. Concurrent first requests are safe: the insert
-/// that loses the race does nothing.
+/// The caller's own profile as far as its token knows it: created on a
+/// user's first request, and an `email` or `name` still missing filled in
+/// from a token that carries it. `None` for a client acting for itself.
+async fn sync_own(
+    store: &Store<'_>,
+    auth: &Authenticated,
+    now: i64,
+) -> Result<Option<ProfileBody>, ApiError> {
+    let claims = ClaimedFields::of(auth);
+    // Read first: once the profile is complete a GET never writes (no
+    // upsert), which keeps SQLite's single writer out of the read path.
+    if let Some(profile) = store.find(&auth.sub).await? {
+        if !claims.fills_a_gap_in(&profile) {
+            return Ok(Some(profile));
+        }
+        fill_in(store, auth, &claims, now).await?;
+    } else if is_client_token(auth) {
+        return Ok(None);
+    } else {
+        create_from_claims(store.pool, auth, &claims, now).await?;
+    }
+    store.find(&auth.sub).await
+}
+
+/// A client's own token (client credentials): `sub` is the client id. It
+/// names no user, so it has no profile.
+fn is_client_token(auth: &Authenticated) -> bool {
+    auth.sub == auth.claims.client_id
+}
+
+/// The profile fields a token's claims carry. A token has them only when
+/// the user let the client see them, so either may be missing.
+struct ClaimedFields<'a> {
+    email: Option<&'a str>,
+    name: Option<&'a str>,
+}
+
+impl<'a> ClaimedFields<'a> {
+    fn of(auth: &'a Authenticated) -> ClaimedFields<'a> {
+        let email = auth.claims.email.as_deref().filter(|e| !e.is_empty());
+        let name = auth
+            .claims
+            .name
+            .as_deref()
+            .map(str::trim)
+            .filter(|n| !n.is_empty())
+            // At most NAME_MAX_CHARS characters, cut at a character boundary.
+            .map(|n| {
+                n.char_indices()
+                    .nth(NAME_MAX_CHARS)
+                    .map_or(n, |(end, _)| &n[..end])
+            });
+        ClaimedFields { email, name }
+    }
+
+    fn fills_a_gap_in(&self, profile: &ProfileBody) -> bool {
+        (profile.email.is_none() && self.email.is_some())
+            || (profile.name.is_none() && self.name.is_some())
+    }
+}
+
+/// Just-in-time creation from a user token; a field it does not carry is
+/// stored null. Concurrent first requests are safe: the insert that loses
+/// the race does nothing.
 async fn create_from_claims(
     pool: &AnyPool,
     auth: &Authenticated,
+    claims: &ClaimedFields<'_>,
     now: i64,
 ) -> Result<(), ApiError> {
-    let Some(email) = auth.claims.email.as_deref() else {
-        return Ok(());
-    };
-    let name = auth
-        .claims
-        .name
-        .as_deref()
-        .map(str::trim)
-        .filter(|n| !n.is_empty())
-        .unwrap_or(email);
-    let name: String = name.chars().take(NAME_MAX_CHARS).collect();
     sqlx::query(
         "insert into profiles (id, email, name, bio, created_at, updated_at) \
          values ($1, $2, $3, '', $4, $5) on conflict (id) do nothing",
     )
     .bind(auth.sub.as_str())
-    .bind(email)
-    .bind(name)
+    .bind(claims.email)
+    .bind(claims.name)
     .bind(now)
     .bind(now)
     .execute(pool)
     .await?;
+    Ok(())
+}
+
+/// Fills the fields still null from a token that carries them; a field
+/// already set (by an earlier token or by the user) is never overwritten.
+async fn fill_in(
+    store: &Store<'_>,
+    auth: &Authenticated,
+    claims: &ClaimedFields<'_>,
+    now: i64,
+) -> Result<(), ApiError> {
+    sqlx::query(
+        "update profiles set email = coalesce(email, $1), name = coalesce(name, $2), \
+         updated_at = $3 where id = $4 and (email is null or name is null)",
+    )
+    .bind(claims.email)
+    .bind(claims.name)
+    .bind(now)
+    .bind(auth.sub.as_str())
+    .execute(store.pool)
+    .await?;
+    // Committed: this process's next read must see it.
+    store.cache.changed(&auth.sub);
     Ok(())
 }
 
@@ -401,11 +478,15 @@ impl<'a> Store<'a> {
     }
 }
 
+/// `id, email, name, bio, created_at, updated_at`: `email` and `name` may
+/// be null.
+type ProfileRow = (String, Option<String>, Option<String>, String, i64, i64);
+
 /// One read by primary key. sqlx prepares the statement once per
 /// connection and keeps it (`persistent`, its default), so a read is a
 /// bind and a step, not a parse.
 async fn find(pool: &AnyPool, id: &str) -> Result<Option<ProfileBody>, ApiError> {
-    let row: Option<(String, String, String, String, i64, i64)> = sqlx::query_as(
+    let row: Option<ProfileRow> = sqlx::query_as(
         "select id, email, name, bio, created_at, updated_at from profiles where id = $1",
     )
     .bind(id)

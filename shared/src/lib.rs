@@ -4,7 +4,8 @@
 //! - The contract, with no feature needed: access-token claims (RFC 9068),
 //!   scopes, JWK types (RFC 7517, RFC 7638 thumbprints), well-known paths,
 //!   the OAuth token and error bodies, problem details (RFC 9457), the clock
-//!   and the one RFC 3339 formatter.
+//!   and the one RFC 3339 formatter, and the strict JSON parsing (no member
+//!   named twice) that tokens and request bodies share.
 //! - The verifier (feature `verifier`, on by default): [`verifier`] proves a
 //!   token with the keys of [`jwks_cache`], and [`access`] turns a request's
 //!   `Authorization` header into the verified caller or an RFC 6750 refusal,
@@ -26,6 +27,7 @@ pub mod openapi;
 pub mod problem;
 pub mod routes;
 pub mod scope;
+pub mod strict_json;
 
 #[cfg(feature = "verifier")]
 pub mod access;

@@ -47,7 +47,6 @@
 pub mod jws;
 pub mod rejection;
 pub mod rules;
-mod strict_json;
 #[cfg(feature = "token-cache")]
 pub mod token_cache;
 

@@ -310,11 +310,28 @@ pub struct AuthServer {
     pub database_url: String,
     /// What `ISSUER` has after the origin, as the operator wrote it.
     issuer_suffix: &'static str,
+    /// Settings of the test's own ([`StackOptions::auth_env`]).
+    extra_env: Vec<(String, String)>,
 }
 
 impl AuthServer {
     fn env(&self, port: u16) -> Vec<(String, String)> {
-        auth_env(&self.keys_dir, &self.database_url, port, self.issuer_suffix)
+        let mut env = auth_env(&self.keys_dir, &self.database_url, port, self.issuer_suffix);
+        env.extend(self.extra_env.iter().cloned());
+        env
+    }
+
+    /// The `auth-server` binary with the server's own settings, to run an
+    /// administration subcommand.
+    pub fn command(&self) -> Command {
+        let mut command = Command::new(binary("auth-server"));
+        command
+            .current_dir(&self.dir)
+            .env_clear()
+            .envs(passthrough_env())
+            .envs(self.env(self.service.port))
+            .stdin(Stdio::null());
+        command
     }
 
     /// The issuer as it appears in tokens and discovery.
@@ -434,6 +451,9 @@ pub struct StackOptions {
     /// `ISSUER` of both services written with a trailing `/`, as an
     /// operator might copy it from a browser.
     pub issuer_trailing_slash: bool,
+    /// More settings of the auth-server (`JWKS_MAX_AGE`, …), kept across
+    /// restarts and given to its subcommands.
+    pub auth_env: Vec<(String, String)>,
 }
 
 /// Starts the auth-server, then the resource-server trusting it, and waits
@@ -476,6 +496,7 @@ pub async fn spawn_stack_with(options: StackOptions) -> Stack {
     let auth_service = {
         let keys_dir = keys_dir.clone();
         let url = auth_db.url.clone();
+        let extra = options.auth_env.clone();
         start_on_free_port(
             "auth-server",
             &binary("auth-server"),
@@ -483,6 +504,7 @@ pub async fn spawn_stack_with(options: StackOptions) -> Stack {
             &move |port| {
                 let mut env = auth_env(&keys_dir, &url, port, issuer_suffix);
                 env.push(("CORS_ALLOWED_ORIGINS".into(), resource_origin.clone()));
+                env.extend(extra.iter().cloned());
                 env
             },
         )
@@ -493,6 +515,7 @@ pub async fn spawn_stack_with(options: StackOptions) -> Stack {
         keys_dir,
         database_url: auth_db.url.clone(),
         issuer_suffix,
+        extra_env: options.auth_env,
     };
     let issuer = auth.issuer();
     let resource = {

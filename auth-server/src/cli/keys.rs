@@ -1,8 +1,11 @@
-//! `auth-server keys list|rotate|revoke`: the signing keys and their
+//! `auth-server keys list|rotate|revoke|import`: the signing keys and their
 //! rotation (API.md, "Keys"). Each acts on the database, in the same
 //! serialised transactions the servers use, while servers run: every one of
 //! them picks the change up within 2 seconds. Nothing is written to
-//! `KEYS_DIR`.
+//! `KEYS_DIR`. `import` is the one way to add a key of one's own once the
+//! database holds keys: files dropped into `KEYS_DIR` are not imported then.
+
+use std::path::PathBuf;
 
 use clap::Subcommand;
 use rocket::figment::Figment;
@@ -11,8 +14,8 @@ use serde_json::{Value, json};
 use super::CliError;
 use crate::config::AppConfig;
 use crate::db::Db;
-use crate::keys::KeyStore;
 use crate::keys::schedule::{self, Entry, KeyState, REMOVED_LISTED, When};
+use crate::keys::{self, KeyStore};
 use shared::clock::rfc3339;
 
 #[derive(Debug, Subcommand)]
@@ -34,6 +37,15 @@ pub enum KeysCommand {
         #[arg(allow_hyphen_values = true)]
         kid: String,
     },
+    /// Add an RSA private key (PKCS#8 PEM, at least 2048 bits) as the `next`
+    /// key: published now, it signs once every verifier has had time to
+    /// fetch it, as a rotation's new key does; the current key then retires.
+    Import {
+        /// The PEM file.
+        file: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 pub async fn run(command: KeysCommand, figment: &Figment) -> Result<(), CliError> {
@@ -42,8 +54,8 @@ pub async fn run(command: KeysCommand, figment: &Figment) -> Result<(), CliError
         .await
         .map_err(|e| CliError(format!("DATABASE_URL: {e}")))?;
     // Opening checks the key-encryption key, imports what an earlier
-    // version left in KEYS_DIR and makes the first key of an empty
-    // database, as the server would.
+    // version left in KEYS_DIR into a database without keys and makes the
+    // first key of an empty database, as the server would.
     let store = KeyStore::open(&config, &db)
         .await
         .map_err(|e| CliError(e.to_string()))?;
@@ -90,28 +102,22 @@ pub async fn run(command: KeysCommand, figment: &Figment) -> Result<(), CliError
             .await
             .map_err(|e| CliError(e.to_string()))?
             .ok_or_else(|| CliError("the rotation did not happen".into()))?;
-            if json {
-                println!(
-                    "{}",
-                    json!({
-                        "new": describe(&rotation.new, now),
-                        "retiring": rotation.retiring.iter().map(|e| describe(e, now)).collect::<Vec<_>>(),
-                    })
-                );
-            } else {
-                println!(
-                    "key {} is published now and signs from {}",
-                    rotation.new.kid,
-                    rfc3339(rotation.new.activates_at)
-                );
-                for old in &rotation.retiring {
-                    println!(
-                        "key {} stops signing then and is removed at {}",
-                        old.kid,
-                        old.removed_at.map(rfc3339).unwrap_or_default()
-                    );
-                }
-            }
+            print_rotation(&rotation, now, json);
+        }
+        KeysCommand::Import { file, json } => {
+            let key =
+                keys::read_key_file(&file, &store.kek()).map_err(|e| CliError(e.to_string()))?;
+            let rotation = schedule::import(
+                &store,
+                key,
+                now,
+                config.publish_lead(),
+                config.access_token_ttl,
+            )
+            .await
+            .map_err(|e| CliError(e.to_string()))?;
+            tracing::info!(kid = %rotation.new.kid, file = %file.display(), "imported a key");
+            print_rotation(&rotation, now, json);
         }
         KeysCommand::Revoke { kid } => {
             let revocation = schedule::revoke(&store, &kid, now)
@@ -124,6 +130,32 @@ pub async fn run(command: KeysCommand, figment: &Figment) -> Result<(), CliError
         }
     }
     Ok(())
+}
+
+/// What `rotate` and `import` say: the new key and the keys it retires.
+fn print_rotation(rotation: &schedule::Rotation, now: i64, json: bool) {
+    if json {
+        println!(
+            "{}",
+            json!({
+                "new": describe(&rotation.new, now),
+                "retiring": rotation.retiring.iter().map(|e| describe(e, now)).collect::<Vec<_>>(),
+            })
+        );
+        return;
+    }
+    println!(
+        "key {} is published now and signs from {}",
+        rotation.new.kid,
+        rfc3339(rotation.new.activates_at)
+    );
+    for old in &rotation.retiring {
+        println!(
+            "key {} stops signing then and is removed at {}",
+            old.kid,
+            old.removed_at.map(rfc3339).unwrap_or_default()
+        );
+    }
 }
 
 fn describe(entry: &Entry, now: i64) -> Value {

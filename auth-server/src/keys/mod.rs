@@ -14,14 +14,22 @@
 //! to sign (RUSTSEC-2023-0071).
 //!
 //! `KEYS_DIR` is only read (it may be a read-only mounted secret), except
-//! that the default KEK, the file `kek`, is made there on a first start.
+//! that the default KEK, the file `kek`, is made there on a first start. A
+//! KEK file that group or others may read stops the start: the KEK opens
+//! every signing key.
+//!
 //! PKCS#8 PEM keys and `schedule.json` left there by earlier versions are
-//! imported once, kids and states kept.
+//! imported, kids and states kept, only into a database that holds no
+//! signing key yet, and only from files of mode 0600 or 0400 owned by the
+//! server's user. Anything else would make whoever can drop a file into
+//! `KEYS_DIR` a signer: once the database holds keys, a PEM file there is
+//! ignored with a warning, and keys are added on purpose only, with
+//! `auth-server keys import` ([`schedule::import`]).
 
 pub mod schedule;
 
 use std::collections::HashSet;
-use std::io::Write;
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, RwLock};
@@ -57,6 +65,16 @@ pub enum KeyError {
     Parse(String, String),
     #[error("{0}: RSA keys must have a modulus of at least 2048 bits")]
     TooSmall(String),
+    #[error(
+        "{path} is not imported: key files are imported only from files of mode 0600 or 0400 \
+         owned by the server's user (uid {euid}); it has mode {mode:04o} and owner uid {owner}"
+    )]
+    NotPrivate {
+        path: String,
+        mode: u32,
+        owner: u32,
+        euid: u32,
+    },
     #[error("cannot write {0}: {1}")]
     Write(String, std::io::Error),
     #[error("cannot generate a key: {0}")]
@@ -190,23 +208,22 @@ impl Kek {
                 Kek::from_text(text.expose_secret()).map_err(|m| kek_error("KEY_ENCRYPTION_KEY", m))
             }
             KekSource::File(path) => {
-                let text = std::fs::read_to_string(path).map_err(|e| {
-                    kek_error(
-                        "KEY_ENCRYPTION_KEY_FILE",
-                        format!("cannot read {}: {e}", path.display()),
-                    )
+                const SETTING: &str = "KEY_ENCRYPTION_KEY_FILE";
+                let file = std::fs::File::open(path).map_err(|e| {
+                    kek_error(SETTING, format!("cannot read {}: {e}", path.display()))
                 })?;
-                Kek::from_text(&text).map_err(|m| {
-                    kek_error(
-                        "KEY_ENCRYPTION_KEY_FILE",
-                        format!("{}: {m}", path.display()),
-                    )
-                })
+                let text = read_private_file(file, path).map_err(|m| kek_error(SETTING, m))?;
+                Kek::from_text(&text)
+                    .map_err(|m| kek_error(SETTING, format!("{}: {m}", path.display())))
             }
             KekSource::KeysDir => {
                 let path = config.keys_dir.join(KEK_FILE);
-                match std::fs::read_to_string(&path) {
-                    Ok(text) => Kek::from_file_text(&path, &text),
+                match std::fs::File::open(&path) {
+                    Ok(file) => {
+                        let text =
+                            read_private_file(file, &path).map_err(|m| kek_error("KEYS_DIR", m))?;
+                        Kek::from_file_text(&path, &text)
+                    }
                     Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                         if schedule::holds_keys(db).await? {
                             return Err(kek_error(
@@ -219,8 +236,10 @@ impl Kek {
                             ));
                         }
                         create_kek_file(&config.keys_dir)?;
-                        let text = std::fs::read_to_string(&path)
+                        let file = std::fs::File::open(&path)
                             .map_err(|e| KeyError::Read(path.display().to_string(), e))?;
+                        let text =
+                            read_private_file(file, &path).map_err(|m| kek_error("KEYS_DIR", m))?;
                         Kek::from_file_text(&path, &text)
                     }
                     Err(e) => Err(KeyError::Read(path.display().to_string(), e).into()),
@@ -230,7 +249,6 @@ impl Kek {
     }
 
     fn from_file_text(path: &Path, text: &str) -> Result<Kek, KeyStoreError> {
-        warn_if_readable_by_others(path);
         Kek::from_text(text).map_err(|m| {
             KeyStoreError::Dir(KeyError::Parse(
                 path.display().to_string(),
@@ -461,14 +479,21 @@ pub struct KeyStore {
 
 impl KeyStore {
     /// Opens the keys of the database: loads the KEK, imports what an
-    /// earlier version left in `KEYS_DIR`, makes the first key when none may
-    /// sign, and decrypts the published keys (a wrong KEK fails here).
+    /// earlier version left in `KEYS_DIR` while the database holds no
+    /// signing key (else warns about each key file there), makes the first
+    /// key when none may sign, and decrypts the published keys (a wrong KEK
+    /// fails here).
     pub async fn open(config: &AppConfig, db: &Db) -> Result<KeyStore, KeyStoreError> {
         let kek = Kek::load(config, db).await?;
         let now = shared::clock::unix_now();
         let dir = config.keys_dir.clone();
         let kek = Arc::new(kek);
-        let imports = {
+        let imports = if schedule::holds_keys(db).await? {
+            tokio::task::spawn_blocking(move || warn_about_key_files(&dir))
+                .await
+                .map_err(|e| KeyError::Generate(e.to_string()))?;
+            Vec::new()
+        } else {
             let kek = kek.clone();
             tokio::task::spawn_blocking(move || read_legacy_dir(&dir, &kek, now))
                 .await
@@ -611,11 +636,9 @@ fn open_key(kek: &Kek, kid: &str, sealed: &str) -> Result<SigningKey, KeyStoreEr
     Ok(key)
 }
 
-/// What an earlier version left in `KEYS_DIR`: every PKCS#8 PEM key, with
-/// its `schedule.json` entry or, for a file without one, active since the
-/// file was written (as that version treated it). A key whose entry says
-/// removed comes as a tombstone, its private part left behind. Reads only.
-pub(crate) fn read_legacy_dir(dir: &Path, kek: &Kek, now: i64) -> Result<Vec<StoredKey>, KeyError> {
+/// The PKCS#8 PEM files (`*.pem`) in `dir`, sorted; none if it does not
+/// exist.
+fn key_files(dir: &Path) -> Result<Vec<PathBuf>, KeyError> {
     let name = dir.display().to_string();
     let entries = match std::fs::read_dir(dir) {
         Ok(entries) => entries,
@@ -629,18 +652,60 @@ pub(crate) fn read_legacy_dir(dir: &Path, kek: &Kek, now: i64) -> Result<Vec<Sto
             files.push(path);
         }
     }
+    files.sort();
+    Ok(files)
+}
+
+/// One warning line for each key file in `dir`, which a database holding
+/// keys never imports. Nothing is parsed: the file may be anyone's.
+fn warn_about_key_files(dir: &Path) {
+    let files = match key_files(dir) {
+        Ok(files) => files,
+        Err(e) => {
+            tracing::debug!(error = %e, "KEYS_DIR not listed for key files");
+            return;
+        }
+    };
+    for path in files {
+        tracing::warn!(
+            "KEYS_DIR: {} ignored: key files are imported only while the database holds no \
+             signing key; `auth-server keys import` adds a key",
+            path.display()
+        );
+    }
+}
+
+/// What an earlier version left in `KEYS_DIR`: every PKCS#8 PEM key, with
+/// its `schedule.json` entry or, for a file without one, active since the
+/// file was written (as that version treated it). A key whose entry says
+/// removed comes as a tombstone, its private part left behind. A key file
+/// that is not the server's own and private ([`check_private_key_file`])
+/// is an error: the import is refused rather than made without it. Reads
+/// only.
+pub(crate) fn read_legacy_dir(dir: &Path, kek: &Kek, now: i64) -> Result<Vec<StoredKey>, KeyError> {
+    let files = key_files(dir)?;
     if files.is_empty() {
         return Ok(Vec::new());
     }
-    files.sort();
     let schedule = Schedule::read(dir)?;
     let mut imports: Vec<StoredKey> = Vec::new();
     for path in files {
         let file_name = path.display().to_string();
-        let pem =
-            std::fs::read_to_string(&path).map_err(|e| KeyError::Read(file_name.clone(), e))?;
-        let modified = std::fs::metadata(&path)
-            .and_then(|m| m.modified())
+        // Checked on the open file, then read from it: the file judged is
+        // the file read.
+        let mut file =
+            std::fs::File::open(&path).map_err(|e| KeyError::Read(file_name.clone(), e))?;
+        let meta = file
+            .metadata()
+            .map_err(|e| KeyError::Read(file_name.clone(), e))?;
+        check_private_key_file(&meta, &file_name)?;
+        let mut pem = String::new();
+        (&mut file)
+            .take(MAX_KEY_FILE_BYTES)
+            .read_to_string(&mut pem)
+            .map_err(|e| KeyError::Read(file_name.clone(), e))?;
+        let modified = meta
+            .modified()
             .map_err(|e| KeyError::Read(file_name.clone(), e))?;
         let private = rsa::PrivateKey::from_pkcs8_pem(&pem)
             .map_err(|e| KeyError::Parse(file_name.clone(), e.to_string()))?;
@@ -667,18 +732,97 @@ pub(crate) fn read_legacy_dir(dir: &Path, kek: &Kek, now: i64) -> Result<Vec<Sto
     Ok(imports)
 }
 
+/// A key file to import must be the server's own, mode 0600 or 0400:
+/// anything laxer means someone else could have written it.
 #[cfg(unix)]
-fn warn_if_readable_by_others(path: &Path) {
-    use std::os::unix::fs::PermissionsExt;
-    if let Ok(meta) = std::fs::metadata(path)
-        && meta.permissions().mode() & 0o077 != 0
-    {
-        tracing::warn!(path = %path.display(), "key file is readable by group or others; it should be mode 0600");
+fn check_private_key_file(meta: &std::fs::Metadata, name: &str) -> Result<(), KeyError> {
+    use std::os::unix::fs::MetadataExt;
+    let mode = meta.mode() & 0o7777;
+    let euid = nix::unistd::geteuid().as_raw();
+    if meta.uid() == euid && (mode == 0o600 || mode == 0o400) {
+        return Ok(());
     }
+    Err(KeyError::NotPrivate {
+        path: name.to_owned(),
+        mode,
+        owner: meta.uid(),
+        euid,
+    })
 }
 
 #[cfg(not(unix))]
-fn warn_if_readable_by_others(_: &Path) {}
+fn check_private_key_file(_: &std::fs::Metadata, _: &str) -> Result<(), KeyError> {
+    Ok(())
+}
+
+/// The text of a key-encryption key file, refused (one line naming it)
+/// when its group or others may read or write it. Checked on the open
+/// file, then read from it.
+fn read_private_file(mut file: std::fs::File, path: &Path) -> Result<String, String> {
+    let meta = file
+        .metadata()
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = meta.permissions().mode() & 0o7777;
+        if mode & 0o077 != 0 {
+            return Err(format!(
+                "{} can be read or written by group or others (mode {mode:04o}), and the \
+                 key-encryption key opens every signing key: make it mode 0600 or 0400 \
+                 (chmod 600 {})",
+                path.display(),
+                path.display()
+            ));
+        }
+    }
+    if !meta.is_file() {
+        return Err(format!("{} is not a file", path.display()));
+    }
+    let mut text = String::new();
+    (&mut file)
+        .take(MAX_KEY_FILE_BYTES)
+        .read_to_string(&mut text)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    Ok(text)
+}
+
+/// The most read of a key file: a PEM RSA key of 16384 bits is under 13 KiB.
+const MAX_KEY_FILE_BYTES: u64 = 64 * 1024;
+
+/// A key the operator brings (`auth-server keys import FILE`): an RSA
+/// private key of at least 2048 bits in PKCS#8 PEM, sealed under `kek`.
+/// Each error names the file, on one line.
+pub fn read_key_file(path: &Path, kek: &Kek) -> Result<NewKey, KeyError> {
+    let name = path.display().to_string();
+    let mut file = std::fs::File::open(path).map_err(|e| KeyError::Read(name.clone(), e))?;
+    let meta = file
+        .metadata()
+        .map_err(|e| KeyError::Read(name.clone(), e))?;
+    if !meta.is_file() {
+        return Err(KeyError::Parse(name, "not a file".into()));
+    }
+    let mut bytes = Vec::new();
+    (&mut file)
+        .take(MAX_KEY_FILE_BYTES)
+        .read_to_end(&mut bytes)
+        .map_err(|e| KeyError::Read(name.clone(), e))?;
+    let pem = String::from_utf8(bytes)
+        .map_err(|_| KeyError::Parse(name.clone(), "not PEM text".into()))?;
+    let private = rsa::PrivateKey::from_pkcs8_pem(&pem).map_err(|e| {
+        let why = if pem.contains("-----BEGIN RSA PRIVATE KEY-----") {
+            "a PKCS#1 key; convert it with `openssl pkcs8 -topk8 -nocrypt`".to_owned()
+        } else if pem.contains("-----BEGIN ENCRYPTED PRIVATE KEY-----") {
+            "an encrypted key; decrypt it with `openssl pkcs8 -nocrypt` first".to_owned()
+        } else if pem.contains("PUBLIC KEY-----") {
+            "a public key".to_owned()
+        } else {
+            e.to_string()
+        };
+        KeyError::Parse(name.clone(), why)
+    })?;
+    NewKey::seal(&private, kek, &name)
+}
 
 pub(crate) fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let mut options = std::fs::OpenOptions::new();

@@ -197,7 +197,7 @@ type Tx = sqlx::Transaction<'static, sqlx::Any>;
 /// Begins a change: the version bump comes first, so the transaction holds
 /// the lock every other changer waits for before it reads anything.
 async fn begin_change(db: &Db) -> Result<Tx, sqlx::Error> {
-    let mut tx = db.pool.begin().await?;
+    let mut tx = db.begin_write().await?;
     sqlx::query("update key_ring set version = version + 1 where id = 1")
         .execute(&mut *tx)
         .await?;
@@ -277,10 +277,12 @@ async fn generate(kek: &Arc<Kek>) -> Result<NewKey, KeyStoreError> {
     Ok(key)
 }
 
-/// What an earlier version left in `KEYS_DIR` goes in (kids the database
-/// does not know), the KEK is recorded or checked, and a first key is made
-/// when none may sign. Returns the instant it judged at: `now`, or the
-/// latest creation the database had seen, if later.
+/// What an earlier version left in `KEYS_DIR` goes in while the database
+/// holds no signing key (judged again under the lock: another instance may
+/// have made or imported the first keys meanwhile), the KEK is recorded or
+/// checked, and a first key is made when none may sign. Returns the
+/// instant it judged at: `now`, or the latest creation the database had
+/// seen, if later.
 pub async fn settle(
     db: &Db,
     kek: &Arc<Kek>,
@@ -311,7 +313,13 @@ pub async fn settle(
             changed = true;
         }
         let mut rows = read_keys(&mut *tx).await?;
-        for import in new_imports(&rows, &imports) {
+        let mut imports_now = new_imports(&rows, &imports);
+        if rows.iter().any(|r| r.sealed.is_some()) {
+            for import in imports_now.drain(..) {
+                tracing::warn!(kid = %import.entry.kid, "KEYS_DIR: key not imported: another instance put signing keys in the database first");
+            }
+        }
+        for import in imports_now {
             insert_key(&mut tx, import).await?;
             tracing::info!(kid = %import.entry.kid, state = import.entry.state(now).as_str(), "imported a key from KEYS_DIR");
             rows.push(import.clone());
@@ -380,6 +388,8 @@ pub enum ScheduleError {
     RotationPending { kid: String, at: String },
     #[error("no key {0} in the database")]
     UnknownKid(String),
+    #[error("key {0} is already in the database (a removed or revoked key never comes back)")]
+    KnownKid(String),
 }
 
 impl From<sqlx::Error> for ScheduleError {
@@ -417,8 +427,39 @@ pub async fn rotate(
     access_token_ttl: i64,
 ) -> Result<Option<Rotation>, ScheduleError> {
     let key = generate(&store.kek()).await?;
+    start_rotation(store, key, when, now, publish_lead, access_token_ttl).await
+}
+
+/// `auth-server keys import`: a rotation to a key the operator brings. It
+/// is `next` from now on (published, not signing) and walks on as a
+/// rotation's new key does; refused while another rotation is under way,
+/// and for a kid the database knows, removed ones included.
+pub async fn import(
+    store: &KeyStore,
+    key: NewKey,
+    now: i64,
+    publish_lead: i64,
+    access_token_ttl: i64,
+) -> Result<Rotation, ScheduleError> {
+    start_rotation(store, key, When::Now, now, publish_lead, access_token_ttl)
+        .await?
+        .ok_or_else(|| KeyStoreError::NoSigner.into())
+}
+
+async fn start_rotation(
+    store: &KeyStore,
+    key: NewKey,
+    when: When,
+    now: i64,
+    publish_lead: i64,
+    access_token_ttl: i64,
+) -> Result<Option<Rotation>, ScheduleError> {
     let mut tx = begin_change(store.db()).await?;
     let rows = read_keys(&mut *tx).await?;
+    if rows.iter().any(|r| r.entry.kid == key.kid) {
+        tx.rollback().await?;
+        return Err(ScheduleError::KnownKid(key.kid));
+    }
     let (mut schedule, present) = schedule_of(&rows);
     if let Some(next) = schedule
         .in_state(KeyState::Next, now)

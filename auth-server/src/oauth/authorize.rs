@@ -24,27 +24,25 @@ use oxide_auth::primitives::registrar::ExactUrl;
 use oxide_auth_async::code_grant::authorization::{Pending, authorization_code};
 use rocket::data::Data;
 use rocket::http::uri::Origin;
-use rocket::http::{ContentType, Cookie, CookieJar, Header, SameSite, Status};
+use rocket::http::{ContentType, CookieJar, Header, Status};
 use rocket::response::Redirect;
 use rocket::{State, get, post};
 use secrecy::SecretString;
 use shared::scope::ScopeSet;
-use subtle::ConstantTimeEq;
 use url::Url;
 
-use super::password::user_scopes;
 use super::primitives::GrantEndpoint;
-use super::throttle::{Attempt, LoginThrottle, MAX_USERNAME_CHARS};
+use super::sign_in;
+use super::throttle::{LoginThrottle, MAX_USERNAME_CHARS};
 use super::{
-    GrantContext, OAuthParams, RequestMeta, TokenFailure, codes, read_page_form, sessions,
+    GrantContext, OAuthParams, RequestMeta, TokenFailure, codes, csrf, read_page_form, scope_rules,
+    sessions,
 };
-use crate::clients::{Client, generate_secret};
+use crate::clients::Client;
 use crate::config::AppConfig;
 use crate::error::OAuthError;
 use crate::pages::{self, Consent, Page, ScopeLine, SignIn, View};
-use crate::{password, users};
-
-const CSRF_COOKIE: &str = "authorize_csrf";
+use crate::users;
 
 /// The page or the redirect. One per request, so the variants' sizes do
 /// not matter.
@@ -340,23 +338,11 @@ fn unavailable(message: &str, retry_after: u64) -> AuthorizeResponse {
 
 /// A fresh CSRF token, also set as the cookie the form must match.
 fn new_csrf(jar: &CookieJar<'_>, config: &AppConfig) -> String {
-    let token = generate_secret();
-    let cookie = Cookie::build((CSRF_COOKIE, token.clone()))
-        .http_only(true)
-        .same_site(SameSite::Strict)
-        .secure(config.issuer.starts_with("https://"))
-        .path("/oauth/authorize");
-    jar.add(cookie);
-    token
+    csrf::AUTHORIZE.issue(jar, config)
 }
 
 fn csrf_matches(jar: &CookieJar<'_>, presented: Option<&str>) -> bool {
-    match (jar.get(CSRF_COOKIE), presented) {
-        (Some(cookie), Some(presented)) => {
-            bool::from(cookie.value().as_bytes().ct_eq(presented.as_bytes()))
-        }
-        _ => false,
-    }
+    csrf::AUTHORIZE.matches(jar, presented)
 }
 
 /// The authorization request (RFC 6749 §4.1.1): shows the login page, or an
@@ -463,6 +449,12 @@ impl Prompt {
                 Err(_) => return Err("max_age must be a non-negative number of seconds."),
             },
         };
+        // A sign-in in this very second is not older than 0 seconds, yet
+        // max_age=0 asks for a fresh one: it is prompt=login (OpenID
+        // Connect Core 1.0 errata set 2, §3.1.2.1).
+        if max_age == Some(0) {
+            prompt.login = true;
+        }
         Ok((prompt, max_age))
     }
 }
@@ -499,7 +491,12 @@ async fn continue_signed_in(
         Ok(None) => return login_page(validated, csrf, None, Status::Ok),
         Err(error) => return server_error(error),
     };
-    let scope = validated.scope.intersection(&user_scopes(&user));
+    // What this user can grant of it; nothing at all is refused before
+    // consent is looked up, so an empty grant never passes as consented.
+    let scope = match users_share(validated, &user) {
+        Ok(scope) => scope,
+        Err(error) => return redirect_error(validated, error.code.as_str(), error.description),
+    };
     if !prompt.consent {
         match sessions::has_consent(db, &user.id, &validated.client.id, &scope).await {
             Ok(true) => return grant_code(validated, context, &user.id, signed_in.auth_time).await,
@@ -527,6 +524,15 @@ async fn continue_signed_in(
         Err(error) => return server_error(error),
     };
     consent_page(validated, csrf, &ticket, &user.email, &scope)
+}
+
+/// The negotiated scope narrowed to what `user` holds, or the
+/// `invalid_scope` to redirect when nothing is left (API.md: a granted
+/// scope is never empty).
+fn users_share(validated: &Validated, user: &users::User) -> Result<ScopeSet, OAuthError> {
+    scope_rules::narrowed(&validated.scope, &scope_rules::user_scopes(user)).inspect_err(|_| {
+        tracing::info!(client_id = %validated.client.id, "nothing of the scope to grant");
+    })
 }
 
 /// Stores a code for `user_id`, signed in at `auth_time`, and redirects it
@@ -668,52 +674,38 @@ async fn login(
         );
     }
     let account = username.trim().to_lowercase();
-    let attempt = Attempt::new(&account, meta.client_ip);
-    let locked = match throttle.check(db, &attempt, now).await {
-        Ok(locked) => locked,
-        Err(error) => return server_error(error),
-    };
-    if let Some(wait) = locked {
-        let page = sign_in_page(
-            validated,
-            csrf,
-            &account,
-            Some("Too many failed attempts. Please wait a while and try again."),
-            Status::TooManyRequests,
-        );
-        // As at the token endpoint (API.md: 429 with Retry-After).
-        return page_towards(validated, page.retry_after(wait));
-    }
-    let user = match users::find_by_email(db, &account).await {
-        Ok(user) => user,
-        Err(error) => return server_error(error),
-    };
-    let stored = user.as_ref().map(|u| u.password_hash.clone());
-    let verified = match password::verify(SecretString::from(password_field), stored).await {
-        Ok(verified) => verified,
-        Err(busy) => {
+    let password = SecretString::from(password_field);
+    let checked = sign_in::check(db, throttle, &account, meta.client_ip, password, now).await;
+    let user = match checked {
+        Ok(Some(user)) => user,
+        Ok(None) => {
+            return login_page_for(
+                validated,
+                csrf,
+                &account,
+                Some("The email or password is incorrect."),
+                Status::Unauthorized,
+            );
+        }
+        Err(sign_in::Refusal::Throttled(wait)) => {
+            let page = sign_in_page(
+                validated,
+                csrf,
+                &account,
+                Some("Too many failed attempts. Please wait a while and try again."),
+                Status::TooManyRequests,
+            );
+            // As at the token endpoint (API.md: 429 with Retry-After).
+            return page_towards(validated, page.retry_after(wait));
+        }
+        Err(sign_in::Refusal::Busy(busy)) => {
             return unavailable(
                 "Too many sign-ins are waiting. Please try again in a moment.",
                 busy.retry_after,
             );
         }
+        Err(sign_in::Refusal::Database(error)) => return server_error(error),
     };
-    let Some(user) = user.filter(|_| verified) else {
-        if let Err(error) = throttle.record_failure(db, &attempt, now).await {
-            return server_error(error);
-        }
-        return login_page_for(
-            validated,
-            csrf,
-            &account,
-            Some("The email or password is incorrect."),
-            Status::Unauthorized,
-        );
-    };
-    if let Err(error) = throttle.record_success(db, &attempt).await {
-        // The login stands; the counts expire on their own.
-        tracing::warn!(%error, "clearing failed-login counts failed");
-    }
     // Later authorization requests from this browser skip the password.
     if let Err(error) = sessions::start(db, jar, config, &user.id, now).await {
         return server_error(error);
@@ -760,7 +752,10 @@ async fn consent(
     };
     // The code carries what the user holds of the negotiated scope, and
     // the answer is remembered for the next request of this client.
-    let scope = validated.scope.intersection(&user_scopes(&user));
+    let scope = match users_share(validated, &user) {
+        Ok(scope) => scope,
+        Err(error) => return redirect_error(validated, error.code.as_str(), error.description),
+    };
     if let Err(error) =
         sessions::remember_consent(db, &user.id, &validated.client.id, &scope, now).await
     {

@@ -125,7 +125,7 @@ fn stored_code(row: &sqlx::any::AnyRow) -> Result<StoredCode, sqlx::Error> {
 pub async fn redeem(db: &Db, code: &str, plan: &Plan<'_>) -> Result<Redemption, sqlx::Error> {
     let hash = hash_secret(code);
     let now = plan.now;
-    let mut tx = db.pool.begin().await?;
+    let mut tx = db.begin_write().await?;
     // Bound only when the code is live and the presenter's: a stolen or
     // stale code is spent all the same (one guess), with nothing to revoke.
     let spent = sqlx::query(

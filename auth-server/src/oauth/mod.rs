@@ -12,6 +12,7 @@ pub mod authorize;
 pub mod client_credentials;
 pub mod codes;
 mod context;
+pub mod csrf;
 mod grant_type;
 pub mod introspect;
 pub mod oidc;
@@ -23,7 +24,9 @@ pub mod refresh_tokens;
 mod request;
 mod response;
 pub mod revoke;
+pub mod scope_rules;
 pub mod sessions;
+pub mod sign_in;
 pub mod throttle;
 pub mod token_endpoint;
 
@@ -60,7 +63,8 @@ pub fn stage() -> rocket::fairing::AdHoc {
                     introspect::introspect,
                     oidc::userinfo_get,
                     oidc::userinfo_post,
-                    oidc::logout
+                    oidc::logout,
+                    oidc::logout_submit
                 ],
             )
             .mount("/", crate::pages::routes())

@@ -6,23 +6,28 @@
 //!   tokens' key ring, `typ` `JWT`; they are minted where access tokens are
 //!   (the code and refresh grants, `primitives`), whenever the grant has
 //!   the `openid` scope.
-//! - UserInfo takes one of our access tokens, checked here against the key
-//!   ring (no network call), and answers from the user's current record
-//!   with the claims its scopes allow. Errors are RFC 6750's.
+//! - UserInfo takes one of our access tokens whose `aud` is `AUDIENCE` or
+//!   the issuer, checked here against the key ring (no network call), and
+//!   answers from the user's current record with the claims its scopes
+//!   allow. Errors are RFC 6750's.
 //! - Logout ends the sign-in session (`sessions`) everywhere. It redirects
 //!   only to a `post_logout_redirect_uri` registered for the client that an
 //!   `id_token_hint` we signed (or `client_id`) names; anything else gets a
-//!   page, never a redirect.
+//!   page, never a redirect. A session ends at once only for an
+//!   `id_token_hint` of its own user; otherwise the person is asked, and
+//!   only the form posted back with the page's CSRF token ends it, so a
+//!   link or an `<img>` elsewhere cannot sign anyone out.
 
 use std::io::Cursor;
 use std::sync::Arc;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use rocket::data::Data;
 use rocket::http::{ContentType, CookieJar, Header, Status};
 use rocket::request::{FromRequest, Outcome, Request};
 use rocket::response::{self, Redirect, Responder, Response};
-use rocket::{State, get, post};
+use rocket::{get, post};
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 use shared::access::{AccessError, Challenge, credentials_from_headers};
@@ -30,12 +35,13 @@ use shared::scope::{Scope, ScopeSet};
 use shared::verifier::{ClaimRules, Jws, TokenKind, TokenRejection};
 
 use super::authorize::{self, AuthorizeResponse};
-use super::{refresh_tokens, sessions};
+use super::{csrf, refresh_tokens, sessions};
 use crate::AppClock;
 use crate::clients;
 use crate::config::AppConfig;
 use crate::db::Db;
 use crate::keys::KeyStore;
+use crate::pages::{ConfirmSignOut, Page, View};
 use crate::token::TokenMinter;
 use crate::users::{self, User};
 
@@ -233,6 +239,15 @@ async fn answer(token: BearerToken, services: UserInfoServices<'_>) -> UserInfo 
     if claims.exp <= now {
         return invalid(TokenRejection::Expired);
     }
+    // UserInfo is a resource of its own: a token minted for another one
+    // (RFC 8707) must not be replayable here (RFC 8725 §3.9).
+    let config = services.config;
+    if ![config.audience.as_str(), config.issuer.as_str()]
+        .iter()
+        .any(|ours| claims.aud.contains(ours))
+    {
+        return invalid(TokenRejection::WrongAudience);
+    }
     let scope = ScopeSet::parse(&claims.scope);
     // A client's own token (client credentials) names no user.
     if claims.sub == claims.client_id || !scope.has(Scope::OpenId) {
@@ -268,7 +283,7 @@ async fn answer(token: BearerToken, services: UserInfoServices<'_>) -> UserInfo 
     get, path = "/oauth/userinfo", tag = "oauth",
     responses(
         (status = 200, description = "`sub`, and `email`, `email_verified`, `name` as the token's scopes allow", body = Object),
-        (status = 401, description = "No token, or an invalid one (RFC 6750)", headers(("WWW-Authenticate" = String))),
+        (status = 401, description = "No token, or an invalid one (RFC 6750), or one whose `aud` is neither AUDIENCE nor the issuer", headers(("WWW-Authenticate" = String))),
         (status = 403, description = "insufficient_scope: the token lacks `openid`", headers(("WWW-Authenticate" = String))),
     ),
 )]
@@ -294,24 +309,76 @@ pub async fn userinfo_post(token: BearerToken, services: UserInfoServices<'_>) -
 /// RFC 3986 limits nothing, but nothing legitimate is this long.
 const MAX_PARAM_CHARS: usize = 8 * 1024;
 
+/// The parameters of an RP-Initiated Logout request (§2), by `GET` or
+/// `POST`; a parameter sent without a value is omitted (RFC 6749 §3.1).
+#[derive(Debug, Default)]
+struct LogoutRequest {
+    id_token_hint: Option<String>,
+    client_id: Option<String>,
+    post_logout_redirect_uri: Option<String>,
+    state: Option<String>,
+}
+
+impl LogoutRequest {
+    fn from_lookup(get: impl Fn(&str) -> Option<String>) -> LogoutRequest {
+        let get = |name: &str| get(name).filter(|v| !v.is_empty());
+        LogoutRequest {
+            id_token_hint: get("id_token_hint"),
+            client_id: get("client_id"),
+            post_logout_redirect_uri: get("post_logout_redirect_uri"),
+            state: get("state"),
+        }
+    }
+}
+
+/// The server state logout needs.
+pub struct LogoutServices<'r> {
+    db: &'r Db,
+    config: &'r AppConfig,
+    keys: &'r KeyStore,
+    clock: &'r AppClock,
+}
+
+#[rocket::async_trait]
+impl<'r> FromRequest<'r> for LogoutServices<'r> {
+    type Error = &'static str;
+
+    async fn from_request(request: &'r Request<'_>) -> Outcome<Self, Self::Error> {
+        let rocket = request.rocket();
+        let services = (|| {
+            Some(LogoutServices {
+                db: rocket.state::<Db>()?,
+                config: rocket.state::<AppConfig>()?,
+                keys: rocket.state::<Arc<KeyStore>>()?,
+                clock: rocket.state::<AppClock>()?,
+            })
+        })();
+        match services {
+            Some(services) => Outcome::Success(services),
+            None => Outcome::Error((Status::InternalServerError, "state is not managed")),
+        }
+    }
+}
+
 /// OpenID RP-Initiated Logout 1.0: ends the sign-in session, then sends the
 /// browser to a registered `post_logout_redirect_uri` (with `state`), or
-/// shows a "signed out" page.
+/// shows a "signed out" page. Without an `id_token_hint` we signed for the
+/// signed-in user, it first asks the person (a form posted back here with
+/// a CSRF token), so that a link or an image cannot sign anyone out.
 #[utoipa::path(
     get, path = "/oauth/logout", tag = "oauth",
     params(
-        ("id_token_hint" = Option<String>, Query, description = "An id_token we issued to the client"),
+        ("id_token_hint" = Option<String>, Query, description = "An id_token we issued to the client for the signed-in user; without one the person is asked to confirm"),
         ("client_id" = Option<String>, Query),
         ("post_logout_redirect_uri" = Option<String>, Query, description = "Registered with `clients create --post-logout-redirect-uri`"),
         ("state" = Option<String>, Query),
     ),
     responses(
-        (status = 200, description = "Signed out", content_type = "text/html"),
-        (status = 303, description = "Back to the client's post-logout redirect URI", headers(("Location" = String))),
+        (status = 200, description = "Signed out, or (signed in, no valid id_token_hint) the page asking to confirm", content_type = "text/html"),
+        (status = 303, description = "Signed out, back to the client's post-logout redirect URI", headers(("Location" = String))),
         (status = 400, description = "Invalid id_token_hint, or an unregistered post_logout_redirect_uri (never redirected)", content_type = "text/html"),
     )
 )]
-#[allow(clippy::too_many_arguments)]
 #[get("/oauth/logout?<id_token_hint>&<client_id>&<post_logout_redirect_uri>&<state>")]
 pub async fn logout(
     id_token_hint: Option<&str>,
@@ -319,30 +386,108 @@ pub async fn logout(
     post_logout_redirect_uri: Option<&str>,
     state: Option<&str>,
     jar: &CookieJar<'_>,
-    db: &State<Db>,
-    config: &State<AppConfig>,
-    keys: &State<Arc<KeyStore>>,
+    services: LogoutServices<'_>,
 ) -> AuthorizeResponse {
-    // RFC 6749 §3.1 as elsewhere: a parameter without a value is omitted.
-    fn given(value: Option<&str>) -> Option<&str> {
-        value.filter(|v| !v.is_empty())
-    }
-    let (id_token_hint, client_id, redirect_uri, state) = (
-        given(id_token_hint),
-        given(client_id),
-        given(post_logout_redirect_uri),
-        given(state),
-    );
-    if [id_token_hint, client_id, redirect_uri, state]
+    let request = LogoutRequest::from_lookup(|name| {
+        match name {
+            "id_token_hint" => id_token_hint,
+            "client_id" => client_id,
+            "post_logout_redirect_uri" => post_logout_redirect_uri,
+            "state" => state,
+            _ => None,
+        }
+        .map(str::to_owned)
+    });
+    end_session(request, false, jar, &services).await
+}
+
+/// The form of a logout by `POST`: the RP-Initiated Logout parameters
+/// (§2 allows `POST`), and from the confirmation page its CSRF token.
+#[derive(Debug, serde::Deserialize, utoipa::ToSchema)]
+#[allow(dead_code)]
+pub struct LogoutForm {
+    id_token_hint: Option<String>,
+    client_id: Option<String>,
+    post_logout_redirect_uri: Option<String>,
+    state: Option<String>,
+    /// The confirmation page's CSRF token; must match its `logout_csrf`
+    /// cookie.
+    csrf: Option<String>,
+}
+
+/// RP-Initiated Logout by `POST`, and the answer of the confirmation page:
+/// with a CSRF token that matches the page's cookie, the session ends.
+#[utoipa::path(
+    post, path = "/oauth/logout", tag = "oauth",
+    request_body(content = LogoutForm, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 200, description = "As GET", content_type = "text/html"),
+        (status = 303, description = "As GET", headers(("Location" = String))),
+        (status = 400, description = "As GET, or a malformed form", content_type = "text/html"),
+        (status = 403, description = "A CSRF token that does not match: nothing ends", content_type = "text/html"),
+    )
+)]
+#[post("/oauth/logout", data = "<data>")]
+pub async fn logout_submit(
+    content_type: Option<&ContentType>,
+    data: Data<'_>,
+    jar: &CookieJar<'_>,
+    services: LogoutServices<'_>,
+) -> AuthorizeResponse {
+    let form = match super::read_page_form(content_type, data).await {
+        Ok(form) => form,
+        Err(super::TokenFailure::Api(_)) => {
+            return authorize::logout_error(Status::PayloadTooLarge, "The form is too large.");
+        }
+        Err(super::TokenFailure::OAuth(_)) => {
+            return authorize::logout_error(Status::BadRequest, "The form is malformed.");
+        }
+    };
+    let confirmed = match form.get("csrf") {
+        None => false,
+        Some(token) if csrf::LOGOUT.matches(jar, Some(token)) => true,
+        Some(_) => {
+            return authorize::logout_error(
+                Status::Forbidden,
+                "This form has expired or was not sent from this site. You are still signed in.",
+            );
+        }
+    };
+    let request = LogoutRequest::from_lookup(|name| form.get(name).map(str::to_owned));
+    end_session(request, confirmed, jar, &services).await
+}
+
+/// Checks a logout request, then ends the session when the person asked
+/// for it: by confirming, or through an application that holds an
+/// id_token of theirs. Anything else that would end a session asks first.
+async fn end_session(
+    request: LogoutRequest,
+    confirmed: bool,
+    jar: &CookieJar<'_>,
+    services: &LogoutServices<'_>,
+) -> AuthorizeResponse {
+    let LogoutServices {
+        db,
+        config,
+        keys,
+        clock,
+    } = *services;
+    let params = [
+        &request.id_token_hint,
+        &request.client_id,
+        &request.post_logout_redirect_uri,
+        &request.state,
+    ];
+    if params
         .iter()
-        .flatten()
+        .filter_map(|v| v.as_deref())
         .any(|v| v.len() > MAX_PARAM_CHARS)
     {
         return authorize::logout_error(Status::BadRequest, "The logout request is too large.");
     }
-    let hinted_client = match id_token_hint {
+    let hint = match request.id_token_hint.as_deref() {
         Some(hint) => match own_id_token(keys, config, hint) {
-            Some((_, aud)) => Some(aud),
+            Some(hint) => Some(hint),
             None => {
                 return authorize::logout_error(
                     Status::BadRequest,
@@ -352,16 +497,17 @@ pub async fn logout(
         },
         None => None,
     };
-    let client_id = match (hinted_client, client_id) {
-        (Some(hinted), Some(named)) if hinted != named => {
+    let client_id = match (hint.as_ref().map(|(_, aud)| aud), request.client_id) {
+        (Some(hinted), Some(named)) if *hinted != named => {
             return authorize::logout_error(
                 Status::BadRequest,
                 "The id_token_hint was issued to another client.",
             );
         }
-        (hinted, named) => hinted.or(named.map(str::to_owned)),
+        (hinted, named) => hinted.cloned().or(named),
     };
-    let target = match redirect_uri {
+    let target_uri = request.post_logout_redirect_uri;
+    let target = match target_uri.as_deref() {
         None => None,
         Some(uri) => {
             let client = match client_id.as_deref() {
@@ -380,23 +526,74 @@ pub async fn logout(
                     "The post_logout_redirect_uri is not registered for this client.",
                 );
             }
-            Some(uri)
+            match url::Url::parse(uri) {
+                Ok(url) => Some(url),
+                Err(_) => {
+                    return authorize::logout_error(
+                        Status::BadRequest,
+                        "The post_logout_redirect_uri is not a valid URL.",
+                    );
+                }
+            }
         }
     };
+    let session = match sessions::current(db, jar, clock.now()).await {
+        Ok(session) => session,
+        Err(error) => return authorize::database_failure(error),
+    };
+    // A hint names the person it was issued for; one of someone else's
+    // (anyone can hold their own) proves nothing about this browser.
+    let hinted_here = |session: &sessions::SignIn| {
+        hint.as_ref()
+            .is_some_and(|(sub, _)| *sub == session.user_id)
+    };
+    if let Some(session) = session.filter(|s| !confirmed && !hinted_here(s)) {
+        let hidden = [
+            ("client_id", client_id),
+            ("post_logout_redirect_uri", target_uri),
+            ("state", request.state),
+        ];
+        return confirm_page(jar, services, &session, hidden, target.as_ref()).await;
+    }
     if let Err(error) = sessions::end(db, jar).await {
         return authorize::database_failure(error);
     }
-    match target.map(url::Url::parse) {
-        Some(Ok(mut url)) => {
-            if let Some(state) = state {
-                url.query_pairs_mut().append_pair("state", state);
+    match target {
+        Some(mut url) => {
+            if let Some(state) = request.state {
+                url.query_pairs_mut().append_pair("state", &state);
             }
             AuthorizeResponse::Redirect(Redirect::to(url.to_string()))
         }
-        Some(Err(_)) => authorize::logout_error(
-            Status::BadRequest,
-            "The post_logout_redirect_uri is not a valid URL.",
-        ),
         None => authorize::signed_out_page(),
     }
+}
+
+/// The page asking the signed-in person whether to sign out, its form
+/// carrying the request on with a fresh CSRF token.
+async fn confirm_page(
+    jar: &CookieJar<'_>,
+    services: &LogoutServices<'_>,
+    session: &sessions::SignIn,
+    hidden: [(&'static str, Option<String>); 3],
+    target: Option<&url::Url>,
+) -> AuthorizeResponse {
+    let user = match users::find_by_id(services.db, &session.user_id).await {
+        Ok(user) => user,
+        Err(error) => return authorize::database_failure(error),
+    };
+    let view = View::ConfirmSignOut(ConfirmSignOut {
+        csrf: csrf::LOGOUT.issue(jar, services.config),
+        hidden: hidden
+            .into_iter()
+            .filter_map(|(name, value)| Some((name, value?)))
+            .collect(),
+        email: user.map(|u| u.email).unwrap_or_default(),
+    });
+    let page = Page::new(Status::Ok, view);
+    // The confirmed form may end in the redirect to the client.
+    AuthorizeResponse::Page(match target {
+        Some(target) => page.posting_towards(target.as_str()),
+        None => page,
+    })
 }

@@ -6,56 +6,16 @@
 use oxide_auth::primitives::grant::Extensions;
 use oxide_auth_async::primitives::Registrar;
 use secrecy::SecretString;
-use shared::scope::{Scope, ScopeSet};
 
 use super::primitives::{ClientRegistrar, Issuance};
-use super::throttle::{Attempt, LoginThrottle, MAX_USERNAME_CHARS};
-use super::{GrantContext, GrantType, TokenSuccess};
+use super::sign_in;
+use super::throttle::{LoginThrottle, MAX_USERNAME_CHARS};
+use super::{GrantContext, GrantType, TokenSuccess, scope_rules};
 use crate::clients::{self, FIRST_PARTY_CLIENT_ID};
 use crate::error::OAuthError;
-use crate::password;
-use crate::users::{self, User};
 
 /// The same answer for an unknown email and a wrong password.
 const BAD_CREDENTIALS: &str = "The username or password is incorrect.";
-
-/// The scopes a user may hold.
-pub fn user_scopes(user: &User) -> ScopeSet {
-    // Who the user is (OpenID Connect) is theirs to share with any client.
-    let mut scopes = vec![Scope::ProfileRead, Scope::ProfileWrite];
-    scopes.extend(Scope::IDENTITY);
-    if user.is_admin {
-        scopes.push(Scope::ProfilesRead);
-    }
-    ScopeSet::from_scopes(scopes)
-}
-
-/// The scopes the user may hold now, from the database; `None` when the
-/// account is gone. A refresh narrows its grant to these, so rights taken
-/// away are gone at the next refresh whatever the grant once held.
-pub async fn current_rights(
-    db: &crate::db::Db,
-    user_id: &str,
-) -> Result<Option<ScopeSet>, sqlx::Error> {
-    Ok(users::find_by_id(db, user_id)
-        .await?
-        .as_ref()
-        .map(user_scopes))
-}
-
-/// Narrows `allowed` to the requested scope, or all of it when none is asked.
-pub fn granted_scope(requested: Option<&str>, allowed: &ScopeSet) -> Result<ScopeSet, OAuthError> {
-    match requested {
-        None => Ok(allowed.clone()),
-        Some(requested) => {
-            let requested = ScopeSet::parse(requested);
-            if requested.is_empty() || !requested.is_subset(allowed) {
-                return Err(OAuthError::invalid_scope());
-            }
-            Ok(requested)
-        }
-    }
-}
 
 #[tracing::instrument(skip_all, fields(grant = "password"))]
 pub async fn grant(
@@ -96,29 +56,25 @@ pub async fn grant(
     }
 
     let account = username.trim().to_lowercase();
-    let address = ctx.meta.client_ip;
-    let attempt = Attempt::new(&account, address);
-    if let Some(wait) = throttle.check(ctx.db, &attempt, ctx.now).await? {
-        tracing::warn!(client_ip = ?address, "password grant throttled");
-        return Err(OAuthError::throttled(wait));
-    }
-
-    let user = users::find_by_email(ctx.db, &account).await?;
-    let stored = user.as_ref().map(|u| u.password_hash.clone());
-    // Busy: too many hashes wait; nothing was checked, so nothing is counted.
-    let verified = password::verify(SecretString::from(password.to_owned()), stored).await?;
-    let Some(user) = user.filter(|_| verified) else {
-        throttle.record_failure(ctx.db, &attempt, ctx.now).await?;
-        tracing::info!(client_ip = ?address, "password grant refused");
-        return Err(OAuthError::invalid_grant(BAD_CREDENTIALS));
+    let password = SecretString::from(password.to_owned());
+    let checked = sign_in::check(
+        ctx.db,
+        throttle,
+        &account,
+        ctx.meta.client_ip,
+        password,
+        ctx.now,
+    )
+    .await;
+    let user = match checked {
+        Ok(Some(user)) => user,
+        Ok(None) => return Err(OAuthError::invalid_grant(BAD_CREDENTIALS)),
+        Err(sign_in::Refusal::Throttled(wait)) => return Err(OAuthError::throttled(wait)),
+        Err(sign_in::Refusal::Busy(busy)) => return Err(busy.into()),
+        Err(sign_in::Refusal::Database(error)) => return Err(error.into()),
     };
-    if let Err(error) = throttle.record_success(ctx.db, &attempt).await {
-        // The login stands; the counts expire on their own.
-        tracing::warn!(%error, "clearing failed-login counts failed");
-    }
 
-    let allowed = user_scopes(&user).intersection(&client.scopes);
-    let scope = granted_scope(ctx.params.get("scope"), &allowed)?;
+    let scope = scope_rules::granted(ctx.params.get("scope"), &client, &user)?;
     // Access and refresh token through the issuer every grant uses.
     let issuance = Issuance {
         owner_id: &user.id,

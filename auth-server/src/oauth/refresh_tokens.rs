@@ -15,7 +15,7 @@
 //! each sees what the previous one committed. `SELECT … FOR UPDATE` would do
 //! the same on PostgreSQL only. Hence: of two rotations of one token exactly
 //! one succeeds and the other revokes the family, successor included; and
-//! nothing is ever added to a family once it is revoked.
+//! nothing live is ever added to a family once it is revoked.
 //!
 //! A family ends `REFRESH_TOKEN_MAX_LIFETIME` after it began, whatever its
 //! rotations: each token lives `REFRESH_TOKEN_TTL` but never past its family.
@@ -81,6 +81,9 @@ pub struct IssuedRefreshToken {
 /// What adding a token to an existing family came to.
 pub enum Continued {
     Issued(IssuedRefreshToken),
+    /// A code's first token, for a family revoked since the code was
+    /// spent (a concurrent replay of the code): stored revoked with it.
+    IssuedRevoked(IssuedRefreshToken),
     /// The family was revoked or has reached its end: nothing was added.
     FamilyEnded,
     /// The presented token was rotated already: reuse, so the family is
@@ -148,7 +151,7 @@ pub async fn start_family(
         auth_time: None,
         resource: None,
     };
-    let mut tx = db.pool.begin().await?;
+    let mut tx = db.begin_write().await?;
     insert_family(&mut tx, &family).await?;
     let family_end = new.now.saturating_add(max_lifetime);
     let token = insert_token(&mut tx, &family_id, &new, family_end).await?;
@@ -175,6 +178,21 @@ async fn lock_live_family(
     .fetch_optional(&mut **tx)
     .await?;
     row.map(|row| row.try_get("expires_at")).transpose()
+}
+
+/// The end of a family that was revoked, if it was; taken inside the
+/// caller's transaction, after its family lock.
+async fn revoked_family_end(
+    tx: &mut Transaction<'_, Any>,
+    family_id: &str,
+) -> Result<Option<i64>, sqlx::Error> {
+    sqlx::query_scalar(
+        "select expires_at from refresh_families \
+         where family_id = $1 and revoked_at is not null",
+    )
+    .bind(family_id)
+    .fetch_optional(&mut **tx)
+    .await
 }
 
 async fn insert_token(
@@ -206,7 +224,10 @@ async fn insert_token(
 /// is a rotation: that token is spent in the same transaction, and if it
 /// was spent already the family is revoked instead (`access_expires_at`
 /// bounds how long its access tokens could live). Without, it is the first
-/// token of a family begun at a code's redemption.
+/// token of a family begun at a code's redemption: the exchange that spent
+/// the code has won, whatever came after, so when a replay of the code has
+/// revoked the family meanwhile the token is still stored, revoked
+/// (`IssuedRevoked`): the winner gets its answer, and nothing in it lives.
 pub async fn continue_family(
     db: &Db,
     family_id: &str,
@@ -215,8 +236,23 @@ pub async fn continue_family(
     access_expires_at: i64,
 ) -> Result<Continued, sqlx::Error> {
     let now = new.now;
-    let mut tx = db.pool.begin().await?;
+    let mut tx = db.begin_write().await?;
     let Some(family_end) = lock_live_family(&mut tx, family_id, now).await? else {
+        if presented.is_none()
+            && let Some(family_end) = revoked_family_end(&mut tx, family_id).await?
+        {
+            let token = insert_token(&mut tx, family_id, &new, family_end).await?;
+            sqlx::query("update refresh_tokens set revoked_at = $1 where token_hash = $2")
+                .bind(now)
+                .bind(hash_secret(&token))
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            return Ok(Continued::IssuedRevoked(IssuedRefreshToken {
+                token,
+                family_id: family_id.to_owned(),
+            }));
+        }
         tx.rollback().await?;
         return Ok(Continued::FamilyEnded);
     };
@@ -305,7 +341,7 @@ pub async fn revoke_family(
     now: i64,
     access_expires_at: i64,
 ) -> Result<(), sqlx::Error> {
-    let mut tx = db.pool.begin().await?;
+    let mut tx = db.begin_write().await?;
     revoke_family_locked(&mut tx, family_id, now, access_expires_at).await?;
     tx.commit().await?;
     tracing::warn!(family_id, "refresh token family revoked");

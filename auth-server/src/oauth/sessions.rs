@@ -8,8 +8,8 @@
 //! is simply no session.
 //!
 //! Consent is one row per (user, client, scope): a request is answered
-//! without the consent page only when every scope it would grant was
-//! allowed before.
+//! without the consent page only when it would grant something and every
+//! scope of it was allowed before.
 
 use rocket::http::{Cookie, CookieJar, SameSite};
 use shared::scope::ScopeSet;
@@ -121,13 +121,18 @@ async fn end_token(db: &Db, token: &str) -> Result<(), sqlx::Error> {
     Ok(())
 }
 
-/// Has `user_id` allowed `client_id` every scope of `scope` before?
+/// Has `user_id` allowed `client_id` every scope of `scope` before? Never
+/// for an empty scope: "every scope" of nothing is true of any user, and
+/// would let a client that can be granted nothing skip the consent page.
 pub async fn has_consent(
     db: &Db,
     user_id: &str,
     client_id: &str,
     scope: &ScopeSet,
 ) -> Result<bool, sqlx::Error> {
+    if scope.is_empty() {
+        return Ok(false);
+    }
     let rows = sqlx::query("select scope from consents where user_id = $1 and client_id = $2")
         .bind(user_id)
         .bind(client_id)
@@ -141,6 +146,7 @@ pub async fn has_consent(
 }
 
 /// Remembers that `user_id` allowed `client_id` every scope of `scope`.
+/// An empty scope is no consent and is not remembered.
 pub async fn remember_consent(
     db: &Db,
     user_id: &str,

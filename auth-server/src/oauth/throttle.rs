@@ -16,26 +16,62 @@
 //! So below 100 consecutive failures the right password from an address
 //! that has not failed is never refused, whoever fails elsewhere.
 //!
+//! An attempt counts before its password is checked, so that concurrency
+//! buys no extra guesses. [`LoginThrottle::admit`] takes a place under each
+//! of the attempt's keys with one atomic upsert that returns each key's
+//! failures, places held and lock; a key lets as many attempts be in flight
+//! as failures it still allows (one at a time once its allowance is spent
+//! and its lock is over). An attempt is settled once: its failure counted
+//! ([`LoginThrottle::record_failure`]), or its place given back, by a
+//! success (which also clears the account's keys) or by a server that could
+//! not check it (`503`). So of any number of simultaneous wrong passwords
+//! for one account from one address, at most 5 are checked.
+//!
+//! Places held by attempts still in flight are not failures: they never
+//! lock a key and never refuse anyone. An attempt that finds no place free
+//! waits (polling, up to [`MAX_ADMISSION_WAIT`]) for those ahead of it to
+//! settle, and is refused only if they locked the key, or if they took too
+//! long. So an owner's concurrent logins, or an office's behind one
+//! address, are queued, not refused, and no attempt in flight ever locks
+//! anyone out. Places of a process that died are forgotten after
+//! [`RESERVATION_TTL`].
+//!
 //! Each failure is one atomic upsert per key that returns the new count
 //! (the three in one transaction), so concurrent failures on any number of
 //! instances count exactly; the lock is then written from that count and
-//! only ever lengthened. The check
-//! before the password is verified is one select over the three keys. Keys
-//! are stored as the SHA-256 of a kind-prefixed value, never the email or
-//! address itself. Rows past their `expires_at` are deleted by the pruner.
+//! only ever lengthened. Every statement that writes several keys writes
+//! them in the same order (address, account at address, account), so two
+//! attempts never wait on each other's row locks in a cycle. Keys are
+//! stored as the SHA-256 of a kind-prefixed value, never the email or
+//! address itself. Rows past their `expires_at` (and their places and locks)
+//! are deleted by the pruner.
 //!
 //! [`SignupThrottle`] counts signups per client address in the same table,
 //! under a key kind of its own, so no login key can ever meet a signup key.
 
 use std::net::IpAddr;
+use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
+use sqlx::Row;
 
 use crate::db::{Backend, Db};
 
 /// Longest `username` looked at; longer is refused before any work (an
 /// email address is at most 320 characters, RFC 3696 errata 1690).
 pub const MAX_USERNAME_CHARS: usize = 320;
+
+/// How long an attempt waits for a place before it is refused: longer
+/// than the attempts ahead of it take to settle (each is checked within
+/// about 2 s or answered `503`, `password::MAX_EXPECTED_WAIT`).
+pub const MAX_ADMISSION_WAIT: Duration = Duration::from_secs(3);
+
+/// `Retry-After` for an attempt that waited [`MAX_ADMISSION_WAIT`] in vain.
+const CROWDED_RETRY_AFTER: u64 = 1;
+
+/// Seconds after which places still held count for nothing: attempts
+/// settle within seconds, so such places belong to a process that died.
+pub const RESERVATION_TTL: i64 = 30;
 
 #[derive(Debug, Clone, Copy)]
 pub struct ThrottlePolicy {
@@ -124,9 +160,22 @@ impl Attempt {
         }
     }
 
+    /// In the one order every statement writes them.
     fn keys(&self) -> [&ThrottleKey; 3] {
         [&self.address, &self.account_address, &self.account]
     }
+}
+
+/// What one attempt found when it asked for a place.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reservation {
+    /// A place is held under every key: check the password, then settle.
+    Held,
+    /// A key is locked for this many more seconds: refuse (`429`).
+    Locked(u64),
+    /// Attempts in flight use every check a key still allows: wait for
+    /// them to settle. Nothing is held.
+    Full,
 }
 
 /// IPv4 (IPv4-mapped IPv6 included) as itself, IPv6 by its /64.
@@ -152,79 +201,177 @@ impl LoginThrottle {
         LoginThrottle { policy }
     }
 
-    /// Seconds until the attempt may be made, when any of its keys is locked.
-    pub async fn check(
+    /// The policy's allowance and memory for a key kind, and whether its
+    /// memory slides with each failure.
+    fn rule(&self, kind: KeyKind) -> (i64, i64, bool) {
+        match kind {
+            KeyKind::Address => (
+                self.policy.address_allowance,
+                self.policy.address_window,
+                false,
+            ),
+            KeyKind::AccountAddress => (
+                self.policy.account_address_allowance,
+                self.policy.address_window,
+                false,
+            ),
+            KeyKind::Account | KeyKind::Signup => (
+                self.policy.account_allowance,
+                self.policy.account_memory,
+                true,
+            ),
+        }
+    }
+
+    /// Lets an attempt be checked: `Ok(Ok(()))` with a place held under each
+    /// of its keys (settle it with `record_failure`, `record_success` or
+    /// `release`), or `Ok(Err(seconds))` for a `429`. Waits while the places
+    /// are all taken by attempts in flight, up to [`MAX_ADMISSION_WAIT`].
+    pub async fn admit(
         &self,
         db: &Db,
         attempt: &Attempt,
         now: i64,
-    ) -> Result<Option<u64>, sqlx::Error> {
+    ) -> Result<Result<(), u64>, sqlx::Error> {
+        let started = Instant::now();
+        let mut pause = Duration::from_millis(5);
+        loop {
+            match self.reserve(db, attempt, now).await? {
+                Reservation::Held => return Ok(Ok(())),
+                Reservation::Locked(wait) => return Ok(Err(wait)),
+                Reservation::Full if started.elapsed() >= MAX_ADMISSION_WAIT => {
+                    return Ok(Err(CROWDED_RETRY_AFTER));
+                }
+                Reservation::Full => {
+                    // Jittered, so that the waiters of one burst do not
+                    // all ask again at the same instant.
+                    let jitter = rand::random_range(0..=pause.as_millis() as u64);
+                    tokio::time::sleep(pause + Duration::from_millis(jitter)).await;
+                    pause = (pause * 2).min(Duration::from_millis(50));
+                }
+            }
+        }
+    }
+
+    /// One try at a place under each of the attempt's keys: one atomic
+    /// upsert takes it and returns what each key holds; a place that cannot
+    /// be kept is rolled back with it.
+    pub async fn reserve(
+        &self,
+        db: &Db,
+        attempt: &Attempt,
+        now: i64,
+    ) -> Result<Reservation, sqlx::Error> {
         let [a, b, c] = attempt.keys();
-        let until: Option<i64> = sqlx::query_scalar(
-            "select max(locked_until) from login_failures \
-             where key_hash in ($1, $2, $3) and locked_until > $4",
+        let mut tx = begin_counting(db).await?;
+        // A new row counts nothing yet (`expires_at` = now): its window
+        // begins with its first failure. A stale window counts from zero.
+        let rows = sqlx::query(
+            "insert into login_failures \
+               (key_hash, failures, locked_until, expires_at, pending, pending_until) \
+             values ($1, 0, 0, $4, 1, $5), ($2, 0, 0, $4, 1, $5), ($3, 0, 0, $4, 1, $5) \
+             on conflict (key_hash) do update set \
+               failures = case when login_failures.expires_at <= $4 then 0 \
+                               else login_failures.failures end, \
+               pending = case when login_failures.pending_until <= $4 then 1 \
+                              else login_failures.pending + 1 end, \
+               pending_until = case when login_failures.pending_until > $5 \
+                                    then login_failures.pending_until else $5 end \
+             returning key_hash, failures, pending, locked_until",
         )
         .bind(&a.hash)
         .bind(&b.hash)
         .bind(&c.hash)
         .bind(now)
-        .fetch_one(&db.pool)
+        .bind(now + RESERVATION_TTL)
+        .fetch_all(&mut *tx)
         .await?;
-        Ok(until.map(|until| u64::try_from(until - now).unwrap_or(1).max(1)))
+        let mut found = Reservation::Held;
+        for row in &rows {
+            let hash: String = row.try_get("key_hash")?;
+            let failures: i64 = row.try_get("failures")?;
+            let pending: i64 = row.try_get("pending")?;
+            let locked_until: i64 = row.try_get("locked_until")?;
+            let Some(key) = attempt.keys().into_iter().find(|k| k.hash == hash) else {
+                continue;
+            };
+            let (allowance, _, _) = self.rule(key.kind);
+            found = match (
+                found,
+                Self::assess(failures, pending, locked_until, allowance, now),
+            ) {
+                (Reservation::Locked(x), Reservation::Locked(y)) => Reservation::Locked(x.max(y)),
+                (Reservation::Locked(x), _) | (_, Reservation::Locked(x)) => Reservation::Locked(x),
+                (Reservation::Full, _) | (_, Reservation::Full) => Reservation::Full,
+                (Reservation::Held, Reservation::Held) => Reservation::Held,
+            };
+        }
+        if found == Reservation::Held {
+            tx.commit().await?;
+        } else {
+            // A place that cannot be kept was never taken.
+            tx.rollback().await?;
+        }
+        Ok(found)
     }
 
-    /// Counts a failed login under each of its keys, locking those past
-    /// their allowance.
+    /// What one key says of an attempt that has just taken a place there
+    /// (`pending` includes it).
+    fn assess(
+        failures: i64,
+        pending: i64,
+        locked_until: i64,
+        allowance: i64,
+        now: i64,
+    ) -> Reservation {
+        if locked_until > now {
+            return Reservation::Locked(u64::try_from(locked_until - now).unwrap_or(1).max(1));
+        }
+        // As many in flight as failures are still allowed; once the
+        // allowance is spent (and its lock over), one at a time, each
+        // failure locking again.
+        let in_flight = (allowance - failures).max(1);
+        if pending > in_flight {
+            Reservation::Full
+        } else {
+            Reservation::Held
+        }
+    }
+
+    /// Settles a held attempt as a failure: counted under each of its keys,
+    /// locking those past their allowance, and its place given back.
     pub async fn record_failure(
         &self,
         db: &Db,
         attempt: &Attempt,
         now: i64,
     ) -> Result<(), sqlx::Error> {
-        // One transaction: one commit (one WAL flush) instead of up to six.
-        // Keys are always taken in the same order (address, account at
-        // address, account), so two attempts never wait on each other in a
-        // cycle.
-        let mut tx = db.pool.begin().await?;
-        if db.backend == Backend::Postgres {
-            // A count lost in a crash hands a guesser a few attempts at
-            // most; not waiting for the WAL flush takes most of the cost
-            // off every failed login.
-            sqlx::query("set local synchronous_commit = off")
-                .execute(&mut *tx)
-                .await?;
-        }
+        // One transaction: one commit instead of up to six. Keys are always
+        // taken in the same order (address, account at address, account),
+        // so two attempts never wait on each other in a cycle.
+        let mut tx = begin_counting(db).await?;
         for key in attempt.keys() {
-            let (allowance, memory, sliding) = match key.kind {
-                KeyKind::Address => (
-                    self.policy.address_allowance,
-                    self.policy.address_window,
-                    0i64,
-                ),
-                KeyKind::AccountAddress => (
-                    self.policy.account_address_allowance,
-                    self.policy.address_window,
-                    0,
-                ),
-                KeyKind::Account | KeyKind::Signup => {
-                    (self.policy.account_allowance, self.policy.account_memory, 1)
-                }
-            };
-            // One statement, so concurrent failures each see their own count.
+            let (allowance, memory, sliding) = self.rule(key.kind);
+            // One statement, so concurrent failures each see their own
+            // count. A window begins with its first failure.
             let failures: i64 = sqlx::query_scalar(
-                "insert into login_failures (key_hash, failures, locked_until, expires_at) \
-                 values ($1, 1, 0, $3) \
+                "insert into login_failures \
+                   (key_hash, failures, locked_until, expires_at, pending, pending_until) \
+                 values ($1, 1, 0, $3, 0, 0) \
                  on conflict (key_hash) do update set \
                    failures = case when login_failures.expires_at <= $2 then 1 \
                                    else login_failures.failures + 1 end, \
-                   expires_at = case when login_failures.expires_at <= $2 or $4 = 1 then $3 \
-                                     else login_failures.expires_at end \
+                   expires_at = case when login_failures.expires_at <= $2 \
+                                       or login_failures.failures = 0 or $4 = 1 then $3 \
+                                     else login_failures.expires_at end, \
+                   pending = case when login_failures.pending > 0 \
+                                  then login_failures.pending - 1 else 0 end \
                  returning failures",
             )
             .bind(&key.hash)
             .bind(now)
             .bind(now + memory)
-            .bind(sliding)
+            .bind(i64::from(sliding))
             .fetch_one(&mut *tx)
             .await?;
             if let Some(lock) = self.lock_for(failures, allowance) {
@@ -245,14 +392,75 @@ impl LoginThrottle {
         tx.commit().await
     }
 
-    /// A successful login clears the account's keys, not the address's.
+    /// Settles a held attempt as a success: its place given back, and the
+    /// account's keys cleared (their failures and lock), not the address's.
+    /// One statement, the keys in the usual order.
     pub async fn record_success(&self, db: &Db, attempt: &Attempt) -> Result<(), sqlx::Error> {
-        sqlx::query("delete from login_failures where key_hash in ($1, $2)")
-            .bind(&attempt.account_address.hash)
-            .bind(&attempt.account.hash)
-            .execute(&db.pool)
-            .await?;
-        Ok(())
+        let [a, b, c] = attempt.keys();
+        let mut tx = begin_counting(db).await?;
+        sqlx::query(
+            "insert into login_failures \
+               (key_hash, failures, locked_until, expires_at, pending, pending_until) \
+             values ($1, 0, 0, 0, 0, 0), ($2, 0, 0, 0, 0, 0), ($3, 0, 0, 0, 0, 0) \
+             on conflict (key_hash) do update set \
+               pending = case when login_failures.pending > 0 \
+                              then login_failures.pending - 1 else 0 end, \
+               failures = case when login_failures.key_hash = $1 \
+                               then login_failures.failures else 0 end, \
+               locked_until = case when login_failures.key_hash = $1 \
+                                   then login_failures.locked_until else 0 end, \
+               expires_at = case when login_failures.key_hash = $1 \
+                                 then login_failures.expires_at else 0 end",
+        )
+        .bind(&a.hash)
+        .bind(&b.hash)
+        .bind(&c.hash)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await
+    }
+
+    /// Gives a held place back without counting anything: the password was
+    /// not checked (the hashing queue was full, or the database failed).
+    pub async fn release(&self, db: &Db, attempt: &Attempt) -> Result<(), sqlx::Error> {
+        let [a, b, c] = attempt.keys();
+        let mut tx = begin_counting(db).await?;
+        sqlx::query(
+            "insert into login_failures \
+               (key_hash, failures, locked_until, expires_at, pending, pending_until) \
+             values ($1, 0, 0, 0, 0, 0), ($2, 0, 0, 0, 0, 0), ($3, 0, 0, 0, 0, 0) \
+             on conflict (key_hash) do update set \
+               pending = case when login_failures.pending > 0 \
+                              then login_failures.pending - 1 else 0 end",
+        )
+        .bind(&a.hash)
+        .bind(&b.hash)
+        .bind(&c.hash)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await
+    }
+
+    /// Seconds until the attempt may be made, when any of its keys is
+    /// locked (for operators and tests; logins use [`LoginThrottle::admit`]).
+    pub async fn check(
+        &self,
+        db: &Db,
+        attempt: &Attempt,
+        now: i64,
+    ) -> Result<Option<u64>, sqlx::Error> {
+        let [a, b, c] = attempt.keys();
+        let until: Option<i64> = sqlx::query_scalar(
+            "select max(locked_until) from login_failures \
+             where key_hash in ($1, $2, $3) and locked_until > $4",
+        )
+        .bind(&a.hash)
+        .bind(&b.hash)
+        .bind(&c.hash)
+        .bind(now)
+        .fetch_one(&db.pool)
+        .await?;
+        Ok(until.map(|until| u64::try_from(until - now).unwrap_or(1).max(1)))
     }
 
     /// The `failures`-th failure's lock in seconds, if it earns one: the
@@ -271,6 +479,21 @@ impl LoginThrottle {
                 .min(self.policy.max_lock),
         )
     }
+}
+
+/// Begins a transaction for the login throttle's writes. On PostgreSQL its
+/// commit does not wait for the WAL flush: a count lost in a crash of the
+/// database hands a guesser a few attempts at most, and a place lost is
+/// forgotten within [`RESERVATION_TTL`]; waiting would add a disk flush to
+/// every login, before and after its password is checked.
+async fn begin_counting(db: &Db) -> Result<sqlx::Transaction<'static, sqlx::Any>, sqlx::Error> {
+    let mut tx = db.begin_write().await?;
+    if db.backend == Backend::Postgres {
+        sqlx::query("set local synchronous_commit = off")
+            .execute(&mut *tx)
+            .await?;
+    }
+    Ok(tx)
 }
 
 /// How many signups one client address may make, and over what window.
@@ -380,15 +603,26 @@ pub async fn failures(db: &Db, key: &ThrottleKey) -> Result<Option<i64>, sqlx::E
         .await
 }
 
-/// Deletes rows that no longer mean anything; returns how many went.
+/// The places one key holds for attempts in flight (for tests and
+/// operators), if it has a row.
+pub async fn pending(db: &Db, key: &ThrottleKey) -> Result<Option<i64>, sqlx::Error> {
+    sqlx::query_scalar("select pending from login_failures where key_hash = $1")
+        .bind(&key.hash)
+        .fetch_optional(&db.pool)
+        .await
+}
+
+/// Deletes rows that no longer mean anything (no count, no lock, no
+/// place that may still be held); returns how many went.
 pub async fn prune(db: &Db, now: i64) -> Result<u64, sqlx::Error> {
-    Ok(
-        sqlx::query("delete from login_failures where expires_at < $1 and locked_until < $1")
-            .bind(now)
-            .execute(&db.pool)
-            .await?
-            .rows_affected(),
+    Ok(sqlx::query(
+        "delete from login_failures \
+         where expires_at < $1 and locked_until < $1 and pending_until < $1",
     )
+    .bind(now)
+    .execute(&db.pool)
+    .await?
+    .rows_affected())
 }
 
 #[cfg(test)]

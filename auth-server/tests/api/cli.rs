@@ -24,17 +24,36 @@ pub fn command(dir: &TempDir, database_url: &str) -> Command {
     command
 }
 
-/// Runs `serve` with one setting broken; returns (exit code, stderr).
+/// Runs `serve` with one setting broken; returns (exit code, stderr). A
+/// server that accepts the setting and keeps running is stopped after 30 s
+/// and reported as exit code `None`, so the test fails instead of hanging.
 fn start_with(var: &str, value: &str) -> (Option<i32>, String) {
     let dir = TempDir::new().unwrap();
-    let output = command(&dir, &format!("sqlite://{}/a.db", dir.path().display()))
+    let mut child = command(&dir, &format!("sqlite://{}/a.db", dir.path().display()))
         .env(var, value)
-        .output()
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
         .unwrap();
-    (
-        output.status.code(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
+    let mut stderr = child.stderr.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = stderr.read_to_string(&mut text);
+        text
+    });
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let code = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status.code();
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    (code, reader.join().unwrap())
 }
 
 #[test]
@@ -68,6 +87,11 @@ fn unusable_settings_stop_start_up_with_one_line_naming_them() {
             "KEY_ROTATION_INTERVAL",
             "60",
             "auth-server: KEY_ROTATION_INTERVAL: ",
+        ),
+        (
+            "CLIENT_ADDRESS_HEADER",
+            "x-real-ip",
+            "auth-server: CLIENT_ADDRESS_HEADER: ",
         ),
     ] {
         let (code, stderr) = start_with(var, value);
@@ -255,6 +279,69 @@ async fn sealed_keys(database_url: &str) -> Vec<(String, Option<String>)> {
         .collect()
 }
 
+/// Writes `text` to `path`, mode 0600, as a key-encryption key file must be.
+fn write_private(path: &std::path::Path, text: &str) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::write(path, text).unwrap();
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).unwrap();
+}
+
+#[tokio::test]
+async fn a_key_encryption_key_file_open_to_group_or_others_stops_start_up() {
+    use std::os::unix::fs::PermissionsExt;
+    let chmod = |path: &std::path::Path, mode: u32| {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+    };
+    let dir = TempDir::new().unwrap();
+    let database_url = fresh_database_url(dir.path()).await;
+    let file = dir.path().join("kek-file");
+    write_private(&file, &format!("{}\n", crate::keys::a_kek()));
+    let name = file.display().to_string();
+    for mode in [0o644, 0o640, 0o604, 0o660, 0o606, 0o620, 0o610] {
+        chmod(&file, mode);
+        let outcome =
+            run_to_exit(command(&dir, &database_url).env("KEY_ENCRYPTION_KEY_FILE", &file));
+        assert_one_line(&outcome, "auth-server: KEY_ENCRYPTION_KEY_FILE: ", &name);
+        assert!(
+            outcome.1.contains(&format!("mode {mode:04o}")),
+            "{}",
+            outcome.1
+        );
+    }
+    assert!(sealed_keys(&database_url).await.is_empty(), "nothing made");
+    for mode in [0o600, 0o400] {
+        chmod(&file, mode);
+        let mut command = command(&dir, &database_url);
+        command.env("KEY_ENCRYPTION_KEY_FILE", &file);
+        let (mut server, _) = serve_with(command);
+        server.kill().unwrap();
+        server.wait().unwrap();
+    }
+    assert_eq!(sealed_keys(&database_url).await.len(), 1);
+
+    // The kek the first start makes in KEYS_DIR is 0600; opened up later,
+    // the server and every `keys` command refuse it.
+    let other = TempDir::new().unwrap();
+    let other_url = fresh_database_url(other.path()).await;
+    let (mut server, _) = serve(&other, &other_url);
+    server.kill().unwrap();
+    server.wait().unwrap();
+    let kek = other.path().join("keys").join("kek");
+    let mode = std::fs::metadata(&kek).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+    chmod(&kek, 0o644);
+    let kek_name = kek.display().to_string();
+    let outcome = run_to_exit(&mut command(&other, &other_url));
+    assert_one_line(&outcome, "auth-server: KEYS_DIR: ", &kek_name);
+    assert!(outcome.1.contains("mode 0644"), "{}", outcome.1);
+    let outcome = run_to_exit(command(&other, &other_url).args(["keys", "list"]));
+    assert_one_line(&outcome, "auth-server: KEYS_DIR: ", &kek_name);
+    chmod(&kek, 0o400);
+    let (mut server, _) = serve(&other, &other_url);
+    server.kill().unwrap();
+    server.wait().unwrap();
+}
+
 #[test]
 fn a_malformed_or_unreadable_key_encryption_key_stops_start_up() {
     for (var, value, prefix) in [
@@ -280,7 +367,7 @@ fn a_malformed_or_unreadable_key_encryption_key_stops_start_up() {
     // A file that holds something else than a key.
     let dir = TempDir::new().unwrap();
     let file = dir.path().join("kek.txt");
-    std::fs::write(&file, "hello\n").unwrap();
+    write_private(&file, "hello\n");
     let outcome = start_with("KEY_ENCRYPTION_KEY_FILE", file.to_str().unwrap());
     assert_one_line(
         &outcome,
@@ -307,7 +394,7 @@ async fn a_missing_wrong_or_different_key_encryption_key_stops_start_up_and_chan
     assert_one_line(&outcome, "auth-server: KEY_ENCRYPTION_KEY: ", "differs");
     // The same through a file.
     let file = dir.path().join("other-kek");
-    std::fs::write(&file, format!("{}\n", kek(3))).unwrap();
+    write_private(&file, &format!("{}\n", kek(3)));
     let outcome = run_to_exit(command(&dir, &database_url).env("KEY_ENCRYPTION_KEY_FILE", &file));
     assert_one_line(&outcome, "auth-server: KEY_ENCRYPTION_KEY", "differs");
 

@@ -1,11 +1,12 @@
 //! Signing keys in the database (API.md, "Keys"): sealed under the
 //! key-encryption key, one first key however many instances start at once,
-//! the upgrade path from key files, and the JWK Set's caching.
+//! the upgrade path from key files (and only it: a key file dropped into
+//! `KEYS_DIR` later is never a key), and the JWK Set's caching.
 
 use std::collections::BTreeMap;
 use std::os::unix::fs::PermissionsExt;
-use std::path::Path;
-use std::time::SystemTime;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -17,6 +18,7 @@ use crate::helpers::{
     TestApp, decode_parts, fresh_database_url, launch, spawn_app, spawn_app_with, test_figment,
     verify_with_jwks,
 };
+use crate::oauth_support::{RegisteredClient, is_active, service};
 
 /// Every row of `signing_keys`: kid → sealed private key (None: tombstone).
 pub async fn key_rows(db: &auth_server::db::Db) -> BTreeMap<String, Option<String>> {
@@ -62,10 +64,53 @@ pub fn pem_key() -> (String, String) {
 }
 
 pub fn write_pem(dir: &Path, kid: &str, pem: &str) {
+    plant(dir, kid, pem, 0o600, None);
+}
+
+/// Writes `KEYS_DIR/<kid>.pem` with `mode`, dated `modified` if given.
+fn plant(dir: &Path, kid: &str, pem: &str, mode: u32, modified: Option<SystemTime>) -> PathBuf {
     std::fs::create_dir_all(dir).unwrap();
     let path = dir.join(format!("{kid}.pem"));
     std::fs::write(&path, pem).unwrap();
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+    if let Some(modified) = modified {
+        std::fs::File::options()
+            .write(true)
+            .open(&path)
+            .unwrap()
+            .set_modified(modified)
+            .unwrap();
+    }
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+    path
+}
+
+/// 2020-01-01: a key file of an earlier version, active since then.
+fn in_2020() -> SystemTime {
+    SystemTime::UNIX_EPOCH + Duration::from_secs(1_577_836_800)
+}
+
+/// A token with `token`'s claims, signed with `pem` under its own kid, as
+/// whoever planted that key would make one.
+fn forge(pem: &str, kid: &str, token: &str) -> String {
+    let (_, claims) = decode_parts(token);
+    let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256);
+    header.typ = Some("at+jwt".into());
+    header.kid = Some(kid.into());
+    let key = jsonwebtoken::EncodingKey::from_rsa_pem(pem.as_bytes()).unwrap();
+    jsonwebtoken::encode(&header, &claims, &key).unwrap()
+}
+
+/// `active` of an introspection at another instance's `address`.
+async fn active_at(address: &str, by: &RegisteredClient, token: &str) -> bool {
+    let response = reqwest::Client::new()
+        .post(format!("{address}/oauth/introspect"))
+        .header("authorization", by.basic())
+        .form(&[("token", token)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    response.json::<Value>().await.unwrap()["active"] == true
 }
 
 /// Names, sizes and modification times: what must not change in KEYS_DIR.
@@ -234,12 +279,13 @@ async fn a_second_start_with_the_same_keys_dir_reuses_the_key() {
 async fn a_corrupt_pem_stops_start_up_with_a_clear_message() {
     let dir = tempfile::TempDir::new().unwrap();
     let keys_dir = dir.path().join("keys");
-    std::fs::create_dir_all(&keys_dir).unwrap();
-    std::fs::write(
-        keys_dir.join("broken.pem"),
+    plant(
+        &keys_dir,
+        "broken",
         "-----BEGIN PRIVATE KEY-----\nnope\n",
-    )
-    .unwrap();
+        0o600,
+        None,
+    );
     let database_url = fresh_database_url(dir.path()).await;
     let error = auth_server::build(test_figment(&database_url, &keys_dir))
         .await
@@ -247,7 +293,130 @@ async fn a_corrupt_pem_stops_start_up_with_a_clear_message() {
     let message = error.to_string();
     assert!(message.starts_with("KEYS_DIR: "), "{message}");
     assert!(message.contains("broken.pem"), "{message}");
+    assert!(message.contains("not an RSA private key"), "{message}");
     assert!(!message.contains('\n'));
+}
+
+#[tokio::test]
+async fn a_pem_dropped_into_keys_dir_of_a_server_with_keys_is_never_published_nor_trusted() {
+    let app = spawn_app().await;
+    app.signup("ada@example.com").await;
+    let resource = service(&app).await;
+    let token = app.password_token("ada@example.com").await;
+    let kid = decode_parts(&token).0["kid"].as_str().unwrap().to_owned();
+
+    // One anyone may read; one private to the server's user and dated 2020,
+    // as an earlier version's active key would be.
+    let (open_kid, open_pem) = pem_key();
+    let (old_kid, old_pem) = pem_key();
+    let open_file = plant(&app.keys_dir, &open_kid, &open_pem, 0o644, None);
+    let old_file = plant(&app.keys_dir, &old_kid, &old_pem, 0o600, Some(in_2020()));
+
+    // The running server polls its keys every second: nothing changes.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    assert_eq!(jwks_kids(&app.get_jwks().await), std::slice::from_ref(&kid));
+    // Nor does a restart (an instance started on the same database and
+    // folder), nor a `keys` command.
+    let (address, shutdown, ..) = launch(test_figment(&app.database_url, &app.keys_dir)).await;
+    assert_eq!(
+        jwks_kids(&jwks_at(&address).await),
+        std::slice::from_ref(&kid)
+    );
+    let list = keys_list(&app.database_url, &app.keys_dir, None);
+    assert_eq!(
+        states(&list).into_iter().collect::<Vec<_>>(),
+        [(kid.clone(), "active".to_owned())]
+    );
+    assert_eq!(key_rows(&app.db).await.keys().collect::<Vec<_>>(), [&kid]);
+    let fresh = app.password_token("ada@example.com").await;
+    assert_eq!(decode_parts(&fresh).0["kid"], kid.as_str());
+
+    // Tokens signed with them are refused at both instances.
+    for (planted, pem) in [(&open_kid, &open_pem), (&old_kid, &old_pem)] {
+        let forged = forge(pem, planted, &token);
+        assert!(!is_active(&app, &resource, &forged).await, "{planted}");
+        assert!(!active_at(&address, &resource, &forged).await, "{planted}");
+    }
+    assert!(is_active(&app, &resource, &token).await);
+    assert!(active_at(&address, &resource, &fresh).await);
+    shutdown.notify();
+
+    // Each is named in one warning line (here by a `keys` command, which
+    // opens the keys as the server does).
+    let output = cli_command(&app.database_url, &app.keys_dir)
+        .env("RUST_LOG", "warn")
+        .args(["keys", "list", "--json"])
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(lines.len(), 2, "{stderr}");
+    for file in [&open_file, &old_file] {
+        let name = file.display().to_string();
+        let naming: Vec<&&str> = lines.iter().filter(|l| l.contains(&name)).collect();
+        assert_eq!(naming.len(), 1, "{name}: {stderr}");
+        assert!(naming[0].contains("WARN") && naming[0].contains("ignored"));
+    }
+}
+
+#[tokio::test]
+async fn the_upgrade_imports_key_files_private_to_the_server_user_only() {
+    // 0600 and 0400 files into an empty database: both imported, the one
+    // written last signing.
+    let dir = tempfile::TempDir::new().unwrap();
+    let keys_dir = dir.path().join("keys");
+    let (old, old_pem) = pem_key();
+    let (new, new_pem) = pem_key();
+    plant(&keys_dir, &old, &old_pem, 0o600, Some(in_2020()));
+    let an_hour_ago = shared::clock::system_time() - Duration::from_secs(3600);
+    plant(&keys_dir, &new, &new_pem, 0o400, Some(an_hour_ago));
+    let app = spawn_app_with(|f| f.merge(("keys_dir", keys_dir.display().to_string()))).await;
+    let mut both = vec![old.clone(), new.clone()];
+    both.sort();
+    assert_eq!(jwks_kids(&app.get_jwks().await), both);
+    app.signup("ada@example.com").await;
+    let token = app.password_token("ada@example.com").await;
+    assert_eq!(decode_parts(&token).0["kid"], new.as_str());
+    let rows = key_rows(&app.db).await;
+    assert!(rows[&old].is_some() && rows[&new].is_some(), "{rows:?}");
+
+    // Any other mode, or another owner: start-up stops naming the file,
+    // and nothing is imported, not even the good file beside it.
+    let mut cases: Vec<(u32, Option<u32>)> = [0o644, 0o640, 0o604, 0o660, 0o700, 0o601]
+        .into_iter()
+        .map(|mode| (mode, None))
+        .collect();
+    // Changing a file's owner takes root; the tests run as root in CI.
+    if nix::unistd::geteuid().is_root() {
+        cases.push((0o600, Some(65_534)));
+    }
+    for (mode, owner) in cases {
+        let dir = tempfile::TempDir::new().unwrap();
+        let keys_dir = dir.path().join("keys");
+        let (good, good_pem) = pem_key();
+        plant(&keys_dir, &good, &good_pem, 0o600, None);
+        let (bad, bad_pem) = pem_key();
+        let bad_file = plant(&keys_dir, &bad, &bad_pem, mode, None);
+        if let Some(uid) = owner {
+            std::os::unix::fs::chown(&bad_file, Some(uid), None).unwrap();
+        }
+        let database_url = fresh_database_url(dir.path()).await;
+        let error = auth_server::build(test_figment(&database_url, &keys_dir))
+            .await
+            .expect_err("start-up must fail");
+        let message = error.to_string();
+        assert!(message.starts_with("KEYS_DIR: "), "{message}");
+        assert!(
+            message.contains(&bad_file.display().to_string()),
+            "{message}"
+        );
+        assert!(message.contains("0600 or 0400"), "{message}");
+        assert!(message.contains(&format!("{mode:04o}")), "{message}");
+        assert!(!message.contains('\n'));
+        let db = auth_server::db::Db::connect(&database_url).await.unwrap();
+        assert!(key_rows(&db).await.is_empty(), "{mode:o} {owner:?}");
+    }
 }
 
 #[tokio::test]
@@ -499,7 +668,7 @@ async fn a_revoked_kid_never_returns_though_its_file_stays_in_keys_dir() {
 /// Used by rotation.rs: the app's rows, `seconds` into the past, and the
 /// version bumped so running servers reload.
 pub async fn time_passes(app: &TestApp, seconds: i64) {
-    let mut tx = app.db.pool.begin().await.unwrap();
+    let mut tx = app.db.begin_write().await.unwrap();
     sqlx::query("update key_ring set version = version + 1 where id = 1")
         .execute(&mut *tx)
         .await

@@ -6,7 +6,9 @@
 mod arbitrary_requests;
 mod authorize;
 mod cli;
+mod client_address;
 mod discovery;
+mod empty_grants;
 mod grants;
 mod health;
 mod helpers;

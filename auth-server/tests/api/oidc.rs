@@ -791,7 +791,7 @@ async fn resource_indicators_set_the_audience_or_are_invalid_target() {
 async fn consent_given_in_two_tabs_at_once_is_remembered_once_and_both_get_codes() {
     let app = spawn_app().await;
     app.signup(EMAIL).await;
-    for round in 0..8 {
+    for round in 0..30 {
         let client = oidc_client(&app).await;
         let query = query_with(&client.id, &[("scope", "openid email profile:read")]);
         // Two tabs, each signed in up to its consent page.
@@ -828,5 +828,415 @@ async fn consent_given_in_two_tabs_at_once_is_remembered_once_and_both_get_codes
             .await
             .unwrap();
         assert_eq!(rows, 3, "one row per scope, round {round}");
+    }
+}
+
+async fn userinfo(app: &TestApp, token: &str) -> reqwest::Response {
+    app.client
+        .get(app.url("/oauth/userinfo"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn userinfo_refuses_a_token_minted_for_another_resource() {
+    let app = spawn_app().await;
+    let user = app.signup(EMAIL).await;
+    let client = oidc_client(&app).await;
+    let query = query_with(
+        &client.id,
+        &[
+            ("scope", "openid email profile:read"),
+            ("resource", BILLING),
+        ],
+    );
+    let (session, redirect) = sign_in(&app, &query).await;
+    let billing = tokens_for(&app, &client, &redirect).await;
+    let billing = billing["access_token"].as_str().unwrap();
+    assert_eq!(decode_parts(billing).1["aud"], BILLING);
+    for post in [false, true] {
+        let request = if post {
+            app.client.post(app.url("/oauth/userinfo"))
+        } else {
+            app.client.get(app.url("/oauth/userinfo"))
+        };
+        let response = request.bearer_auth(billing).send().await.unwrap();
+        assert_eq!(response.status(), 401, "post={post}");
+        let challenge = response.headers()["www-authenticate"].to_str().unwrap();
+        assert!(challenge.contains("error=\"invalid_token\""), "{challenge}");
+        assert!(!challenge.contains(billing));
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["error"], "invalid_token");
+        assert!(body.get("sub").is_none());
+    }
+
+    // The same grant for AUDIENCE is answered.
+    let query = query_with(&client.id, &[("scope", "openid email profile:read")]);
+    let ours = authorize_with_cookie(&app, &query, &session).await;
+    let ours = tokens_for(&app, &client, &ours).await;
+    let response = userinfo(&app, ours["access_token"].as_str().unwrap()).await;
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["sub"], user["id"]);
+
+    // And a token whose audience is the issuer itself.
+    let new = NewClient {
+        name: "Issuer-bound".into(),
+        public: true,
+        first_party: false,
+        grant_types: vec![GrantType::AuthorizationCode],
+        scopes: ScopeSet::parse("openid"),
+        redirect_uris: vec![REDIRECT_URI.to_owned()],
+        audiences: vec![ISSUER.to_owned()],
+        post_logout_redirect_uris: vec![],
+    };
+    let (id, secret) = clients::create(&app.db, &new, 0).await.unwrap();
+    let to_issuer = RegisteredClient { id, secret };
+    let query = query_with(&to_issuer.id, &[("scope", "openid"), ("resource", ISSUER)]);
+    let (_, redirect) = sign_in(&app, &query).await;
+    let tokens = tokens_for(&app, &to_issuer, &redirect).await;
+    let access = tokens["access_token"].as_str().unwrap();
+    assert_eq!(decode_parts(access).1["aud"], ISSUER);
+    assert_eq!(userinfo(&app, access).await.status(), 200);
+}
+
+#[tokio::test]
+async fn max_age_zero_asks_for_the_password_even_in_the_second_of_the_sign_in() {
+    let app = spawn_app().await;
+    app.signup(EMAIL).await;
+    let client = oidc_client(&app).await;
+    let query = query_with(&client.id, &[("scope", "openid profile:read")]);
+    let (session, redirect) = sign_in(&app, &query).await;
+    assert!(location_param(&redirect, "code").is_some());
+    // A sign-in that is not older than 0 seconds: in the same second as
+    // the request, made certain here by dating it later.
+    sqlx::query("update sign_in_sessions set auth_time = auth_time + 3600")
+        .execute(&app.db.pool)
+        .await
+        .unwrap();
+    let fresh = query_with(
+        &client.id,
+        &[("scope", "openid profile:read"), ("max_age", "3600")],
+    );
+    let response = authorize_with_cookie(&app, &fresh, &session).await;
+    assert!(
+        location_param(&response, "code").is_some(),
+        "the session works"
+    );
+
+    let zero = query_with(
+        &client.id,
+        &[("scope", "openid profile:read"), ("max_age", "0")],
+    );
+    let response = authorize_with_cookie(&app, &zero, &session).await;
+    assert_eq!(response.status(), 200, "the sign-in page, not a code");
+    let html = response.text().await.unwrap();
+    assert!(html.contains("type=\"password\""));
+    let silent = query_with(
+        &client.id,
+        &[
+            ("scope", "openid profile:read"),
+            ("max_age", "0"),
+            ("prompt", "none"),
+        ],
+    );
+    let response = authorize_with_cookie(&app, &silent, &session).await;
+    assert_eq!(response.status(), 303);
+    assert_eq!(
+        location_param(&response, "error").as_deref(),
+        Some("login_required")
+    );
+    assert!(location_param(&response, "code").is_none());
+
+    // Typing the password answers it: a code, with the new auth_time.
+    let before = shared::clock::unix_now();
+    let (_, redirect) = sign_in(&app, &zero).await;
+    let tokens = tokens_for(&app, &client, &redirect).await;
+    let claims = verify_id_token(
+        tokens["id_token"].as_str().unwrap(),
+        &client.id,
+        &app.get_jwks().await,
+    );
+    let auth_time = claims["auth_time"].as_i64().unwrap();
+    assert!(
+        auth_time >= before && auth_time <= before + 60,
+        "{auth_time}"
+    );
+}
+
+/// `GET /oauth/logout` as a browser (or an `<img>`) sends it.
+async fn get_logout(
+    app: &TestApp,
+    query: &[(&'static str, String)],
+    cookie: &str,
+) -> reqwest::Response {
+    app.client
+        .get(app.url("/oauth/logout"))
+        .query(&as_refs(query))
+        .header("cookie", cookie)
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn post_logout(app: &TestApp, form: &[(String, String)], cookie: &str) -> reqwest::Response {
+    app.client
+        .post(app.url("/oauth/logout"))
+        .header("cookie", cookie)
+        .form(form)
+        .send()
+        .await
+        .unwrap()
+}
+
+/// Whether `session` still signs its browser in (prompt=none gets a code).
+async fn still_signed_in(app: &TestApp, client: &RegisteredClient, session: &str) -> bool {
+    let none = query_with(&client.id, &[("scope", "openid"), ("prompt", "none")]);
+    let response = authorize_with_cookie(app, &none, session).await;
+    location_param(&response, "code").is_some()
+}
+
+/// The hidden inputs of the sign-out form, in page order.
+fn logout_form(html: &str) -> Vec<(String, String)> {
+    ["csrf", "client_id", "post_logout_redirect_uri", "state"]
+        .iter()
+        .filter_map(|name| hidden(html, name).map(|v| ((*name).to_owned(), v)))
+        .collect()
+}
+
+#[tokio::test]
+async fn logout_without_a_hint_asks_first_and_only_the_confirmed_form_signs_out() {
+    let app = spawn_app().await;
+    app.signup(EMAIL).await;
+    let client = oidc_client(&app).await;
+    let (session, _) = sign_in(&app, &query_with(&client.id, &[("scope", "openid")])).await;
+
+    // An <img src="/oauth/logout">, or a link: a question, not a sign-out.
+    let query = vec![
+        ("client_id", client.id.clone()),
+        ("post_logout_redirect_uri", LOGOUT_URI.to_owned()),
+        ("state", "bye &1".to_owned()),
+    ];
+    for query in [vec![], query.clone()] {
+        let response = get_logout(&app, &query, &session).await;
+        assert_eq!(response.status(), 200, "{query:?}");
+        assert!(response.headers().get("location").is_none());
+        assert_eq!(response.headers()["cache-control"], "no-store");
+        assert_eq!(response.headers()["x-frame-options"], "DENY");
+        let csp = response.headers()["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        let cookies: Vec<String> = response
+            .headers()
+            .get_all("set-cookie")
+            .iter()
+            .map(|v| v.to_str().unwrap().to_owned())
+            .collect();
+        assert!(
+            !cookies.iter().any(|c| c.starts_with("auth_session=")),
+            "{cookies:?}"
+        );
+        let csrf_cookie = cookies
+            .iter()
+            .find(|c| c.starts_with("logout_csrf="))
+            .expect("a CSRF cookie");
+        assert!(csrf_cookie.contains("SameSite=Strict"), "{csrf_cookie}");
+        assert!(csrf_cookie.contains("HttpOnly"), "{csrf_cookie}");
+        assert!(csrf_cookie.contains("Path=/oauth/logout"), "{csrf_cookie}");
+        let html = response.text().await.unwrap();
+        assert!(html.contains("<form method=\"post\" action=\"/oauth/logout\""));
+        assert!(html.contains(EMAIL), "who is signed in");
+        let form = logout_form(&html);
+        assert_eq!(form[0].0, "csrf");
+        if !query.is_empty() {
+            assert!(
+                csp.contains("form-action 'self' https://app.example"),
+                "{csp}"
+            );
+            assert_eq!(hidden(&html, "state").as_deref(), Some("bye &1"));
+        }
+    }
+    assert!(still_signed_in(&app, &client, &session).await);
+
+    // The form posted without the page's cookie (from another site), with
+    // another token, or with none: nothing ends.
+    let page = get_logout(&app, &query, &session).await;
+    let csrf_cookie = csrf_cookie_of(&page, "logout_csrf");
+    let html = page.text().await.unwrap();
+    let form = logout_form(&html);
+    let mut wrong = form.clone();
+    wrong[0].1 = "not-the-token".to_owned();
+    for (form, cookie) in [
+        (form.clone(), session.clone()),
+        (wrong, format!("{session}; {csrf_cookie}")),
+    ] {
+        let response = post_logout(&app, &form, &cookie).await;
+        assert_eq!(response.status(), 403);
+        assert!(response.headers().get("location").is_none());
+        assert!(response.headers().get("set-cookie").is_none());
+    }
+    let no_token: Vec<_> = form.iter().skip(1).cloned().collect();
+    let response = post_logout(&app, &no_token, &format!("{session}; {csrf_cookie}")).await;
+    assert_eq!(response.status(), 200, "asked again");
+    assert!(response.headers().get("location").is_none());
+    assert!(still_signed_in(&app, &client, &session).await);
+
+    // Confirmed: signed out everywhere, back to the client with its state.
+    let response = post_logout(&app, &form, &format!("{session}; {csrf_cookie}")).await;
+    assert_eq!(response.status(), 303);
+    let location = response.headers()["location"].to_str().unwrap();
+    assert!(location.starts_with(LOGOUT_URI), "{location}");
+    assert_eq!(
+        location_param(&response, "state").as_deref(),
+        Some("bye &1")
+    );
+    let cleared = set_cookie(&response, "auth_session").expect("the cookie is removed");
+    assert!(
+        cleared.contains("Max-Age=0") || cleared.contains("Expires="),
+        "{cleared}"
+    );
+    assert!(!still_signed_in(&app, &client, &session).await);
+}
+
+fn csrf_cookie_of(response: &reqwest::Response, name: &str) -> String {
+    set_cookie(response, name)
+        .expect("a CSRF cookie")
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned()
+}
+
+#[tokio::test]
+async fn a_hint_of_someone_else_does_not_sign_this_browser_out() {
+    let app = spawn_app().await;
+    app.signup(EMAIL).await;
+    let client = oidc_client(&app).await;
+    let (session, _) = sign_in(&app, &query_with(&client.id, &[("scope", "openid")])).await;
+    // Mallory holds an id_token of her own, as anyone can.
+    app.signup("mallory@example.com").await;
+    let (mut browser, page) = Browser::open(
+        &app,
+        &as_refs(&query_with(&client.id, &[("scope", "openid")])),
+    )
+    .await;
+    let page = page.text().await.unwrap();
+    let consent = browser
+        .submit(
+            &page,
+            &[
+                ("action", "login"),
+                ("username", "mallory@example.com"),
+                ("password", PASSWORD),
+            ],
+        )
+        .await;
+    let consent = consent.text().await.unwrap();
+    let redirect = browser.submit(&consent, &[("action", "allow")]).await;
+    let theirs = tokens_for(&app, &client, &redirect).await;
+    let hint = theirs["id_token"].as_str().unwrap().to_owned();
+
+    let query = vec![
+        ("id_token_hint", hint.clone()),
+        ("post_logout_redirect_uri", LOGOUT_URI.to_owned()),
+    ];
+    let response = get_logout(&app, &query, &session).await;
+    assert_eq!(response.status(), 200, "asked, not signed out");
+    assert!(response.headers().get("location").is_none());
+    let html = response.text().await.unwrap();
+    assert!(html.contains(EMAIL));
+    // The question carries the hinted client on, not the token.
+    assert_eq!(
+        hidden(&html, "client_id").as_deref(),
+        Some(client.id.as_str())
+    );
+    assert!(hidden(&html, "id_token_hint").is_none());
+    assert!(still_signed_in(&app, &client, &session).await);
+
+    // The same request by POST (RP-Initiated Logout allows it) asks too.
+    let form: Vec<(String, String)> = query
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), v.clone()))
+        .collect();
+    let response = post_logout(&app, &form, &session).await;
+    assert_eq!(response.status(), 200);
+    assert!(still_signed_in(&app, &client, &session).await);
+}
+
+#[tokio::test]
+async fn a_third_party_token_carries_email_and_name_only_with_their_scopes() {
+    let app = spawn_app().await;
+    let user = app.signup(EMAIL).await;
+    let client = oidc_client(&app).await;
+    for (scope, email, name) in [
+        ("profile:read", false, false),
+        ("openid profile:read", false, false),
+        ("profile:read email", true, false),
+        ("profile:read profile", false, true),
+        ("openid email profile", true, true),
+    ] {
+        let query = query_with(&client.id, &[("scope", scope)]);
+        let redirect = authorize_like_a_browser(&app, &as_refs(&query), EMAIL).await;
+        let tokens = tokens_for(&app, &client, &redirect).await;
+        let refreshed: Value = app
+            .post_token(&[
+                ("grant_type", "refresh_token"),
+                ("client_id", &client.id),
+                ("refresh_token", tokens["refresh_token"].as_str().unwrap()),
+            ])
+            .await
+            .json()
+            .await
+            .unwrap();
+        for access in [&tokens["access_token"], &refreshed["access_token"]] {
+            let claims = decode_parts(access.as_str().unwrap()).1;
+            assert_eq!(claims["sub"], user["id"], "{scope}");
+            assert_eq!(claims.get("email").is_some(), email, "{scope}: {claims}");
+            assert_eq!(claims.get("name").is_some(), name, "{scope}: {claims}");
+            if email {
+                assert_eq!(claims["email"], EMAIL);
+            }
+            if name {
+                assert_eq!(claims["name"], "Ada Lovelace");
+            }
+        }
+    }
+
+    // First-party clients get both without asking: the built-in one
+    // (Swagger UI's) and one registered --first-party.
+    let builtin = app.password_token(EMAIL).await;
+    let new = NewClient {
+        name: "Own app".into(),
+        public: false,
+        first_party: true,
+        grant_types: vec![GrantType::Password],
+        scopes: ScopeSet::parse("profile:read"),
+        redirect_uris: vec![],
+        audiences: vec![],
+        post_logout_redirect_uris: vec![],
+    };
+    let (id, secret) = clients::create(&app.db, &new, 0).await.unwrap();
+    let own = RegisteredClient { id, secret };
+    let response = post_form(
+        &app,
+        "/oauth/token",
+        Some(&own.basic()),
+        &[
+            ("grant_type", "password"),
+            ("username", EMAIL),
+            ("password", PASSWORD),
+        ],
+    )
+    .await;
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["scope"], "profile:read");
+    for access in [builtin.as_str(), body["access_token"].as_str().unwrap()] {
+        let claims = decode_parts(access).1;
+        assert_eq!(claims["email"], EMAIL);
+        assert_eq!(claims["name"], "Ada Lovelace");
     }
 }

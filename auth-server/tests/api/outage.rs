@@ -193,3 +193,70 @@ async fn with_the_database_down_requests_fail_fast_with_503_and_recover_at_once(
         .await;
     assert_eq!(response.status(), 201, "a refused signup created nothing");
 }
+
+/// SQLite's one writer at a time: while another connection holds the write
+/// lock past the busy timeout (1 s), a request that must write answers
+/// `503` with `Retry-After`, never a wrong answer, and counts nothing; the
+/// moment the lock is let go, it is served. Reads go on meanwhile (WAL).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_kept_waiting_for_sqlites_lock_answers_503_and_changes_nothing() {
+    use auth_server::oauth::throttle::{self, Attempt};
+    use sqlx::Connection;
+
+    if std::env::var("TEST_DATABASE_URL").is_ok_and(|url| url.starts_with("postgres")) {
+        return;
+    }
+    let app = spawn_app_with(|figment| figment).await;
+    app.signup("locked@example.com").await;
+    let login = [("username", "locked@example.com"), ("password", PASSWORD)];
+    let mut holder = sqlx::sqlite::SqliteConnection::connect(&app.database_url)
+        .await
+        .unwrap();
+    sqlx::query("begin immediate")
+        .execute(&mut holder)
+        .await
+        .unwrap();
+
+    let started = Instant::now();
+    let response = app.post_login(&login).await;
+    let took = started.elapsed();
+    assert!(took >= Duration::from_millis(900), "it waited: {took:?}");
+    assert!(
+        took < Duration::from_millis(2500),
+        "not much longer: {took:?}"
+    );
+    assert_eq!(response.status(), 503);
+    assert!(response.headers().contains_key("retry-after"));
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"], "temporarily_unavailable");
+
+    let response = app
+        .post_signup(&json!({"email": "late@example.com", "password": PASSWORD, "name": "Late"}))
+        .await;
+    assert_eq!(response.status(), 503);
+    assert!(response.headers().contains_key("retry-after"));
+    assert_eq!(
+        response.headers()["content-type"],
+        "application/problem+json"
+    );
+    // A read is served while the lock is held.
+    let response = app
+        .post_signup(&json!({"email": "locked@example.com", "password": PASSWORD, "name": "Again"}))
+        .await;
+    assert_eq!(response.status(), 409);
+
+    sqlx::query("rollback").execute(&mut holder).await.unwrap();
+    let attempt = Attempt::new("locked@example.com", Some([127, 0, 0, 1].into()));
+    assert_eq!(
+        throttle::pending(&app.db, &attempt.account_address)
+            .await
+            .unwrap(),
+        None,
+        "the refused login took no place"
+    );
+    assert_eq!(app.post_login(&login).await.status(), 200);
+    let response = app
+        .post_signup(&json!({"email": "late@example.com", "password": PASSWORD, "name": "Late"}))
+        .await;
+    assert_eq!(response.status(), 201, "the refused signup created nothing");
+}

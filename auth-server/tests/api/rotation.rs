@@ -296,3 +296,152 @@ async fn a_cli_rotation_is_published_within_2_s_and_signs_after_the_lead() {
     assert!(signs_after >= Duration::from_secs(1), "{signs_after:?}");
     eprintln!("published after {published_after:?}, signs after {signs_after:?}");
 }
+
+/// `keys import FILE`: `file` holds `pem`, with the default mode (an
+/// import is on purpose; the file may be anywhere).
+fn key_file(dir: &std::path::Path, name: &str, pem: &str) -> String {
+    let path = dir.join(name);
+    std::fs::write(&path, pem).unwrap();
+    path.display().to_string()
+}
+
+async fn kids_at(address: &str) -> Vec<String> {
+    let jwks: Value = reqwest::get(format!("{address}/.well-known/jwks.json"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    jwks["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["kid"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn keys_import_adds_a_next_key_every_server_publishes_within_2_s_then_signs() {
+    let app = spawn_app().await;
+    app.signup("ada@example.com").await;
+    let (other, other_shutdown, ..) = launch(test_figment(&app.database_url, &app.keys_dir)).await;
+    let old = kids(&app).await.remove(0);
+    let dir = tempfile::TempDir::new().unwrap();
+    let (kid, pem) = crate::keys::pem_key();
+    let file = key_file(dir.path(), "mine.pem", &pem);
+
+    let imported = cli_json(&app, &["keys", "import", &file, "--json"]);
+    let at = Instant::now();
+    assert_eq!(imported["new"]["kid"], kid.as_str(), "{imported}");
+    assert_eq!(imported["new"]["state"], "next", "{imported}");
+    assert_eq!(imported["retiring"][0]["kid"], old.as_str(), "{imported}");
+    for address in [app.address.as_str(), other.as_str()] {
+        while !kids_at(address).await.contains(&kid) {
+            assert!(
+                at.elapsed() < Duration::from_secs(2),
+                "not published within 2 s"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+    let list = cli_json(&app, &["keys", "list", "--json"]);
+    let walk = states(&list);
+    assert!(walk.contains(&(kid.clone(), "next".into())), "{list}");
+    assert!(walk.contains(&(old.clone(), "active".into())), "{list}");
+    assert_eq!(token_kid(&app).await, old, "a next key does not sign yet");
+    // One rotation at a time, imported or not.
+    let (second, second_pem) = crate::keys::pem_key();
+    let second_file = key_file(dir.path(), "second.pem", &second_pem);
+    assert_refused(
+        &cli(&app, &["keys", "import", &second_file]),
+        "already under way",
+    );
+    assert!(!key_rows(&app.db).await.contains_key(&second));
+
+    // The lead later it signs, and the old key retires, as in a rotation.
+    time_passes(&app, PUBLISH_LEAD).await;
+    eventually("the imported key signs", || async {
+        token_kid(&app).await == kid
+    })
+    .await;
+    let list = cli_json(&app, &["keys", "list", "--json"]);
+    let walk = states(&list);
+    assert!(walk.contains(&(kid.clone(), "active".into())), "{list}");
+    assert!(walk.contains(&(old.clone(), "retiring".into())), "{list}");
+    other_shutdown.notify();
+}
+
+#[tokio::test]
+async fn keys_import_refuses_what_is_not_a_new_private_key_in_one_line() {
+    use rsa::pkcs8::{EncodePrivateKey, EncodePublicKey, LineEnding};
+    let app = spawn_app().await;
+    let dir = tempfile::TempDir::new().unwrap();
+    let small = rsa::PrivateKey::new(&mut getrandom::SysRng, 1024).unwrap();
+    let small_pem = small.to_pkcs8_pem(LineEnding::LF).unwrap().to_string();
+    let public_pem = small
+        .to_public_key()
+        .to_public_key_pem(LineEnding::LF)
+        .unwrap();
+    let binary = dir.path().join("binary.pem");
+    std::fs::write(&binary, [0xff, 0xfe, 0x00, 0x80]).unwrap();
+    let cases = [
+        (
+            dir.path().join("none.pem").display().to_string(),
+            "cannot read",
+        ),
+        (dir.path().display().to_string(), "not a file"),
+        (
+            key_file(dir.path(), "hello.pem", "hello\n"),
+            "is not an RSA private key in PKCS#8 PEM",
+        ),
+        (
+            key_file(dir.path(), "public.pem", &public_pem),
+            "a public key",
+        ),
+        (
+            key_file(
+                dir.path(),
+                "pkcs1.pem",
+                "-----BEGIN RSA PRIVATE KEY-----\nMIIB\n-----END RSA PRIVATE KEY-----\n",
+            ),
+            "PKCS#1",
+        ),
+        (
+            key_file(dir.path(), "small.pem", &small_pem),
+            "at least 2048 bits",
+        ),
+        (binary.display().to_string(), "not PEM text"),
+    ];
+    let before = key_rows(&app.db).await;
+    for (file, why) in &cases {
+        let output = cli(&app, &["keys", "import", file]);
+        assert_refused(&output, file);
+        assert_refused(&output, why);
+        assert!(
+            String::from_utf8_lossy(&output.stderr).starts_with("auth-server: "),
+            "{file}"
+        );
+    }
+    assert_eq!(key_rows(&app.db).await, before, "nothing added");
+
+    // A kid the database knows, removed ones included, never comes (back).
+    let (kid, pem) = crate::keys::pem_key();
+    let file = key_file(dir.path(), "mine.pem", &pem);
+    let output = cli(&app, &["keys", "import", &file]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_refused(
+        &cli(&app, &["keys", "import", &file]),
+        "already in the database",
+    );
+    let output = cli(&app, &["keys", "revoke", &kid]);
+    assert!(output.status.success());
+    assert_refused(
+        &cli(&app, &["keys", "import", &file]),
+        "already in the database",
+    );
+    assert_eq!(key_rows(&app.db).await[&kid], None, "still a tombstone");
+}

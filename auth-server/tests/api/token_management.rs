@@ -47,6 +47,13 @@ async fn introspection_describes_live_tokens_and_nothing_else() {
     assert_eq!(body["sub"], user["id"]);
     assert_eq!(body["client_id"], client.id);
     assert_eq!(body["scope"], "profile:read");
+    // The token does not carry the email (a third party without the
+    // `email` scope), so neither does its introspection.
+    assert!(body.get("username").is_none(), "{body}");
+    let first_party = app.password_token("ada@example.com").await;
+    let response = post_introspect(&app, Some(&resource.basic()), &first_party).await;
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["active"], true);
     assert_eq!(body["username"], "ada@example.com");
 
     // Garbage and a token of another issuer's key are simply inactive.

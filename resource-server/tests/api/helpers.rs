@@ -138,6 +138,11 @@ pub async fn spawn_app() -> TestApp {
 pub async fn spawn_app_with_keys(keys: JwksCache) -> TestApp {
     let dir = TempDir::new().unwrap();
     let database_url = fresh_database_url(dir.path()).await;
+    spawn_app_on(keys, dir, database_url).await
+}
+
+/// The app on a database the test prepared (in `dir`, which it keeps).
+pub async fn spawn_app_on(keys: JwksCache, dir: TempDir, database_url: String) -> TestApp {
     let figment = resource_server::figment()
         .merge(("database_url", database_url.clone()))
         .merge(("issuer", ISSUER))

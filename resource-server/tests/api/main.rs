@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod auth_errors;
+mod client_address;
 mod health;
 mod helpers;
 mod profiles;

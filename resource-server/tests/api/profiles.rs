@@ -5,7 +5,8 @@ use rocket::http::{ContentType, Header, Status};
 use serde_json::{Value, json};
 
 use crate::helpers::{
-    KEY, PROBLEM_JSON, bearer, new_sub, parts, spawn_app, user_claims, user_token,
+    KEY, NOW, PROBLEM_JSON, bearer, fresh_database_url, new_sub, parts, spawn_app, spawn_app_on,
+    user_claims, user_token,
 };
 
 const READ_WRITE: &str = "profile:read profile:write";
@@ -35,18 +36,22 @@ async fn the_first_request_creates_the_profile_from_the_claims() {
     );
 }
 
+/// Eight first requests of one user at the same moment, 30 times: each
+/// time one profile, the same answer to all.
 #[rocket::async_test]
 async fn concurrent_first_requests_create_one_profile() {
     let app = spawn_app().await;
-    let token = user_token(&new_sub(), "profile:read");
-    let requests = (0..8).map(|_| app.get_profile_me(&token));
-    let responses = futures::future::join_all(requests).await;
-    let mut bodies = Vec::new();
-    for response in responses {
-        assert_eq!(response.status(), Status::Ok);
-        bodies.push(response.into_json::<Value>().await.unwrap());
+    for trial in 0..30 {
+        let token = user_token(&new_sub(), "profile:read");
+        let requests = (0..8).map(|_| app.get_profile_me(&token));
+        let responses = futures::future::join_all(requests).await;
+        let mut bodies = Vec::new();
+        for response in responses {
+            assert_eq!(response.status(), Status::Ok, "trial {trial}");
+            bodies.push(response.into_json::<Value>().await.unwrap());
+        }
+        assert!(bodies.windows(2).all(|w| w[0] == w[1]), "trial {trial}");
     }
-    assert!(bodies.windows(2).all(|w| w[0] == w[1]));
 }
 
 #[rocket::async_test]
@@ -141,6 +146,41 @@ async fn bad_bodies_get_415_400_422_and_413() {
     assert_eq!(read["bio"], "");
 }
 
+/// API.md: a JSON body with a member named twice is `400`, as a token
+/// with one is refused: never one of the two values picked silently.
+#[rocket::async_test]
+async fn a_patch_naming_a_member_twice_is_400_and_changes_nothing() {
+    let app = spawn_app().await;
+    let token = user_token(&new_sub(), READ_WRITE);
+    let before: Value = app.get_profile_me(&token).await.into_json().await.unwrap();
+    for body in [
+        r#"{"name":"Ada","name":"Mallory"}"#,
+        r#"{"bio":"x","b\u0069o":"y"}"#,
+        r#"{"name":"Ada","bio":"x","name":"Ada"}"#,
+    ] {
+        let (status, challenge, content_type, problem) =
+            parts(app.patch_profile_me(&token, body).await).await;
+        assert_eq!(status, Status::BadRequest, "{body}");
+        assert_eq!(challenge, None);
+        assert_eq!(content_type.as_deref(), Some(PROBLEM_JSON));
+        assert_eq!(problem["status"], 400);
+        assert!(
+            problem["detail"].as_str().unwrap().contains("twice"),
+            "{problem}"
+        );
+    }
+    let after: Value = app.get_profile_me(&token).await.into_json().await.unwrap();
+    assert_eq!(after, before);
+    // The same members once each are an ordinary change.
+    let (status, _, _, changed) = parts(
+        app.patch_profile_me(&token, r#"{"name":"Ada","bio":"x"}"#)
+            .await,
+    )
+    .await;
+    assert_eq!(status, Status::Ok);
+    assert_eq!(changed["name"], "Ada");
+}
+
 #[rocket::async_test]
 async fn another_users_profile_needs_profiles_read_whether_or_not_it_exists() {
     let app = spawn_app().await;
@@ -197,11 +237,11 @@ async fn profiles_read_reads_any_profile_and_404s_unknown_ones() {
 }
 
 #[rocket::async_test]
-async fn a_client_token_without_email_gets_no_profile_of_its_own() {
+async fn a_client_acting_for_itself_gets_no_profile_of_its_own() {
     let app = spawn_app().await;
-    let mut claims = user_claims("service-client", "profile:read profiles:read");
-    claims.as_object_mut().unwrap().remove("email");
-    claims.as_object_mut().unwrap().remove("name");
+    // Client credentials: the client is its own subject.
+    let mut claims = third_party_claims("service-client", "profile:read profiles:read", None, None);
+    claims["client_id"] = json!("service-client");
     let token = KEY.sign(&claims);
     let (status, _, _, _) = parts(app.get_profile_me(&token).await).await;
     assert_eq!(status, Status::NotFound);
@@ -312,4 +352,184 @@ async fn a_change_made_elsewhere_is_seen_within_a_second() {
     outlive_the_profile_cache().await;
     let read: Value = app.get_profile_me(&token).await.into_json().await.unwrap();
     assert_eq!(read["name"], "Elsewhere");
+}
+
+/// A user token of a third-party client, carrying `email` and `name` only
+/// where given (as the issuer does without the `email` / `profile` scopes).
+fn third_party_claims(sub: &str, scope: &str, email: Option<&str>, name: Option<&str>) -> Value {
+    let mut claims = user_claims(sub, scope);
+    let object = claims.as_object_mut().unwrap();
+    object.insert("client_id".into(), json!("third-party-app"));
+    object.remove("email");
+    object.remove("name");
+    if let Some(email) = email {
+        object.insert("email".into(), json!(email));
+    }
+    if let Some(name) = name {
+        object.insert("name".into(), json!(name));
+    }
+    claims
+}
+
+async fn profile_me(app: &crate::helpers::TestApp, claims: &Value) -> Value {
+    let (status, _, _, body) = parts(app.get_profile_me(&KEY.sign(claims)).await).await;
+    assert_eq!(status, Status::Ok, "{body}");
+    body
+}
+
+/// Whether the stored `email` and `name` are SQL nulls (not empty strings).
+async fn stored_nulls(database_url: &str, sub: &str) -> (bool, bool) {
+    use sqlx::Connection;
+    sqlx::any::install_default_drivers();
+    let mut conn = sqlx::AnyConnection::connect(database_url).await.unwrap();
+    let (email, name): (Option<String>, Option<String>) =
+        sqlx::query_as("select email, name from profiles where id = $1")
+            .bind(sub)
+            .fetch_one(&mut conn)
+            .await
+            .unwrap();
+    conn.close().await.unwrap();
+    (email.is_none(), name.is_none())
+}
+
+#[rocket::async_test]
+async fn a_token_without_email_or_name_stores_null_until_a_later_token_carries_them() {
+    let app = spawn_app().await;
+    let sub = new_sub();
+    let bare = third_party_claims(&sub, "profile:read", None, None);
+    let body = profile_me(&app, &bare).await;
+    assert_eq!(body["id"], sub.as_str());
+    let object = body.as_object().unwrap();
+    assert_eq!(object.get("email"), Some(&Value::Null), "{body}");
+    assert_eq!(object.get("name"), Some(&Value::Null), "{body}");
+    assert_eq!(body["bio"], "");
+    assert_eq!(stored_nulls(&app.database_url, &sub).await, (true, true));
+
+    // A later token with the email fills in the email only.
+    let with_email = third_party_claims(&sub, "profile:read email", Some("ada@example.com"), None);
+    let body = profile_me(&app, &with_email).await;
+    assert_eq!(body["email"], "ada@example.com");
+    assert_eq!(body["name"], Value::Null);
+    assert_eq!(body["created_at"], "2025-06-15T15:06:40Z");
+    // Seen whatever the token that reads it carries.
+    assert_eq!(profile_me(&app, &bare).await["email"], "ada@example.com");
+
+    // Then the name; an email already stored is not replaced by a token's.
+    let with_both = third_party_claims(
+        &sub,
+        "profile:read email profile",
+        Some("other@example.com"),
+        Some("  Ada Lovelace "),
+    );
+    let body = profile_me(&app, &with_both).await;
+    assert_eq!(body["email"], "ada@example.com");
+    assert_eq!(body["name"], "Ada Lovelace");
+    assert_eq!(stored_nulls(&app.database_url, &sub).await, (false, false));
+    assert_eq!(profile_me(&app, &bare).await, body);
+}
+
+#[rocket::async_test]
+async fn a_name_the_user_chose_is_never_replaced_by_a_token() {
+    let app = spawn_app().await;
+    let sub = new_sub();
+    let bare = KEY.sign(&third_party_claims(&sub, READ_WRITE, None, None));
+    let response = app.patch_profile_me(&bare, r#"{"name": "Chosen"}"#).await;
+    assert_eq!(response.status(), Status::Ok);
+    let patched: Value = response.into_json().await.unwrap();
+    assert_eq!(patched["name"], "Chosen");
+    assert_eq!(patched["email"], Value::Null);
+    let full = third_party_claims(
+        &sub,
+        READ_WRITE,
+        Some("ada@example.com"),
+        Some("From Token"),
+    );
+    let body = profile_me(&app, &full).await;
+    assert_eq!(body["name"], "Chosen");
+    assert_eq!(body["email"], "ada@example.com");
+}
+
+#[rocket::async_test]
+async fn a_reader_of_other_profiles_gets_their_nulls_and_a_profile_of_their_own() {
+    let app = spawn_app().await;
+    let owner = new_sub();
+    profile_me(
+        &app,
+        &third_party_claims(&owner, "profile:read", None, None),
+    )
+    .await;
+    let reader = new_sub();
+    let admin = KEY.sign(&third_party_claims(
+        &reader,
+        "profile:read profiles:read",
+        None,
+        Some("Reader"),
+    ));
+    let (status, _, _, body) = parts(app.get_profiles(&owner, &admin).await).await;
+    assert_eq!(status, Status::Ok);
+    assert_eq!(body["email"], Value::Null);
+    assert_eq!(body["name"], Value::Null);
+    let (status, _, _, own) = parts(app.get_profiles(&reader, &admin).await).await;
+    assert_eq!(status, Status::Ok);
+    assert_eq!(own["name"], "Reader");
+    assert_eq!(own["email"], Value::Null);
+}
+
+#[rocket::async_test]
+async fn profiles_stored_before_the_fields_became_optional_are_kept() {
+    use sqlx::Connection;
+    let dir = tempfile::TempDir::new().unwrap();
+    let database_url = fresh_database_url(dir.path()).await;
+    let sqlite = database_url.starts_with("sqlite:");
+    // The database as the previous release left it: the first migration only.
+    let folder = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("migrations")
+        .join(if sqlite { "sqlite" } else { "postgres" });
+    let mut migrator = sqlx::migrate::Migrator::new(folder).await.unwrap();
+    let first: Vec<_> = migrator
+        .migrations
+        .iter()
+        .filter(|m| m.version == 20250101000001)
+        .cloned()
+        .collect();
+    assert_eq!(first.len(), 1);
+    migrator.migrations = first.into();
+    sqlx::any::install_default_drivers();
+    let connect = if sqlite {
+        format!("{database_url}?mode=rwc")
+    } else {
+        database_url.clone()
+    };
+    let mut conn = sqlx::AnyConnection::connect(&connect).await.unwrap();
+    migrator.run(&mut conn).await.unwrap();
+    let sub = new_sub();
+    sqlx::query(
+        "insert into profiles (id, email, name, bio, created_at, updated_at) \
+         values ($1, 'old@example.com', 'Old Name', 'Old bio.', $2, $2)",
+    )
+    .bind(sub.as_str())
+    .bind(NOW - 3600)
+    .execute(&mut conn)
+    .await
+    .unwrap();
+    conn.close().await.unwrap();
+
+    let keys = shared::jwks_cache::JwksCache::fixed(&shared::jwk::JwkSet {
+        keys: vec![KEY.jwk.clone()],
+    })
+    .unwrap();
+    let app = spawn_app_on(keys, dir, database_url).await;
+    let body = profile_me(&app, &third_party_claims(&sub, "profile:read", None, None)).await;
+    assert_eq!(body["email"], "old@example.com");
+    assert_eq!(body["name"], "Old Name");
+    assert_eq!(body["bio"], "Old bio.");
+    assert_eq!(body["created_at"], "2025-06-15T14:06:40Z");
+    // And a new profile may now leave them null.
+    let newcomer = new_sub();
+    let body = profile_me(
+        &app,
+        &third_party_claims(&newcomer, "profile:read", None, None),
+    )
+    .await;
+    assert_eq!(body["email"], Value::Null);
 }

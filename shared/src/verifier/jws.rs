@@ -10,9 +10,10 @@ use serde_json::{Map, Value};
 
 use super::rejection::{is_about_claims, rejection_of};
 use super::rules::{ClaimRules, claims_from, string};
-use super::{ALGORITHM, MAX_TOKEN_BYTES, TokenRejection, strict_json};
+use super::{ALGORITHM, MAX_TOKEN_BYTES, TokenRejection};
 use crate::claims::{ACCESS_TOKEN_TYP, AccessTokenClaims};
 use crate::jwks_cache::VerifyingKey;
+use crate::strict_json;
 
 /// Header parameters whose purpose is to tell us where to find the key;
 /// following them would let the token choose its own verifier.

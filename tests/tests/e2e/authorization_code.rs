@@ -1,6 +1,7 @@
 //! A third-party app registered on the command line takes a user through
 //! the authorization page like a browser (login, consent, redirect), swaps
-//! the code for a token with PKCE, and the resource-server accepts it.
+//! the code for a token with PKCE, and the resource-server accepts it,
+//! learning the user's email and name only from a token that carries them.
 
 use std::process::Command;
 
@@ -179,10 +180,23 @@ async fn a_third_party_app_gets_a_token_through_the_browser_flow_that_the_resour
     assert_eq!(claims_of(access)["sub"], user_id.as_str());
     assert_eq!(claims_of(access)["client_id"], client_id.as_str());
 
+    // A third party granted neither `email` nor `profile` learns neither.
+    assert!(claims_of(access).get("email").is_none());
+    assert!(claims_of(access).get("name").is_none());
+
     let profile = stack.get_profile_me(access).await;
     assert_eq!(profile.status(), 200);
     let profile: Value = profile.json().await.unwrap();
     assert_eq!(profile["id"], user_id.as_str());
+    assert_eq!(profile["email"], Value::Null);
+    assert_eq!(profile["name"], Value::Null);
+    // The user's own (first-party) sign-in carries both, and the
+    // resource-server fills them in; the app's token then reads them too.
+    let own = stack.login(&email).await;
+    let profile: Value = stack.get_profile_me(&own).await.json().await.unwrap();
+    assert_eq!(profile["email"], email.as_str());
+    assert_eq!(profile["name"], "Ada Lovelace");
+    let profile: Value = stack.get_profile_me(access).await.json().await.unwrap();
     assert_eq!(profile["email"], email.as_str());
 
     // profile:read only: changing the profile is refused by the resource-server.

@@ -203,7 +203,8 @@ async fn a_rotation_interval_rotates_once_however_many_instances_run() {
         ..ClusterSettings::default()
     };
     let cluster = Cluster::start_with_keys(2, settings, |dir| {
-        std::fs::write(dir.join(format!("{}.pem", old.kid)), &old.pem).unwrap();
+        // Imported into the empty database: private to the server's user.
+        old.write_to(dir, Duration::ZERO);
         std::fs::write(dir.join("schedule.json"), schedule.to_string()).unwrap();
     })
     .await;
@@ -320,7 +321,7 @@ async fn killing_one_instance_loses_nothing_the_other_needs() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_sign_in_session_made_at_one_instance_is_honoured_and_ended_at_the_other() {
-    use crate::oidc::{PageBrowser, location_param};
+    use crate::oidc::{PageBrowser, hidden_inputs, location_param};
     let cluster = Cluster::start(2, ClusterSettings::default()).await;
     let email = cluster.create_user();
     let redirect_uri = "http://127.0.0.1:9/cluster-rp/callback";
@@ -384,10 +385,21 @@ async fn a_sign_in_session_made_at_one_instance_is_honoured_and_ended_at_the_oth
         response.headers().get("location")
     );
 
-    // Logging out at B ends it at A too, even for a copy of the old cookie.
+    // Logging out at B (asked, then confirmed: no id_token_hint) ends it
+    // at A too, even for a copy of the old cookie.
     let old_cookies = browser.cookies.clone();
     let response = browser.get(&cluster.auth_url(1, "/oauth/logout")).await;
     assert_eq!(response.status(), 200);
+    let question = response.text().await.unwrap();
+    assert!(question.contains("Sign out?"), "{question}");
+    let response = browser
+        .post_form(
+            &cluster.auth_url(1, "/oauth/logout"),
+            &hidden_inputs(&question),
+        )
+        .await;
+    assert_eq!(response.status(), 200);
+    assert!(response.text().await.unwrap().contains("signed out"));
     browser.cookies = old_cookies;
     let response = browser.get(&authorize(0, Some("none"))).await;
     assert_eq!(response.status(), 303);

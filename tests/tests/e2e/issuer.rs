@@ -10,6 +10,7 @@ use serde_json::Value;
 async fn an_issuer_written_with_a_trailing_slash_works_end_to_end() {
     let stack = spawn_stack_with(StackOptions {
         issuer_trailing_slash: true,
+        ..StackOptions::default()
     })
     .await;
     let issuer = stack.auth.issuer();

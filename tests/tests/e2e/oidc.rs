@@ -114,7 +114,11 @@ impl PageBrowser {
         response
     }
 
-    async fn post_form(&mut self, url: &str, form: &[(String, String)]) -> reqwest::Response {
+    pub(crate) async fn post_form(
+        &mut self,
+        url: &str,
+        form: &[(String, String)],
+    ) -> reqwest::Response {
         let response = self
             .http
             .post(url)
@@ -156,7 +160,7 @@ impl PageBrowser {
 }
 
 /// Every `<input type="hidden" name=… value=…>` of a page.
-fn hidden_inputs(html: &str) -> Vec<(String, String)> {
+pub(crate) fn hidden_inputs(html: &str) -> Vec<(String, String)> {
     let mut out = Vec::new();
     for chunk in html.split("<input type=\"hidden\" name=\"").skip(1) {
         let Some((name, rest)) = chunk.split_once('"') else {

@@ -15,6 +15,8 @@ fn an_unusable_setting_is_named_in_one_line() {
         ("DATABASE_URL", "mysql://localhost/x"),
         ("DATABASE_URL", "postgres://nobody@127.0.0.1:1/x"),
         ("ROCKET_PORT", "not-a-port"),
+        ("CLIENT_ADDRESS_HEADER", "x-real-ip"),
+        ("TRUSTED_PROXIES", "10.0.0.0/8, proxy.internal"),
     ];
     for (name, value) in cases {
         let output = Command::new(binary("resource-server"))

@@ -9,8 +9,7 @@ use url::Url;
 
 use super::{BAD_CODE, ext, from_oxide, private, set_private, to_oxide, wall_deadline};
 use crate::error::OAuthError;
-use crate::oauth::password::user_scopes;
-use crate::oauth::{GrantContext, GrantType, codes, refresh_tokens};
+use crate::oauth::{GrantContext, GrantType, codes, refresh_tokens, scope_rules};
 use crate::token::new_jti;
 use crate::users;
 
@@ -29,7 +28,7 @@ impl<'s> CodeAuthorizer<'s> {
 impl Authorizer for CodeAuthorizer<'_> {
     /// Stores a code for a consenting user. The code never carries more
     /// than the user holds, whatever the client negotiated (RFC 6749 §3.3:
-    /// the token response says what was granted).
+    /// the token response says what was granted), and never nothing.
     async fn authorize(&mut self, grant: Grant) -> Result<String, ()> {
         let context = self.context;
         let user = users::find_by_id(context.db, &grant.owner_id)
@@ -39,7 +38,9 @@ impl Authorizer for CodeAuthorizer<'_> {
             context.refuse(OAuthError::server_error());
             return Err(());
         };
-        let scope = from_oxide(&grant.scope).intersection(&user_scopes(&user));
+        let scope =
+            scope_rules::narrowed(&from_oxide(&grant.scope), &scope_rules::user_scopes(&user))
+                .map_err(|error| context.refuse(error))?;
         let redirect_uri = private(&grant.extensions, ext::REDIRECT_URI)
             .unwrap_or_else(|| grant.redirect_uri.to_string());
         let challenge = private(&grant.extensions, ext::CHALLENGE);

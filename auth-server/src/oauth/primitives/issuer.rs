@@ -17,8 +17,9 @@ use super::{
     wall_deadline,
 };
 use crate::error::OAuthError;
-use crate::oauth::password::current_rights;
-use crate::oauth::{GrantContext, GrantType, TokenSuccess, codes, oidc, refresh_tokens};
+use crate::oauth::{
+    GrantContext, GrantType, TokenSuccess, codes, oidc, refresh_tokens, scope_rules,
+};
 use crate::token::{Subject, new_jti};
 use crate::users;
 
@@ -78,7 +79,8 @@ impl GrantContext<'_> {
         let resource = resource.as_deref();
         let mut id_token = None;
 
-        let (minted, refresh) = if private(extensions, ext::CLIENT_SUBJECT).is_some() {
+        let (minted, scope, refresh) = if private(extensions, ext::CLIENT_SUBJECT).is_some() {
+            let scope = self.token_scope(&scope, &client, None)?;
             let minted = self
                 .tokens
                 .mint_for(
@@ -90,7 +92,7 @@ impl GrantContext<'_> {
                     resource,
                 )
                 .map_err(signing_failed)?;
-            (minted, None)
+            (minted, scope, None)
         } else {
             let user = users::find_by_id(self.db, grant.owner_id)
                 .await
@@ -101,10 +103,13 @@ impl GrantContext<'_> {
                 ));
                 return Err(());
             };
+            let scope = self.token_scope(&scope, &client, Some(&user))?;
+            // Personal data goes to the product's own clients, and to a
+            // third party only with the scope that names it (API.md).
             let subject = Subject::User {
                 id: &user.id,
-                email: &user.email,
-                name: &user.name,
+                email: (client.first_party || scope.has(Scope::Email)).then_some(&*user.email),
+                name: (client.first_party || scope.has(Scope::Profile)).then_some(&*user.name),
             };
             // A code exchange chose its jti when it spent the code.
             let jti = private(extensions, ext::ACCESS_JTI).unwrap_or_else(new_jti);
@@ -144,7 +149,7 @@ impl GrantContext<'_> {
             } else {
                 None
             };
-            (minted, refresh)
+            (minted, scope, refresh)
         };
 
         let until = wall_deadline(minted.expires_at, self.now);
@@ -158,6 +163,17 @@ impl GrantContext<'_> {
             until,
             token_type: TokenType::Bearer,
         })
+    }
+
+    /// The scope a token is minted with ([`scope_rules::for_token`]), or
+    /// the refusal recorded.
+    fn token_scope(
+        &self,
+        scope: &ScopeSet,
+        client: &crate::clients::Client,
+        user: Option<&users::User>,
+    ) -> Result<ScopeSet, ()> {
+        scope_rules::for_token(scope, client, user).map_err(|error| self.refuse(error))
     }
 
     /// The refresh token of a grant: a new family for a fresh grant, the
@@ -199,6 +215,15 @@ impl GrantContext<'_> {
                 .map_err(|e| self.db_failed(e))?;
         match continued {
             refresh_tokens::Continued::Issued(issued) => Ok(Some(issued.token)),
+            refresh_tokens::Continued::IssuedRevoked(issued) => {
+                // This exchange spent the code first, and a replay of it
+                // revoked what it issues: answered, and dead already.
+                refresh_tokens::revoke_access_token(self.db, &access_jti, access_expires_at)
+                    .await
+                    .map_err(|e| self.db_failed(e))?;
+                tracing::warn!("a code's tokens were revoked by its replay as they were issued");
+                Ok(Some(issued.token))
+            }
             refresh_tokens::Continued::Replayed
             | refresh_tokens::Continued::FamilyEnded
             | refresh_tokens::Continued::TokenDead => {
@@ -257,8 +282,9 @@ impl Issuer for GrantIssuer<'_> {
             ));
             return Err(());
         }
+        // Rights taken away since the family began can leave nothing.
         if grant.scope.iter().next().is_none() {
-            context.refuse(OAuthError::invalid_scope());
+            context.refuse(scope_rules::nothing_to_grant());
             return Err(());
         }
         // Spending the presented token and storing its successor are one
@@ -331,17 +357,16 @@ impl Issuer for GrantIssuer<'_> {
         }
         // The grant as the user's rights stand now: a deleted user gets
         // nothing, a demoted admin loses `profiles:read` here and in every
-        // later token of the family.
-        let rights = current_rights(context.db, &stored.user_id)
+        // later token of the family. When that leaves nothing, `refresh`
+        // answers invalid_scope once the client has authenticated, and the
+        // token stays unspent.
+        let rights = scope_rules::current_rights(context.db, &stored.user_id)
             .await
             .map_err(|e| context.db_failed(e))?;
-        let scope = match rights {
-            Some(rights) => ScopeSet::parse(&stored.scope).intersection(&rights),
-            None => ScopeSet::default(),
-        };
-        if scope.is_empty() {
+        let Some(rights) = rights else {
             return no_grant();
-        }
+        };
+        let scope = ScopeSet::parse(&stored.scope).intersection(&rights);
         let mut extensions = Extensions::new();
         set_private(&mut extensions, ext::FAMILY, stored.family_id.as_str());
         set_private(&mut extensions, ext::GRANT_SCOPE, scope.to_string());

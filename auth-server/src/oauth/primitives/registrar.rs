@@ -13,7 +13,7 @@ use rocket::async_trait;
 use super::{NO_REDIRECT, to_oxide};
 use crate::clients;
 use crate::oauth::GrantContext;
-use crate::oauth::password::granted_scope;
+use crate::oauth::scope_rules;
 
 /// oxide-auth's `Registrar` over the `clients` table.
 pub struct ClientRegistrar<'s> {
@@ -53,8 +53,9 @@ impl Registrar for ClientRegistrar<'_> {
         })
     }
 
-    /// The requested scope if the client may have all of it, else
-    /// `invalid_scope`; without a request, everything the client may have.
+    /// What the client asks for ([`scope_rules::asked`]): the requested
+    /// scope if it is registered for all of it, or its registered scopes;
+    /// never nothing.
     async fn negotiate<'a>(
         &self,
         bound: BoundClient<'a>,
@@ -66,10 +67,11 @@ impl Registrar for ClientRegistrar<'_> {
             .await?
             .ok_or(RegistrarError::Unspecified)?;
         let requested = scope.map(|s| s.to_string());
-        let granted = granted_scope(requested.as_deref(), &client.scopes).map_err(|error| {
-            self.context.refuse(error);
-            RegistrarError::Unspecified
-        })?;
+        let granted =
+            scope_rules::asked(requested.as_deref(), &client.scopes).map_err(|error| {
+                self.context.refuse(error);
+                RegistrarError::Unspecified
+            })?;
         Ok(PreGrant {
             client_id: client.id,
             redirect_uri: bound.redirect_uri.into_owned(),

@@ -3,6 +3,10 @@
 //! parsers do, but some keep the first: a token whose claims name `sub`
 //! twice means different users to different parsers, so the verifier
 //! refuses it (RFC 8725 §2.8 on such confusion; RFC 7519 §4 allows either).
+//! A request body is held to the same rule (RFC 8259 §4 says names SHOULD
+//! be unique): what a proxy or a WAF in front of a service checked must be
+//! what the service acts on, so both services parse every JSON body here
+//! and answer a repeated member `400`.
 //!
 //! The visitor builds the same `serde_json::Value` that `from_slice` would,
 //! at the same cost: duplicates are found by the insert itself, with no
@@ -17,26 +21,39 @@ use serde_json::{Map, Number, Value};
 
 /// Why a document was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Error {
+pub enum Error {
     /// Some object names a member twice.
     Duplicate,
-    /// Not JSON, or not an object at the top.
+    /// Not JSON (or, for [`object_from_slice`], not an object at the top).
     Invalid,
 }
 
 /// Parses `bytes` as one JSON object with unique member names throughout.
-pub(crate) fn object_from_slice(bytes: &[u8]) -> Result<Map<String, Value>, Error> {
+pub fn object_from_slice(bytes: &[u8]) -> Result<Map<String, Value>, Error> {
+    match parse_strict(bytes, true)? {
+        Value::Object(map) => Ok(map),
+        _ => Err(Error::Invalid),
+    }
+}
+
+/// Parses `bytes` as one JSON value with unique member names throughout:
+/// what `serde_json::from_slice::<Value>` gives, refusing what it would
+/// have read with a member silently dropped.
+pub fn from_slice(bytes: &[u8]) -> Result<Value, Error> {
+    parse_strict(bytes, false)
+}
+
+fn parse_strict(bytes: &[u8], object_only: bool) -> Result<Value, Error> {
     let duplicate = Cell::new(false);
     let mut deserializer = serde_json::Deserializer::from_slice(bytes);
     let parsed = Strict {
         duplicate: &duplicate,
-        object_only: true,
+        object_only,
     }
     .deserialize(&mut deserializer)
     .and_then(|value| deserializer.end().map(|()| value));
     match parsed {
-        Ok(Value::Object(map)) => Ok(map),
-        Ok(_) => Err(Error::Invalid),
+        Ok(value) => Ok(value),
         Err(_) if duplicate.get() => Err(Error::Duplicate),
         Err(_) => Err(Error::Invalid),
     }
@@ -179,5 +196,31 @@ mod tests {
         }
         let deep = format!("{{\"a\":{}1{}}}", "[".repeat(10_000), "]".repeat(10_000));
         assert_eq!(parse(&deep), Err(Error::Invalid));
+    }
+
+    #[test]
+    fn any_value_parses_with_the_same_rule() {
+        for text in [
+            "[]",
+            "1",
+            "\"x\"",
+            "null",
+            r#"[{"a":1},{"a":2}]"#,
+            r#" {"a":[1]} "#,
+        ] {
+            let expected: Value = serde_json::from_str(text).unwrap_or_default();
+            assert_eq!(from_slice(text.as_bytes()), Ok(expected), "{text}");
+        }
+        assert_eq!(
+            from_slice(br#"[{"email":"a","email":"b"}]"#),
+            Err(Error::Duplicate)
+        );
+        assert_eq!(
+            from_slice(br#"{"email":"a","e\u006dail":"b"}"#),
+            Err(Error::Duplicate)
+        );
+        for text in ["", "{", "[1,]", "1 2", "nul"] {
+            assert_eq!(from_slice(text.as_bytes()), Err(Error::Invalid), "{text}");
+        }
     }
 }

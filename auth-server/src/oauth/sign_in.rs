@@ -1,0 +1,92 @@
+//! One password sign-in, whatever door it comes through (the password
+//! grant and `/login`, the authorization page's form, and any later page
+//! that asks for a password): the throttle's place taken first, then the
+//! account looked up and the password checked in constant time, then the
+//! attempt settled. Every door answers the same outcomes in its own format.
+//!
+//! The attempt counts before the hash: [`LoginThrottle::admit`] holds a
+//! place under the attempt's keys before anything else, so concurrent
+//! attempts never check more passwords than the throttle allows. Exactly one
+//! settlement follows: a failure is counted, a success clears the account's
+//! counts, and an attempt whose password was never checked (the hashing
+//! queue was full, the database failed) gives its place back.
+
+use std::net::IpAddr;
+
+use secrecy::SecretString;
+
+use super::throttle::{Attempt, LoginThrottle};
+use crate::db::Db;
+use crate::password::{self, Busy};
+use crate::users::{self, User};
+
+/// Why a sign-in was not decided.
+#[derive(Debug)]
+pub enum Refusal {
+    /// The throttle refused it (`429`, retry after this many seconds).
+    Throttled(u64),
+    /// Too many password hashes are waiting (`503`); nothing was counted.
+    Busy(Busy),
+    /// The database failed; nothing was counted that can be given back.
+    Database(sqlx::Error),
+}
+
+impl From<sqlx::Error> for Refusal {
+    fn from(error: sqlx::Error) -> Refusal {
+        Refusal::Database(error)
+    }
+}
+
+/// Checks `password` for the account named `account` (already trimmed and
+/// lower-cased) from `address`: `Ok(Some(user))` when it is right,
+/// `Ok(None)` when it is wrong or there is no such account (the same work
+/// either way), or why it was not checked.
+pub async fn check(
+    db: &Db,
+    throttle: &LoginThrottle,
+    account: &str,
+    address: Option<IpAddr>,
+    password: SecretString,
+    now: i64,
+) -> Result<Option<User>, Refusal> {
+    let attempt = Attempt::new(account, address);
+    if let Err(wait) = throttle.admit(db, &attempt, now).await? {
+        tracing::warn!(client_ip = ?address, "sign-in throttled");
+        return Err(Refusal::Throttled(wait));
+    }
+    let verified = match verify(db, account, password).await {
+        Ok(verified) => verified,
+        Err(refusal) => {
+            // Nothing was checked: the place goes back, uncounted.
+            if let Err(error) = throttle.release(db, &attempt).await {
+                // It is forgotten after `RESERVATION_TTL` all the same.
+                tracing::warn!(%error, "giving back a sign-in's throttle place failed");
+            }
+            return Err(refusal);
+        }
+    };
+    match verified {
+        Some(user) => {
+            if let Err(error) = throttle.record_success(db, &attempt).await {
+                // The sign-in stands; the counts expire on their own.
+                tracing::warn!(%error, "clearing failed-login counts failed");
+            }
+            Ok(Some(user))
+        }
+        None => {
+            throttle.record_failure(db, &attempt, now).await?;
+            tracing::info!(client_ip = ?address, "sign-in refused");
+            Ok(None)
+        }
+    }
+}
+
+/// The account, when `password` is its password.
+async fn verify(db: &Db, account: &str, password: SecretString) -> Result<Option<User>, Refusal> {
+    let user = users::find_by_email(db, account).await?;
+    let stored = user.as_ref().map(|u| u.password_hash.clone());
+    let verified = password::verify(password, stored)
+        .await
+        .map_err(Refusal::Busy)?;
+    Ok(user.filter(|_| verified))
+}
