@@ -8,7 +8,7 @@ use rocket::data::{Data, ToByteUnit};
 use rocket::http::ContentType;
 
 use crate::error::ApiError;
-use shared::settings::BODY_LIMIT;
+use platform::settings::BODY_LIMIT;
 
 pub enum BodyError {
     TooLarge,

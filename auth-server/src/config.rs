@@ -1,5 +1,5 @@
 //! The auth-server's settings: the figment chain both services share
-//! (`shared::settings`: Rocket.toml, `ROCKET_*`, and the contract's
+//! (`platform::settings`: Rocket.toml, `ROCKET_*`, and the contract's
 //! unprefixed variables) turned into a typed, validated [`AppConfig`].
 //! Anything unusable becomes a [`ConfigError`] that names the setting, so
 //! start-up can stop with one clear line.
@@ -7,14 +7,14 @@
 use std::fmt;
 use std::path::PathBuf;
 
+use platform::client_addr::TrustedProxies;
+use platform::settings;
 use rocket::figment::Figment;
 use serde::Deserialize;
-use shared::client_addr::TrustedProxies;
-use shared::settings;
 use url::Url;
 
 /// A setting that cannot be used, named; the same type on both services.
-pub use shared::settings::SettingError as ConfigError;
+pub use platform::settings::SettingError as ConfigError;
 
 /// The contract's unprefixed environment variables (API.md, "The two services").
 const ENV_SETTINGS: &[&str] = &[
@@ -498,7 +498,7 @@ mod tests {
         assert_eq!(error.setting, "TRUSTED_PROXIES");
         assert!(error.to_string().starts_with("TRUSTED_PROXIES: "));
         assert!(!error.to_string().contains('\n'));
-        use shared::client_addr::ForwardingHeader;
+        use platform::client_addr::ForwardingHeader;
         assert_eq!(
             config.trusted_proxies.header(),
             ForwardingHeader::XForwardedFor

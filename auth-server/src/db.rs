@@ -10,11 +10,11 @@
 
 use std::sync::Arc;
 
-use shared::db::{Migrations, PoolSize};
+use platform::db::{Migrations, PoolSize};
 use sqlx::AnyPool;
 use sqlx::migrate::Migrator;
 
-pub use shared::db::{ACQUIRE_TIMEOUT, Backend, OpenError as DbSetupError, is_unavailable};
+pub use platform::db::{ACQUIRE_TIMEOUT, Backend, OpenError as DbSetupError, is_unavailable};
 
 use crate::client_cache::VersionedCache;
 use crate::clients::Client;
@@ -45,7 +45,7 @@ impl Db {
             postgres: 16,
             acquire_timeout: ACQUIRE_TIMEOUT,
         };
-        let (pool, backend) = shared::db::open(url, &migrations, size).await?;
+        let (pool, backend) = platform::db::open(url, &migrations, size).await?;
         Ok(Db {
             pool,
             backend,
@@ -53,15 +53,15 @@ impl Db {
         })
     }
 
-    /// Begins a transaction that writes (`shared::db::begin_write`: on
+    /// Begins a transaction that writes (`platform::db::begin_write`: on
     /// SQLite the write lock is taken now, not at the first write).
     pub async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>, sqlx::Error> {
-        shared::db::begin_write(&self.pool, self.backend).await
+        platform::db::begin_write(&self.pool, self.backend).await
     }
 
     /// Whether the database answers now, within a short time.
     pub async fn is_ready(&self) -> bool {
-        shared::db::is_reachable(&self.pool).await
+        platform::db::is_reachable(&self.pool).await
     }
 }
 

@@ -21,7 +21,7 @@ use shared::problem::{FieldError, Problem};
 
 use crate::db::is_unavailable;
 
-pub use shared::db::OUTAGE_RETRY_AFTER;
+pub use platform::db::OUTAGE_RETRY_AFTER;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {

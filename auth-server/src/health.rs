@@ -2,9 +2,9 @@
 //! readiness (`/ready`: the database answers too), for load balancers and
 //! Kubernetes probes.
 
+use platform::health::health;
 use rocket::serde::json::{Json, Value, json};
 use rocket::{State, get, routes};
-use shared::health::health;
 
 use crate::db::Db;
 use crate::error::ApiError;

@@ -1,7 +1,7 @@
 //! The auth-server: an OAuth 2.0 token issuer with users and clients in a
 //! database, RS256 JWT access tokens (RFC 9068) and a published JWK Set.
 //!
-//! It boots as the resource-server does (`shared::boot`): [`build`] reads
+//! It boots as the resource-server does (`platform::boot`): [`build`] reads
 //! the settings, [`Services::open`] opens what the requests share, and
 //! [`rocket`] assembles the application around them, so the binary, the
 //! in-process tests and the end-to-end tests all run the same thing.
@@ -30,9 +30,9 @@ pub mod users;
 
 use std::sync::Arc;
 
+use platform::boot::Background;
 use rocket::figment::Figment;
 use rocket::{Build, Rocket};
-use shared::boot::Background;
 
 use config::{AppConfig, ConfigError};
 use db::{Db, DbSetupError};
@@ -88,7 +88,7 @@ impl Services {
 /// Builds the application from settings: checked, database opened and
 /// migrated, keys loaded, background tasks started, routes mounted.
 pub async fn build(figment: Figment) -> Result<Rocket<Build>, StartupError> {
-    shared::boot::build(figment, AppConfig::from_figment, Services::open, rocket).await
+    platform::boot::build(figment, AppConfig::from_figment, Services::open, rocket).await
 }
 
 /// Assembles Rocket around already-opened services.
@@ -124,6 +124,6 @@ pub fn rocket(figment: Figment, services: Services) -> Rocket<Build> {
         .attach(oauth::stage())
         .attach(cors::stage())
         .attach(openapi::stage())
-        .attach(shared::observe::stage("auth-server"))
-        .attach(shared::boot::announce("auth-server"))
+        .attach(platform::observe::stage("auth-server"))
+        .attach(platform::boot::announce("auth-server"))
 }

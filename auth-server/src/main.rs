@@ -16,10 +16,10 @@ async fn main() -> ExitCode {
         Command::Users(command) => auth_server::cli::users::run(command, &figment).await,
         Command::Keys(command) => auth_server::cli::keys::run(command, &figment).await,
     };
-    shared::boot::exit("auth-server", result)
+    platform::boot::exit("auth-server", result)
 }
 
 async fn serve(figment: rocket::figment::Figment) -> Result<(), CliError> {
     let rocket = auth_server::build(figment).await?;
-    shared::boot::launch(rocket).await.map_err(CliError)
+    platform::boot::launch(rocket).await.map_err(CliError)
 }

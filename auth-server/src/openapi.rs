@@ -26,9 +26,9 @@ use crate::config::AppConfig;
         crate::discovery::jwks,
         crate::discovery::oauth_metadata,
         crate::discovery::openid_configuration,
-        shared::health::health,
+        platform::health::health,
         crate::health::ready,
-        shared::observe::metrics_text,
+        platform::observe::metrics_text,
     ),
     tags(
         (name = "users"), (name = "oauth"), (name = "keys"), (name = "operations"),

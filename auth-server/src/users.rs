@@ -14,6 +14,7 @@
 //! hashed; one the server could not finish gives it back. A taken email is
 //! answered `409` first, with one lookup and no write.
 
+use platform::client_addr::ClientAddr;
 use rocket::data::Data;
 use rocket::http::ContentType;
 use rocket::response::Responder;
@@ -21,7 +22,7 @@ use rocket::serde::json::Json;
 use rocket::{State, post, routes};
 use secrecy::SecretString;
 use serde::Serialize;
-use shared::client_addr::ClientAddr;
+use shared::clock::rfc3339;
 use shared::problem::{FieldError, Problem};
 use sqlx::Row;
 
@@ -434,16 +435,6 @@ pub async fn delete_user(
         user,
         revoked_families,
     }))
-}
-
-pub fn rfc3339(unix: i64) -> String {
-    time::OffsetDateTime::from_unix_timestamp(unix)
-        .ok()
-        .and_then(|t| {
-            t.format(&time::format_description::well_known::Rfc3339)
-                .ok()
-        })
-        .unwrap_or_default()
 }
 
 /// Create an account.

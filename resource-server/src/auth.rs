@@ -1,15 +1,15 @@
-//! Bearer authentication for this service: builds the JWKS cache and the
-//! verifier from the settings (or takes injected ones in tests), starts
-//! the background refresher, and gives the `BearerAuth` state that the
-//! `shared` guard reads.
+//! Access-token authentication for this service: builds the JWKS cache and
+//! the verifier from the settings (or takes injected ones in tests), starts
+//! the background refresher, and gives the [`Authenticator`] that the
+//! `shared` Rocket guard reads from managed state.
 
 use std::sync::Arc;
 
-use shared::boot::Background;
+use platform::boot::Background;
+use platform::settings::SettingError;
+use shared::access::Authenticator;
 use shared::clock::{Clock, SystemClock};
-use shared::guard::BearerAuth;
 use shared::jwks_cache::{JwksCache, JwksConfig, JwksSource};
-use shared::settings::SettingError;
 use shared::verifier::{Verifier, VerifierConfig};
 
 use crate::config::AppConfig;
@@ -36,12 +36,12 @@ impl Default for AuthDeps {
     }
 }
 
-/// The key cache and the guard's state; the refresher runs in `background`.
+/// The key cache and the authenticator; the refresher runs in `background`.
 pub fn open(
     config: &AppConfig,
     deps: AuthDeps,
     background: &mut Background,
-) -> Result<(Keys, BearerAuth), SettingError> {
+) -> Result<(Keys, Authenticator), SettingError> {
     let cache = match deps.keys {
         Some(cache) => cache,
         None => {
@@ -62,6 +62,6 @@ pub fn open(
         VerifierConfig::new(config.issuer.clone(), config.audience.clone()),
         cache.clone(),
     ));
-    let realm = config.audience.clone();
-    Ok((Keys(cache), BearerAuth::new(verifier, deps.clock, realm)))
+    let auth = Authenticator::new(verifier, deps.clock, &config.audience);
+    Ok((Keys(cache), auth))
 }

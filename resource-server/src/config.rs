@@ -1,17 +1,17 @@
 //! Settings of the resource-server: the figment chain both services share
-//! (`shared::settings`: Rocket's defaults, ours, `Rocket.toml`, `ROCKET_*`
+//! (`platform::settings`: Rocket's defaults, ours, `Rocket.toml`, `ROCKET_*`
 //! and the contract's plain variables), and a typed, validated
 //! [`AppConfig`] whose errors name the setting the operator has to fix.
 
+use platform::client_addr::TrustedProxies;
+use platform::settings::{self, SettingError};
 use rocket::figment::Figment;
 use serde::Deserialize;
-use shared::client_addr::TrustedProxies;
-use shared::settings::{self, SettingError};
 use url::Url;
 
 pub const DEFAULT_PORT: u16 = 8001;
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/resource.db";
-pub use shared::settings::{DEFAULT_AUDIENCE, DEFAULT_ISSUER};
+pub use platform::settings::{DEFAULT_AUDIENCE, DEFAULT_ISSUER};
 
 /// The longest a profile may be served from memory: with several
 /// resource-servers on one database, a change made through one is seen by

@@ -1,9 +1,9 @@
 //! The resource-server's own database through `sqlx::Any`: SQLite by
 //! default, PostgreSQL when `DATABASE_URL` says so. Migrations are embedded
 //! (one folder per backend, same versions) and run when the services open
-//! (`shared::db` does the opening for both services).
+//! (`platform::db` does the opening for both services).
 
-use shared::db::{Migrations, OpenError, PoolSize};
+use platform::db::{Migrations, OpenError, PoolSize};
 use sqlx::AnyPool;
 use sqlx::migrate::Migrator;
 
@@ -27,9 +27,9 @@ impl Db {
             postgres: 10,
             // A dead database answers 503 within about a second, never a
             // request held for longer.
-            acquire_timeout: shared::db::ACQUIRE_TIMEOUT,
+            acquire_timeout: platform::db::ACQUIRE_TIMEOUT,
         };
-        let (pool, _) = shared::db::open(database_url, &migrations, size).await?;
+        let (pool, _) = platform::db::open(database_url, &migrations, size).await?;
         Ok(Db(pool))
     }
 }

@@ -6,13 +6,13 @@
 use rocket::Request;
 use rocket::http::Header;
 use rocket::response::{self, Responder};
-use shared::bearer::BearerError;
+use shared::access::AccessError;
 use shared::problem::{FieldError, Problem};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
-    #[error("bearer authentication failed")]
-    Bearer(BearerError),
+    #[error("access refused")]
+    Access(AccessError),
     #[error("not found")]
     NotFound(&'static str),
     #[error("invalid fields")]
@@ -29,16 +29,16 @@ pub enum ApiError {
     Database(#[from] sqlx::Error),
 }
 
-impl From<BearerError> for ApiError {
-    fn from(error: BearerError) -> ApiError {
-        ApiError::Bearer(error)
+impl From<AccessError> for ApiError {
+    fn from(error: AccessError) -> ApiError {
+        ApiError::Access(error)
     }
 }
 
 impl<'r> Responder<'r, 'static> for ApiError {
     fn respond_to(self, request: &'r Request<'_>) -> response::Result<'static> {
         let problem = match self {
-            ApiError::Bearer(error) => return error.respond_to(request),
+            ApiError::Access(error) => return error.respond_to(request),
             ApiError::NotFound(detail) => Problem::new(404, detail),
             ApiError::Invalid(errors) => {
                 Problem::new(422, "Some fields are not valid.").with_errors(errors)
@@ -53,14 +53,14 @@ impl<'r> Responder<'r, 'static> for ApiError {
             ApiError::TooLarge => {
                 Problem::new(413, "The request body is larger than the limit of 64 KiB.")
             }
-            ApiError::Database(error) if shared::db::is_unavailable(&error) => {
+            ApiError::Database(error) if platform::db::is_unavailable(&error) => {
                 tracing::warn!(%error, "database unavailable");
                 let mut response =
                     Problem::new(503, "The service is temporarily unavailable; retry later.")
                         .respond_to(request)?;
                 response.set_header(Header::new(
                     "Retry-After",
-                    shared::db::OUTAGE_RETRY_AFTER.to_string(),
+                    platform::db::OUTAGE_RETRY_AFTER.to_string(),
                 ));
                 return Ok(response);
             }

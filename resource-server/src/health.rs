@@ -9,7 +9,7 @@ use rocket::{State, get, routes};
 use shared::jwks_cache::CacheHealth;
 use shared::problem::Problem;
 
-use shared::health::health;
+use platform::health::health;
 
 use crate::auth::Keys;
 use crate::db::Db;
@@ -28,7 +28,7 @@ pub fn stage() -> AdHoc {
 ))]
 #[get("/ready")]
 pub async fn ready(db: &State<Db>, keys: &State<Keys>) -> Result<Json<Value>, Problem> {
-    let database = shared::db::is_reachable(&db.0).await;
+    let database = platform::db::is_reachable(&db.0).await;
     let jwks = keys.0.health();
     let jwks_label = match jwks {
         CacheHealth::Empty => "not loaded",

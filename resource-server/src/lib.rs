@@ -1,7 +1,7 @@
 //! The resource-server: an independent profile API that trusts only the
 //! tokens its issuer's published keys prove.
 //!
-//! It boots as the auth-server does (`shared::boot`): [`build`] reads the
+//! It boots as the auth-server does (`platform::boot`): [`build`] reads the
 //! settings, [`Services::open`] opens what the requests share, and
 //! [`rocket`] builds the service around them, so the binary, in-process
 //! tests and end-to-end tests run the same thing. Each feature is one
@@ -17,12 +17,12 @@ pub mod profile_cache;
 pub mod profiles;
 pub mod telemetry;
 
+use platform::boot::Background;
+use platform::db::OpenError;
+use platform::settings::SettingError;
 use rocket::figment::Figment;
 use rocket::{Build, Rocket};
-use shared::boot::Background;
-use shared::db::OpenError;
-use shared::guard::BearerAuth;
-use shared::settings::SettingError;
+use shared::access::Authenticator;
 
 use auth::{AuthDeps, Keys};
 pub use config::{AppConfig, figment};
@@ -44,7 +44,7 @@ pub struct Services {
     pub config: AppConfig,
     pub db: Db,
     pub keys: Keys,
-    pub auth: BearerAuth,
+    pub auth: Authenticator,
     pub clock: AppClock,
     /// The JWKS refresher; it ends when these services are dropped.
     pub background: Background,
@@ -62,7 +62,7 @@ impl Services {
         let db = Db::connect(&config.database_url).await?;
         // The metrics recorder first, so that it counts the refresher's
         // first fetch.
-        let _ = shared::observe::prometheus();
+        let _ = platform::observe::prometheus();
         let mut background = Background::default();
         let clock = AppClock(deps.clock.clone());
         let (keys, auth) = auth::open(&config, deps, &mut background)?;
@@ -80,7 +80,7 @@ impl Services {
 /// Builds the service from settings: checked, database opened and
 /// migrated, key refresher started, routes mounted.
 pub async fn build(figment: Figment) -> Result<Rocket<Build>, StartupError> {
-    shared::boot::build(figment, AppConfig::from_figment, Services::open, rocket).await
+    platform::boot::build(figment, AppConfig::from_figment, Services::open, rocket).await
 }
 
 /// Assembles Rocket around already-opened services.
@@ -107,9 +107,9 @@ pub fn rocket(figment: Figment, services: Services) -> Rocket<Build> {
         .manage(background)
         .register("/", shared::problem::catchers())
         .register("/", shared::guard::catchers())
-        .attach(shared::observe::stage("resource-server"))
+        .attach(platform::observe::stage("resource-server"))
         .attach(health::stage())
         .attach(profiles::stage())
         .attach(openapi::stage())
-        .attach(shared::boot::announce("resource-server"))
+        .attach(platform::boot::announce("resource-server"))
 }

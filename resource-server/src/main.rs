@@ -1,5 +1,5 @@
 //! The resource-server binary: parses the command line, installs logging,
-//! and boots the service as the library builds it (`shared::boot`).
+//! and boots the service as the library builds it (`platform::boot`).
 
 use std::process::ExitCode;
 
@@ -29,12 +29,12 @@ async fn main() -> ExitCode {
     let result = match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve(figment).await,
     };
-    shared::boot::exit("resource-server", result)
+    platform::boot::exit("resource-server", result)
 }
 
 async fn serve(figment: rocket::figment::Figment) -> Result<(), String> {
     let rocket = resource_server::build(figment)
         .await
         .map_err(|e| e.to_string())?;
-    shared::boot::launch(rocket).await
+    platform::boot::launch(rocket).await
 }

@@ -19,9 +19,9 @@ use crate::config::AppConfig;
         crate::profiles::update_me,
         crate::profiles::profile,
         crate::profiles::profiles,
-        shared::health::health,
+        platform::health::health,
         crate::health::ready,
-        shared::observe::metrics_text,
+        platform::observe::metrics_text,
     ),
     tags((name = "profiles"), (name = "operations"))
 )]

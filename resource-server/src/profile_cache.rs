@@ -12,40 +12,35 @@
 //!   row before the write but stores it after the bump stores a dead entry,
 //!   so that race cannot bring the old profile back.
 //! - Bounded in bytes (each entry weighs its strings plus a fixed overhead).
+//!
+//! It knows nothing of what a profile holds: the routes give it the type
+//! and how much one weighs, so the cache sits below them.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use moka::sync::Cache;
 
-use crate::profiles::ProfileBody;
-
 /// Most bytes the remembered profiles may take, as the weigher counts them.
 const MAX_BYTES: u64 = 16 * 1024 * 1024;
 /// What an entry costs beyond its strings (key, stamps, moka's bookkeeping).
 const ENTRY_OVERHEAD: usize = 256;
 
-/// The per-process profile cache, managed by Rocket.
-pub struct ProfileCache {
+/// The per-process profile cache, managed by Rocket: profiles of type `P`
+/// by id, each weighing what `weigh` says its strings hold.
+pub struct ProfileCache<P> {
     /// `None` when the cache is turned off (`PROFILE_CACHE_TTL_MS=0`).
-    entries: Option<Cache<String, (u64, ProfileBody)>>,
+    entries: Option<Cache<String, (u64, P)>>,
     generation: AtomicU64,
 }
 
-impl ProfileCache {
-    pub fn new(ttl: Duration) -> ProfileCache {
+impl<P: Clone + Send + Sync + 'static> ProfileCache<P> {
+    pub fn new(ttl: Duration, weigh: fn(&P) -> usize) -> ProfileCache<P> {
         let entries = (!ttl.is_zero()).then(|| {
             Cache::builder()
                 .max_capacity(MAX_BYTES)
-                .weigher(|id: &String, (_, p): &(u64, ProfileBody)| {
-                    let bytes = ENTRY_OVERHEAD
-                        + id.len()
-                        + p.id.len()
-                        + p.email.as_ref().map_or(0, String::len)
-                        + p.name.as_ref().map_or(0, String::len)
-                        + p.bio.len()
-                        + p.created_at.len()
-                        + p.updated_at.len();
+                .weigher(move |id: &String, (_, profile): &(u64, P)| {
+                    let bytes = ENTRY_OVERHEAD + id.len() + weigh(profile);
                     u32::try_from(bytes).unwrap_or(u32::MAX)
                 })
                 .time_to_live(ttl)
@@ -62,15 +57,16 @@ impl ProfileCache {
         self.generation.load(Ordering::Acquire)
     }
 
-    pub fn get(&self, id: &str) -> Option<ProfileBody> {
+    pub fn get(&self, id: &str) -> Option<P> {
         let (stamp, profile) = self.entries.as_ref()?.get(id)?;
         (stamp == self.generation()).then_some(profile)
     }
 
-    /// Remembers a profile read from the database under `generation`.
-    pub fn insert(&self, generation: u64, profile: &ProfileBody) {
+    /// Remembers the profile `id` read from the database under
+    /// `generation`.
+    pub fn insert(&self, generation: u64, id: &str, profile: &P) {
         if let Some(entries) = &self.entries {
-            entries.insert(profile.id.clone(), (generation, profile.clone()));
+            entries.insert(id.to_owned(), (generation, profile.clone()));
         }
     }
 
@@ -89,38 +85,31 @@ impl ProfileCache {
 mod tests {
     use super::*;
 
-    fn profile(id: &str, name: &str) -> ProfileBody {
-        ProfileBody {
-            id: id.into(),
-            email: Some(format!("{id}@example.com")),
-            name: Some(name.into()),
-            bio: String::new(),
-            created_at: "1970-01-01T00:00:00Z".into(),
-            updated_at: "1970-01-01T00:00:00Z".into(),
-        }
+    fn names(ttl: Duration) -> ProfileCache<String> {
+        ProfileCache::new(ttl, String::len)
     }
 
     #[test]
     fn a_read_older_than_a_change_is_never_served() {
-        let cache = ProfileCache::new(Duration::from_secs(1));
+        let cache = names(Duration::from_secs(1));
         let before = cache.generation();
         cache.changed("a");
         // A GET that read the row before the PATCH stores it afterwards.
-        cache.insert(before, &profile("a", "old"));
+        cache.insert(before, "a", &"old".to_owned());
         assert_eq!(cache.get("a"), None);
-        cache.insert(cache.generation(), &profile("a", "new"));
-        assert_eq!(cache.get("a").unwrap().name.as_deref(), Some("new"));
+        cache.insert(cache.generation(), "a", &"new".to_owned());
+        assert_eq!(cache.get("a").unwrap(), "new");
     }
 
     #[test]
     fn entries_expire_and_a_zero_ttl_turns_it_off() {
-        let cache = ProfileCache::new(Duration::from_millis(50));
-        cache.insert(cache.generation(), &profile("a", "x"));
+        let cache = names(Duration::from_millis(50));
+        cache.insert(cache.generation(), "a", &"x".to_owned());
         assert!(cache.get("a").is_some());
         std::thread::sleep(Duration::from_millis(120));
         assert_eq!(cache.get("a"), None);
-        let off = ProfileCache::new(Duration::ZERO);
-        off.insert(off.generation(), &profile("a", "x"));
+        let off = names(Duration::ZERO);
+        off.insert(off.generation(), "a", &"x".to_owned());
         assert_eq!(off.get("a"), None);
     }
 }

@@ -16,12 +16,11 @@ use rocket::serde::json::Json;
 use rocket::{Responder, State, get, patch, routes};
 use serde::Serialize;
 use serde_json::{Map, Value};
-use shared::guard::Authenticated;
+use shared::access::Authenticated;
+use shared::clock::rfc3339;
 use shared::problem::{FieldError, Problem};
 use shared::scope::Scope;
 use sqlx::AnyPool;
-use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
 
 use crate::AppClock;
 use crate::config::AppConfig;
@@ -38,7 +37,10 @@ pub fn stage() -> AdHoc {
             .state::<AppConfig>()
             .map_or(0, |config| config.profile_cache_ttl_ms);
         rocket
-            .manage(ProfileCache::new(Duration::from_millis(ttl)))
+            .manage(ProfileCache::new(
+                Duration::from_millis(ttl),
+                ProfileBody::weight,
+            ))
             .mount("/", routes![me, update_me, profile, profiles])
     })
 }
@@ -56,6 +58,18 @@ pub struct ProfileBody {
     pub bio: String,
     pub created_at: String,
     pub updated_at: String,
+}
+
+impl ProfileBody {
+    /// The bytes its strings hold, for the profile cache's bound.
+    fn weight(&self) -> usize {
+        self.id.len()
+            + self.email.as_ref().map_or(0, String::len)
+            + self.name.as_ref().map_or(0, String::len)
+            + self.bio.len()
+            + self.created_at.len()
+            + self.updated_at.len()
+    }
 }
 
 /// A profile answer: JSON that no cache may keep.
@@ -86,7 +100,7 @@ impl From<ProfileBody> for ProfileResponse {
 pub async fn me(
     auth: Authenticated,
     db: &State<Db>,
-    cache: &State<ProfileCache>,
+    cache: &State<ProfileCache<ProfileBody>>,
     clock: &State<AppClock>,
 ) -> Result<ProfileResponse, ApiError> {
     auth.require_any(Scope::ProfileRead, &[Scope::ProfilesRead])?;
@@ -109,7 +123,7 @@ pub async fn profile(
     id: &str,
     auth: Authenticated,
     db: &State<Db>,
-    cache: &State<ProfileCache>,
+    cache: &State<ProfileCache<ProfileBody>>,
     clock: &State<AppClock>,
 ) -> Result<ProfileResponse, ApiError> {
     read_profile(id, &auth, &Store::new(db, cache), clock.now()).await
@@ -130,7 +144,7 @@ pub async fn profiles(
     id: &str,
     auth: Authenticated,
     db: &State<Db>,
-    cache: &State<ProfileCache>,
+    cache: &State<ProfileCache<ProfileBody>>,
     clock: &State<AppClock>,
 ) -> Result<ProfileResponse, ApiError> {
     read_profile(id, &auth, &Store::new(db, cache), clock.now()).await
@@ -175,7 +189,7 @@ pub async fn update_me(
     content_type: Option<&ContentType>,
     data: Data<'_>,
     db: &State<Db>,
-    cache: &State<ProfileCache>,
+    cache: &State<ProfileCache<ProfileBody>>,
     clock: &State<AppClock>,
 ) -> Result<ProfileResponse, ApiError> {
     auth.require(Scope::ProfileWrite)?;
@@ -230,7 +244,7 @@ async fn read_changes(
         return Err(ApiError::UnsupportedMediaType);
     }
     let body = data
-        .open(shared::settings::BODY_LIMIT.bytes())
+        .open(platform::settings::BODY_LIMIT.bytes())
         .into_bytes()
         .await
         .map_err(|_| ApiError::NotJson)?;
@@ -443,11 +457,11 @@ async fn fill_in(
 /// Where profiles are read: the cache, then the database.
 struct Store<'a> {
     pool: &'a AnyPool,
-    cache: &'a ProfileCache,
+    cache: &'a ProfileCache<ProfileBody>,
 }
 
 impl<'a> Store<'a> {
-    fn new(db: &'a Db, cache: &'a ProfileCache) -> Store<'a> {
+    fn new(db: &'a Db, cache: &'a ProfileCache<ProfileBody>) -> Store<'a> {
         Store { pool: &db.0, cache }
     }
 
@@ -458,7 +472,7 @@ impl<'a> Store<'a> {
         let generation = self.cache.generation();
         let profile = find(self.pool, id).await?;
         if let Some(profile) = &profile {
-            self.cache.insert(generation, profile);
+            self.cache.insert(generation, &profile.id, profile);
         }
         Ok(profile)
     }
@@ -489,15 +503,6 @@ async fn find(pool: &AnyPool, id: &str) -> Result<Option<ProfileBody>, ApiError>
             updated_at: rfc3339(updated_at),
         },
     ))
-}
-
-/// Unix seconds as RFC 3339 UTC; out-of-range values (never written by
-/// us) fall back to the epoch rather than failing the request.
-pub fn rfc3339(unix: i64) -> String {
-    OffsetDateTime::from_unix_timestamp(unix)
-        .unwrap_or(OffsetDateTime::UNIX_EPOCH)
-        .format(&Rfc3339)
-        .unwrap_or_else(|_| "1970-01-01T00:00:00Z".to_owned())
 }
 
 #[cfg(test)]
@@ -544,11 +549,5 @@ mod tests {
         assert_eq!(fields(validate_changes(&json!([1]))), [""]);
         // 100 characters (not bytes) is fine.
         assert!(validate_changes(&json!({"name": "é".repeat(100)})).is_ok());
-    }
-
-    #[test]
-    fn timestamps_render_as_rfc_3339() {
-        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
-        assert_eq!(rfc3339(1_750_000_000), "2025-06-15T15:06:40Z");
     }
 }

@@ -1,9 +1,16 @@
 //! Time is a parameter everywhere (`issue(.., now)`, `verify(.., now)`); this
 //! is the only place that reads the wall clock, so expiry tests need no sleeps.
 //! `clippy.toml` refuses wall-clock reads anywhere else.
+//!
+//! It also holds the one way a time is written for people and JSON
+//! ([`rfc3339`]), so that every timestamp the services answer with or print
+//! reads the same.
 
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
+
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
 
 pub trait Clock: Send + Sync + 'static {
     /// Seconds since the Unix epoch.
@@ -62,5 +69,47 @@ impl AppClock {
 impl Default for AppClock {
     fn default() -> Self {
         AppClock(Arc::new(SystemClock))
+    }
+}
+
+/// `0000-01-01T00:00:00Z`, the earliest instant RFC 3339 can write.
+const RFC3339_MIN: i64 = -62_167_219_200;
+/// `9999-12-31T23:59:59Z`, the latest.
+const RFC3339_MAX: i64 = 253_402_300_799;
+
+/// Seconds since the Unix epoch as an RFC 3339 UTC timestamp
+/// (`2025-06-15T15:06:40Z`). RFC 3339 has four-digit years; a time beyond
+/// them is written as the nearest instant it can write, so the answer is
+/// always a valid timestamp on the right side of every other one, never an
+/// empty string or a made-up epoch.
+pub fn rfc3339(unix: i64) -> String {
+    let clamped = unix.clamp(RFC3339_MIN, RFC3339_MAX);
+    OffsetDateTime::from_unix_timestamp(clamped)
+        .ok()
+        .and_then(|time| time.format(&Rfc3339).ok())
+        // Within the clamped range neither step can fail.
+        .unwrap_or_else(|| "1970-01-01T00:00:00Z".to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc3339_writes_utc_seconds() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339(1_750_000_000), "2025-06-15T15:06:40Z");
+        assert_eq!(rfc3339(-1), "1969-12-31T23:59:59Z");
+    }
+
+    #[test]
+    fn rfc3339_clamps_times_beyond_four_digit_years() {
+        assert_eq!(rfc3339(RFC3339_MAX), "9999-12-31T23:59:59Z");
+        assert_eq!(rfc3339(RFC3339_MAX + 1), "9999-12-31T23:59:59Z");
+        assert_eq!(rfc3339(i64::MAX), "9999-12-31T23:59:59Z");
+        assert_eq!(rfc3339(RFC3339_MIN), "0000-01-01T00:00:00Z");
+        assert_eq!(rfc3339(i64::MIN), "0000-01-01T00:00:00Z");
+        // Still ordered as the instants are.
+        assert!(rfc3339(RFC3339_MAX - 1) < rfc3339(i64::MAX));
     }
 }

@@ -13,31 +13,42 @@
 //! - when the issuer cannot be reached the cached keys keep serving
 //!   (stale-if-error) up to a hard limit, after which nothing verifies and
 //!   readiness turns false;
+//! - every fetch is bounded in time and size, whichever fetcher runs it;
 //! - a key that disappears from the issuer's set is dropped at the next
 //!   successful refresh, and whoever registered with
 //!   [`JwksCache::on_keys_removed`] (the verifier's token cache) is told
 //!   which kids left, so nothing it proved with them outlives them.
 //!
+//! This file is that state machine. The GETs it makes go through a
+//! [`JwksFetcher`] ([`fetch`]: the trait, the bounds around every GET,
+//! discovery), reqwest's by default ([`ReqwestFetcher`], feature
+//! `reqwest`), and the keys it holds are parsed by [`key`].
+//!
 //! Monotonic time (`tokio::time::Instant`) drives the cache; token validity
 //! uses the wall clock passed to the verifier.
+
+pub mod fetch;
+pub mod key;
+#[cfg(feature = "reqwest")]
+mod reqwest_fetcher;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock, Weak};
 use std::time::Duration;
 
-use aws_lc_rs::signature::{RSA_PKCS1_2048_8192_SHA256, RsaPublicKeyComponents};
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use jsonwebtoken::DecodingKey;
-use reqwest::StatusCode;
-use reqwest::header::{CACHE_CONTROL, ETAG, IF_NONE_MATCH};
 use serde_json::Value;
 use tokio::time::Instant;
 use url::Url;
 
-use crate::jwk::{Jwk, JwkSet};
-use crate::routes;
+use crate::jwk::JwkSet;
+
+pub use fetch::{
+    FetchFailure, FetchFuture, FetchRequest, FetchedDocument, JwksFetcher, max_age, metadata_url,
+};
+pub use key::{VerifyingKey, parse_key_set};
+#[cfg(feature = "reqwest")]
+pub use reqwest_fetcher::ReqwestFetcher;
 
 /// Where the key set comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -114,99 +125,6 @@ pub enum JwksError {
     IssuerMismatch { expected: String, found: String },
 }
 
-/// A public key that verifies RS256 signatures, checked and turned into a
-/// `jsonwebtoken` [`DecodingKey`] once, when the set is parsed, so that no
-/// request builds one.
-pub struct VerifyingKey {
-    kid: String,
-    key: DecodingKey,
-}
-
-impl std::fmt::Debug for VerifyingKey {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("VerifyingKey")
-            .field("kid", &self.kid)
-            .finish()
-    }
-}
-
-impl VerifyingKey {
-    /// Parses an RSA signing key. Keys meant for something else (`use`
-    /// other than `sig`, `alg` other than `RS256`, another `kty`) or without
-    /// a `kid` are refused: a token can only name a key by `kid`.
-    pub fn from_jwk(jwk: &Jwk) -> Result<VerifyingKey, String> {
-        if jwk.kty != "RSA" {
-            return Err(format!("kty {:?} is not RSA", jwk.kty));
-        }
-        if jwk.use_.as_deref().is_some_and(|u| u != "sig") {
-            return Err("use is not sig".into());
-        }
-        if jwk.alg.as_deref().is_some_and(|a| a != "RS256") {
-            return Err("alg is not RS256".into());
-        }
-        let kid = match jwk.kid.as_deref() {
-            Some(kid) if !kid.is_empty() => kid.to_owned(),
-            _ => return Err("no kid".into()),
-        };
-        let n = decode_component(&jwk.n).ok_or("n is not base64url")?;
-        let e = decode_component(&jwk.e).ok_or("e is not base64url")?;
-        // Built once here only to refuse, with the reason logged, what is no
-        // RSA key at all. A key under 2048 bits still parses; verifying with
-        // it fails (RSA_PKCS1_2048_8192_SHA256, which `jsonwebtoken` uses
-        // for RS256, enforces the size only then), as it always has.
-        RsaPublicKeyComponents { n: &n, e: &e }
-            .to_parsed_public_key(&RSA_PKCS1_2048_8192_SHA256)
-            .map_err(|e| format!("not a usable RSA key: {e}"))?;
-        let key = DecodingKey::from_rsa_raw_components(&n, &e);
-        Ok(VerifyingKey { kid, key })
-    }
-
-    pub fn kid(&self) -> &str {
-        &self.kid
-    }
-
-    /// What [`jsonwebtoken::decode`] checks a signature with.
-    pub(crate) fn decoding_key(&self) -> &DecodingKey {
-        &self.key
-    }
-}
-
-/// Big-endian integer from base64url; leading zero octets, which some
-/// issuers send, are dropped because the parser refuses them.
-fn decode_component(b64: &str) -> Option<Vec<u8>> {
-    let bytes = URL_SAFE_NO_PAD.decode(b64).ok()?;
-    let first = bytes.iter().position(|b| *b != 0)?;
-    Some(bytes[first..].to_vec())
-}
-
-/// Parses every usable key of a set, skipping (and logging) the others, so
-/// that one odd key (an EC key, an encryption key) does not hide the rest.
-pub fn parse_key_set(set: &Value) -> Result<HashMap<String, Arc<VerifyingKey>>, String> {
-    let keys = set
-        .get("keys")
-        .and_then(Value::as_array)
-        .ok_or("no keys array")?;
-    let mut parsed = HashMap::with_capacity(keys.len());
-    for key in keys {
-        let jwk: Jwk = match serde_json::from_value(key.clone()) {
-            Ok(jwk) => jwk,
-            Err(e) => {
-                tracing::warn!(error = %e, "skipping a JWKS entry that is not a JWK");
-                continue;
-            }
-        };
-        match VerifyingKey::from_jwk(&jwk) {
-            Ok(key) => {
-                parsed.insert(key.kid.clone(), Arc::new(key));
-            }
-            Err(reason) => {
-                tracing::warn!(kid = ?jwk.kid, %reason, "skipping a JWKS key we cannot use");
-            }
-        }
-    }
-    Ok(parsed)
-}
-
 /// How usable the cached set is, for readiness and the age gauge.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CacheHealth {
@@ -255,8 +173,9 @@ struct Snapshot {
     failed_at: Option<Instant>,
 }
 
+/// Where fetches go: the fetcher, and the JWK Set's URL once known.
 struct Remote {
-    client: reqwest::Client,
+    fetcher: Arc<dyn JwksFetcher>,
     /// Discovered once, then kept.
     jwks_uri: tokio::sync::Mutex<Option<Url>>,
 }
@@ -297,27 +216,29 @@ impl std::fmt::Debug for JwksCache {
 }
 
 impl JwksCache {
-    /// A cache that fetches from the issuer. Nothing is fetched until
-    /// [`JwksCache::refresh`] or the refresher runs.
+    /// A cache that fetches from the issuer with reqwest. Nothing is
+    /// fetched until [`JwksCache::refresh`] or the refresher runs.
+    #[cfg(feature = "reqwest")]
     pub fn new(config: JwksConfig) -> Result<JwksCache, JwksError> {
-        let client = reqwest::Client::builder()
-            .connect_timeout(config.connect_timeout)
-            .timeout(config.request_timeout)
-            // A redirect could move us to a host the operator never named.
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .map_err(|e| JwksError::Client(e.to_string()))?;
+        let fetcher = ReqwestFetcher::new(config.connect_timeout, config.request_timeout)?;
+        Ok(JwksCache::with_fetcher(config, Arc::new(fetcher)))
+    }
+
+    /// A cache that fetches from the issuer with `fetcher`, bounded by the
+    /// same limits as with reqwest. Nothing is fetched until
+    /// [`JwksCache::refresh`] or the refresher runs.
+    pub fn with_fetcher(config: JwksConfig, fetcher: Arc<dyn JwksFetcher>) -> JwksCache {
         let jwks_uri = match &config.source {
             JwksSource::Url(url) => Some(url.clone()),
             JwksSource::Discover { .. } => None,
         };
-        Ok(JwksCache::build(
+        JwksCache::build(
             config,
             Some(Remote {
-                client,
+                fetcher,
                 jwks_uri: tokio::sync::Mutex::new(jwks_uri),
             }),
-        ))
+        )
     }
 
     /// A set that never changes and never fetches: for tests, benchmarks
@@ -571,37 +492,32 @@ impl JwksCache {
     }
 
     async fn fetch_from(&self, remote: &Remote) -> Result<FetchOutcome, JwksError> {
+        let config = &self.inner.config;
+        let fetcher = remote.fetcher.as_ref();
         let jwks_uri = {
             let mut known = remote.jwks_uri.lock().await;
-            match known.as_ref() {
-                Some(url) => url.clone(),
-                None => {
-                    let url = self.discover(remote).await?;
+            match (known.as_ref(), &config.source) {
+                (Some(url), _) => url.clone(),
+                (None, JwksSource::Discover { issuer }) => {
+                    let url = fetch::discover(fetcher, issuer, config).await?;
                     *known = Some(url.clone());
                     url
                 }
+                (None, JwksSource::Url(url)) => url.clone(),
             }
         };
-        let etag = self.read_snapshot().etag.clone();
-        let mut request = remote.client.get(jwks_uri.clone());
-        if let Some(etag) = etag
-            .as_ref()
-            .filter(|_| !self.read_snapshot().keys.is_empty())
-        {
-            request = request.header(IF_NONE_MATCH, etag.as_str());
-        }
-        let response = request
-            .send()
-            .await
-            .map_err(|e| unreachable(&jwks_uri, &e))?;
-        let status = response.status();
-        let ttl = self.ttl_from(response.headers().get(CACHE_CONTROL));
-        let new_etag = response
-            .headers()
-            .get(ETAG)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
-        if status == StatusCode::NOT_MODIFIED {
+        // Revalidate only a set we hold: a 304 must have something to renew.
+        let etag = {
+            let snapshot = self.read_snapshot();
+            snapshot.etag.clone().filter(|_| !snapshot.keys.is_empty())
+        };
+        let document = fetch::get(fetcher, &jwks_uri, etag.as_deref(), config).await?;
+        let ttl = self.ttl_from(document.cache_control.as_deref());
+        let status_error = || JwksError::Status {
+            url: jwks_uri.to_string(),
+            status: document.status,
+        };
+        if document.status == 304 {
             let mut snapshot = self.write_snapshot();
             if snapshot.confirmed_at.is_some() {
                 snapshot.confirmed_at = Some(Instant::now());
@@ -610,33 +526,25 @@ impl JwksCache {
                 return Ok(FetchOutcome::NotModified);
             }
             // A 304 to a request without If-None-Match is a broken issuer.
-            return Err(JwksError::Status {
-                url: jwks_uri.to_string(),
-                status: status.as_u16(),
-            });
+            return Err(status_error());
         }
-        if status != StatusCode::OK {
-            return Err(JwksError::Status {
-                url: jwks_uri.to_string(),
-                status: status.as_u16(),
-            });
+        if document.status != 200 {
+            return Err(status_error());
         }
-        let body = read_capped(response, &jwks_uri, self.inner.config.max_body_bytes).await?;
-        let value: Value = serde_json::from_slice(&body).map_err(|e| JwksError::Malformed {
-            url: jwks_uri.to_string(),
-            reason: e.to_string(),
-        })?;
-        let keys = parse_key_set(&value).map_err(|reason| JwksError::Malformed {
+        let malformed = |reason: String| JwksError::Malformed {
             url: jwks_uri.to_string(),
             reason,
-        })?;
+        };
+        let value: Value =
+            serde_json::from_slice(&document.body).map_err(|e| malformed(e.to_string()))?;
+        let keys = parse_key_set(&value).map_err(malformed)?;
         let count = keys.len();
         let removed: Vec<String> = {
             let mut snapshot = self.write_snapshot();
             let old = std::mem::replace(&mut snapshot.keys, keys);
             snapshot.confirmed_at = Some(Instant::now());
             snapshot.ttl = ttl;
-            snapshot.etag = new_etag;
+            snapshot.etag = document.etag;
             snapshot.failed_at = None;
             old.into_keys()
                 .filter(|kid| !snapshot.keys.contains_key(kid))
@@ -648,54 +556,9 @@ impl JwksCache {
         Ok(FetchOutcome::Updated { keys: count })
     }
 
-    /// RFC 8414 §3: the metadata document, whose `issuer` must be ours.
-    async fn discover(&self, remote: &Remote) -> Result<Url, JwksError> {
-        let JwksSource::Discover { issuer } = &self.inner.config.source else {
-            return Err(JwksError::Client("no JWKS URL and no issuer".into()));
-        };
-        let url = metadata_url(issuer).map_err(|reason| JwksError::Malformed {
-            url: issuer.clone(),
-            reason,
-        })?;
-        let response = remote
-            .client
-            .get(url.clone())
-            .send()
-            .await
-            .map_err(|e| unreachable(&url, &e))?;
-        if response.status() != StatusCode::OK {
-            return Err(JwksError::Status {
-                url: url.to_string(),
-                status: response.status().as_u16(),
-            });
-        }
-        let body = read_capped(response, &url, self.inner.config.max_body_bytes).await?;
-        let malformed = |reason: &str| JwksError::Malformed {
-            url: url.to_string(),
-            reason: reason.to_owned(),
-        };
-        let document: Value = serde_json::from_slice(&body).map_err(|_| malformed("not JSON"))?;
-        let found = document
-            .get("issuer")
-            .and_then(Value::as_str)
-            .ok_or_else(|| malformed("no issuer"))?;
-        if found != issuer {
-            return Err(JwksError::IssuerMismatch {
-                expected: issuer.clone(),
-                found: found.to_owned(),
-            });
-        }
-        let jwks_uri = document
-            .get("jwks_uri")
-            .and_then(Value::as_str)
-            .ok_or_else(|| malformed("no jwks_uri"))?;
-        Url::parse(jwks_uri).map_err(|_| malformed("jwks_uri is not a URL"))
-    }
-
-    fn ttl_from(&self, header: Option<&reqwest::header::HeaderValue>) -> Duration {
+    fn ttl_from(&self, cache_control: Option<&str>) -> Duration {
         let config = &self.inner.config;
-        let ttl = header
-            .and_then(|v| v.to_str().ok())
+        let ttl = cache_control
             .and_then(max_age)
             .unwrap_or(config.default_ttl);
         ttl.clamp(config.min_ttl, config.max_ttl.max(config.min_ttl))
@@ -730,128 +593,6 @@ fn health_of(snapshot: &Snapshot, config: &JwksConfig, now: Instant) -> CacheHea
     }
 }
 
-/// `max-age` of a `Cache-Control` value; `no-cache`/`no-store` count as
-/// zero (then clamped up to the floor).
-pub fn max_age(cache_control: &str) -> Option<Duration> {
-    let mut found = None;
-    for directive in cache_control.split(',') {
-        let directive = directive.trim();
-        let (name, value) = directive.split_once('=').unwrap_or((directive, ""));
-        let name = name.trim().to_ascii_lowercase();
-        match name.as_str() {
-            "no-cache" | "no-store" => return Some(Duration::ZERO),
-            "max-age" => {
-                let value = value.trim().trim_matches('"');
-                found = value.parse::<u64>().ok().map(Duration::from_secs);
-            }
-            _ => {}
-        }
-    }
-    found
-}
-
-/// RFC 8414 §3.1: the well-known suffix goes between host and path.
-pub fn metadata_url(issuer: &str) -> Result<Url, String> {
-    let mut url = Url::parse(issuer).map_err(|e| format!("issuer is not a URL: {e}"))?;
-    if !matches!(url.scheme(), "http" | "https") {
-        return Err("issuer must be an http or https URL".into());
-    }
-    let path = url.path().trim_end_matches('/').to_owned();
-    url.set_path(&format!(
-        "{}{}",
-        routes::AUTHORIZATION_SERVER_METADATA,
-        path
-    ));
-    url.set_query(None);
-    url.set_fragment(None);
-    Ok(url)
-}
-
-fn unreachable(url: &Url, error: &reqwest::Error) -> JwksError {
-    let reason = if error.is_timeout() {
-        "timed out".to_owned()
-    } else if error.is_connect() {
-        "connection failed".to_owned()
-    } else {
-        error.to_string()
-    };
-    JwksError::Unreachable {
-        url: url.to_string(),
-        reason,
-    }
-}
-
-async fn read_capped(
-    mut response: reqwest::Response,
-    url: &Url,
-    limit: usize,
-) -> Result<Vec<u8>, JwksError> {
-    let too_large = || JwksError::TooLarge {
-        url: url.to_string(),
-        limit,
-    };
-    if response
-        .content_length()
-        .is_some_and(|len| len > limit as u64)
-    {
-        return Err(too_large());
-    }
-    let mut body = Vec::new();
-    while let Some(chunk) = response.chunk().await.map_err(|e| unreachable(url, &e))? {
-        if body.len() + chunk.len() > limit {
-            return Err(too_large());
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(body)
-}
-
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn reads_max_age_and_ignores_other_directives() {
-        assert_eq!(
-            max_age("public, max-age=300, stale-while-revalidate=60"),
-            Some(Duration::from_secs(300))
-        );
-        assert_eq!(max_age("public"), None);
-        assert_eq!(max_age("no-store"), Some(Duration::ZERO));
-        assert_eq!(max_age("max-age=\"20\""), Some(Duration::from_secs(20)));
-        assert_eq!(max_age("max-age=abc"), None);
-    }
-
-    #[test]
-    fn metadata_url_puts_the_suffix_before_the_issuer_path() {
-        let plain = metadata_url("http://127.0.0.1:8000").map(|u| u.to_string());
-        assert_eq!(
-            plain.as_deref(),
-            Ok("http://127.0.0.1:8000/.well-known/oauth-authorization-server")
-        );
-        let with_path = metadata_url("https://id.example.com/tenant/").map(|u| u.to_string());
-        assert_eq!(
-            with_path.as_deref(),
-            Ok("https://id.example.com/.well-known/oauth-authorization-server/tenant")
-        );
-        assert!(metadata_url("ftp://x").is_err());
-        assert!(metadata_url("not a url").is_err());
-    }
-
-    #[test]
-    fn refuses_keys_that_are_not_rs256_signing_keys() {
-        let mut jwk = Jwk::rsa_signing_key(&[0xc3; 256], &[1, 0, 1]);
-        jwk.use_ = Some("enc".into());
-        assert!(VerifyingKey::from_jwk(&jwk).is_err());
-        jwk.use_ = None;
-        jwk.alg = Some("RS512".into());
-        assert!(VerifyingKey::from_jwk(&jwk).is_err());
-        jwk.alg = None;
-        jwk.kid = None;
-        assert!(VerifyingKey::from_jwk(&jwk).is_err());
-    }
 }

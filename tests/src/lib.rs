@@ -5,8 +5,8 @@
 //!
 //! The binaries are the ones cargo built in the workspace target folder
 //! (`CARGO_TARGET_DIR` or `<workspace>/target`, debug profile). `cargo test
-//! --workspace` builds them because both packages have integration tests;
-//! `cargo build --workspace --bins` does it explicitly.
+//! --workspace` builds them because each of their packages has integration
+//! tests; `cargo build --workspace --bins` does it explicitly.
 //!
 //! With `TEST_DATABASE_URL=postgres://…` set, every service of every test
 //! gets a fresh PostgreSQL database (`t_<uuid>`), dropped afterwards;
@@ -148,6 +148,8 @@ pub struct Service {
     pub name: &'static str,
     pub base_url: String,
     pub port: u16,
+    /// Where its standard error goes (unless `TEST_LOG` passes it through).
+    pub stderr_log: PathBuf,
     child: Child,
 }
 
@@ -177,9 +179,15 @@ impl Service {
             .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .env("ROCKET_ADDRESS", "127.0.0.1")
             .env("ROCKET_PORT", port.to_string())
-            .env("ROCKET_CLI_COLORS", "false")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped());
+            .env("ROCKET_CLI_COLORS", "false");
+        Service::spawn(name, command, cwd)
+    }
+
+    /// Spawns `command` with its standard error in `<cwd>/<name>.stderr.log`,
+    /// and waits for the `NAME listening on http://…` line on its standard
+    /// output, which gives its address.
+    pub fn spawn(name: &'static str, mut command: Command, cwd: &Path) -> Result<Service, String> {
+        command.stdin(Stdio::null()).stdout(Stdio::piped());
         let log = std::env::var_os("TEST_LOG").is_some();
         let stderr_path = cwd.join(format!("{name}.stderr.log"));
         if log {
@@ -190,7 +198,7 @@ impl Service {
         }
         let mut child = command
             .spawn()
-            .map_err(|e| format!("cannot start {}: {e}", binary.display()))?;
+            .map_err(|e| format!("cannot start {name}: {e}"))?;
         let stdout = child.stdout.take().ok_or("no stdout")?;
         let (lines, announced) = mpsc::channel();
         std::thread::spawn(move || {
@@ -206,10 +214,16 @@ impl Service {
                 Ok(line) => {
                     if let Some(at) = line.find("listening on http://") {
                         let base_url = line[at + "listening on ".len()..].trim().to_owned();
+                        let port = base_url
+                            .rsplit(':')
+                            .next()
+                            .and_then(|port| port.parse().ok())
+                            .ok_or_else(|| format!("{name} announced no port: {line}"))?;
                         return Ok(Service {
                             name,
                             base_url,
                             port,
+                            stderr_log: stderr_path,
                             child,
                         });
                     }
@@ -235,6 +249,11 @@ impl Service {
         }
     }
 
+    /// What it wrote to standard error so far (empty with `TEST_LOG`).
+    pub fn stderr(&self) -> String {
+        std::fs::read_to_string(&self.stderr_log).unwrap_or_default()
+    }
+
     /// Kills the process (by its PID) and reaps it.
     pub fn stop(&mut self) {
         if let Ok(None) = self.child.try_wait() {
@@ -257,7 +276,7 @@ impl Service {
     }
 }
 
-pub(crate) fn passthrough_env() -> Vec<(String, String)> {
+pub fn passthrough_env() -> Vec<(String, String)> {
     ["PATH", "HOME", "TMPDIR", "RUST_LOG"]
         .into_iter()
         .filter_map(|k| std::env::var(k).ok().map(|v| (k.to_owned(), v)))

@@ -216,7 +216,7 @@ fn describe(client: &Client) -> serde_json::Value {
         "redirect_uris": client.redirect_uris,
         "audiences": client.audiences,
         "post_logout_redirect_uris": client.post_logout_redirect_uris,
-        "created_at": crate::users::rfc3339(client.created_at),
+        "created_at": shared::clock::rfc3339(client.created_at),
     })
 }
 

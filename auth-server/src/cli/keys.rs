@@ -16,7 +16,7 @@ use crate::config::AppConfig;
 use crate::db::Db;
 use crate::keys::schedule::{self, Entry, KeyState, REMOVED_LISTED, When};
 use crate::keys::{self, KeyStore};
-use crate::users::rfc3339;
+use shared::clock::rfc3339;
 
 #[derive(Debug, Subcommand)]
 pub enum KeysCommand {

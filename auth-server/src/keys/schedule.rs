@@ -469,7 +469,7 @@ async fn start_rotation(
         return match when {
             When::Now => Err(ScheduleError::RotationPending {
                 kid: next.kid.clone(),
-                at: crate::users::rfc3339(next.activates_at),
+                at: shared::clock::rfc3339(next.activates_at),
             }),
             When::Due { .. } => Ok(None),
         };

@@ -42,7 +42,7 @@ use throttle::LoginThrottle;
 
 pub fn stage() -> rocket::fairing::AdHoc {
     rocket::fairing::AdHoc::on_ignite("oauth", |rocket| async {
-        // The client address (shared::client_addr) reads the trusted proxies
+        // The client address (platform::client_addr) reads the trusted proxies
         // from managed state, for the handlers and the request log alike.
         let trusted = rocket
             .state::<AppConfig>()

@@ -30,7 +30,7 @@ use rocket::response::{self, Redirect, Responder, Response};
 use rocket::{get, post};
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
-use shared::bearer::{BearerError, token_from_headers};
+use shared::access::{AccessError, Challenge, credentials_from_headers};
 use shared::scope::{Scope, ScopeSet};
 use shared::verifier::{ClaimRules, Jws, TokenKind, TokenRejection};
 
@@ -129,14 +129,15 @@ pub fn own_id_token(keys: &KeyStore, config: &AppConfig, token: &str) -> Option<
 }
 
 /// The bearer token of a UserInfo request, or the RFC 6750 reason why not.
-pub struct BearerToken(Result<String, BearerError>);
+pub struct BearerToken(Result<String, AccessError>);
 
 #[rocket::async_trait]
 impl<'r> FromRequest<'r> for BearerToken {
     type Error = std::convert::Infallible;
 
     async fn from_request(request: &'r Request<'_>) -> Outcome<Self, Self::Error> {
-        let token = token_from_headers(request.headers().get("Authorization")).map(str::to_owned);
+        let token = credentials_from_headers(request.headers().get("Authorization"))
+            .map(|credentials| credentials.token.to_owned());
         Outcome::Success(BearerToken(token))
     }
 }
@@ -145,7 +146,7 @@ impl<'r> FromRequest<'r> for BearerToken {
 /// Never stored by a cache either way.
 pub enum UserInfo {
     Claims(Value),
-    Refused(BearerError),
+    Refused(AccessError),
     /// The database is unreachable or failed.
     Unavailable(Status),
 }
@@ -164,7 +165,7 @@ impl<'r> Responder<'r, 'static> for UserInfo {
                 (
                     Status::new(error.status()),
                     body,
-                    Some(error.www_authenticate("userinfo")),
+                    Some(Challenge::new("userinfo").www_authenticate(&error)),
                 )
             }
             UserInfo::Unavailable(status) => (
@@ -228,7 +229,7 @@ async fn answer(token: BearerToken, services: UserInfoServices<'_>) -> UserInfo 
         Ok(token) => token,
         Err(error) => return UserInfo::Refused(error),
     };
-    let invalid = |why| UserInfo::Refused(BearerError::InvalidToken(why));
+    let invalid = |why| UserInfo::Refused(AccessError::InvalidToken(why));
     let Some(claims) =
         super::introspect::own_access_token(services.issuer.keys(), services.config, &token)
     else {
@@ -250,7 +251,7 @@ async fn answer(token: BearerToken, services: UserInfoServices<'_>) -> UserInfo 
     let scope = ScopeSet::parse(&claims.scope);
     // A client's own token (client credentials) names no user.
     if claims.sub == claims.client_id || !scope.has(Scope::OpenId) {
-        return UserInfo::Refused(BearerError::InsufficientScope(Scope::OpenId));
+        return UserInfo::Refused(AccessError::InsufficientScope(Scope::OpenId));
     }
     let failed = |error: sqlx::Error| {
         if crate::db::is_unavailable(&error) {

@@ -5,10 +5,10 @@
 use std::collections::HashMap;
 use std::net::IpAddr;
 
+use platform::client_addr::ClientAddr;
 use rocket::data::Data;
 use rocket::http::ContentType;
 use rocket::request::{FromRequest, Outcome, Request};
-use shared::client_addr::ClientAddr;
 
 use super::TokenFailure;
 use crate::body::{self, BodyError};

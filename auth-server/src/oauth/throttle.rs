@@ -180,7 +180,7 @@ pub enum Reservation {
 
 /// IPv4 (IPv4-mapped IPv6 included) as itself, IPv6 by its /64.
 fn address_bucket(address: Option<IpAddr>) -> String {
-    match address.map(shared::client_addr::canonical) {
+    match address.map(platform::client_addr::canonical) {
         None => "none".to_owned(),
         Some(IpAddr::V4(v4)) => v4.to_string(),
         Some(IpAddr::V6(v6)) => {

@@ -583,7 +583,7 @@ async fn key_files_and_schedule_of_an_earlier_version_are_imported_with_their_st
         .unwrap();
     assert_eq!(
         row["activates_at"],
-        auth_server::users::rfc3339(now + 3600).as_str()
+        shared::clock::rfc3339(now + 3600).as_str()
     );
     // The removed key is a tombstone; the others are sealed.
     let rows = key_rows(&app.db).await;

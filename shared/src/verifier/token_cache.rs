@@ -33,43 +33,7 @@ use std::time::{Duration, Instant};
 use moka::sync::Cache;
 use sha2::{Digest, Sha256};
 
-use super::VerifiedToken;
-
-/// Bounds of the verified-token cache.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct TokenCacheConfig {
-    /// Most tokens remembered; 0 turns the cache off.
-    pub max_entries: u64,
-    /// Most bytes the remembered claims may take, as the weigher counts them.
-    pub max_bytes: u64,
-}
-
-impl TokenCacheConfig {
-    /// No cache: every request pays a full verification.
-    pub const DISABLED: TokenCacheConfig = TokenCacheConfig {
-        max_entries: 0,
-        max_bytes: 0,
-    };
-}
-
-impl Default for TokenCacheConfig {
-    /// 65,536 tokens in 32 MiB: entries are about 600 bytes, so either bound
-    /// can bite first.
-    fn default() -> TokenCacheConfig {
-        TokenCacheConfig {
-            max_entries: 65_536,
-            max_bytes: 32 * 1024 * 1024,
-        }
-    }
-}
-
-/// How much the cache holds, after pending maintenance has run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct TokenCacheUsage {
-    pub entries: u64,
-    /// The weighted size, which is at least the bytes the entries hold.
-    pub weighted_bytes: u64,
-}
+use super::{TokenCacheConfig, TokenCacheUsage, VerifiedToken};
 
 /// SHA-256 of the token's bytes.
 pub(crate) type TokenKey = [u8; 32];

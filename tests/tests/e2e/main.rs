@@ -1,13 +1,16 @@
 //! End-to-end tests: the real auth-server and resource-server binaries,
-//! talking over loopback HTTP. One binary; one file per feature.
+//! and the example axum service, talking over loopback HTTP. One binary;
+//! one file per feature.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod abuse;
 mod authorization_code;
+mod axum_example;
 mod browser;
 mod faults;
 mod instances;
 mod issuer;
+mod logs;
 mod oidc;
 mod profiles;
 mod rejections;

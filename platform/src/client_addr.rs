@@ -189,7 +189,6 @@ fn parse_node(node: &str) -> Option<IpAddr> {
         .map(|v6| canonical(IpAddr::V6(v6)))
 }
 
-#[cfg(feature = "rocket")]
 mod guard {
     use std::convert::Infallible;
     use std::net::IpAddr;
@@ -292,7 +291,6 @@ mod guard {
     }
 }
 
-#[cfg(feature = "rocket")]
 pub use guard::ClientAddr;
 
 #[cfg(test)]

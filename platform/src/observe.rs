@@ -2,8 +2,7 @@
 //! with `LOG_FORMAT=json`), one log line per request (method, route,
 //! status, latency, request id, and the client address as
 //! [`crate::client_addr`] determines it), Prometheus metrics by route and
-//! status, and `GET /metrics` to scrape them. Behind the `rocket` feature, for any Rocket
-//! service that adopts this crate.
+//! status, and `GET /metrics` to scrape them.
 
 use std::sync::OnceLock;
 use std::time::Instant;
@@ -17,20 +16,69 @@ use rocket::{Data, Request, Response, get, routes};
 /// `default_filter`) and bridges the `log` records Rocket writes. Call it
 /// before building Rocket so that Rocket's own logger does not take over;
 /// a second call is harmless. Standard output is left to the one
-/// "listening on" line.
+/// "listening on" line. Colours only when standard error is a terminal, so
+/// that a log file or a collector gets plain text.
 pub fn init_logging(default_filter: &str) {
+    use std::io::IsTerminal;
     use tracing_subscriber::EnvFilter;
-    let _ = tracing_log::LogTracer::init();
+    if log::set_boxed_logger(Box::new(RocketRecords(tracing_log::LogTracer::new()))).is_ok() {
+        log::set_max_level(log::LevelFilter::Trace);
+    }
     let filter =
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_filter));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr);
     let _ = if std::env::var("LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json")) {
         builder.json().try_init()
     } else {
         builder.try_init()
     };
+}
+
+/// Hands Rocket's `log` records to tracing, with the two it writes at
+/// `WARN` for every refused request put at `DEBUG`: "Request guard `…`
+/// failed" and "Responding with registered … catcher". A request without a
+/// token is routine for an API, and our own request line already logs its
+/// status; left as warnings they would drown the ones that matter.
+struct RocketRecords(tracing_log::LogTracer);
+
+impl log::Log for RocketRecords {
+    fn enabled(&self, metadata: &log::Metadata<'_>) -> bool {
+        self.0.enabled(metadata)
+    }
+
+    fn log(&self, record: &log::Record<'_>) {
+        if is_routine_refusal(record) {
+            let demoted = log::Record::builder()
+                .level(log::Level::Debug)
+                .target(record.target())
+                .args(*record.args())
+                .module_path(record.module_path())
+                .file(record.file())
+                .line(record.line())
+                .build();
+            self.0.log(&demoted);
+        } else {
+            self.0.log(record);
+        }
+    }
+
+    fn flush(&self) {}
+}
+
+/// Rocket writes these with its "indented" targets (`…::_`), from the code
+/// its route macros generate and from its server; the text is Rocket 0.5's.
+fn is_routine_refusal(record: &log::Record<'_>) -> bool {
+    if record.level() != log::Level::Warn || !record.target().ends_with("::_") {
+        return false;
+    }
+    // Only Rocket's warnings get this far, each a short line.
+    let message = record.args().to_string();
+    message.starts_with("Request guard `")
+        || (record.target() == "rocket::server::_"
+            && message.starts_with("Responding with registered "))
 }
 
 /// Latency buckets in seconds: from a cached JWKS hit to an argon2 login.
@@ -66,8 +114,8 @@ pub fn stage(service: &'static str) -> rocket::fairing::AdHoc {
 
 /// Prometheus metrics: requests by route and status, latency histograms,
 /// and the service's own counters.
-#[cfg_attr(feature = "openapi", utoipa::path(get, path = "/metrics", tag = "operations",
-    responses((status = 200, description = "Prometheus text format", content_type = "text/plain"))))]
+#[utoipa::path(get, path = "/metrics", tag = "operations",
+    responses((status = 200, description = "Prometheus text format", content_type = "text/plain")))]
 #[get("/metrics")]
 pub fn metrics_text() -> (ContentType, String) {
     let body = prometheus()
@@ -153,5 +201,56 @@ impl Fairing for RequestTelemetry {
             "request"
         );
         response.set_header(Header::new("X-Request-Id", start.id.clone()));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn routine(level: log::Level, target: &str, message: std::fmt::Arguments<'_>) -> bool {
+        is_routine_refusal(
+            &log::Record::builder()
+                .level(level)
+                .target(target)
+                .args(message)
+                .build(),
+        )
+    }
+
+    #[test]
+    fn only_rockets_per_request_refusal_lines_are_routine() {
+        let guard = "Authenticated";
+        assert!(routine(
+            log::Level::Warn,
+            "resource_server::profiles::_",
+            format_args!("Request guard `{guard}` failed: Missing.")
+        ));
+        assert!(routine(
+            log::Level::Warn,
+            "rocket::server::_",
+            format_args!("Responding with registered (unauthorized) 401 catcher.")
+        ));
+        // Other warnings of Rocket's, and the same text from anyone else.
+        assert!(!routine(
+            log::Level::Warn,
+            "rocket::server::_",
+            format_args!("No 401 catcher registered. Using Rocket default.")
+        ));
+        assert!(!routine(
+            log::Level::Warn,
+            "rocket::data::data_stream::_",
+            format_args!("Data limit reached while reading JSON.")
+        ));
+        assert!(!routine(
+            log::Level::Warn,
+            "auth_server::users",
+            format_args!("Request guard `x` failed")
+        ));
+        assert!(!routine(
+            log::Level::Error,
+            "resource_server::profiles::_",
+            format_args!("Request guard `x` failed")
+        ));
     }
 }

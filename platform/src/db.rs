@@ -1,7 +1,7 @@
-//! Opening a service's database through `sqlx::Any` (behind the `database`
-//! feature): SQLite by default (the file and its folder created when
-//! missing), PostgreSQL when `DATABASE_URL` says so, each service's embedded
-//! migrations run for the matching backend; and the readiness ping.
+//! Opening a service's database through `sqlx::Any`: SQLite by default
+//! (the file and its folder created when missing), PostgreSQL when
+//! `DATABASE_URL` says so, each service's embedded migrations run for the
+//! matching backend; and the readiness ping.
 //!
 //! SQLite is opened so that every promise about concurrent requests holds
 //! there as on PostgreSQL: in WAL mode (readers never wait for the writer,

@@ -1,5 +1,5 @@
-//! The one way a service of this product boots (behind the `rocket`
-//! feature). Each service's `main.rs` and its tests do the same three steps:
+//! The one way a service of this product boots. Each service's `main.rs`
+//! and its tests do the same three steps:
 //!
 //! 1. its settings from [`crate::settings`] (`AppConfig::from_figment`),
 //! 2. `Services::open(config)`: the database opened and migrated, and the

@@ -1,9 +1,8 @@
-//! The settings loader both services use (behind the `rocket` feature): one
-//! figment chain (Rocket's defaults, the service's defaults, `Rocket.toml`,
-//! `ROCKET_*`, then the contract's plain variables), and the checks of the
-//! settings the services have in common. Every error is a
-//! [`SettingError`] that names the variable, so start-up can stop with one
-//! line the operator can act on.
+//! The settings loader both services use: one figment chain (Rocket's
+//! defaults, the service's defaults, `Rocket.toml`, `ROCKET_*`, then the
+//! contract's plain variables), and the checks of the settings the services
+//! have in common. Every error is a [`SettingError`] that names the
+//! variable, so start-up can stop with one line the operator can act on.
 
 use std::fmt;
 

@@ -1,0 +1,143 @@
+//! Access to a protected resource, whatever the web framework: the
+//! [`Authenticator`] reads a request's credentials ([`credentials`]), has
+//! the [`Verifier`] prove the token, and answers with the verified caller
+//! ([`Authenticated`]) or an [`AccessError`] whose HTTP answer
+//! [`refusal`] writes.
+//!
+//! A framework adapter only shows the Authenticator its request through
+//! [`RequestHead`] and sends the [`Refusal`] as it is: the Rocket guard
+//! (`crate::guard`) and the tower layer (`crate::layer`) hold no decision
+//! of their own. What a sender-constrained scheme (RFC 9449) will need of
+//! the request, the proof header, the method and the URL, comes through
+//! the same trait, so adding it changes neither adapter's shape.
+
+pub mod credentials;
+pub mod refusal;
+
+use std::sync::Arc;
+
+use crate::claims::AccessTokenClaims;
+use crate::clock::Clock;
+use crate::scope::{Scope, ScopeSet};
+use crate::verifier::Verifier;
+
+pub use credentials::{Credentials, Malformed, Scheme, credentials_from_headers};
+pub use refusal::{AccessError, Challenge, Refusal};
+
+/// What authentication reads of an incoming request; each framework
+/// adapter implements it over its own request type.
+pub trait RequestHead {
+    /// The values of every header named `name` (case-insensitively), in
+    /// the order they arrived. A value that is not text is given as an
+    /// empty string, never skipped, so that it still counts.
+    fn header_values<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a;
+}
+
+/// Authenticates requests against one issuer and audience: managed once
+/// and shared by every request (cheap to share behind an `Arc`).
+pub struct Authenticator {
+    verifier: Arc<Verifier>,
+    clock: Arc<dyn Clock>,
+    challenge: Challenge,
+}
+
+impl std::fmt::Debug for Authenticator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Authenticator")
+            .field("verifier", &self.verifier)
+            .field("challenge", &self.challenge)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Authenticator {
+    /// Tokens checked by `verifier` at the time `clock` tells; refusals
+    /// challenge in `realm`.
+    pub fn new(verifier: Arc<Verifier>, clock: Arc<dyn Clock>, realm: &str) -> Authenticator {
+        Authenticator {
+            verifier,
+            clock,
+            challenge: Challenge::new(realm),
+        }
+    }
+
+    pub fn verifier(&self) -> &Verifier {
+        &self.verifier
+    }
+
+    pub fn challenge(&self) -> &Challenge {
+        &self.challenge
+    }
+
+    /// The caller of `request`, proven by its access token, or why not.
+    /// Counts every outcome (`token_checks_total`) and logs the reason for
+    /// a refused token, never the token.
+    pub async fn authenticate<R>(&self, request: &R) -> Result<Authenticated, AccessError>
+    where
+        R: RequestHead + ?Sized,
+    {
+        let result = match credentials_from_headers(request.header_values("authorization")) {
+            Err(error) => Err(error),
+            Ok(credentials) => self.verify(credentials).await,
+        };
+        let outcome = match &result {
+            Ok(_) => "accepted",
+            Err(error) => error.label(),
+        };
+        metrics::counter!("token_checks_total", "outcome" => outcome).increment(1);
+        result
+    }
+
+    async fn verify(&self, credentials: Credentials<'_>) -> Result<Authenticated, AccessError> {
+        // The one scheme read is Bearer, where the token alone proves the
+        // caller; a sender-constrained scheme adds its proof check here.
+        let Credentials { token, .. } = credentials;
+        match self.verifier.verify(token, self.clock.now()).await {
+            Ok(verified) => Ok(Authenticated {
+                sub: verified.claims.sub.clone(),
+                scopes: verified.scopes,
+                claims: verified.claims,
+            }),
+            Err(rejection) => {
+                tracing::info!(reason = %rejection, "access token refused");
+                Err(AccessError::InvalidToken(rejection))
+            }
+        }
+    }
+
+    /// The answer to a request refused with `error`.
+    pub fn refusal(&self, error: &AccessError) -> Refusal {
+        self.challenge.refusal(error)
+    }
+}
+
+/// The caller, proven by a verified access token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Authenticated {
+    /// The user's id, or the client's id for a client-credentials token.
+    pub sub: String,
+    pub scopes: ScopeSet,
+    pub claims: AccessTokenClaims,
+}
+
+impl Authenticated {
+    /// The scope check a route declares in one line:
+    /// `auth.require(Scope::ProfileWrite)?;`
+    pub fn require(&self, scope: Scope) -> Result<(), AccessError> {
+        self.require_any(scope, &[])
+    }
+
+    /// Passes when the token has `needed` or any of `alternatives`; the
+    /// challenge names `needed`.
+    pub fn require_any(&self, needed: Scope, alternatives: &[Scope]) -> Result<(), AccessError> {
+        let granted =
+            self.scopes.has(needed) || alternatives.iter().any(|scope| self.scopes.has(*scope));
+        if granted {
+            metrics::counter!("scope_checks_total", "outcome" => "granted").increment(1);
+            Ok(())
+        } else {
+            metrics::counter!("scope_checks_total", "outcome" => "insufficient_scope").increment(1);
+            Err(AccessError::InsufficientScope(needed))
+        }
+    }
+}
