@@ -4,10 +4,9 @@
 //! Why a cached client is never used after it changed (API.md: a change
 //! reaches every instance within 2 s):
 //! - Every change to the `clients` table bumps `key_ring.clients_version` in
-//!   its own transaction, and the key schedule's one-second poll reads that
-//!   column in the same one-row query as the key version
-//!   ([`KeyStore::refresh`](crate::keys::KeyStore::refresh)). When it moved,
-//!   every entry is dropped.
+//!   its own transaction, and a one-second poll reads that column
+//!   ([`clients::poll`](crate::clients::poll)). When it moved, every entry is
+//!   dropped.
 //! - An entry counts only while the last poll that reached the database
 //!   began less than [`FRESH_FOR`] ago, so a stalled poller or a lost
 //!   database cannot stretch the 2 s: the lookup then goes to the database.

@@ -27,7 +27,7 @@ pub struct Db {
     pub pool: AnyPool,
     pub backend: Backend,
     /// Clients read through this handle (see `client_cache`); shared by
-    /// its clones, kept current by the key schedule's poll.
+    /// its clones, kept current by `clients::poll`.
     pub clients: Arc<VersionedCache<Client>>,
 }
 

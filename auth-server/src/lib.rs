@@ -73,7 +73,8 @@ impl Services {
         let keys = Arc::new(KeyStore::open(&config, &db).await?);
         let clock = AppClock::default();
         let mut background = Background::default();
-        background.spawn(keys::schedule::poll(keys.clone(), config.clone()));
+        background.spawn(keys::store::poll(keys.clone(), config.clone()));
+        background.spawn(clients::poll(db.clone()));
         background.spawn(prune::run(db.clone(), clock.clone()));
         Ok(Services {
             config,

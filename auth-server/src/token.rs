@@ -25,13 +25,11 @@ use std::sync::Arc;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use jsonwebtoken::Algorithm;
-use jsonwebtoken::crypto::JwtSigner;
-use jsonwebtoken::signature::{self, Signer};
+use jsonwebtoken::signature::Signer;
 use shared::claims::{AccessTokenClaims, Audience};
 use shared::scope::ScopeSet;
 
-use crate::keys::{KeyStore, SigningKey};
+use crate::keys::KeyStore;
 
 /// Who a token is for.
 #[derive(Debug, Clone)]
@@ -204,18 +202,5 @@ impl TokenMinter {
         token.push('.');
         URL_SAFE_NO_PAD.encode_string(&signature, &mut token);
         Ok(token)
-    }
-}
-
-/// RS256 with the `RsaKeyPair` parsed when the ring was loaded.
-impl Signer<Vec<u8>> for SigningKey {
-    fn try_sign(&self, message: &[u8]) -> Result<Vec<u8>, signature::Error> {
-        self.sign(message).map_err(signature::Error::from_source)
-    }
-}
-
-impl JwtSigner for SigningKey {
-    fn algorithm(&self) -> Algorithm {
-        Algorithm::RS256
     }
 }

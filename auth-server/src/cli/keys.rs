@@ -14,8 +14,11 @@ use serde_json::{Value, json};
 use super::CliError;
 use crate::config::AppConfig;
 use crate::db::Db;
-use crate::keys::schedule::{self, Entry, KeyState, REMOVED_LISTED, When};
-use crate::keys::{self, KeyStore};
+use crate::keys::KeyStore;
+use crate::keys::import::read_key_file;
+use crate::keys::lifecycle::{Entry, KeyState, REMOVED_LISTED};
+use crate::keys::rows::read_keys;
+use crate::keys::schedule::{self, When};
 use shared::clock::rfc3339;
 
 #[derive(Debug, Subcommand)]
@@ -62,7 +65,7 @@ pub async fn run(command: KeysCommand, figment: &Figment) -> Result<(), CliError
     let now = shared::clock::unix_now();
     match command {
         KeysCommand::List { json } => {
-            let rows = schedule::read_keys(&db.pool).await?;
+            let rows = read_keys(&db.pool).await?;
             let mut entries: Vec<Entry> = rows
                 .into_iter()
                 .map(|r| r.entry)
@@ -93,7 +96,8 @@ pub async fn run(command: KeysCommand, figment: &Figment) -> Result<(), CliError
         }
         KeysCommand::Rotate { json } => {
             let rotation = schedule::rotate(
-                &store,
+                store.db(),
+                &store.kek(),
                 When::Now,
                 now,
                 config.publish_lead(),
@@ -105,10 +109,9 @@ pub async fn run(command: KeysCommand, figment: &Figment) -> Result<(), CliError
             print_rotation(&rotation, now, json);
         }
         KeysCommand::Import { file, json } => {
-            let key =
-                keys::read_key_file(&file, &store.kek()).map_err(|e| CliError(e.to_string()))?;
+            let key = read_key_file(&file, &store.kek()).map_err(|e| CliError(e.to_string()))?;
             let rotation = schedule::import(
-                &store,
+                store.db(),
                 key,
                 now,
                 config.publish_lead(),
@@ -120,7 +123,7 @@ pub async fn run(command: KeysCommand, figment: &Figment) -> Result<(), CliError
             print_rotation(&rotation, now, json);
         }
         KeysCommand::Revoke { kid } => {
-            let revocation = schedule::revoke(&store, &kid, now)
+            let revocation = schedule::revoke(store.db(), &store.kek(), &kid, now)
                 .await
                 .map_err(|e| CliError(e.to_string()))?;
             println!(
