@@ -21,7 +21,7 @@ fn open_keys(dir: &tempfile::TempDir) -> Arc<KeyStore> {
             ))
             .merge(("keys_dir", dir.path().join("keys").display().to_string()));
         let config = auth_server::config::AppConfig::from_figment(&figment).unwrap();
-        let db = auth_server::db::Db::connect(&config.database_url)
+        let db = auth_server::store::Db::connect(&config.database_url)
             .await
             .unwrap();
         Arc::new(KeyStore::open(&config, &db).await.unwrap())
@@ -103,7 +103,7 @@ fn mint_with_jsonwebtoken_encode(c: &mut Criterion) {
 fn argon2id(c: &mut Criterion) {
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let stored = runtime
-        .block_on(auth_server::password::hash(SecretString::from(
+        .block_on(auth_server::password_hash::hash(SecretString::from(
             "violet-harbor-quantum-91x",
         )))
         .unwrap();
@@ -111,7 +111,7 @@ fn argon2id(c: &mut Criterion) {
     group.sample_size(20);
     group.bench_function("verify_password", |b| {
         b.iter(|| {
-            runtime.block_on(auth_server::password::verify(
+            runtime.block_on(auth_server::password_hash::verify(
                 SecretString::from("violet-harbor-quantum-91x"),
                 Some(stored.clone()),
             ))
@@ -125,7 +125,7 @@ fn argon2id(c: &mut Criterion) {
             std::thread::scope(|scope| {
                 for _ in 0..cores {
                     scope.spawn(|| {
-                        runtime.block_on(auth_server::password::verify(
+                        runtime.block_on(auth_server::password_hash::verify(
                             SecretString::from("violet-harbor-quantum-91x"),
                             Some(stored.clone()),
                         ))

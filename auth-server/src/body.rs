@@ -7,7 +7,7 @@
 use rocket::data::{Data, ToByteUnit};
 use rocket::http::ContentType;
 
-use crate::error::ApiError;
+use crate::errors::ApiError;
 use platform::settings::BODY_LIMIT;
 
 pub enum BodyError {

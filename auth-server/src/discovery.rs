@@ -15,8 +15,8 @@ use rocket::{State, get, routes};
 use shared::jwk::JwkSet;
 
 use crate::config::AppConfig;
+use crate::grant_type::GrantType;
 use crate::keys::{JwksDocument, KeyStore};
-use crate::oauth::GrantType;
 
 pub fn stage() -> rocket::fairing::AdHoc {
     rocket::fairing::AdHoc::on_ignite("discovery", |rocket| async {

@@ -6,8 +6,8 @@ use platform::health::health;
 use rocket::serde::json::{Json, Value, json};
 use rocket::{State, get, routes};
 
-use crate::db::Db;
-use crate::error::ApiError;
+use crate::errors::ApiError;
+use crate::store::db::Db;
 use shared::problem::Problem;
 
 pub fn stage() -> rocket::fairing::AdHoc {

@@ -8,25 +8,24 @@
 //! Each feature is a module with a `stage()`; the list below is what the
 //! service does.
 
+pub mod accounts;
 pub mod body;
 pub mod cli;
-pub mod client_cache;
-pub mod clients;
 pub mod config;
 pub mod cors;
-pub mod db;
 pub mod discovery;
-pub mod error;
+pub mod errors;
+pub mod grant_type;
 pub mod health;
 pub mod keys;
 pub mod oauth;
 pub mod openapi;
 pub mod pages;
-pub mod password;
-pub mod prune;
+pub mod password_hash;
+pub mod routes;
+pub mod store;
 pub mod telemetry;
 pub mod token;
-pub mod users;
 
 use std::sync::Arc;
 
@@ -35,12 +34,12 @@ use rocket::figment::Figment;
 use rocket::{Build, Rocket};
 
 use config::{AppConfig, ConfigError};
-use db::{Db, DbSetupError};
 use keys::{KeyStore, KeyStoreError};
+use platform::db::OpenError as DbSetupError;
+use shared::clock::AppClock;
+use store::clients::Clients;
+use store::db::Db;
 use token::TokenMinter;
-
-/// The clock the request handlers read; tests may pin it.
-pub use shared::clock::AppClock;
 
 /// Why the server cannot start; each names the setting at fault.
 #[derive(Debug, thiserror::Error)]
@@ -58,6 +57,8 @@ pub enum StartupError {
 pub struct Services {
     pub config: AppConfig,
     pub db: Db,
+    /// The `clients` table and the clients this process remembers.
+    pub clients: Clients,
     pub keys: Arc<KeyStore>,
     pub clock: AppClock,
     /// The key-ring poll and the pruning; they end when these services
@@ -74,11 +75,13 @@ impl Services {
         let clock = AppClock::default();
         let mut background = Background::default();
         background.spawn(keys::store::poll(keys.clone(), config.clone()));
-        background.spawn(clients::poll(db.clone()));
-        background.spawn(prune::run(db.clone(), clock.clone()));
+        let clients = Clients::new(db.clone());
+        background.spawn(clients.clone().poll());
+        background.spawn(store::prune::run(db.clone(), clock.clone()));
         Ok(Services {
             config,
             db,
+            clients,
             keys,
             clock,
             background,
@@ -97,6 +100,7 @@ pub fn rocket(figment: Figment, services: Services) -> Rocket<Build> {
     let Services {
         config,
         db,
+        clients,
         keys,
         clock,
         background,
@@ -110,10 +114,11 @@ pub fn rocket(figment: Figment, services: Services) -> Rocket<Build> {
         config.audience.clone(),
         config.access_token_ttl,
     ));
-    password::warm_up();
+    password_hash::warm_up();
     rocket::custom(figment)
         .manage(config)
         .manage(db)
+        .manage(clients)
         .manage(keys)
         .manage(issuer)
         .manage(clock)
@@ -121,7 +126,7 @@ pub fn rocket(figment: Figment, services: Services) -> Rocket<Build> {
         .register("/", shared::problem::catchers())
         .attach(health::stage())
         .attach(discovery::stage())
-        .attach(users::stage())
+        .attach(routes::signup::stage())
         .attach(oauth::stage())
         .attach(cors::stage())
         .attach(openapi::stage())

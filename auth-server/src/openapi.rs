@@ -11,7 +11,7 @@ use crate::config::AppConfig;
 #[openapi(
     info(title = "auth-server", description = "OAuth 2.0 token issuer: users, RS256 JWT access tokens (RFC 9068), JWKS."),
     paths(
-        crate::users::signup,
+        crate::routes::signup::signup,
         crate::oauth::token_endpoint::token,
         crate::oauth::token_endpoint::login,
         crate::oauth::authorize::authorize_page,

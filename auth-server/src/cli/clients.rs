@@ -4,15 +4,15 @@
 
 use clap::Subcommand;
 use rocket::figment::Figment;
-use serde_json::json;
+use serde_json::{Value, json};
 use shared::clock::{Clock, SystemClock};
 use shared::scope::{Scope, ScopeSet};
 
 use super::CliError;
-use crate::clients::{self, Client, NewClient};
 use crate::config::AppConfig;
-use crate::db::Db;
-use crate::oauth::GrantType;
+use crate::grant_type::GrantType;
+use crate::store::clients::{Client, ClientMetadata, Clients, NewClient};
+use crate::store::db::Db;
 
 #[derive(Debug, Subcommand)]
 pub enum ClientsCommand {
@@ -109,14 +109,16 @@ pub fn validate(
         ));
     }
     Ok(NewClient {
-        name: name.to_owned(),
         public,
-        first_party,
-        grant_types,
-        scopes: ScopeSet::parse(scope),
-        redirect_uris: redirect_uris.to_vec(),
-        audiences: Vec::new(),
-        post_logout_redirect_uris: Vec::new(),
+        metadata: ClientMetadata {
+            name: name.to_owned(),
+            first_party,
+            grant_types,
+            scopes: ScopeSet::parse(scope),
+            redirect_uris: redirect_uris.to_vec(),
+            audiences: Vec::new(),
+            post_logout_redirect_uris: Vec::new(),
+        },
     })
 }
 
@@ -138,8 +140,8 @@ pub fn with_targets(
             ))
         })?;
     }
-    new.audiences = dedup(audiences);
-    new.post_logout_redirect_uris = dedup(post_logout_redirect_uris);
+    new.metadata.audiences = dedup(audiences);
+    new.metadata.post_logout_redirect_uris = dedup(post_logout_redirect_uris);
     Ok(new)
 }
 
@@ -205,26 +207,47 @@ pub fn check_redirect_uri(uri: &str) -> Result<(), &'static str> {
     }
 }
 
-fn describe(client: &Client) -> serde_json::Value {
-    json!({
-        "client_id": client.id,
-        "name": client.name,
-        "public": client.is_public(),
-        "first_party": client.first_party,
-        "grant_types": client.grant_types,
-        "scope": client.scopes.to_string(),
-        "redirect_uris": client.redirect_uris,
-        "audiences": client.audiences,
-        "post_logout_redirect_uris": client.post_logout_redirect_uris,
-        "created_at": shared::clock::rfc3339(client.created_at),
-    })
+/// A client as `--json` shows it: its id, whether it is public, its
+/// metadata, and `more` (its secret once, or when it was registered).
+fn describe(
+    client_id: &str,
+    public: bool,
+    metadata: &ClientMetadata,
+    more: [(&str, Value); 1],
+) -> Value {
+    let mut shown = json!({
+        "client_id": client_id,
+        "name": metadata.name,
+        "public": public,
+        "first_party": metadata.first_party,
+        "grant_types": metadata.grant_types,
+        "scope": metadata.scopes.to_string(),
+        "redirect_uris": metadata.redirect_uris,
+        "audiences": metadata.audiences,
+        "post_logout_redirect_uris": metadata.post_logout_redirect_uris,
+    });
+    for (name, value) in more {
+        shown[name] = value;
+    }
+    shown
 }
 
-async fn open(figment: &Figment) -> Result<Db, CliError> {
+fn described(client: &Client) -> Value {
+    let created_at = json!(shared::clock::rfc3339(client.created_at));
+    describe(
+        &client.id,
+        client.is_public(),
+        &client.metadata,
+        [("created_at", created_at)],
+    )
+}
+
+async fn open(figment: &Figment) -> Result<Clients, CliError> {
     let config = AppConfig::from_figment(figment).map_err(|e| CliError(e.to_string()))?;
-    Db::connect(&config.database_url)
+    let db = Db::connect(&config.database_url)
         .await
-        .map_err(|e| CliError(format!("DATABASE_URL: {e}")))
+        .map_err(|e| CliError(format!("DATABASE_URL: {e}")))?;
+    Ok(Clients::new(db))
 }
 
 pub async fn run(command: ClientsCommand, figment: &Figment) -> Result<(), CliError> {
@@ -242,23 +265,13 @@ pub async fn run(command: ClientsCommand, figment: &Figment) -> Result<(), CliEr
         } => {
             let new = validate(&name, &grants, &scope, &redirect_uris, public, first_party)?;
             let new = with_targets(new, &audiences, &post_logout_redirect_uris)?;
-            let db = open(figment).await?;
-            let (client_id, secret) = clients::create(&db, &new, SystemClock.now()).await?;
+            let clients = open(figment).await?;
+            let (client_id, secret) = clients.create(&new, SystemClock.now()).await?;
             if json {
+                let secret = [("client_secret", json!(secret))];
                 println!(
                     "{}",
-                    json!({
-                        "client_id": client_id,
-                        "client_secret": secret,
-                        "name": new.name,
-                        "public": new.public,
-                        "first_party": new.first_party,
-                        "grant_types": new.grant_types,
-                        "scope": new.scopes.to_string(),
-                        "redirect_uris": new.redirect_uris,
-                        "audiences": new.audiences,
-                        "post_logout_redirect_uris": new.post_logout_redirect_uris,
-                    })
+                    describe(&client_id, new.public, &new.metadata, secret)
                 );
             } else {
                 println!("client_id:     {client_id}");
@@ -273,11 +286,10 @@ pub async fn run(command: ClientsCommand, figment: &Figment) -> Result<(), CliEr
             Ok(())
         }
         ClientsCommand::List { json } => {
-            let db = open(figment).await?;
-            let list = clients::list(&db).await?;
+            let list = open(figment).await?.list().await?;
             if json {
-                let all: Vec<_> = list.iter().map(describe).collect();
-                println!("{}", serde_json::Value::Array(all));
+                let all: Vec<_> = list.iter().map(described).collect();
+                println!("{}", Value::Array(all));
             } else {
                 for client in &list {
                     println!(
@@ -289,21 +301,21 @@ pub async fn run(command: ClientsCommand, figment: &Figment) -> Result<(), CliEr
                             "confidential"
                         },
                         client
+                            .metadata
                             .grant_types
                             .iter()
                             .map(|g| g.as_str())
                             .collect::<Vec<_>>()
                             .join(","),
-                        client.scopes,
-                        client.name
+                        client.metadata.scopes,
+                        client.metadata.name
                     );
                 }
             }
             Ok(())
         }
         ClientsCommand::Delete { client_id } => {
-            let db = open(figment).await?;
-            if clients::delete(&db, &client_id).await? {
+            if open(figment).await?.delete(&client_id).await? {
                 println!("deleted {client_id}");
                 Ok(())
             } else {

@@ -13,12 +13,12 @@ use serde_json::{Value, json};
 
 use super::CliError;
 use crate::config::AppConfig;
-use crate::db::Db;
 use crate::keys::KeyStore;
 use crate::keys::import::read_key_file;
 use crate::keys::lifecycle::{Entry, KeyState, REMOVED_LISTED};
 use crate::keys::rows::read_keys;
 use crate::keys::schedule::{self, When};
+use crate::store::db::Db;
 use shared::clock::rfc3339;
 
 #[derive(Debug, Subcommand)]

@@ -11,11 +11,10 @@ use rocket::figment::Figment;
 use shared::clock::{Clock, SystemClock};
 
 use super::CliError;
+use crate::accounts::{self, check_name, validate_new_user};
 use crate::config::AppConfig;
-use crate::db::Db;
-use crate::users::{
-    UpdatedUser, UserChanges, check_name, delete_user, insert_user, update_user, validate_new_user,
-};
+use crate::store::db::Db;
+use crate::store::users::{UpdatedUser, UserChanges, delete_user, update_user};
 
 #[derive(Debug, Subcommand)]
 pub enum UsersCommand {
@@ -102,7 +101,7 @@ pub async fn run(command: UsersCommand, figment: &Figment) -> Result<(), CliErro
             let db = Db::connect(&config.database_url)
                 .await
                 .map_err(|e| CliError(format!("DATABASE_URL: {e}")))?;
-            let user = insert_user(&db, new_user, SystemClock.now())
+            let user = accounts::create(&db, new_user, SystemClock.now())
                 .await
                 .map_err(|e| CliError(format!("cannot create the user: {e}")))?
                 .ok_or_else(|| CliError("an account with this email already exists".into()))?;

@@ -19,7 +19,7 @@ use sha2::{Digest, Sha256};
 use super::error::{KeyError, KeyStoreError, kek_error};
 use super::rows;
 use crate::config::{AppConfig, KekSource};
-use crate::db::Db;
+use crate::store::db::Db;
 
 /// The default key-encryption key's file in `KEYS_DIR`.
 pub const KEK_FILE: &str = "kek";

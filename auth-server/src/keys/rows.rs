@@ -8,7 +8,7 @@ use std::collections::HashSet;
 use sqlx::Row;
 
 use super::lifecycle::{Entry, Schedule};
-use crate::db::Db;
+use crate::store::db::Db;
 
 /// One row of `signing_keys`.
 #[derive(Clone)]

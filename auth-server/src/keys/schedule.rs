@@ -22,7 +22,7 @@ use super::kek::{Kek, check_kek_id};
 use super::lifecycle::{Entry, KeyState, signer};
 use super::rows::{StoredKey, begin_change, insert_key, read_keys, schedule_of, update_entry};
 use super::signing_key::{NewKey, generate_key};
-use crate::db::Db;
+use crate::store::db::Db;
 
 fn may_sign(rows: &[StoredKey], now: i64) -> bool {
     let (schedule, present) = schedule_of(rows);

@@ -20,7 +20,7 @@ use super::rows::{self, StoredKey};
 use super::schedule::{self, When};
 use super::signing_key::SigningKey;
 use crate::config::AppConfig;
-use crate::db::Db;
+use crate::store::db::Db;
 
 /// The live key ring, swappable while the server runs.
 #[derive(Debug)]

@@ -10,7 +10,7 @@ use oxide_auth_async::code_grant::access_token::access_token;
 
 use super::primitives::{GrantEndpoint, TokenRequest};
 use super::{GrantContext, TokenSuccess};
-use crate::error::OAuthError;
+use crate::errors::OAuthError;
 
 #[tracing::instrument(skip_all, fields(grant = "authorization_code"))]
 pub async fn grant(ctx: &GrantContext<'_>) -> Result<TokenSuccess, OAuthError> {

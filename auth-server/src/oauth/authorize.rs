@@ -33,16 +33,16 @@ use url::Url;
 
 use super::primitives::GrantEndpoint;
 use super::sign_in;
-use super::throttle::{LoginThrottle, MAX_USERNAME_CHARS};
 use super::{
-    GrantContext, OAuthParams, RequestMeta, TokenFailure, codes, csrf, read_page_form, scope_rules,
-    sessions,
+    GrantContext, OAuthParams, RequestMeta, TokenFailure, csrf, read_page_form, scope_rules,
 };
-use crate::clients::Client;
 use crate::config::AppConfig;
-use crate::error::OAuthError;
+use crate::errors::OAuthError;
 use crate::pages::{self, Consent, Page, ScopeLine, SignIn, View};
-use crate::users;
+use crate::store::clients::Client;
+use crate::store::throttle::{LoginThrottle, MAX_USERNAME_CHARS};
+use crate::store::users;
+use crate::store::{codes, sessions};
 
 /// The page or the redirect. One per request, so the variants' sizes do
 /// not matter.
@@ -318,11 +318,11 @@ fn failed() -> AuthorizeResponse {
 }
 
 fn server_error(error: sqlx::Error) -> AuthorizeResponse {
-    if crate::db::is_unavailable(&error) {
+    if platform::db::is_unavailable(&error) {
         tracing::warn!(%error, "database unavailable on the authorization endpoint");
         return unavailable(
             "The service is temporarily unavailable. Please try again in a moment.",
-            crate::error::OUTAGE_RETRY_AFTER,
+            platform::db::OUTAGE_RETRY_AFTER,
         );
     }
     tracing::error!(%error, "database error on the authorization endpoint");
@@ -805,7 +805,7 @@ fn sign_in_page(
     status: Status,
 ) -> Page {
     let view = View::SignIn(SignIn {
-        client_name: validated.client.name.clone(),
+        client_name: validated.client.metadata.name.clone(),
         csrf: csrf.to_owned(),
         hidden: hidden_fields(validated),
         error: error.map(str::to_owned),
@@ -822,7 +822,7 @@ fn consent_page(
     scope: &ScopeSet,
 ) -> AuthorizeResponse {
     let view = View::Consent(Consent {
-        client_name: validated.client.name.clone(),
+        client_name: validated.client.metadata.name.clone(),
         csrf: csrf.to_owned(),
         hidden: hidden_fields(validated),
         ticket: ticket.to_owned(),
@@ -842,6 +842,7 @@ fn consent_page(
 fn page_towards(validated: &Validated, page: Page) -> AuthorizeResponse {
     let target = validated.params.redirect_uri.as_deref().or(validated
         .client
+        .metadata
         .redirect_uris
         .first()
         .map(String::as_str));

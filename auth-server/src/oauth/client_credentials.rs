@@ -8,7 +8,7 @@ use oxide_auth_async::primitives::Registrar;
 
 use super::primitives::{ClientRegistrar, GrantEndpoint, TokenRequest};
 use super::{GrantContext, TokenSuccess};
-use crate::error::OAuthError;
+use crate::errors::OAuthError;
 
 const NOT_ALLOWED: &str = "This client may not use the client_credentials grant.";
 

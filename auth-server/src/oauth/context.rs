@@ -26,18 +26,20 @@ use rocket::http::Status;
 use rocket::request::{FromRequest, Outcome, Request};
 use url::Url;
 
+use super::client_auth::PresentedCredentials;
 use super::{OAuthParams, RequestMeta, TokenSuccess};
-use crate::AppClock;
-use crate::clients::{self, Client, PresentedCredentials};
 use crate::config::AppConfig;
-use crate::db::Db;
-use crate::error::{OAuthError, OAuthErrorCode};
+use crate::errors::{OAuthError, OAuthErrorCode};
+use crate::store::clients::{Client, Clients};
+use crate::store::db::Db;
 use crate::token::TokenMinter;
+use shared::clock::AppClock;
 
 /// One token or authorization request's view of the server, and what the
 /// primitives learned about it.
 pub struct GrantContext<'r> {
     pub db: &'r Db,
+    pub clients: &'r Clients,
     pub config: &'r AppConfig,
     pub tokens: &'r TokenMinter,
     /// The server's clock when the request arrived (Unix seconds).
@@ -74,15 +76,16 @@ impl<'r> FromRequest<'r> for GrantContext<'r> {
         let state = (|| {
             Some((
                 rocket.state::<Db>()?,
+                rocket.state::<Clients>()?,
                 rocket.state::<AppConfig>()?,
                 rocket.state::<Arc<TokenMinter>>()?,
                 rocket.state::<AppClock>()?,
             ))
         })();
-        let Some((db, config, tokens, clock)) = state else {
+        let Some((db, clients, config, tokens, clock)) = state else {
             return Outcome::Error((Status::InternalServerError, "grant state is not managed"));
         };
-        let mut context = GrantContext::new(db, config, tokens, clock.0.now());
+        let mut context = GrantContext::new(db, clients, config, tokens, clock.0.now());
         context.meta = RequestMeta::of(request);
         Outcome::Success(context)
     }
@@ -92,12 +95,14 @@ impl<'r> GrantContext<'r> {
     /// A request with no parameters and nothing learned yet, at `now`.
     pub fn new(
         db: &'r Db,
+        clients: &'r Clients,
         config: &'r AppConfig,
         tokens: &'r TokenMinter,
         now: i64,
     ) -> GrantContext<'r> {
         GrantContext {
             db,
+            clients,
             config,
             tokens,
             now,
@@ -159,7 +164,8 @@ impl<'r> GrantContext<'r> {
     /// May `client` have tokens for `resource`? `AUDIENCE` always; others
     /// only when registered for the client (`clients create --audience`).
     pub fn allows_resource(&self, client: &Client, resource: &str) -> bool {
-        resource == self.tokens.audience() || client.audiences.iter().any(|a| a == resource)
+        resource == self.tokens.audience()
+            || client.metadata.audiences.iter().any(|a| a == resource)
     }
 
     /// The resource the access token is for: the one requested now, which
@@ -235,7 +241,7 @@ impl<'r> GrantContext<'r> {
         if let Some(client) = self.loaded().filter(|c| c.id == client_id) {
             return Ok(Some(client));
         }
-        let client = clients::find(self.db, client_id).await.map_err(|e| {
+        let client = self.clients.find(client_id).await.map_err(|e| {
             self.db_failed(e);
             RegistrarError::PrimitiveError
         })?;

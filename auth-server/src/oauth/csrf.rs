@@ -10,8 +10,8 @@
 use rocket::http::{Cookie, CookieJar, SameSite};
 use subtle::ConstantTimeEq;
 
-use crate::clients::generate_secret;
 use crate::config::AppConfig;
+use crate::store::secrets::generate_secret;
 
 /// The cookie of one page's forms.
 pub struct CsrfCookie {

@@ -16,11 +16,11 @@ use serde_json::{Value, json};
 use shared::claims::AccessTokenClaims;
 use shared::verifier::{ClaimRules, Jws, MAX_LEEWAY_SECS, TokenKind};
 
-use super::{GrantContext, TokenFailure, read_form, refresh_tokens};
-use crate::clients;
+use super::{GrantContext, TokenFailure, client_auth, read_form};
 use crate::config::AppConfig;
-use crate::error::OAuthError;
+use crate::errors::OAuthError;
 use crate::keys::KeyStore;
+use crate::store::refresh_families as refresh_tokens;
 use shared::oauth::OAuthErrorBody;
 
 /// The claims of an access token we signed, whatever its expiry and its
@@ -93,7 +93,7 @@ pub async fn introspect(
 ) -> Result<Introspection, TokenFailure> {
     context.params = read_form(content_type, data).await?;
     let (db, config, now) = (context.db, context.config, context.now);
-    let caller = clients::authenticate(db, &context.credentials()?).await?;
+    let caller = client_auth::authenticate(context.clients, &context.credentials()?).await?;
     // A public client cannot prove who it is, so it may not look into tokens.
     if caller.is_public() {
         return Err(OAuthError::invalid_client().into());

@@ -9,36 +9,31 @@
 
 pub mod authorization_code;
 pub mod authorize;
+pub mod client_auth;
 pub mod client_credentials;
-pub mod codes;
 mod context;
 pub mod csrf;
-mod grant_type;
 pub mod introspect;
 pub mod oidc;
 pub mod password;
 pub mod pkce;
 pub mod primitives;
 pub mod refresh;
-pub mod refresh_tokens;
 mod request;
 mod response;
 pub mod revoke;
 pub mod scope_rules;
-pub mod sessions;
 pub mod sign_in;
-pub mod throttle;
 pub mod token_endpoint;
 
 pub use context::{FlowError, GrantContext};
-pub use grant_type::GrantType;
 pub use request::{OAuthParams, RequestMeta, TokenRequestForm, read_form, read_page_form};
 pub use response::{TokenFailure, TokenSuccess};
 
 use rocket::routes;
 
 use crate::config::AppConfig;
-use throttle::LoginThrottle;
+use crate::store::throttle::LoginThrottle;
 
 pub fn stage() -> rocket::fairing::AdHoc {
     rocket::fairing::AdHoc::on_ignite("oauth", |rocket| async {

@@ -35,15 +35,17 @@ use shared::scope::{Scope, ScopeSet};
 use shared::verifier::{ClaimRules, Jws, TokenKind, TokenRejection};
 
 use super::authorize::{self, AuthorizeResponse};
-use super::{csrf, refresh_tokens, sessions};
-use crate::AppClock;
-use crate::clients;
+use super::csrf;
 use crate::config::AppConfig;
-use crate::db::Db;
 use crate::keys::KeyStore;
 use crate::pages::{ConfirmSignOut, Page, View};
+use crate::store::clients::Clients;
+use crate::store::db::Db;
+use crate::store::refresh_families as refresh_tokens;
+use crate::store::sessions;
+use crate::store::users::{self, User};
 use crate::token::TokenMinter;
-use crate::users::{self, User};
+use shared::clock::AppClock;
 
 /// What an id_token says, besides `iss`, `iat` and `exp`.
 pub struct IdTokenFacts<'a> {
@@ -188,7 +190,7 @@ impl<'r> Responder<'r, 'static> for UserInfo {
         if status == Status::ServiceUnavailable {
             response.header(Header::new(
                 "Retry-After",
-                crate::error::OUTAGE_RETRY_AFTER.to_string(),
+                platform::db::OUTAGE_RETRY_AFTER.to_string(),
             ));
         }
         response.sized_body(body.len(), Cursor::new(body)).ok()
@@ -254,7 +256,7 @@ async fn answer(token: BearerToken, services: UserInfoServices<'_>) -> UserInfo 
         return UserInfo::Refused(AccessError::InsufficientScope(Scope::OpenId));
     }
     let failed = |error: sqlx::Error| {
-        if crate::db::is_unavailable(&error) {
+        if platform::db::is_unavailable(&error) {
             UserInfo::Unavailable(Status::ServiceUnavailable)
         } else {
             tracing::error!(%error, "database error on the userinfo endpoint");
@@ -334,6 +336,7 @@ impl LogoutRequest {
 /// The server state logout needs.
 pub struct LogoutServices<'r> {
     db: &'r Db,
+    clients: &'r Clients,
     config: &'r AppConfig,
     keys: &'r KeyStore,
     clock: &'r AppClock,
@@ -348,6 +351,7 @@ impl<'r> FromRequest<'r> for LogoutServices<'r> {
         let services = (|| {
             Some(LogoutServices {
                 db: rocket.state::<Db>()?,
+                clients: rocket.state::<Clients>()?,
                 config: rocket.state::<AppConfig>()?,
                 keys: rocket.state::<Arc<KeyStore>>()?,
                 clock: rocket.state::<AppClock>()?,
@@ -468,6 +472,7 @@ async fn end_session(
 ) -> AuthorizeResponse {
     let LogoutServices {
         db,
+        clients,
         config,
         keys,
         clock,
@@ -511,15 +516,18 @@ async fn end_session(
         None => None,
         Some(uri) => {
             let client = match client_id.as_deref() {
-                Some(id) => match clients::find(db, id).await {
+                Some(id) => match clients.find(id).await {
                     Ok(client) => client,
                     Err(error) => return authorize::database_failure(error),
                 },
                 None => None,
             };
-            let registered = client
-                .as_ref()
-                .is_some_and(|c| c.post_logout_redirect_uris.iter().any(|r| r == uri));
+            let registered = client.as_ref().is_some_and(|c| {
+                c.metadata
+                    .post_logout_redirect_uris
+                    .iter()
+                    .any(|r| r == uri)
+            });
             if !registered {
                 return authorize::logout_error(
                     Status::BadRequest,

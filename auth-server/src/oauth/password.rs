@@ -9,10 +9,11 @@ use secrecy::SecretString;
 
 use super::primitives::{ClientRegistrar, Issuance};
 use super::sign_in;
-use super::throttle::{LoginThrottle, MAX_USERNAME_CHARS};
-use super::{GrantContext, GrantType, TokenSuccess, scope_rules};
-use crate::clients::{self, FIRST_PARTY_CLIENT_ID};
-use crate::error::OAuthError;
+use super::{GrantContext, TokenSuccess, scope_rules};
+use crate::errors::OAuthError;
+use crate::grant_type::GrantType;
+use crate::store::clients::FIRST_PARTY_CLIENT_ID;
+use crate::store::throttle::{LoginThrottle, MAX_USERNAME_CHARS};
 
 /// The same answer for an unknown email and a wrong password.
 const BAD_CREDENTIALS: &str = "The username or password is incorrect.";
@@ -34,7 +35,9 @@ pub async fn grant(
     ctx.present(&presented);
     let client = match presented.client_id.as_deref() {
         None => {
-            let client = clients::find(ctx.db, FIRST_PARTY_CLIENT_ID)
+            let client = ctx
+                .clients
+                .find(FIRST_PARTY_CLIENT_ID)
                 .await?
                 .ok_or_else(OAuthError::server_error)?;
             ctx.authenticated_as(client.clone());
@@ -49,7 +52,7 @@ pub async fn grant(
             ctx.authenticated().ok_or_else(OAuthError::server_error)?
         }
     };
-    if !client.first_party || !client.allows_grant(GrantType::Password) {
+    if !client.metadata.first_party || !client.allows_grant(GrantType::Password) {
         return Err(OAuthError::unauthorized_client(
             "The password grant is only for first-party clients.",
         ));

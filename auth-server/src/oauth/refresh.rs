@@ -8,7 +8,7 @@ use oxide_auth_async::code_grant::refresh::refresh;
 
 use super::primitives::{GrantEndpoint, TokenRequest};
 use super::{GrantContext, TokenSuccess};
-use crate::error::OAuthError;
+use crate::errors::OAuthError;
 
 #[tracing::instrument(skip_all, fields(grant = "refresh_token"))]
 pub async fn grant(ctx: &GrantContext<'_>) -> Result<TokenSuccess, OAuthError> {

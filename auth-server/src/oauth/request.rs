@@ -12,7 +12,7 @@ use rocket::request::{FromRequest, Outcome, Request};
 
 use super::TokenFailure;
 use crate::body::{self, BodyError};
-use crate::error::{ApiError, OAuthError};
+use crate::errors::{ApiError, OAuthError};
 
 /// The parameters of an OAuth request: a token-style form, or the
 /// authorization request's query or form, all read one way (RFC 6749

@@ -8,7 +8,7 @@ use rocket::request::Request;
 use rocket::response::{self, Responder, Response};
 use shared::oauth::TokenResponse;
 
-use crate::error::{ApiError, OAuthError};
+use crate::errors::{ApiError, OAuthError};
 use crate::token::MintedToken;
 
 /// A successful token response (RFC 6749 §5.1): never cached.

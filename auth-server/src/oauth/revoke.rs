@@ -14,8 +14,9 @@ use rocket::http::{ContentType, Header};
 use rocket::post;
 
 use super::introspect::own_access_token;
-use super::{GrantContext, TokenFailure, read_form, refresh_tokens};
-use crate::error::OAuthError;
+use super::{GrantContext, TokenFailure, client_auth, read_form};
+use crate::errors::OAuthError;
+use crate::store::refresh_families as refresh_tokens;
 use shared::oauth::OAuthErrorBody;
 
 /// `200` with an empty body, never cached.
@@ -53,7 +54,7 @@ pub async fn revoke(
     context.params = read_form(content_type, data).await?;
     let (db, config, now) = (context.db, context.config, context.now);
     let presented = context.credentials()?.or_first_party();
-    let caller = crate::clients::authenticate(db, &presented).await?;
+    let caller = client_auth::authenticate(context.clients, &presented).await?;
     let params = &context.params;
     let token = params.require("token")?;
     let (issuer, keys) = (context.tokens, context.tokens.keys());

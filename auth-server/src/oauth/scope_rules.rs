@@ -24,10 +24,10 @@
 
 use shared::scope::{Scope, ScopeSet};
 
-use crate::clients::Client;
-use crate::db::Db;
-use crate::error::{OAuthError, OAuthErrorCode};
-use crate::users::{self, User};
+use crate::errors::{OAuthError, OAuthErrorCode};
+use crate::store::clients::Client;
+use crate::store::db::Db;
+use crate::store::users::{self, User};
 
 /// The refusal when nothing of a request can be granted.
 pub const fn nothing_to_grant() -> OAuthError {
@@ -96,7 +96,10 @@ pub fn granted(
     client: &Client,
     user: &User,
 ) -> Result<ScopeSet, OAuthError> {
-    narrowed(&asked(requested, &client.scopes)?, &user_scopes(user))
+    narrowed(
+        &asked(requested, &client.metadata.scopes)?,
+        &user_scopes(user),
+    )
 }
 
 /// The scope a token is minted with: the grant's, within what the client
@@ -106,7 +109,7 @@ pub fn for_token(
     client: &Client,
     user: Option<&User>,
 ) -> Result<ScopeSet, OAuthError> {
-    let scope = narrowed(scope, &client.scopes)?;
+    let scope = narrowed(scope, &client.metadata.scopes)?;
     match user {
         Some(user) => narrowed(&scope, &user_scopes(user)),
         None => Ok(scope),

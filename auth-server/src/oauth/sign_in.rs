@@ -15,10 +15,10 @@ use std::net::IpAddr;
 
 use secrecy::SecretString;
 
-use super::throttle::{Attempt, LoginThrottle};
-use crate::db::Db;
-use crate::password::{self, Busy};
-use crate::users::{self, User};
+use crate::password_hash::{self as password, Busy};
+use crate::store::db::Db;
+use crate::store::throttle::{Attempt, LoginThrottle};
+use crate::store::users::{self, User};
 
 /// Why a sign-in was not decided.
 #[derive(Debug)]

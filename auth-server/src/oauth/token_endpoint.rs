@@ -8,12 +8,13 @@ use rocket::{State, post};
 use shared::oauth::{OAuthErrorBody, TokenResponse};
 use shared::problem::Problem;
 
-use super::throttle::LoginThrottle;
 use super::{
-    GrantContext, GrantType, TokenFailure, TokenRequestForm, TokenSuccess, authorization_code,
+    GrantContext, TokenFailure, TokenRequestForm, TokenSuccess, authorization_code,
     client_credentials, password, read_form, refresh,
 };
-use crate::error::OAuthError;
+use crate::errors::OAuthError;
+use crate::grant_type::GrantType;
+use crate::store::throttle::LoginThrottle;
 
 /// Obtain an access token (RFC 6749 §3.2).
 #[utoipa::path(

@@ -268,7 +268,7 @@ fn assert_one_line(outcome: &(Option<i32>, String), prefix: &str, needle: &str) 
 }
 
 async fn sealed_keys(database_url: &str) -> Vec<(String, Option<String>)> {
-    let db = auth_server::db::Db::connect(database_url).await.unwrap();
+    let db = auth_server::store::Db::connect(database_url).await.unwrap();
     let rows = sqlx::query("select kid, sealed_private_key from signing_keys order by kid")
         .fetch_all(&db.pool)
         .await
@@ -426,7 +426,9 @@ async fn a_missing_wrong_or_different_key_encryption_key_stops_start_up_and_chan
     let mut sealed = sealed.unwrap();
     let last = sealed.pop().unwrap();
     sealed.push(if last == 'A' { 'B' } else { 'A' });
-    let db = auth_server::db::Db::connect(&database_url).await.unwrap();
+    let db = auth_server::store::Db::connect(&database_url)
+        .await
+        .unwrap();
     sqlx::query("update signing_keys set sealed_private_key = $1 where kid = $2")
         .bind(&sealed)
         .bind(&kid)

@@ -4,8 +4,8 @@
 //! An empty grant would otherwise pass consent unseen, since "every scope
 //! was consented to" is true of an empty set.
 
-use auth_server::clients::{self, NewClient};
-use auth_server::oauth::GrantType;
+use auth_server::grant_type::GrantType;
+use auth_server::store::clients::{ClientMetadata, NewClient};
 use serde_json::Value;
 use shared::scope::ScopeSet;
 
@@ -242,16 +242,18 @@ async fn client_credentials_with_nothing_registered_is_invalid_scope() {
 /// A confidential first-party client allowed the password grant.
 async fn first_party(app: &TestApp, scope: &str) -> RegisteredClient {
     let new = NewClient {
-        name: "Own app".into(),
         public: false,
-        first_party: true,
-        grant_types: vec![GrantType::Password, GrantType::RefreshToken],
-        scopes: ScopeSet::parse(scope),
-        redirect_uris: Vec::new(),
-        audiences: Vec::new(),
-        post_logout_redirect_uris: Vec::new(),
+        metadata: ClientMetadata {
+            name: "Own app".into(),
+            first_party: true,
+            grant_types: vec![GrantType::Password, GrantType::RefreshToken],
+            scopes: ScopeSet::parse(scope),
+            redirect_uris: Vec::new(),
+            audiences: Vec::new(),
+            post_logout_redirect_uris: Vec::new(),
+        },
     };
-    let (id, secret) = clients::create(&app.db, &new, 0).await.unwrap();
+    let (id, secret) = app.clients.create(&new, 0).await.unwrap();
     RegisteredClient { id, secret }
 }
 

@@ -1,7 +1,7 @@
 //! The client credentials, authorization code and refresh token grants at
 //! `POST /oauth/token`, and their refusals (RFC 6749 §5.2).
 
-use auth_server::oauth::codes;
+use auth_server::store::codes;
 use serde_json::Value;
 
 use crate::helpers::{PASSWORD, decode_parts, spawn_app, verify_with_jwks};
@@ -396,7 +396,7 @@ async fn a_cached_client_deleted_elsewhere_is_refused_within_two_seconds() {
     assert_eq!(grant().await.status(), 200);
     // Remembered: the row removed behind the server's back (no version
     // bump, as no supported path does) still authenticates.
-    let elsewhere = auth_server::db::Db::connect(&app.database_url)
+    let elsewhere = auth_server::store::Db::connect(&app.database_url)
         .await
         .unwrap();
     sqlx::query("delete from clients where id = $1")
@@ -407,7 +407,8 @@ async fn a_cached_client_deleted_elsewhere_is_refused_within_two_seconds() {
     assert_eq!(grant().await.status(), 200, "served from memory");
     // A deletion the supported way bumps the version; this process's cache
     // is not the one that made it.
-    auth_server::clients::delete(&elsewhere, &client.id)
+    auth_server::store::clients::Clients::new(elsewhere)
+        .delete(&client.id)
         .await
         .unwrap();
     let deleted = Instant::now();
@@ -445,10 +446,6 @@ async fn a_client_deleted_through_this_process_is_refused_at_once() {
     };
     assert_eq!(grant().await.status(), 200);
     assert_eq!(grant().await.status(), 200);
-    assert!(
-        auth_server::clients::delete(&app.db, &client.id)
-            .await
-            .unwrap()
-    );
+    assert!(app.clients.delete(&client.id).await.unwrap());
     assert_eq!(grant().await.status(), 401);
 }

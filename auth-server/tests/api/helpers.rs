@@ -17,7 +17,9 @@ pub struct TestApp {
     pub keys_dir: PathBuf,
     pub database_url: String,
     pub shutdown: rocket::Shutdown,
-    pub db: auth_server::db::Db,
+    pub db: auth_server::store::Db,
+    /// The running server's clients (a deletion through it is seen at once).
+    pub clients: auth_server::store::clients::Clients,
     /// The running server's settings and token issuer, for tests that drive
     /// its oxide-auth primitives directly.
     pub config: auth_server::config::AppConfig,
@@ -84,6 +86,7 @@ pub async fn spawn_app_with(adjust: impl FnOnce(Figment) -> Figment) -> TestApp 
         db: app.2,
         issuer: app.3,
         config: app.4,
+        clients: app.5,
         client: reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .build()
@@ -98,9 +101,10 @@ pub async fn spawn_app_with(adjust: impl FnOnce(Figment) -> Figment) -> TestApp 
 pub type Launched = (
     String,
     rocket::Shutdown,
-    auth_server::db::Db,
+    auth_server::store::Db,
     std::sync::Arc<auth_server::token::TokenMinter>,
     auth_server::config::AppConfig,
+    auth_server::store::clients::Clients,
 );
 
 /// Launches the app on port 0 and returns its address once it listens.
@@ -123,7 +127,11 @@ pub async fn launch(figment: Figment) -> Launched {
             }));
     let rocket = rocket.ignite().await.unwrap();
     let shutdown = rocket.shutdown();
-    let db = rocket.state::<auth_server::db::Db>().unwrap().clone();
+    let db = rocket.state::<auth_server::store::Db>().unwrap().clone();
+    let clients = rocket
+        .state::<auth_server::store::clients::Clients>()
+        .unwrap()
+        .clone();
     let issuer = rocket
         .state::<std::sync::Arc<auth_server::token::TokenMinter>>()
         .unwrap()
@@ -140,6 +148,7 @@ pub async fn launch(figment: Figment) -> Launched {
         db,
         issuer,
         config,
+        clients,
     )
 }
 

@@ -21,7 +21,7 @@ use crate::helpers::{
 use crate::oauth_support::{RegisteredClient, is_active, service};
 
 /// Every row of `signing_keys`: kid → sealed private key (None: tombstone).
-pub async fn key_rows(db: &auth_server::db::Db) -> BTreeMap<String, Option<String>> {
+pub async fn key_rows(db: &auth_server::store::Db) -> BTreeMap<String, Option<String>> {
     sqlx::query("select kid, sealed_private_key from signing_keys")
         .fetch_all(&db.pool)
         .await
@@ -414,7 +414,9 @@ async fn the_upgrade_imports_key_files_private_to_the_server_user_only() {
         assert!(message.contains("0600 or 0400"), "{message}");
         assert!(message.contains(&format!("{mode:04o}")), "{message}");
         assert!(!message.contains('\n'));
-        let db = auth_server::db::Db::connect(&database_url).await.unwrap();
+        let db = auth_server::store::Db::connect(&database_url)
+            .await
+            .unwrap();
         assert!(key_rows(&db).await.is_empty(), "{mode:o} {owner:?}");
     }
 }
@@ -427,7 +429,9 @@ async fn two_instances_started_at_once_on_an_empty_database_make_one_key() {
         if database_url.starts_with("sqlite") {
             // sqlx serialises migrations on PostgreSQL (an advisory lock),
             // not on SQLite: there the race is over the keys only.
-            auth_server::db::Db::connect(&database_url).await.unwrap();
+            auth_server::store::Db::connect(&database_url)
+                .await
+                .unwrap();
         }
         let keys_dir = dir.path().join("keys");
         let figment = test_figment(&database_url, &keys_dir);
@@ -453,7 +457,9 @@ async fn a_first_key_made_after_our_clock_read_is_judged_at_its_own_instant() {
     let database_url = fresh_database_url(dir.path()).await;
     let figment = test_figment(&database_url, &dir.path().join("keys"));
     let config = auth_server::config::AppConfig::from_figment(&figment).unwrap();
-    let db = auth_server::db::Db::connect(&database_url).await.unwrap();
+    let db = auth_server::store::Db::connect(&database_url)
+        .await
+        .unwrap();
     let kek = std::sync::Arc::new(auth_server::keys::Kek::load(&config, &db).await.unwrap());
     let (a_now, b_now) = (1_900_000_000, 1_900_000_001);
 
@@ -594,7 +600,7 @@ async fn key_files_and_schedule_of_an_earlier_version_are_imported_with_their_st
     assert_eq!(listing(&keys_dir), before);
 
     // Imported once: a restart finds every kid known and changes nothing.
-    let version = |db: auth_server::db::Db| async move {
+    let version = |db: auth_server::store::Db| async move {
         sqlx::query("select version from key_ring")
             .fetch_one(&db.pool)
             .await

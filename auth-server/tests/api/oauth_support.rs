@@ -1,8 +1,8 @@
 //! Helpers for the third-party grants: registering clients, driving the
 //! authorization page like a browser, and the endpoints of token management.
 
-use auth_server::clients::{self, NewClient};
-use auth_server::oauth::GrantType;
+use auth_server::grant_type::GrantType;
+use auth_server::store::clients::{ClientMetadata, NewClient};
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use serde_json::Value;
@@ -44,16 +44,18 @@ pub async fn register_client(
     public: bool,
 ) -> RegisteredClient {
     let new = NewClient {
-        name: name.to_owned(),
         public,
-        first_party: false,
-        grant_types: grants.iter().filter_map(|g| GrantType::parse(g)).collect(),
-        scopes: ScopeSet::parse(scope),
-        redirect_uris: vec![REDIRECT_URI.to_owned()],
-        audiences: Vec::new(),
-        post_logout_redirect_uris: Vec::new(),
+        metadata: ClientMetadata {
+            name: name.to_owned(),
+            first_party: false,
+            grant_types: grants.iter().filter_map(|g| GrantType::parse(g)).collect(),
+            scopes: ScopeSet::parse(scope),
+            redirect_uris: vec![REDIRECT_URI.to_owned()],
+            audiences: Vec::new(),
+            post_logout_redirect_uris: Vec::new(),
+        },
     };
-    let (id, secret) = clients::create(&app.db, &new, 0).await.unwrap();
+    let (id, secret) = app.clients.create(&new, 0).await.unwrap();
     RegisteredClient { id, secret }
 }
 

@@ -2,8 +2,8 @@
 //! `max_age`, remembered consent, RP-Initiated Logout, the OpenID discovery
 //! document, and RFC 8707 resource indicators.
 
-use auth_server::clients::{self, NewClient};
-use auth_server::oauth::GrantType;
+use auth_server::grant_type::GrantType;
+use auth_server::store::clients::{ClientMetadata, NewClient};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::Value;
@@ -20,16 +20,18 @@ const EMAIL: &str = "ada@example.com";
 /// A public OpenID client with a post-logout URI and one extra audience.
 async fn oidc_client(app: &TestApp) -> RegisteredClient {
     let new = NewClient {
-        name: "OIDC App".into(),
         public: true,
-        first_party: false,
-        grant_types: vec![GrantType::AuthorizationCode, GrantType::RefreshToken],
-        scopes: ScopeSet::parse("openid email profile profile:read profile:write"),
-        redirect_uris: vec![REDIRECT_URI.to_owned()],
-        audiences: vec![BILLING.to_owned()],
-        post_logout_redirect_uris: vec![LOGOUT_URI.to_owned()],
+        metadata: ClientMetadata {
+            name: "OIDC App".into(),
+            first_party: false,
+            grant_types: vec![GrantType::AuthorizationCode, GrantType::RefreshToken],
+            scopes: ScopeSet::parse("openid email profile profile:read profile:write"),
+            redirect_uris: vec![REDIRECT_URI.to_owned()],
+            audiences: vec![BILLING.to_owned()],
+            post_logout_redirect_uris: vec![LOGOUT_URI.to_owned()],
+        },
     };
-    let (id, secret) = clients::create(&app.db, &new, 0).await.unwrap();
+    let (id, secret) = app.clients.create(&new, 0).await.unwrap();
     RegisteredClient { id, secret }
 }
 
@@ -748,16 +750,18 @@ async fn resource_indicators_set_the_audience_or_are_invalid_target() {
 
     // client_credentials: AUDIENCE, a registered audience, or refused.
     let new = NewClient {
-        name: "Service".into(),
         public: false,
-        first_party: false,
-        grant_types: vec![GrantType::ClientCredentials],
-        scopes: ScopeSet::parse("profiles:read"),
-        redirect_uris: vec![],
-        audiences: vec![BILLING.to_owned()],
-        post_logout_redirect_uris: vec![],
+        metadata: ClientMetadata {
+            name: "Service".into(),
+            first_party: false,
+            grant_types: vec![GrantType::ClientCredentials],
+            scopes: ScopeSet::parse("profiles:read"),
+            redirect_uris: vec![],
+            audiences: vec![BILLING.to_owned()],
+            post_logout_redirect_uris: vec![],
+        },
     };
-    let (id, secret) = clients::create(&app.db, &new, 0).await.unwrap();
+    let (id, secret) = app.clients.create(&new, 0).await.unwrap();
     let service = RegisteredClient { id, secret };
     for (resource, aud) in [
         (None, "profile-api"),
@@ -883,16 +887,18 @@ async fn userinfo_refuses_a_token_minted_for_another_resource() {
 
     // And a token whose audience is the issuer itself.
     let new = NewClient {
-        name: "Issuer-bound".into(),
         public: true,
-        first_party: false,
-        grant_types: vec![GrantType::AuthorizationCode],
-        scopes: ScopeSet::parse("openid"),
-        redirect_uris: vec![REDIRECT_URI.to_owned()],
-        audiences: vec![ISSUER.to_owned()],
-        post_logout_redirect_uris: vec![],
+        metadata: ClientMetadata {
+            name: "Issuer-bound".into(),
+            first_party: false,
+            grant_types: vec![GrantType::AuthorizationCode],
+            scopes: ScopeSet::parse("openid"),
+            redirect_uris: vec![REDIRECT_URI.to_owned()],
+            audiences: vec![ISSUER.to_owned()],
+            post_logout_redirect_uris: vec![],
+        },
     };
-    let (id, secret) = clients::create(&app.db, &new, 0).await.unwrap();
+    let (id, secret) = app.clients.create(&new, 0).await.unwrap();
     let to_issuer = RegisteredClient { id, secret };
     let query = query_with(&to_issuer.id, &[("scope", "openid"), ("resource", ISSUER)]);
     let (_, redirect) = sign_in(&app, &query).await;
@@ -1209,16 +1215,18 @@ async fn a_third_party_token_carries_email_and_name_only_with_their_scopes() {
     // (Swagger UI's) and one registered --first-party.
     let builtin = app.password_token(EMAIL).await;
     let new = NewClient {
-        name: "Own app".into(),
         public: false,
-        first_party: true,
-        grant_types: vec![GrantType::Password],
-        scopes: ScopeSet::parse("profile:read"),
-        redirect_uris: vec![],
-        audiences: vec![],
-        post_logout_redirect_uris: vec![],
+        metadata: ClientMetadata {
+            name: "Own app".into(),
+            first_party: true,
+            grant_types: vec![GrantType::Password],
+            scopes: ScopeSet::parse("profile:read"),
+            redirect_uris: vec![],
+            audiences: vec![],
+            post_logout_redirect_uris: vec![],
+        },
     };
-    let (id, secret) = clients::create(&app.db, &new, 0).await.unwrap();
+    let (id, secret) = app.clients.create(&new, 0).await.unwrap();
     let own = RegisteredClient { id, secret };
     let response = post_form(
         &app,

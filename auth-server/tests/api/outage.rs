@@ -200,7 +200,7 @@ async fn with_the_database_down_requests_fail_fast_with_503_and_recover_at_once(
 /// moment the lock is let go, it is served. Reads go on meanwhile (WAL).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_write_kept_waiting_for_sqlites_lock_answers_503_and_changes_nothing() {
-    use auth_server::oauth::throttle::{self, Attempt};
+    use auth_server::store::throttle::{self, Attempt};
     use sqlx::Connection;
 
     if std::env::var("TEST_DATABASE_URL").is_ok_and(|url| url.starts_with("postgres")) {

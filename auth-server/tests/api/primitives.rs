@@ -2,9 +2,9 @@
 //! traits, on the running server's database: what any oxide-auth flow (or
 //! a future frontend) relies on, beyond what the HTTP tests reach.
 
-use auth_server::clients::Client;
 use auth_server::oauth::GrantContext;
 use auth_server::oauth::primitives::{ClientRegistrar, CodeAuthorizer, GrantIssuer, ext};
+use auth_server::store::clients::Client;
 use oxide_auth::primitives::grant::{Extensions, Grant, Value};
 use oxide_auth::primitives::registrar::{ClientUrl, ExactUrl, RegistrarError};
 use oxide_auth_async::primitives::{Authorizer, Issuer, Registrar};
@@ -17,6 +17,7 @@ use crate::oauth_support::{REDIRECT_URI, VERIFIER, challenge, public_app, regist
 fn session(app: &TestApp) -> GrantContext<'_> {
     GrantContext::new(
         &app.db,
+        &app.clients,
         &app.config,
         &app.issuer,
         shared::clock::SystemClock.now(),

@@ -6,7 +6,7 @@
 
 use std::time::{Duration, Instant};
 
-use auth_server::oauth::{codes, refresh_tokens};
+use auth_server::store::{codes, refresh_families as refresh_tokens};
 use serde_json::Value;
 use shared::clock::{Clock, SystemClock};
 
@@ -205,7 +205,7 @@ async fn a_code_redeemed_eight_times_at_once_has_one_winner_and_leaves_nothing_a
         let bound: (Option<String>, Option<String>) = sqlx::query_as(
             "select family_id, access_jti from authorization_codes where code_hash = $1",
         )
-        .bind(auth_server::clients::hash_secret(&code))
+        .bind(auth_server::store::secrets::hash_secret(&code))
         .fetch_one(&app.db.pool)
         .await
         .unwrap();
@@ -396,7 +396,12 @@ async fn pruning_deletes_families_only_past_their_end() {
     }
     // The dead family, and the signup's place in the signup limit
     // (`login_failures`), whose hour is long over at `now`.
-    assert_eq!(auth_server::prune::prune(&app.db, now).await.unwrap(), 2);
+    assert_eq!(
+        auth_server::store::prune::prune(&app.db, now)
+            .await
+            .unwrap(),
+        2
+    );
     let left: Vec<String> = sqlx::query_scalar("select family_id from refresh_families")
         .fetch_all(&app.db.pool)
         .await

@@ -4,7 +4,7 @@
 //! allows and no other, and concurrent signups never take more than the
 //! allowance.
 
-use auth_server::oauth::throttle::{SignupPolicy, SignupThrottle};
+use auth_server::store::throttle::{SignupPolicy, SignupThrottle};
 use serde_json::{Value, json};
 use shared::clock::{Clock, SystemClock};
 
@@ -207,7 +207,7 @@ async fn places_taken_at_once_through_two_pools_are_exactly_the_allowance() {
     const ROUNDS: usize = 30;
     const AT_ONCE: usize = 24;
     let app = spawn_app().await;
-    let second = auth_server::db::Db::connect(&app.database_url)
+    let second = auth_server::store::Db::connect(&app.database_url)
         .await
         .unwrap();
     let throttle = SignupThrottle::default();
@@ -225,7 +225,7 @@ async fn places_taken_at_once_through_two_pools_are_exactly_the_allowance() {
                     // SQLite's one writer at a time: a caller kept waiting
                     // past the pool or busy timeout takes nothing (the
                     // server answers it 503).
-                    Err(e) if auth_server::db::is_unavailable(&e) => None,
+                    Err(e) if platform::db::is_unavailable(&e) => None,
                     Err(e) => panic!("round {round}: {e}"),
                 }
             }

@@ -4,7 +4,7 @@
 
 use std::net::IpAddr;
 
-use auth_server::oauth::throttle::{self, Attempt, LoginThrottle};
+use auth_server::store::throttle::{self, Attempt, LoginThrottle};
 use futures::StreamExt;
 use serde_json::Value;
 
@@ -497,14 +497,16 @@ async fn expired_counts_are_pruned() {
             .await
             .unwrap();
     }
-    let deleted = auth_server::prune::prune(&app.db, then + 60).await.unwrap();
+    let deleted = auth_server::store::prune::prune(&app.db, then + 60)
+        .await
+        .unwrap();
     assert_eq!(deleted, 0, "locked and within the window");
     assert_eq!(
         throttle::failures(&app.db, &attempt.account).await.unwrap(),
         Some(6)
     );
     // Address keys live 15 min past the last lock; the account a day.
-    auth_server::prune::prune(&app.db, then + 3600)
+    auth_server::store::prune::prune(&app.db, then + 3600)
         .await
         .unwrap();
     assert_eq!(
@@ -521,7 +523,7 @@ async fn expired_counts_are_pruned() {
         throttle::failures(&app.db, &attempt.account).await.unwrap(),
         Some(6)
     );
-    auth_server::prune::prune(&app.db, then + 2 * 86_400)
+    auth_server::store::prune::prune(&app.db, then + 2 * 86_400)
         .await
         .unwrap();
     assert_eq!(
@@ -912,12 +914,14 @@ async fn places_follow_the_failures_still_allowed() {
     let fresh = Attempt::new("fresh@example.com", Some(IpAddr::from([203, 0, 113, 61])));
     let then = much_later + 100_000;
     assert_eq!(throttle.reserve(&app.db, &fresh, then).await.unwrap(), Held);
-    auth_server::prune::prune(&app.db, then + 1).await.unwrap();
+    auth_server::store::prune::prune(&app.db, then + 1)
+        .await
+        .unwrap();
     assert_eq!(
         throttle::pending(&app.db, &fresh.account).await.unwrap(),
         Some(1)
     );
-    auth_server::prune::prune(&app.db, then + throttle::RESERVATION_TTL + 1)
+    auth_server::store::prune::prune(&app.db, then + throttle::RESERVATION_TTL + 1)
         .await
         .unwrap();
     assert_eq!(

@@ -273,7 +273,9 @@ async fn pruning_deletes_only_dead_credentials() {
         .bind(hash).bind(user_id).bind(expires).execute(pool).await.unwrap();
     }
 
-    let deleted = auth_server::prune::prune(&app.db, now).await.unwrap();
+    let deleted = auth_server::store::prune::prune(&app.db, now)
+        .await
+        .unwrap();
     // The four dead rows above, and the signup's place in the signup limit
     // (`login_failures`), whose hour is long over at `now`.
     assert_eq!(deleted, 5);
@@ -290,7 +292,12 @@ async fn pruning_deletes_only_dead_credentials() {
                 .unwrap();
         assert_eq!(rows, [kept], "{table}");
     }
-    assert_eq!(auth_server::prune::prune(&app.db, now).await.unwrap(), 0);
+    assert_eq!(
+        auth_server::store::prune::prune(&app.db, now)
+            .await
+            .unwrap(),
+        0
+    );
 }
 
 #[tokio::test]

@@ -7,7 +7,7 @@
 
 use std::process::Command;
 
-use auth_server::users::{UserChanges, update_user};
+use auth_server::store::users::{UserChanges, update_user};
 use serde_json::Value;
 use shared::clock::{Clock, SystemClock};
 use tempfile::TempDir;
@@ -118,7 +118,7 @@ async fn rights_changes_and_deletion_revoke_refresh_tokens_and_refresh_follows_c
     assert_eq!(scope2, "profile:read profile:write");
     assert_eq!(claim_scope(&access2), "profile:read profile:write");
     // Kept for the family: restoring the right does not restore it here.
-    let stored = auth_server::oauth::refresh_tokens::find(&app.db, &refresh2)
+    let stored = auth_server::store::refresh_families::find(&app.db, &refresh2)
         .await
         .unwrap()
         .unwrap();
@@ -225,7 +225,7 @@ async fn users_update_and_delete_refuse_with_one_line_and_change_nothing() {
     // Nothing changed: not an admin, the same name.
     let (_, _, scope) = login(&app, "grace@example.com").await;
     assert_eq!(scope, "profile:read profile:write");
-    let user = auth_server::users::find_by_email(&app.db, "grace@example.com")
+    let user = auth_server::store::users::find_by_email(&app.db, "grace@example.com")
         .await
         .unwrap()
         .unwrap();

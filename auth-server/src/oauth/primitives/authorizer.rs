@@ -8,10 +8,13 @@ use shared::scope::ScopeSet;
 use url::Url;
 
 use super::{BAD_CODE, ext, from_oxide, private, set_private, to_oxide, wall_deadline};
-use crate::error::OAuthError;
-use crate::oauth::{GrantContext, GrantType, codes, refresh_tokens, scope_rules};
+use crate::errors::OAuthError;
+use crate::grant_type::GrantType;
+use crate::oauth::{GrantContext, scope_rules};
+use crate::store::codes;
+use crate::store::refresh_families as refresh_tokens;
+use crate::store::users;
 use crate::token::new_jti;
-use crate::users;
 
 /// oxide-auth's `Authorizer` over the `authorization_codes` table.
 pub struct CodeAuthorizer<'s> {

@@ -10,8 +10,9 @@ use oxide_auth_async::code_grant::{access_token, authorization, client_credentia
 use rocket::async_trait;
 
 use super::{ext, private, set_private};
-use crate::error::OAuthError;
-use crate::oauth::{GrantContext, GrantType, pkce};
+use crate::errors::OAuthError;
+use crate::grant_type::GrantType;
+use crate::oauth::{GrantContext, pkce};
 
 /// The longest `nonce` accepted: it is stored and echoed in every id_token
 /// of the grant, and real ones are a few dozen characters.

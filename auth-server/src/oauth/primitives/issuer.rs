@@ -16,12 +16,13 @@ use super::{
     BAD_CODE, BAD_REFRESH, ext, from_oxide, no_redirect, private, set_private, to_oxide,
     wall_deadline,
 };
-use crate::error::OAuthError;
-use crate::oauth::{
-    GrantContext, GrantType, TokenSuccess, codes, oidc, refresh_tokens, scope_rules,
-};
+use crate::errors::OAuthError;
+use crate::grant_type::GrantType;
+use crate::oauth::{GrantContext, TokenSuccess, oidc, scope_rules};
+use crate::store::codes;
+use crate::store::refresh_families as refresh_tokens;
+use crate::store::users;
 use crate::token::{Subject, new_jti};
-use crate::users;
 
 /// What a grant asks the issuer for, whichever way it got there.
 pub struct Issuance<'g> {
@@ -108,8 +109,10 @@ impl GrantContext<'_> {
             // third party only with the scope that names it (API.md).
             let subject = Subject::User {
                 id: &user.id,
-                email: (client.first_party || scope.has(Scope::Email)).then_some(&*user.email),
-                name: (client.first_party || scope.has(Scope::Profile)).then_some(&*user.name),
+                email: (client.metadata.first_party || scope.has(Scope::Email))
+                    .then_some(&*user.email),
+                name: (client.metadata.first_party || scope.has(Scope::Profile))
+                    .then_some(&*user.name),
             };
             // A code exchange chose its jti when it spent the code.
             let jti = private(extensions, ext::ACCESS_JTI).unwrap_or_else(new_jti);
@@ -170,7 +173,7 @@ impl GrantContext<'_> {
     fn token_scope(
         &self,
         scope: &ScopeSet,
-        client: &crate::clients::Client,
+        client: &crate::store::clients::Client,
         user: Option<&users::User>,
     ) -> Result<ScopeSet, ()> {
         scope_rules::for_token(scope, client, user).map_err(|error| self.refuse(error))

@@ -11,8 +11,8 @@ use oxide_auth_async::primitives::Registrar;
 use rocket::async_trait;
 
 use super::{NO_REDIRECT, to_oxide};
-use crate::clients;
 use crate::oauth::GrantContext;
+use crate::oauth::client_auth;
 use crate::oauth::scope_rules;
 
 /// oxide-auth's `Registrar` over the `clients` table.
@@ -41,7 +41,15 @@ impl Registrar for ClientRegistrar<'_> {
             .await?
             .ok_or(RegistrarError::Unspecified)?;
         let redirect_uri = match bound.redirect_uri {
-            Some(uri) if client.redirect_uris.iter().any(|r| r == uri.as_str()) => uri.into_owned(),
+            Some(uri)
+                if client
+                    .metadata
+                    .redirect_uris
+                    .iter()
+                    .any(|r| r == uri.as_str()) =>
+            {
+                uri.into_owned()
+            }
             Some(_) => return Err(RegistrarError::Unspecified),
             None => {
                 ExactUrl::new(NO_REDIRECT.to_owned()).map_err(|_| RegistrarError::PrimitiveError)?
@@ -68,7 +76,7 @@ impl Registrar for ClientRegistrar<'_> {
             .ok_or(RegistrarError::Unspecified)?;
         let requested = scope.map(|s| s.to_string());
         let granted =
-            scope_rules::asked(requested.as_deref(), &client.scopes).map_err(|error| {
+            scope_rules::asked(requested.as_deref(), &client.metadata.scopes).map_err(|error| {
                 self.context.refuse(error);
                 RegistrarError::Unspecified
             })?;
@@ -91,7 +99,7 @@ impl Registrar for ClientRegistrar<'_> {
             None => None,
         };
         let client = self.context.load_client(client_id).await?;
-        let client = clients::verify(client, secret).ok_or(RegistrarError::Unspecified)?;
+        let client = client_auth::verify(client, secret).ok_or(RegistrarError::Unspecified)?;
         self.context.authenticated_as(client);
         Ok(())
     }

@@ -6,8 +6,8 @@ use oxide_auth::code_grant::accesstoken::{Authorization, Request as AccessTokenR
 use oxide_auth::code_grant::client_credentials::Request as ClientCredentialsRequest;
 use oxide_auth::code_grant::refresh::Request as RefreshRequest;
 
-use crate::clients::PresentedCredentials;
 use crate::oauth::OAuthParams;
+use crate::oauth::client_auth::PresentedCredentials;
 
 /// A parsed token request as oxide-auth's flows read it. Client
 /// credentials reach them only through `authorization()`, already merged

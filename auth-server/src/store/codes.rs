@@ -9,9 +9,9 @@
 
 use sqlx::Row;
 
-use super::refresh_tokens;
-use crate::clients::{generate_secret, hash_secret};
-use crate::db::Db;
+use super::db::Db;
+use super::refresh_families;
+use super::secrets::{generate_secret, hash_secret};
 
 /// RFC 6749 §4.1.2 recommends at most ten minutes; one is plenty for a redirect.
 pub const CODE_TTL: i64 = 60;
@@ -150,7 +150,7 @@ pub async fn redeem(db: &Db, code: &str, plan: &Plan<'_>) -> Result<Redemption, 
             return Ok(Redemption::Invalid);
         }
         if let Some(family_id) = &stored.family_id {
-            let family = refresh_tokens::NewFamily {
+            let family = refresh_families::NewFamily {
                 family_id,
                 client_id: &stored.client_id,
                 user_id: &stored.user_id,
@@ -159,7 +159,7 @@ pub async fn redeem(db: &Db, code: &str, plan: &Plan<'_>) -> Result<Redemption, 
                 auth_time: stored.auth_time,
                 resource: stored.resource.as_deref(),
             };
-            refresh_tokens::insert_family(&mut tx, &family).await?;
+            refresh_families::insert_family(&mut tx, &family).await?;
         }
         tx.commit().await?;
         return Ok(Redemption::Fresh(stored));

@@ -3,12 +3,14 @@
 //! already be refused for its expiry; authorization codes are kept a day
 //! longer so that a late replay still revokes what the code issued
 //! (RFC 6749 §4.1.2). Failed-login counts go once they have expired
-//! (`oauth::throttle`).
+//! (`throttle`).
 
 use std::time::Duration;
 
-use crate::AppClock;
-use crate::db::Db;
+use shared::clock::AppClock;
+
+use super::db::Db;
+use super::{sessions, throttle};
 
 /// How often the tables are swept.
 const INTERVAL: Duration = Duration::from_secs(600);
@@ -58,7 +60,7 @@ pub async fn prune(db: &Db, now: i64) -> Result<u64, sqlx::Error> {
         .execute(&db.pool)
         .await?
         .rows_affected();
-    deleted += crate::oauth::throttle::prune(db, now).await?;
-    deleted += crate::oauth::sessions::prune(db, now).await?;
+    deleted += throttle::prune(db, now).await?;
+    deleted += sessions::prune(db, now).await?;
     Ok(deleted)
 }

@@ -23,8 +23,8 @@
 use sqlx::any::Any;
 use sqlx::{Row, Transaction};
 
-use crate::clients::{generate_secret, hash_secret};
-use crate::db::Db;
+use super::db::Db;
+use super::secrets::{generate_secret, hash_secret};
 
 /// A refresh token as stored.
 #[derive(Debug, Clone)]

@@ -1,129 +1,17 @@
-//! The two error families of the auth-server and how each becomes HTTP.
-//!
-//! - [`ApiError`]: everything outside the OAuth endpoints, answered as
-//!   problem+json (RFC 9457). Internal causes are logged and answered with a
-//!   generic 500 that never carries a database message.
-//! - [`OAuthError`]: the token endpoint's RFC 6749 §5.2 errors, answered as
-//!   `{"error", "error_description"}` with `Cache-Control: no-store`, and
-//!   `WWW-Authenticate` when client authentication failed.
-//!
-//! Both answer `503` with `Retry-After` when the work cannot be done now
-//! but soon can: the database is unreachable (pool timeout, broken
-//! connection), or too many password hashes wait. Never a `500` for that.
+//! The OAuth endpoints' errors (RFC 6749 §5.2, RFC 6750 §3, RFC 8707 §2):
+//! [`OAuthError`] and the one function that writes their JSON,
+//! `{"error", "error_description"}`, never cached, with `WWW-Authenticate`
+//! when client authentication failed and `Retry-After` when the client
+//! should wait: `429` when throttled, `503` when the database is
+//! unreachable or too many password hashes wait, never a `500` for that.
 
 use std::io::Cursor;
 
+use platform::db::{OUTAGE_RETRY_AFTER, is_unavailable};
 use rocket::Request;
 use rocket::http::{ContentType, Header, Status};
 use rocket::response::{self, Responder, Response};
 use shared::oauth::OAuthErrorBody;
-use shared::problem::{FieldError, Problem};
-
-use crate::db::is_unavailable;
-
-pub use platform::db::OUTAGE_RETRY_AFTER;
-
-#[derive(Debug, thiserror::Error)]
-pub enum ApiError {
-    #[error("invalid fields")]
-    Validation(Vec<FieldError>),
-    #[error("{0}")]
-    BadRequest(&'static str),
-    #[error("{0}")]
-    Conflict(&'static str),
-    #[error("not found")]
-    NotFound,
-    #[error("unsupported media type")]
-    UnsupportedMediaType,
-    #[error("payload too large")]
-    PayloadTooLarge,
-    /// A rate limit was reached; retry after this many seconds.
-    #[error("too many requests")]
-    TooManyRequests(u64),
-    #[error("service unavailable")]
-    Unavailable,
-    /// Too many password hashes wait; retry after this many seconds.
-    #[error("busy")]
-    Busy(u64),
-    #[error(transparent)]
-    Database(#[from] sqlx::Error),
-    #[error("{0}")]
-    Internal(String),
-}
-
-impl ApiError {
-    pub fn problem(&self) -> Problem {
-        match self {
-            ApiError::Validation(errors) => {
-                Problem::new(422, "One or more fields are invalid.").with_errors(errors.clone())
-            }
-            ApiError::BadRequest(detail) => Problem::new(400, *detail),
-            ApiError::Conflict(detail) => Problem::new(409, *detail),
-            ApiError::NotFound => Problem::new(404, "No such resource."),
-            ApiError::UnsupportedMediaType => {
-                Problem::new(415, "The request body must be application/json.")
-            }
-            ApiError::PayloadTooLarge => {
-                Problem::new(413, "The request body is larger than the limit of 64 KiB.")
-            }
-            ApiError::TooManyRequests(_) => Problem::new(
-                429,
-                "Too many signups from this address; retry after the time given.",
-            ),
-            ApiError::Unavailable => Problem::new(503, "The service is not ready."),
-            ApiError::Busy(_) => Problem::new(
-                503,
-                "Too many requests are waiting for a password check; retry later.",
-            ),
-            ApiError::Database(e) if is_unavailable(e) => {
-                Problem::new(503, "The service is temporarily unavailable; retry later.")
-            }
-            ApiError::Database(_) | ApiError::Internal(_) => {
-                Problem::new(500, "An internal error occurred.")
-            }
-        }
-    }
-}
-
-impl ApiError {
-    /// Seconds a client should wait before retrying, for a `503`.
-    fn retry_after(&self) -> Option<u64> {
-        match self {
-            ApiError::Busy(seconds) | ApiError::TooManyRequests(seconds) => Some(*seconds),
-            ApiError::Database(e) if is_unavailable(e) => Some(OUTAGE_RETRY_AFTER),
-            _ => None,
-        }
-    }
-}
-
-impl<'r> Responder<'r, 'static> for ApiError {
-    fn respond_to(self, request: &'r Request<'_>) -> response::Result<'static> {
-        match &self {
-            ApiError::Database(e) if is_unavailable(e) => {
-                tracing::warn!(error = %self, "database unavailable");
-            }
-            ApiError::Database(_) | ApiError::Internal(_) => {
-                tracing::error!(error = %self, "request failed");
-            }
-            _ => {}
-        }
-        let retry_after = self.retry_after();
-        let mut response = self.problem().respond_to(request)?;
-        if let Some(seconds) = retry_after {
-            response.set_header(Header::new("Retry-After", seconds.to_string()));
-        }
-        Ok(response)
-    }
-}
-
-impl From<crate::password::HashError> for ApiError {
-    fn from(error: crate::password::HashError) -> ApiError {
-        match error {
-            crate::password::HashError::Busy(busy) => ApiError::Busy(busy.retry_after),
-            crate::password::HashError::Failed(message) => ApiError::Internal(message),
-        }
-    }
-}
 
 /// RFC 6749 §5.2 error codes, plus the throttling answer of the password grant.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -289,31 +177,37 @@ impl From<sqlx::Error> for OAuthError {
     }
 }
 
-impl From<crate::password::Busy> for OAuthError {
-    fn from(busy: crate::password::Busy) -> OAuthError {
+impl From<crate::password_hash::Busy> for OAuthError {
+    fn from(busy: crate::password_hash::Busy) -> OAuthError {
         OAuthError::busy(busy.retry_after)
     }
 }
 
 impl<'r> Responder<'r, 'static> for OAuthError {
     fn respond_to(self, _: &'r Request<'_>) -> response::Result<'static> {
-        let body = serde_json::to_vec(&self.body()).unwrap_or_default();
-        let mut response = Response::build();
-        response
-            .status(self.status())
-            .header(ContentType::JSON)
-            .header(Header::new("Cache-Control", "no-store"))
-            .header(Header::new("Pragma", "no-cache"))
-            .sized_body(body.len(), Cursor::new(body));
+        let mut response = error_response(self.status(), &self.body());
         if self.code == OAuthErrorCode::InvalidClient {
-            response.header(Header::new(
+            response.set_header(Header::new(
                 "WWW-Authenticate",
                 r#"Basic realm="auth-server", charset="UTF-8""#,
             ));
         }
         if let Some(seconds) = self.retry_after {
-            response.header(Header::new("Retry-After", seconds.to_string()));
+            response.set_header(Header::new("Retry-After", seconds.to_string()));
         }
-        response.ok()
+        Ok(response)
     }
+}
+
+/// Every OAuth error answer, whatever endpoint gives it: `status` and the
+/// JSON body, never stored by a cache. The caller adds its challenge.
+pub fn error_response(status: Status, body: &OAuthErrorBody) -> Response<'static> {
+    let body = serde_json::to_vec(body).unwrap_or_default();
+    Response::build()
+        .status(status)
+        .header(ContentType::JSON)
+        .header(Header::new("Cache-Control", "no-store"))
+        .header(Header::new("Pragma", "no-cache"))
+        .sized_body(body.len(), Cursor::new(body))
+        .finalize()
 }

@@ -5,7 +5,7 @@
 //! reaches every instance within 2 s):
 //! - Every change to the `clients` table bumps `key_ring.clients_version` in
 //!   its own transaction, and a one-second poll reads that column
-//!   ([`clients::poll`](crate::clients::poll)). When it moved, every entry is
+//!   ([`Clients::poll`](super::clients::Clients::poll)). When it moved, every entry is
 //!   dropped.
 //! - An entry counts only while the last poll that reached the database
 //!   began less than [`FRESH_FOR`] ago, so a stalled poller or a lost
@@ -17,7 +17,7 @@
 //!   made-up ids cannot fill the cache); the entries are bounded in number.
 //!
 //! The cache is generic over the row it keeps; for clients that is
-//! [`Client`](crate::clients::Client), which holds the secret's digest only.
+//! [`Client`](super::clients::Client), which holds the secret's digest only.
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};

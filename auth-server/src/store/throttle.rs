@@ -55,7 +55,9 @@ use std::time::{Duration, Instant};
 use sha2::{Digest, Sha256};
 use sqlx::Row;
 
-use crate::db::{Backend, Db};
+use platform::db::Backend;
+
+use super::db::{Db, Tx};
 
 /// Longest `username` looked at; longer is refused before any work (an
 /// email address is at most 320 characters, RFC 3696 errata 1690).
@@ -63,7 +65,7 @@ pub const MAX_USERNAME_CHARS: usize = 320;
 
 /// How long an attempt waits for a place before it is refused: longer
 /// than the attempts ahead of it take to settle (each is checked within
-/// about 2 s or answered `503`, `password::MAX_EXPECTED_WAIT`).
+/// about 2 s or answered `503`, `password_hash::MAX_EXPECTED_WAIT`).
 pub const MAX_ADMISSION_WAIT: Duration = Duration::from_secs(3);
 
 /// `Retry-After` for an attempt that waited [`MAX_ADMISSION_WAIT`] in vain.
@@ -486,7 +488,7 @@ impl LoginThrottle {
 /// database hands a guesser a few attempts at most, and a place lost is
 /// forgotten within [`RESERVATION_TTL`]; waiting would add a disk flush to
 /// every login, before and after its password is checked.
-async fn begin_counting(db: &Db) -> Result<sqlx::Transaction<'static, sqlx::Any>, sqlx::Error> {
+async fn begin_counting(db: &Db) -> Result<Tx, sqlx::Error> {
     let mut tx = db.begin_write().await?;
     if db.backend == Backend::Postgres {
         sqlx::query("set local synchronous_commit = off")

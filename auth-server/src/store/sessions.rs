@@ -15,9 +15,9 @@ use rocket::http::{Cookie, CookieJar, SameSite};
 use shared::scope::ScopeSet;
 use sqlx::Row;
 
-use crate::clients::{generate_secret, hash_secret};
+use super::db::Db;
+use super::secrets::{generate_secret, hash_secret};
 use crate::config::AppConfig;
-use crate::db::Db;
 
 /// The session cookie's name.
 pub const COOKIE: &str = "auth_session";

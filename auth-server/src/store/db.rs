@@ -4,31 +4,24 @@
 //!
 //! While the database is unreachable, requests must fail fast rather than
 //! queue: a connection is waited for at most [`ACQUIRE_TIMEOUT`], and
-//! [`is_unavailable`] tells the errors that mean "not now" (answered `503`
+//! [`platform::db::is_unavailable`] tells the errors that mean "not now" (answered `503`
 //! with `Retry-After`) from real faults. The pool reconnects by itself, so
 //! service resumes as soon as the database is back.
 
-use std::sync::Arc;
-
-use platform::db::{Migrations, PoolSize};
+use platform::db::{ACQUIRE_TIMEOUT, Backend, Migrations, OpenError as DbSetupError, PoolSize};
 use sqlx::AnyPool;
 use sqlx::migrate::Migrator;
 
-pub use platform::db::{ACQUIRE_TIMEOUT, Backend, OpenError as DbSetupError, is_unavailable};
-
-use crate::client_cache::VersionedCache;
-use crate::clients::Client;
-
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/sqlite");
 static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/postgres");
+
+/// A transaction of the pool, as the stores pass it between their steps.
+pub type Tx = sqlx::Transaction<'static, sqlx::Any>;
 
 #[derive(Debug, Clone)]
 pub struct Db {
     pub pool: AnyPool,
     pub backend: Backend,
-    /// Clients read through this handle (see `client_cache`); shared by
-    /// its clones, kept current by `clients::poll`.
-    pub clients: Arc<VersionedCache<Client>>,
 }
 
 impl Db {
@@ -46,16 +39,12 @@ impl Db {
             acquire_timeout: ACQUIRE_TIMEOUT,
         };
         let (pool, backend) = platform::db::open(url, &migrations, size).await?;
-        Ok(Db {
-            pool,
-            backend,
-            clients: Arc::default(),
-        })
+        Ok(Db { pool, backend })
     }
 
     /// Begins a transaction that writes (`platform::db::begin_write`: on
     /// SQLite the write lock is taken now, not at the first write).
-    pub async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>, sqlx::Error> {
+    pub async fn begin_write(&self) -> Result<Tx, sqlx::Error> {
         platform::db::begin_write(&self.pool, self.backend).await
     }
 
@@ -82,7 +71,7 @@ pub fn flag(row: &sqlx::any::AnyRow, column: &str) -> Result<bool, sqlx::Error> 
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
-    use super::*;
+    use platform::db::is_unavailable;
     use sqlx::{ConnectOptions, Connection};
     use std::time::Duration;
 

@@ -1,0 +1,25 @@
+//! The tables, one module per family of them, each the only code that
+//! writes its SQL: the database handle and its migrations (`db`), the
+//! secrets every credential is made of and stored as (`secrets`), then
+//! `users`, `clients` (with `client_cache`), `codes` (authorization codes
+//! and the consent page's login tickets), `refresh_families` (refresh
+//! tokens, their families and the revoked access tokens), `sessions`
+//! (sign-in sessions and remembered consent), `throttle` (failed logins and
+//! signups per key), and `prune`, which deletes what has expired from all
+//! of them.
+//!
+//! Nothing here knows HTTP or OAuth's error format: a store answers rows or
+//! a `sqlx::Error`, and the code above decides what that means.
+
+pub mod client_cache;
+pub mod clients;
+pub mod codes;
+pub mod db;
+pub mod prune;
+pub mod refresh_families;
+pub mod secrets;
+pub mod sessions;
+pub mod throttle;
+pub mod users;
+
+pub use db::Db;

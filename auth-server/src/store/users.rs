@@ -1,0 +1,228 @@
+//! The `users` table: accounts, found by email (sign-in) or by id (the
+//! `sub` of their tokens), and the operator's changes to them. A change of
+//! rights or a deletion revokes the account's refresh token families in the
+//! same transaction (`refresh_families`).
+//!
+//! What a new account must look like, and how its password is hashed, is
+//! `accounts`; this is where the rows are.
+
+use sqlx::Row;
+
+use super::db::{Db, flag, is_unique_violation};
+use super::refresh_families;
+
+#[derive(Debug, Clone)]
+pub struct User {
+    pub id: String,
+    pub email: String,
+    pub name: String,
+    pub password_hash: String,
+    pub is_admin: bool,
+    pub created_at: i64,
+}
+
+/// Whether an account has this (normalised) email.
+pub async fn email_taken(db: &Db, email: &str) -> Result<bool, sqlx::Error> {
+    Ok(sqlx::query("select 1 from users where email = $1")
+        .bind(email)
+        .fetch_optional(&db.pool)
+        .await?
+        .is_some())
+}
+
+/// An account as it is inserted: checked, its password already hashed.
+pub struct NewUserRow<'a> {
+    pub email: &'a str,
+    pub name: &'a str,
+    pub password_hash: &'a str,
+    pub is_admin: bool,
+}
+
+/// Inserts a user; `Ok(None)` when the email is taken (the unique index
+/// settles two signups racing for one email).
+pub async fn insert(db: &Db, user: NewUserRow<'_>, now: i64) -> Result<Option<User>, sqlx::Error> {
+    let id = uuid::Uuid::new_v4().to_string();
+    let result = sqlx::query(
+        "insert into users (id, email, name, password_hash, is_admin, created_at, updated_at) \
+         values ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(&id)
+    .bind(user.email)
+    .bind(user.name)
+    .bind(user.password_hash)
+    .bind(user.is_admin)
+    .bind(now)
+    .bind(now)
+    .execute(&db.pool)
+    .await;
+    match result {
+        Ok(_) => Ok(Some(User {
+            id,
+            email: user.email.to_owned(),
+            name: user.name.to_owned(),
+            password_hash: user.password_hash.to_owned(),
+            is_admin: user.is_admin,
+            created_at: now,
+        })),
+        Err(e) if is_unique_violation(&e) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// sqlx 0.9 takes only static SQL, so the column list is spliced in by `concat!`.
+macro_rules! user_columns {
+    () => {
+        "id, email, name, password_hash, is_admin, created_at"
+    };
+}
+
+fn user_from_row(row: &sqlx::any::AnyRow) -> Result<User, sqlx::Error> {
+    Ok(User {
+        id: row.try_get("id")?,
+        email: row.try_get("email")?,
+        name: row.try_get("name")?,
+        password_hash: row.try_get("password_hash")?,
+        is_admin: flag(row, "is_admin")?,
+        created_at: row.try_get("created_at")?,
+    })
+}
+
+pub async fn find_by_email(db: &Db, email: &str) -> Result<Option<User>, sqlx::Error> {
+    // No stored email holds NUL (signup refuses control characters), and
+    // PostgreSQL refuses it in text with an error: a sign-in form may send one.
+    if email.contains('\0') {
+        return Ok(None);
+    }
+    sqlx::query(concat!(
+        "select ",
+        user_columns!(),
+        " from users where email = $1"
+    ))
+    .bind(email)
+    .fetch_optional(&db.pool)
+    .await?
+    .as_ref()
+    .map(user_from_row)
+    .transpose()
+}
+
+/// A user by id (the `sub` of their tokens).
+pub async fn find_by_id(db: &Db, id: &str) -> Result<Option<User>, sqlx::Error> {
+    sqlx::query(concat!(
+        "select ",
+        user_columns!(),
+        " from users where id = $1"
+    ))
+    .bind(id)
+    .fetch_optional(&db.pool)
+    .await?
+    .as_ref()
+    .map(user_from_row)
+    .transpose()
+}
+
+/// What an operator changes on an account (`users update`).
+#[derive(Debug, Clone, Default)]
+pub struct UserChanges {
+    pub is_admin: Option<bool>,
+    /// Already checked with [`check_name`].
+    pub name: Option<String>,
+}
+
+/// An account after `users update`, and how many of its refresh token
+/// families the change revoked.
+#[derive(Debug, Clone)]
+pub struct UpdatedUser {
+    pub user: User,
+    pub revoked_families: u64,
+}
+
+/// Applies `changes` to the account with this (normalised) email; `None`
+/// when there is none. A change of rights revokes every refresh token
+/// family of the user in the same transaction, so no refresh token issued
+/// under the old rights outlives it (refresh also re-derives the scope from
+/// the current rights, for a grant that raced the change).
+/// `access_expires_at` bounds how long their access tokens could live.
+pub async fn update_user(
+    db: &Db,
+    email: &str,
+    changes: &UserChanges,
+    now: i64,
+    access_expires_at: i64,
+) -> Result<Option<UpdatedUser>, sqlx::Error> {
+    let mut tx = db.begin_write().await?;
+    // The write first: it takes the row (or, on SQLite, the database) lock,
+    // so two updates of one user run one after the other.
+    let updated =
+        sqlx::query("update users set updated_at = $2 where email = $1 returning is_admin")
+            .bind(email)
+            .bind(now)
+            .fetch_optional(&mut *tx)
+            .await?;
+    let Some(row) = updated else {
+        tx.rollback().await?;
+        return Ok(None);
+    };
+    let was_admin = flag(&row, "is_admin")?;
+    let is_admin = changes.is_admin.unwrap_or(was_admin);
+    let user = sqlx::query(concat!(
+        "update users set is_admin = $2, name = coalesce($3, name) where email = $1 returning ",
+        user_columns!()
+    ))
+    .bind(email)
+    .bind(is_admin)
+    .bind(changes.name.as_deref())
+    .fetch_one(&mut *tx)
+    .await?;
+    let user = user_from_row(&user)?;
+    let revoked_families = if is_admin == was_admin {
+        0
+    } else {
+        refresh_families::revoke_user_families(&mut tx, &user.id, now, access_expires_at).await?
+    };
+    tx.commit().await?;
+    Ok(Some(UpdatedUser {
+        user,
+        revoked_families,
+    }))
+}
+
+/// Deletes the account with this (normalised) email; `None` when there is
+/// none. Its refresh token families are revoked first, in the same
+/// transaction, so their access tokens are listed as revoked
+/// (introspection answers `active: false`) before the rows go with the
+/// user; what else refers to the user (codes, tickets) goes by cascade.
+pub async fn delete_user(
+    db: &Db,
+    email: &str,
+    now: i64,
+    access_expires_at: i64,
+) -> Result<Option<UpdatedUser>, sqlx::Error> {
+    let mut tx = db.begin_write().await?;
+    let found = sqlx::query(concat!(
+        "update users set updated_at = $2 where email = $1 returning ",
+        user_columns!()
+    ))
+    .bind(email)
+    .bind(now)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some(row) = found else {
+        tx.rollback().await?;
+        return Ok(None);
+    };
+    let user = user_from_row(&row)?;
+    let revoked_families =
+        refresh_families::revoke_user_families(&mut tx, &user.id, now, access_expires_at).await?;
+    // Without the cascade (a SQLite connection with foreign keys off), the
+    // rows would stay, revoked, and every grant still finds no user.
+    sqlx::query("delete from users where id = $1")
+        .bind(&user.id)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(Some(UpdatedUser {
+        user,
+        revoked_families,
+    }))
+}
