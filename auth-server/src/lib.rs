@@ -9,23 +9,19 @@
 //! service does.
 
 pub mod accounts;
-pub mod body;
 pub mod cli;
 pub mod config;
-pub mod cors;
-pub mod discovery;
 pub mod errors;
 pub mod grant_type;
-pub mod health;
+pub mod grants;
 pub mod keys;
 pub mod oauth;
-pub mod openapi;
+pub mod oxide;
 pub mod pages;
 pub mod password_hash;
 pub mod routes;
 pub mod store;
 pub mod telemetry;
-pub mod token;
 
 use std::sync::Arc;
 
@@ -35,11 +31,11 @@ use rocket::{Build, Rocket};
 
 use config::{AppConfig, ConfigError};
 use keys::{KeyStore, KeyStoreError};
+use oauth::jwt::TokenMinter;
 use platform::db::OpenError as DbSetupError;
 use shared::clock::AppClock;
 use store::clients::Clients;
 use store::db::Db;
-use token::TokenMinter;
 
 /// Why the server cannot start; each names the setting at fault.
 #[derive(Debug, thiserror::Error)]
@@ -124,12 +120,12 @@ pub fn rocket(figment: Figment, services: Services) -> Rocket<Build> {
         .manage(clock)
         .manage(background)
         .register("/", shared::problem::catchers())
-        .attach(health::stage())
-        .attach(discovery::stage())
+        .attach(routes::health::stage())
+        .attach(routes::discovery::stage())
         .attach(routes::signup::stage())
-        .attach(oauth::stage())
-        .attach(cors::stage())
-        .attach(openapi::stage())
+        .attach(routes::oauth_endpoints())
+        .attach(routes::cors::stage())
+        .attach(routes::openapi::stage())
         .attach(platform::observe::stage("auth-server"))
         .attach(platform::boot::announce("auth-server"))
 }

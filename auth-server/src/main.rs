@@ -2,7 +2,8 @@
 
 use std::process::ExitCode;
 
-use auth_server::cli::{Cli, CliError, Command};
+use auth_server::cli::CliError;
+use auth_server::cli::command::{Cli, Command};
 use clap::Parser;
 
 #[rocket::main]

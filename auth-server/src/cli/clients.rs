@@ -387,29 +387,6 @@ mod tests {
     }
 
     #[test]
-    fn an_unknown_grant_is_refused_by_the_command_line() {
-        use clap::Parser;
-        let parse = |grant: &str| {
-            crate::cli::Cli::try_parse_from([
-                "auth-server",
-                "clients",
-                "create",
-                "--name",
-                "app",
-                "--grant",
-                grant,
-            ])
-        };
-        assert!(parse("client_credentials").is_ok());
-        let error = parse("implicit")
-            .err()
-            .map(|e| e.to_string())
-            .unwrap_or_default();
-        assert!(error.contains("invalid value 'implicit'"), "{error}");
-        assert!(error.contains("authorization_code"), "{error}");
-    }
-
-    #[test]
     fn redirect_uris_follow_the_contract() {
         for good in [
             "https://app.example/cb",

@@ -1,67 +1,23 @@
-//! OAuth 2.0 and OpenID Connect: the token endpoint and its grants, the
-//! authorization endpoint with its pages, revocation, introspection,
-//! userinfo and logout, and the tables behind them.
-//!
-//! A token request flows through `request` (its form), `token_endpoint`
-//! (dispatch on its [`GrantType`]), the grant's own file, oxide-auth's
-//! flows over our `primitives`, all sharing one [`GrantContext`], and
-//! `response`.
+//! What every grant and OAuth endpoint shares, below the grants and the
+//! oxide-auth adapter and above the tables:
+//! - [`context`]: the one context of an OAuth request (the server's state,
+//!   when it arrived, its `Authorization` header and client address);
+//! - [`forms`]: the token and authorization requests' parameters, typed;
+//! - [`client_auth`]: client authentication, for every endpoint that asks;
+//! - [`scope_rules`]: what a code or token may carry;
+//! - [`pkce`]: RFC 7636, S256 only;
+//! - [`sign_in`]: one throttled password check, whatever door it comes by;
+//! - [`mint`]: the one path every grant's tokens take, and the token
+//!   response; [`jwt`] signs them, [`id_token`] says what an id_token holds;
+//! - [`own_tokens`]: recognising the tokens this issuer signed.
 
-pub mod authorization_code;
-pub mod authorize;
 pub mod client_auth;
-pub mod client_credentials;
-mod context;
-pub mod csrf;
-pub mod introspect;
-pub mod oidc;
-pub mod password;
+pub mod context;
+pub mod forms;
+pub mod id_token;
+pub mod jwt;
+pub mod mint;
+pub mod own_tokens;
 pub mod pkce;
-pub mod primitives;
-pub mod refresh;
-mod request;
-mod response;
-pub mod revoke;
 pub mod scope_rules;
 pub mod sign_in;
-pub mod token_endpoint;
-
-pub use context::{FlowError, GrantContext};
-pub use request::{OAuthParams, RequestMeta, TokenRequestForm, read_form, read_page_form};
-pub use response::{TokenFailure, TokenSuccess};
-
-use rocket::routes;
-
-use crate::config::AppConfig;
-use crate::store::throttle::LoginThrottle;
-
-pub fn stage() -> rocket::fairing::AdHoc {
-    rocket::fairing::AdHoc::on_ignite("oauth", |rocket| async {
-        // The client address (platform::client_addr) reads the trusted proxies
-        // from managed state, for the handlers and the request log alike.
-        let trusted = rocket
-            .state::<AppConfig>()
-            .map(|config| config.trusted_proxies.clone())
-            .unwrap_or_default();
-        rocket
-            .manage(trusted)
-            .manage(LoginThrottle::default())
-            .attach(authorize::security_headers())
-            .mount(
-                "/",
-                routes![
-                    token_endpoint::token,
-                    token_endpoint::login,
-                    authorize::authorize_page,
-                    authorize::authorize_submit,
-                    revoke::revoke,
-                    introspect::introspect,
-                    oidc::userinfo_get,
-                    oidc::userinfo_post,
-                    oidc::logout,
-                    oidc::logout_submit
-                ],
-            )
-            .mount("/", crate::pages::routes())
-    })
-}

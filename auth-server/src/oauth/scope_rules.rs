@@ -26,8 +26,7 @@ use shared::scope::{Scope, ScopeSet};
 
 use crate::errors::{OAuthError, OAuthErrorCode};
 use crate::store::clients::Client;
-use crate::store::db::Db;
-use crate::store::users::{self, User};
+use crate::store::users::User;
 
 /// The refusal when nothing of a request can be granted.
 pub const fn nothing_to_grant() -> OAuthError {
@@ -46,16 +45,6 @@ pub fn user_scopes(user: &User) -> ScopeSet {
         scopes.push(Scope::ProfilesRead);
     }
     ScopeSet::from_scopes(scopes)
-}
-
-/// The scopes the user holds now, from the database; `None` when the
-/// account is gone. A refresh narrows its grant to these, so rights taken
-/// away are gone at the next refresh whatever the grant once held.
-pub async fn current_rights(db: &Db, user_id: &str) -> Result<Option<ScopeSet>, sqlx::Error> {
-    Ok(users::find_by_id(db, user_id)
-        .await?
-        .as_ref()
-        .map(user_scopes))
 }
 
 /// What a client asks for: the requested scope if it is registered for

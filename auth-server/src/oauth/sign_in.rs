@@ -15,14 +15,14 @@ use std::net::IpAddr;
 
 use secrecy::SecretString;
 
-use crate::password_hash::{self as password, Busy};
+use crate::password_hash::{self, Busy};
 use crate::store::db::Db;
 use crate::store::throttle::{Attempt, LoginThrottle};
 use crate::store::users::{self, User};
 
 /// Why a sign-in was not decided.
 #[derive(Debug)]
-pub enum Refusal {
+pub enum Undecided {
     /// The throttle refused it (`429`, retry after this many seconds).
     Throttled(u64),
     /// Too many password hashes are waiting (`503`); nothing was counted.
@@ -31,9 +31,9 @@ pub enum Refusal {
     Database(sqlx::Error),
 }
 
-impl From<sqlx::Error> for Refusal {
-    fn from(error: sqlx::Error) -> Refusal {
-        Refusal::Database(error)
+impl From<sqlx::Error> for Undecided {
+    fn from(error: sqlx::Error) -> Undecided {
+        Undecided::Database(error)
     }
 }
 
@@ -48,11 +48,11 @@ pub async fn check(
     address: Option<IpAddr>,
     password: SecretString,
     now: i64,
-) -> Result<Option<User>, Refusal> {
+) -> Result<Option<User>, Undecided> {
     let attempt = Attempt::new(account, address);
     if let Err(wait) = throttle.admit(db, &attempt, now).await? {
         tracing::warn!(client_ip = ?address, "sign-in throttled");
-        return Err(Refusal::Throttled(wait));
+        return Err(Undecided::Throttled(wait));
     }
     let verified = match verify(db, account, password).await {
         Ok(verified) => verified,
@@ -82,11 +82,11 @@ pub async fn check(
 }
 
 /// The account, when `password` is its password.
-async fn verify(db: &Db, account: &str, password: SecretString) -> Result<Option<User>, Refusal> {
+async fn verify(db: &Db, account: &str, password: SecretString) -> Result<Option<User>, Undecided> {
     let user = users::find_by_email(db, account).await?;
     let stored = user.as_ref().map(|u| u.password_hash.clone());
-    let verified = password::verify(password, stored)
+    let verified = password_hash::verify(password, stored)
         .await
-        .map_err(Refusal::Busy)?;
+        .map_err(Undecided::Busy)?;
     Ok(user.filter(|_| verified))
 }

@@ -16,8 +16,8 @@ use serde::{Deserialize, Deserializer, Serialize};
 use shared::clock::{AppClock, rfc3339};
 use shared::problem::Problem;
 
+use super::form;
 use crate::accounts;
-use crate::body;
 use crate::config::AppConfig;
 use crate::errors::ApiError;
 use crate::store::db::Db;
@@ -32,9 +32,9 @@ pub fn stage() -> rocket::fairing::AdHoc {
     })
 }
 
-/// The signup body. Any other member (`id`, `role`, …) is ignored. A
-/// member that is missing or not a string is read as absent, so that the
-/// `422` names it ("is required and must be a string").
+// A member that is missing or not a string is read as absent, so that the
+// `422` names it ("is required and must be a string").
+/// The signup body. Any other member (`id`, `role`, …) is ignored.
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 pub struct SignupRequest {
     #[serde(default, deserialize_with = "text")]
@@ -99,7 +99,7 @@ pub async fn signup(
     signups: &State<SignupThrottle>,
     clock: &State<AppClock>,
 ) -> Result<Created, ApiError> {
-    let body = body::json_object(content_type, data).await?;
+    let body = form::json_object(content_type, data).await?;
     // Every member reads as text or absent, so this never fails.
     let request: SignupRequest =
         serde_json::from_value(serde_json::Value::Object(body)).unwrap_or_default();

@@ -28,7 +28,7 @@ const MAX_COOKIE_CHARS: usize = 128;
 
 /// A live sign-in.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SignIn {
+pub struct Session {
     pub user_id: String,
     /// When the password was typed (unix seconds).
     pub auth_time: i64,
@@ -79,7 +79,7 @@ pub async fn current(
     db: &Db,
     jar: &CookieJar<'_>,
     now: i64,
-) -> Result<Option<SignIn>, sqlx::Error> {
+) -> Result<Option<Session>, sqlx::Error> {
     let Some(token) = presented(jar) else {
         return Ok(None);
     };
@@ -93,7 +93,7 @@ pub async fn current(
     .fetch_optional(&db.pool)
     .await?;
     row.map(|row| {
-        Ok(SignIn {
+        Ok(Session {
             user_id: row.try_get("user_id")?,
             auth_time: row.try_get("auth_time")?,
         })

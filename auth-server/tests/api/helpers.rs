@@ -23,7 +23,7 @@ pub struct TestApp {
     /// The running server's settings and token issuer, for tests that drive
     /// its oxide-auth primitives directly.
     pub config: auth_server::config::AppConfig,
-    pub issuer: std::sync::Arc<auth_server::token::TokenMinter>,
+    pub issuer: std::sync::Arc<auth_server::oauth::jwt::TokenMinter>,
     _dir: TempDir,
 }
 
@@ -102,7 +102,7 @@ pub type Launched = (
     String,
     rocket::Shutdown,
     auth_server::store::Db,
-    std::sync::Arc<auth_server::token::TokenMinter>,
+    std::sync::Arc<auth_server::oauth::jwt::TokenMinter>,
     auth_server::config::AppConfig,
     auth_server::store::clients::Clients,
 );
@@ -133,7 +133,7 @@ pub async fn launch(figment: Figment) -> Launched {
         .unwrap()
         .clone();
     let issuer = rocket
-        .state::<std::sync::Arc<auth_server::token::TokenMinter>>()
+        .state::<std::sync::Arc<auth_server::oauth::jwt::TokenMinter>>()
         .unwrap()
         .clone();
     let config = rocket

@@ -2,8 +2,12 @@
 //! traits, on the running server's database: what any oxide-auth flow (or
 //! a future frontend) relies on, beyond what the HTTP tests reach.
 
-use auth_server::oauth::GrantContext;
-use auth_server::oauth::primitives::{ClientRegistrar, CodeAuthorizer, GrantIssuer, ext};
+use auth_server::oauth::context::GrantContext;
+use auth_server::oxide::authorizer::CodeAuthorizer;
+use auth_server::oxide::extensions::ext;
+use auth_server::oxide::flow::Flow;
+use auth_server::oxide::issuer::GrantIssuer;
+use auth_server::oxide::registrar::ClientRegistrar;
 use auth_server::store::clients::Client;
 use oxide_auth::primitives::grant::{Extensions, Grant, Value};
 use oxide_auth::primitives::registrar::{ClientUrl, ExactUrl, RegistrarError};
@@ -14,7 +18,7 @@ use std::borrow::Cow;
 use crate::helpers::{TestApp, spawn_app};
 use crate::oauth_support::{REDIRECT_URI, VERIFIER, challenge, public_app, register_client};
 
-fn session(app: &TestApp) -> GrantContext<'_> {
+fn context(app: &TestApp) -> GrantContext<'_> {
     GrantContext::new(
         &app.db,
         &app.clients,
@@ -48,7 +52,8 @@ fn client_url<'a>(id: &'a str, redirect: &str) -> ClientUrl<'a> {
 async fn the_registrar_binds_only_exact_registered_redirect_uris() {
     let app = spawn_app().await;
     let client = public_app(&app).await;
-    let session = session(&app);
+    let context = context(&app);
+    let session = Flow::authorization(&context, None);
     let registrar = ClientRegistrar::new(&session);
 
     let bound = registrar
@@ -94,7 +99,8 @@ async fn the_registrar_checks_secrets_and_public_clients() {
         register_client(&app, "Svc", &["client_credentials"], "profiles:read", false).await;
     let public = public_app(&app).await;
     let secret = confidential.secret.clone().unwrap();
-    let session = session(&app);
+    let context = context(&app);
+    let session = Flow::authorization(&context, None);
     let registrar = ClientRegistrar::new(&session);
 
     assert!(
@@ -130,7 +136,8 @@ async fn an_authorized_code_is_extracted_once() {
     let app = spawn_app().await;
     let user = app.signup("ada@example.com").await;
     let client = public_app(&app).await;
-    let session = session(&app);
+    let context = context(&app);
+    let session = Flow::authorization(&context, None);
     let mut authorizer = CodeAuthorizer::new(&session);
     let mut extensions = Extensions::new();
     for (key, value) in [
@@ -180,7 +187,8 @@ async fn the_issuer_recovers_only_live_tokens_of_ours() {
     let app = spawn_app().await;
     let user = app.signup("ada@example.com").await;
     let client = public_app(&app).await;
-    let session = session(&app);
+    let context = context(&app);
+    let session = Flow::authorization(&context, None);
     assert!(
         ClientRegistrar::new(&session)
             .check(&client.id, None)

@@ -108,7 +108,7 @@ impl OpenIdMetadata {
                 ),
                 (
                     "claims_supported",
-                    serde_json::json!(crate::oauth::oidc::CLAIMS_SUPPORTED),
+                    serde_json::json!(crate::oauth::id_token::CLAIMS_SUPPORTED),
                 ),
                 ("claims_parameter_supported", false.into()),
                 ("request_parameter_supported", false.into()),

@@ -1,8 +1,8 @@
-//! The one place access tokens are minted, for every grant: RFC 9068 JWTs
-//! signed RS256 with the key ring's signing key.
+//! The JWTs the issuer signs, for every grant: RFC 9068 access tokens and
+//! OpenID Connect id_tokens, RS256 with the key ring's signing key.
 //!
 //! Signing goes through `jsonwebtoken`'s signer extension point: the key
-//! ring's [`SigningKey`] is a [`JwtSigner`], holding the aws-lc `RsaKeyPair`
+//! ring's `SigningKey` is a `JwtSigner`, holding the aws-lc `RsaKeyPair`
 //! parsed once when the ring was loaded. The JWS around it is assembled here,
 //! with the header's base64 precomputed per key, so a token costs one JSON
 //! serialisation and one RSA signature.
@@ -15,11 +15,10 @@
 //! finding it from the DER bytes in a global table, installed before
 //! anything else in the process touches `jsonwebtoken`. Measured with
 //! `cargo bench --workspace --bench issue -- mint` (criterion, release, on
-//! the shared 2-core build machine, one session): `mint_access_token` took
-//! 269 µs before the signer went through `JwtSigner` and 259 µs after (the
-//! same aws-lc call; later runs under heavier load scattered both between
-//! 340 and 830 µs), while `jsonwebtoken::encode` of the same claims with a
-//! key of the same size took 1.06 ms, a quarter of the throughput.
+//! a shared 2-core machine): `mint_access_token` takes about 260 µs, the
+//! aws-lc signature and little else (under heavier load runs scattered
+//! between 340 and 830 µs), while `jsonwebtoken::encode` of the same claims
+//! with a key of the same size took 1.06 ms, a quarter of the throughput.
 
 use std::sync::Arc;
 
@@ -62,9 +61,8 @@ pub fn new_jti() -> String {
 #[error("signing failed")]
 pub struct SigningError;
 
-/// Mints the access tokens and id_tokens of every grant (oxide-auth's
-/// `Issuer` for the grants is `oauth::primitives::GrantIssuer`, which calls
-/// this through `GrantContext::mint`).
+/// Signs the access tokens and id_tokens of every grant; what goes in
+/// them is decided by `oauth::mint`.
 pub struct TokenMinter {
     keys: Arc<KeyStore>,
     issuer: String,
@@ -95,39 +93,17 @@ impl TokenMinter {
         &self.issuer
     }
 
-    /// Mints an access token for `subject`, obtained by `client_id`, at `now`.
-    pub fn mint(
-        &self,
-        subject: Subject<'_>,
-        client_id: &str,
-        scope: &ScopeSet,
-        now: i64,
-    ) -> Result<MintedToken, SigningError> {
-        self.mint_with_jti(subject, client_id, scope, now, new_jti())
-    }
-
-    /// [`mint`](Self::mint) with a `jti` chosen beforehand: a code exchange
-    /// records it on the code before minting, so that a concurrent replay
-    /// of the code can revoke the token whoever finishes first.
-    pub fn mint_with_jti(
-        &self,
-        subject: Subject<'_>,
-        client_id: &str,
-        scope: &ScopeSet,
-        now: i64,
-        jti: String,
-    ) -> Result<MintedToken, SigningError> {
-        self.mint_for(subject, client_id, scope, now, jti, None)
-    }
-
     /// `AUDIENCE`: the `aud` of a token whose request named no resource.
     pub fn audience(&self) -> &str {
         &self.audience
     }
 
-    /// [`mint_with_jti`](Self::mint_with_jti) for a resource (RFC 8707)
-    /// already checked against the client; `None` is `AUDIENCE`.
-    pub fn mint_for(
+    /// Signs an access token for `subject`, obtained by `client_id`, at
+    /// `now`, with a `jti` chosen by the caller (a code exchange records it
+    /// on the code before minting, so that a concurrent replay can revoke
+    /// the token whoever finishes first), for a resource (RFC 8707) already
+    /// checked against the client; `None` is `AUDIENCE`.
+    pub fn sign_access_token(
         &self,
         subject: Subject<'_>,
         client_id: &str,
@@ -182,7 +158,7 @@ impl TokenMinter {
     /// Signs an OpenID Connect `id_token` (OIDC Core §2): RS256 with the
     /// signing key of access tokens, `typ` `JWT` so that neither kind of
     /// token can pass for the other. `claims` come from
-    /// [`crate::oauth::oidc`]; `iss`, `iat` and `exp` are set here.
+    /// [`id_token`](super::id_token); `iss`, `iat` and `exp` are set here.
     pub fn sign_id_token(
         &self,
         mut claims: serde_json::Map<String, serde_json::Value>,

@@ -1,4 +1,5 @@
-//! A token request as oxide-auth's flows read it.
+//! A token request as oxide-auth's flows read it: our typed form, and the
+//! client credentials already merged from the Basic header or the body.
 
 use std::borrow::Cow;
 
@@ -6,36 +7,47 @@ use oxide_auth::code_grant::accesstoken::{Authorization, Request as AccessTokenR
 use oxide_auth::code_grant::client_credentials::Request as ClientCredentialsRequest;
 use oxide_auth::code_grant::refresh::Request as RefreshRequest;
 
-use crate::oauth::OAuthParams;
 use crate::oauth::client_auth::PresentedCredentials;
+use crate::oauth::forms::TokenForm;
 
 /// A parsed token request as oxide-auth's flows read it. Client
 /// credentials reach them only through `authorization()`, already merged
 /// from the Basic header or the body by [`PresentedCredentials`], so that
 /// oxide-auth's own merging never sees them twice.
 pub struct TokenRequest<'a> {
-    params: &'a OAuthParams,
+    form: &'a TokenForm,
     credentials: &'a PresentedCredentials,
 }
 
 impl<'a> TokenRequest<'a> {
-    pub fn new(params: &'a OAuthParams, credentials: &'a PresentedCredentials) -> TokenRequest<'a> {
-        TokenRequest {
-            params,
-            credentials,
-        }
+    pub fn new(form: &'a TokenForm, credentials: &'a PresentedCredentials) -> TokenRequest<'a> {
+        TokenRequest { form, credentials }
     }
 
     fn param(&self, name: &str) -> Option<Cow<'_, str>> {
-        self.params.get(name).map(Cow::Borrowed)
+        let form = self.form;
+        let value = match name {
+            "grant_type" => &form.grant_type,
+            "code" => &form.code,
+            "redirect_uri" => &form.redirect_uri,
+            "refresh_token" => &form.refresh_token,
+            "scope" => &form.scope,
+            _ => return None,
+        };
+        value.as_deref().map(Cow::Borrowed)
     }
 
     /// Body parameters other than the client's credentials.
     fn extension_param(&self, name: &str) -> Option<Cow<'_, str>> {
-        match name {
-            "client_id" | "client_secret" => None,
-            _ => self.param(name),
-        }
+        let form = self.form;
+        let value = match name {
+            "code_verifier" => &form.code_verifier,
+            "resource" => &form.resource,
+            "username" => &form.username,
+            "password" => &form.password,
+            _ => return self.param(name),
+        };
+        value.as_deref().map(Cow::Borrowed)
     }
 
     fn confidential(&self) -> Option<(Cow<'_, str>, Cow<'_, [u8]>)> {

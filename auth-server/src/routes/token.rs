@@ -1,25 +1,24 @@
 //! The token endpoint (`POST /oauth/token`, RFC 6749 §3.2) and its
-//! seed-compatible alias `POST /login`: dispatch on `grant_type` to the
-//! grant's own file, and the metrics of each outcome.
+//! seed-compatible alias `POST /login`: the form read, the grant
+//! dispatched on `grant_type`, and the metrics of each outcome.
 
-use rocket::data::Data;
-use rocket::http::ContentType;
 use rocket::{State, post};
 use shared::oauth::{OAuthErrorBody, TokenResponse};
 use shared::problem::Problem;
 
-use super::{
-    GrantContext, TokenFailure, TokenRequestForm, TokenSuccess, authorization_code,
-    client_credentials, password, read_form, refresh,
-};
+use super::form::{OAuthForm, TokenFailure};
 use crate::errors::OAuthError;
 use crate::grant_type::GrantType;
+use crate::grants;
+use crate::oauth::context::GrantContext;
+use crate::oauth::forms::{TokenForm, required};
+use crate::oauth::mint::TokenSuccess;
 use crate::store::throttle::LoginThrottle;
 
 /// Obtain an access token (RFC 6749 §3.2).
 #[utoipa::path(
     post, path = "/oauth/token", tag = "oauth",
-    request_body(content = TokenRequestForm, content_type = "application/x-www-form-urlencoded"),
+    request_body(content = TokenForm, content_type = "application/x-www-form-urlencoded"),
     responses(
         (status = 200, description = "Issued", body = TokenResponse),
         (status = 400, description = "RFC 6749 §5.2 error", body = OAuthErrorBody),
@@ -31,20 +30,16 @@ use crate::store::throttle::LoginThrottle;
          body = OAuthErrorBody, headers(("Retry-After" = u64, description = "Seconds to wait"))),
     )
 )]
-#[post("/oauth/token", data = "<data>")]
+#[post("/oauth/token", data = "<form>")]
 pub async fn token(
-    mut context: GrantContext<'_>,
+    context: GrantContext<'_>,
     throttle: &State<LoginThrottle>,
-    content_type: Option<&ContentType>,
-    data: Data<'_>,
+    form: Result<OAuthForm<TokenForm>, TokenFailure>,
 ) -> Result<TokenSuccess, TokenFailure> {
-    context.params = read_form(content_type, data).await?;
-    let grant_type = GrantType::parse(context.params.require("grant_type")?);
+    let OAuthForm(form) = form?;
+    let grant_type = GrantType::parse(required(&form.grant_type, "grant_type")?);
     let result = match grant_type {
-        Some(GrantType::Password) => password::grant(&context, throttle).await,
-        Some(GrantType::ClientCredentials) => client_credentials::grant(&context).await,
-        Some(GrantType::AuthorizationCode) => authorization_code::grant(&context).await,
-        Some(GrantType::RefreshToken) => refresh::grant(&context).await,
+        Some(grant_type) => grants::issue(grant_type, &context, &form, throttle).await,
         None => Err(OAuthError::unsupported_grant_type()),
     };
     record_outcome(grant_type, &result);
@@ -55,7 +50,7 @@ pub async fn token(
 /// sends it, where `grant_type` may be left out.
 #[utoipa::path(
     post, path = "/login", tag = "oauth",
-    request_body(content = TokenRequestForm, content_type = "application/x-www-form-urlencoded"),
+    request_body(content = TokenForm, content_type = "application/x-www-form-urlencoded"),
     responses(
         (status = 200, description = "Issued", body = TokenResponse),
         (status = 400, description = "RFC 6749 §5.2 error", body = OAuthErrorBody),
@@ -64,19 +59,18 @@ pub async fn token(
          body = OAuthErrorBody, headers(("Retry-After" = u64, description = "Seconds to wait"))),
     )
 )]
-#[post("/login", data = "<data>")]
+#[post("/login", data = "<form>")]
 pub async fn login(
-    mut context: GrantContext<'_>,
+    context: GrantContext<'_>,
     throttle: &State<LoginThrottle>,
-    content_type: Option<&ContentType>,
-    data: Data<'_>,
+    form: Result<OAuthForm<TokenForm>, TokenFailure>,
 ) -> Result<TokenSuccess, TokenFailure> {
-    context.params = read_form(content_type, data).await?;
-    let grant_type = context.params.get("grant_type");
+    let OAuthForm(form) = form?;
+    let grant_type = form.grant_type.as_deref();
     if grant_type.is_some_and(|g| GrantType::parse(g) != Some(GrantType::Password)) {
         return Err(OAuthError::unsupported_grant_type().into());
     }
-    let result = password::grant(&context, throttle).await;
+    let result = grants::password::grant(&context, &form, throttle).await;
     record_outcome(Some(GrantType::Password), &result);
     Ok(result?)
 }

@@ -25,7 +25,7 @@ use url::Url;
 
 use crate::config::AppConfig;
 
-const STYLESHEET: &str = include_str!("../assets/pages.css");
+const STYLESHEET: &str = include_str!("../../assets/pages.css");
 
 /// The stylesheet's digest: its URL's version and the CSP's only style source.
 static STYLESHEET_VERSION: LazyLock<String> = LazyLock::new(|| {

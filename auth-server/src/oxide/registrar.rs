@@ -10,19 +10,18 @@ use oxide_auth::primitives::scope::Scope as OxideScope;
 use oxide_auth_async::primitives::Registrar;
 use rocket::async_trait;
 
-use super::{NO_REDIRECT, to_oxide};
-use crate::oauth::GrantContext;
-use crate::oauth::client_auth;
-use crate::oauth::scope_rules;
+use super::extensions::{NO_REDIRECT, to_oxide};
+use super::flow::Flow;
+use crate::oauth::{client_auth, scope_rules};
 
 /// oxide-auth's `Registrar` over the `clients` table.
 pub struct ClientRegistrar<'s> {
-    context: &'s GrantContext<'s>,
+    flow: &'s Flow<'s>,
 }
 
 impl<'s> ClientRegistrar<'s> {
-    pub fn new(context: &'s GrantContext<'s>) -> ClientRegistrar<'s> {
-        ClientRegistrar { context }
+    pub fn new(flow: &'s Flow<'s>) -> ClientRegistrar<'s> {
+        ClientRegistrar { flow }
     }
 }
 
@@ -36,7 +35,7 @@ impl Registrar for ClientRegistrar<'_> {
         bound: ClientUrl<'a>,
     ) -> Result<BoundClient<'a>, RegistrarError> {
         let client = self
-            .context
+            .flow
             .load_client(&bound.client_id)
             .await?
             .ok_or(RegistrarError::Unspecified)?;
@@ -70,14 +69,14 @@ impl Registrar for ClientRegistrar<'_> {
         scope: Option<OxideScope>,
     ) -> Result<PreGrant, RegistrarError> {
         let client = self
-            .context
+            .flow
             .load_client(&bound.client_id)
             .await?
             .ok_or(RegistrarError::Unspecified)?;
         let requested = scope.map(|s| s.to_string());
         let granted =
             scope_rules::asked(requested.as_deref(), &client.metadata.scopes).map_err(|error| {
-                self.context.refuse(error);
+                self.flow.refuse(error);
                 RegistrarError::Unspecified
             })?;
         Ok(PreGrant {
@@ -98,9 +97,9 @@ impl Registrar for ClientRegistrar<'_> {
             Some(Ok(secret)) => Some(secret),
             None => None,
         };
-        let client = self.context.load_client(client_id).await?;
+        let client = self.flow.load_client(client_id).await?;
         let client = client_auth::verify(client, secret).ok_or(RegistrarError::Unspecified)?;
-        self.context.authenticated_as(client);
+        self.flow.authenticated_as(client);
         Ok(())
     }
 }

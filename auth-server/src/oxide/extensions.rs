@@ -1,45 +1,10 @@
-//! oxide-auth's primitives over our own tables, one file per role:
-//!
-//! - [`ClientRegistrar`] (`registrar`): the `clients` table (exact redirect
-//!   URIs, scopes, SHA-256 secrets compared in constant time, public
-//!   clients);
-//! - [`CodeAuthorizer`] (`authorizer`): one-time authorization codes, stored
-//!   hashed and bound to client, redirect URI, user, scope and PKCE
-//!   challenge;
-//! - [`GrantIssuer`] (`issuer`): RFC 9068 access tokens from the
-//!   [`TokenMinter`](crate::token::TokenMinter) and opaque rotating refresh
-//!   tokens stored hashed; every grant's tokens go through its `mint`;
-//! - [`GrantChecks`] (`checks`): the per-client rules oxide-auth has no
-//!   place for (allowed grants, PKCE required for public clients, `plain`
-//!   refused, `nonce` and `resource`);
-//! - [`GrantEndpoint`] (`endpoint`): the four together, as oxide-auth-async's
-//!   flows want them;
-//! - [`TokenRequest`] (`request`): a token request as those flows read it.
-//!
-//! The flows drive them for the authorization request and the
-//! authorization code, refresh and client credentials grants; the password
-//! grant, which oxide-auth lacks, calls the registrar and the issuer's
-//! `mint` directly. Each primitive works on the request's
-//! [`GrantContext`](super::GrantContext), where it records what it learned
-//! and, when it refuses, why.
+//! What the primitives carry through oxide-auth's `Grant` and how our
+//! values become oxide-auth's: the private grant extensions ([`ext`]), the
+//! scope and time conversions, and the URL of grants that redirect nowhere.
 //!
 //! Time: our primitives decide expiry with the server's clock (a parameter
 //! in tests); oxide-auth compares `Grant::until` with the wall clock, so
 //! `until` is "wall-clock now plus the lifetime left on ours".
-
-mod authorizer;
-mod checks;
-mod endpoint;
-mod issuer;
-mod registrar;
-mod request;
-
-pub use authorizer::CodeAuthorizer;
-pub use checks::{GrantChecks, MAX_NONCE_CHARS};
-pub use endpoint::GrantEndpoint;
-pub use issuer::{GrantIssuer, Issuance};
-pub use registrar::ClientRegistrar;
-pub use request::TokenRequest;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use oxide_auth::primitives::grant::{Extensions, Value};
@@ -47,13 +12,10 @@ use oxide_auth::primitives::scope::Scope as OxideScope;
 use shared::scope::ScopeSet;
 use url::Url;
 
-const BAD_CODE: &str = "The authorization code is invalid, expired, or was already used.";
-const BAD_REFRESH: &str = "The refresh token is invalid, expired, or revoked.";
-
-/// Grants that redirect nowhere (client credentials, password, refresh)
-/// still need a URL in oxide-auth's `Grant`; this one can never be a
-/// redirect target, and only the code flow ever redirects.
-const NO_REDIRECT: &str = "urn:x-auth-server:no-redirect";
+/// Grants that redirect nowhere (client credentials, refresh) still need a
+/// URL in oxide-auth's `Grant`; this one can never be a redirect target,
+/// and only the code flow ever redirects.
+pub const NO_REDIRECT: &str = "urn:x-auth-server:no-redirect";
 
 /// Private grant extensions: facts a grant carries from one primitive to
 /// the next (never sent to a client).
@@ -83,33 +45,33 @@ pub mod ext {
     pub const RESOURCE: &str = "resource";
 }
 
-fn private(extensions: &Extensions, key: &str) -> Option<String> {
+pub fn private(extensions: &Extensions, key: &str) -> Option<String> {
     extensions
         .private()
         .find(|(name, _)| *name == key)
         .and_then(|(_, value)| value.map(str::to_owned))
 }
 
-fn set_private(extensions: &mut Extensions, key: &str, value: impl Into<String>) {
+pub fn set_private(extensions: &mut Extensions, key: &str, value: impl Into<String>) {
     extensions.set_raw(key.to_owned(), Value::private(Some(value.into())));
 }
 
-fn to_oxide(scope: &ScopeSet) -> Result<OxideScope, ()> {
+pub(super) fn to_oxide(scope: &ScopeSet) -> Result<OxideScope, ()> {
     scope.to_string().parse().map_err(|_| ())
 }
 
-fn from_oxide(scope: &OxideScope) -> ScopeSet {
+pub fn from_oxide(scope: &OxideScope) -> ScopeSet {
     ScopeSet::parse(&scope.to_string())
 }
 
 /// `expires_at` on our clock, as a wall-clock instant for oxide-auth.
-fn wall_deadline(expires_at: i64, now: i64) -> DateTime<Utc> {
+pub fn wall_deadline(expires_at: i64, now: i64) -> DateTime<Utc> {
     let left = TimeDelta::try_seconds(expires_at.saturating_sub(now)).unwrap_or_default();
     DateTime::<Utc>::from(shared::clock::system_time())
         .checked_add_signed(left)
         .unwrap_or(DateTime::<Utc>::MAX_UTC)
 }
 
-fn no_redirect() -> Result<Url, ()> {
+pub(super) fn no_redirect() -> Result<Url, ()> {
     Url::parse(NO_REDIRECT).map_err(|_| ())
 }

@@ -9,15 +9,17 @@
 //! tokens and tokens of other clients get the same `200` (RFC 7009 §2.2),
 //! so the endpoint tells nobody which tokens exist.
 
-use rocket::data::Data;
-use rocket::http::{ContentType, Header};
+use rocket::http::Header;
 use rocket::post;
-
-use super::introspect::own_access_token;
-use super::{GrantContext, TokenFailure, client_auth, read_form};
-use crate::errors::OAuthError;
-use crate::store::refresh_families as refresh_tokens;
 use shared::oauth::OAuthErrorBody;
+
+use super::form::{OAuthForm, TokenFailure};
+use crate::errors::OAuthError;
+use crate::oauth::client_auth::{self, PresentedCredentials};
+use crate::oauth::context::GrantContext;
+use crate::oauth::forms::required;
+use crate::oauth::own_tokens::own_access_token;
+use crate::store::refresh_families;
 
 /// `200` with an empty body, never cached.
 #[derive(rocket::Responder)]
@@ -26,13 +28,13 @@ pub struct Revoked((), Header<'static>);
 
 /// The form of a revocation request (RFC 7009 §2.1).
 #[derive(Debug, serde::Deserialize, utoipa::ToSchema)]
-#[allow(dead_code)]
 pub struct RevocationForm {
-    token: String,
+    #[schema(value_type = String, required = true)]
+    pub token: Option<String>,
     /// `refresh_token` or `access_token`: a hint; either kind is revoked.
-    token_type_hint: Option<String>,
-    client_id: Option<String>,
-    client_secret: Option<String>,
+    pub token_type_hint: Option<String>,
+    pub client_id: Option<String>,
+    pub client_secret: Option<String>,
 }
 
 /// Revoke a token (RFC 7009).
@@ -45,35 +47,38 @@ pub struct RevocationForm {
         (status = 401, description = "Client authentication failed", body = OAuthErrorBody),
     )
 )]
-#[post("/oauth/revoke", data = "<data>")]
+#[post("/oauth/revoke", data = "<form>")]
 pub async fn revoke(
-    mut context: GrantContext<'_>,
-    content_type: Option<&ContentType>,
-    data: Data<'_>,
+    context: GrantContext<'_>,
+    form: Result<OAuthForm<RevocationForm>, TokenFailure>,
 ) -> Result<Revoked, TokenFailure> {
-    context.params = read_form(content_type, data).await?;
+    let OAuthForm(form) = form?;
     let (db, config, now) = (context.db, context.config, context.now);
-    let presented = context.credentials()?.or_first_party();
+    let presented = PresentedCredentials::extract(
+        context.meta.authorization.as_deref(),
+        form.client_id.as_deref(),
+        form.client_secret.as_deref(),
+    )?
+    .or_first_party();
     let caller = client_auth::authenticate(context.clients, &presented).await?;
-    let params = &context.params;
-    let token = params.require("token")?;
+    let token = required(&form.token, "token")?;
     let (issuer, keys) = (context.tokens, context.tokens.keys());
     let done = Revoked((), Header::new("Cache-Control", "no-store"));
 
     // The hint only orders the lookups (RFC 7009 §2.1); both are tried.
-    let try_refresh_first = params.get("token_type_hint") != Some("access_token");
+    let try_refresh_first = form.token_type_hint.as_deref() != Some("access_token");
     for kind in if try_refresh_first {
         [true, false]
     } else {
         [false, true]
     } {
         if kind {
-            let stored = refresh_tokens::find(db, token)
+            let stored = refresh_families::find(db, token)
                 .await
                 .map_err(OAuthError::from)?;
             if let Some(stored) = stored {
                 if stored.client_id == caller.id {
-                    refresh_tokens::revoke_family(db, &stored.family_id, now, now + issuer.ttl())
+                    refresh_families::revoke_family(db, &stored.family_id, now, now + issuer.ttl())
                         .await
                         .map_err(OAuthError::from)?;
                 }
@@ -81,7 +86,7 @@ pub async fn revoke(
             }
         } else if let Some(claims) = own_access_token(keys, config, token) {
             if claims.client_id == caller.id {
-                refresh_tokens::revoke_access_token(db, &claims.jti, claims.exp)
+                refresh_families::revoke_access_token(db, &claims.jti, claims.exp)
                     .await
                     .map_err(OAuthError::from)?;
             }

@@ -1,5 +1,4 @@
-//! Token introspection (RFC 7662, `POST /oauth/introspect`) and the check
-//! of our own access tokens that revocation shares.
+//! Token introspection (RFC 7662, `POST /oauth/introspect`).
 //!
 //! Only an authenticated confidential client may ask (a resource server, in
 //! practice); anything else gets `401 invalid_client`. Access and refresh
@@ -8,48 +7,29 @@
 //! used or revoked is simply `{"active": false}`: RFC 7662 §2.2 wants no
 //! reason given. Answers carry the user's email, so they are never cached.
 
-use rocket::data::Data;
-use rocket::http::{ContentType, Header};
+use rocket::http::Header;
 use rocket::serde::json::Json;
 use rocket::{Responder, post};
 use serde_json::{Value, json};
-use shared::claims::AccessTokenClaims;
-use shared::verifier::{ClaimRules, Jws, MAX_LEEWAY_SECS, TokenKind};
-
-use super::{GrantContext, TokenFailure, client_auth, read_form};
-use crate::config::AppConfig;
-use crate::errors::OAuthError;
-use crate::keys::KeyStore;
-use crate::store::refresh_families as refresh_tokens;
 use shared::oauth::OAuthErrorBody;
 
-/// The claims of an access token we signed, whatever its expiry and its
-/// audience; `None` for anything else (bad signature, unknown key, another
-/// issuer, not an access token). The workspace's one JWS verifier
-/// ([`shared::verifier::Jws`]) over the local key ring, whose keys were
-/// turned into verifying keys when the ring was loaded.
-pub fn own_access_token(
-    keys: &KeyStore,
-    config: &AppConfig,
-    token: &str,
-) -> Option<AccessTokenClaims> {
-    let jws = Jws::parse(token, TokenKind::Access).ok()?;
-    let ring = keys.current();
-    let key = ring.keys.iter().find(|key| key.kid == jws.kid())?;
-    // A handful of small allocations, next to an RSA verification.
-    let rules = ClaimRules::access_tokens(&config.issuer, None, MAX_LEEWAY_SECS);
-    let (_, claims) = jws.access_token(&key.verifying, &rules, None).ok()?;
-    Some(claims)
-}
+use super::form::{OAuthForm, TokenFailure};
+use crate::errors::OAuthError;
+use crate::oauth::client_auth::{self, PresentedCredentials};
+use crate::oauth::context::GrantContext;
+use crate::oauth::forms::required;
+use crate::oauth::own_tokens::own_access_token;
+use crate::store::refresh_families;
 
 /// The form of an introspection request (RFC 7662 §2.1).
 #[derive(Debug, serde::Deserialize, utoipa::ToSchema)]
-#[allow(dead_code)]
 pub struct IntrospectionForm {
-    token: String,
-    token_type_hint: Option<String>,
-    client_id: Option<String>,
-    client_secret: Option<String>,
+    #[schema(value_type = String, required = true)]
+    pub token: Option<String>,
+    // A hint only: both kinds of token are looked up whatever it says.
+    pub token_type_hint: Option<String>,
+    pub client_id: Option<String>,
+    pub client_secret: Option<String>,
 }
 
 /// An introspection answer: JSON, never stored by a cache (RFC 7662 §4).
@@ -85,20 +65,24 @@ impl Introspection {
         (status = 401, description = "Client authentication failed", body = OAuthErrorBody),
     )
 )]
-#[post("/oauth/introspect", data = "<data>")]
+#[post("/oauth/introspect", data = "<form>")]
 pub async fn introspect(
-    mut context: GrantContext<'_>,
-    content_type: Option<&ContentType>,
-    data: Data<'_>,
+    context: GrantContext<'_>,
+    form: Result<OAuthForm<IntrospectionForm>, TokenFailure>,
 ) -> Result<Introspection, TokenFailure> {
-    context.params = read_form(content_type, data).await?;
+    let OAuthForm(form) = form?;
     let (db, config, now) = (context.db, context.config, context.now);
-    let caller = client_auth::authenticate(context.clients, &context.credentials()?).await?;
+    let presented = PresentedCredentials::extract(
+        context.meta.authorization.as_deref(),
+        form.client_id.as_deref(),
+        form.client_secret.as_deref(),
+    )?;
+    let caller = client_auth::authenticate(context.clients, &presented).await?;
     // A public client cannot prove who it is, so it may not look into tokens.
     if caller.is_public() {
         return Err(OAuthError::invalid_client().into());
     }
-    let token = context.params.require("token")?;
+    let token = required(&form.token, "token")?;
     let keys = context.tokens.keys();
 
     // A JWT is recognised by its signature without a database read, so
@@ -106,7 +90,7 @@ pub async fn introspect(
     if let Some(claims) = own_access_token(keys, config, token) {
         let live = claims.exp > now
             && claims.nbf <= now + shared::verifier::MAX_LEEWAY_SECS
-            && !refresh_tokens::is_access_token_revoked(db, &claims.jti)
+            && !refresh_families::is_access_token_revoked(db, &claims.jti)
                 .await
                 .map_err(OAuthError::from)?;
         if !live {
@@ -131,7 +115,7 @@ pub async fn introspect(
         return Ok(Introspection::new(body));
     }
 
-    let stored = refresh_tokens::find(db, token)
+    let stored = refresh_families::find(db, token)
         .await
         .map_err(OAuthError::from)?;
     match stored {

@@ -9,10 +9,11 @@ use oxide_auth::primitives::grant::Extensions;
 use oxide_auth_async::code_grant::{access_token, authorization, client_credentials};
 use rocket::async_trait;
 
-use super::{ext, private, set_private};
+use super::extensions::{ext, private, set_private};
+use super::flow::Flow;
 use crate::errors::OAuthError;
 use crate::grant_type::GrantType;
-use crate::oauth::{GrantContext, pkce};
+use crate::oauth::pkce;
 
 /// The longest `nonce` accepted: it is stored and echoed in every id_token
 /// of the grant, and real ones are a few dozen characters.
@@ -21,12 +22,12 @@ pub const MAX_NONCE_CHARS: usize = 512;
 /// The rules oxide-auth leaves to extensions: which grants a client may
 /// use, and PKCE as RFC 9700 §2.1.1 wants it.
 pub struct GrantChecks<'s> {
-    context: &'s GrantContext<'s>,
+    flow: &'s Flow<'s>,
 }
 
 impl<'s> GrantChecks<'s> {
-    pub fn new(context: &'s GrantContext<'s>) -> GrantChecks<'s> {
-        GrantChecks { context }
+    pub fn new(flow: &'s Flow<'s>) -> GrantChecks<'s> {
+        GrantChecks { flow }
     }
 }
 
@@ -38,14 +39,14 @@ impl authorization::Extension for GrantChecks<'_> {
         &mut self,
         request: &(dyn AuthorizationRequest + Sync),
     ) -> Result<Extensions, ()> {
-        let context = self.context;
-        let client = context.loaded().ok_or(())?;
+        let flow = self.flow;
+        let client = flow.loaded().ok_or(())?;
         let refuse = |description| {
-            context.refuse(OAuthError::invalid_request(description));
+            flow.refuse(OAuthError::invalid_request(description));
             Err(())
         };
         if !client.allows_grant(GrantType::AuthorizationCode) {
-            context.refuse(OAuthError::unauthorized_client(
+            flow.refuse(OAuthError::unauthorized_client(
                 "This client may not use the authorization code grant.",
             ));
             return Err(());
@@ -73,16 +74,16 @@ impl authorization::Extension for GrantChecks<'_> {
         }
         let resource = request.extension("resource");
         if let Some(resource) = resource.as_deref()
-            && !context.allows_resource(&client, resource)
+            && !flow.ctx.allows_resource(&client, resource)
         {
-            context.refuse(OAuthError::invalid_target());
+            flow.refuse(OAuthError::invalid_target());
             return Err(());
         }
         let mut extensions = Extensions::new();
         if let Some(nonce) = nonce {
             set_private(&mut extensions, ext::NONCE, nonce);
         }
-        if let Some(resource) = resource.filter(|r| r != context.tokens.audience()) {
+        if let Some(resource) = resource.filter(|r| r != flow.ctx.tokens.audience()) {
             set_private(&mut extensions, ext::RESOURCE, resource);
         }
         // The string as sent: the exchange must present the same one.
@@ -103,10 +104,10 @@ impl access_token::Extension for GrantChecks<'_> {
         request: &(dyn AccessTokenRequest + Sync),
         data: Extensions,
     ) -> Result<Extensions, ()> {
-        let context = self.context;
-        let client = context.authenticated_or_refuse()?;
+        let flow = self.flow;
+        let client = flow.authenticated_or_refuse()?;
         let refuse = |error| {
-            context.refuse(error);
+            flow.refuse(error);
             Err(())
         };
         // RFC 6749 §4.1.3: identical to the authorization request's.
@@ -150,11 +151,11 @@ impl client_credentials::Extension for GrantChecks<'_> {
         &mut self,
         _: &(dyn ClientCredentialsRequest + Sync),
     ) -> Result<Extensions, ()> {
-        let context = self.context;
-        let client = context.authenticated_or_refuse()?;
+        let flow = self.flow;
+        let client = flow.authenticated_or_refuse()?;
         // A public client has nothing to prove who it is with (RFC 6749 §4.4).
         if client.is_public() || !client.allows_grant(GrantType::ClientCredentials) {
-            context.refuse(OAuthError::unauthorized_client(
+            flow.refuse(OAuthError::unauthorized_client(
                 "This client may not use the client_credentials grant.",
             ));
             return Err(());

@@ -2,16 +2,20 @@
 //! oxide-auth does not have. RFC 9700 §2.4 forbids it for third parties, so
 //! only clients registered as first-party may use it; without `client_id`
 //! the built-in public first-party client is assumed.
+//!
+//! The request flows one way: the client authenticated, the password
+//! checked (throttled), the scope decided, the tokens minted.
 
-use oxide_auth::primitives::grant::Extensions;
-use oxide_auth_async::primitives::Registrar;
 use secrecy::SecretString;
 
-use super::primitives::{ClientRegistrar, Issuance};
-use super::sign_in;
-use super::{GrantContext, TokenSuccess, scope_rules};
 use crate::errors::OAuthError;
 use crate::grant_type::GrantType;
+use crate::oauth::client_auth;
+use crate::oauth::context::GrantContext;
+use crate::oauth::forms::{TokenForm, required};
+use crate::oauth::mint::{self, Holder, Issuance, Refresh, TokenSuccess};
+use crate::oauth::scope_rules;
+use crate::oauth::sign_in::{self, Undecided};
 use crate::store::clients::FIRST_PARTY_CLIENT_ID;
 use crate::store::throttle::{LoginThrottle, MAX_USERNAME_CHARS};
 
@@ -21,36 +25,25 @@ const BAD_CREDENTIALS: &str = "The username or password is incorrect.";
 #[tracing::instrument(skip_all, fields(grant = "password"))]
 pub async fn grant(
     ctx: &GrantContext<'_>,
+    form: &TokenForm,
     throttle: &LoginThrottle,
 ) -> Result<TokenSuccess, OAuthError> {
-    let username = ctx.params.require("username")?;
+    let username = required(&form.username, "username")?;
     if username.chars().count() > MAX_USERNAME_CHARS {
         return Err(OAuthError::invalid_request(
             "The username is longer than 320 characters.",
         ));
     }
-    let password = ctx.params.require("password")?;
+    let password = required(&form.password, "password")?;
 
-    let presented = ctx.credentials()?;
-    ctx.present(&presented);
-    let client = match presented.client_id.as_deref() {
-        None => {
-            let client = ctx
-                .clients
-                .find(FIRST_PARTY_CLIENT_ID)
-                .await?
-                .ok_or_else(OAuthError::server_error)?;
-            ctx.authenticated_as(client.clone());
-            client
-        }
-        Some(client_id) => {
-            let secret = presented.client_secret.as_deref().map(str::as_bytes);
-            ClientRegistrar::new(ctx)
-                .check(client_id, secret)
-                .await
-                .map_err(|_| ctx.failure(OAuthError::invalid_client()))?;
-            ctx.authenticated().ok_or_else(OAuthError::server_error)?
-        }
+    let presented = form.credentials(&ctx.meta)?;
+    let client = match presented.client_id {
+        None => ctx
+            .clients
+            .find(FIRST_PARTY_CLIENT_ID)
+            .await?
+            .ok_or_else(OAuthError::server_error)?,
+        Some(_) => client_auth::authenticate(ctx.clients, &presented).await?,
     };
     if !client.metadata.first_party || !client.allows_grant(GrantType::Password) {
         return Err(OAuthError::unauthorized_client(
@@ -72,21 +65,25 @@ pub async fn grant(
     let user = match checked {
         Ok(Some(user)) => user,
         Ok(None) => return Err(OAuthError::invalid_grant(BAD_CREDENTIALS)),
-        Err(sign_in::Refusal::Throttled(wait)) => return Err(OAuthError::throttled(wait)),
-        Err(sign_in::Refusal::Busy(busy)) => return Err(busy.into()),
-        Err(sign_in::Refusal::Database(error)) => return Err(error.into()),
+        Err(Undecided::Throttled(wait)) => return Err(OAuthError::throttled(wait)),
+        Err(Undecided::Busy(busy)) => return Err(busy.into()),
+        Err(Undecided::Database(error)) => return Err(error.into()),
     };
 
-    let scope = scope_rules::granted(ctx.params.get("scope"), &client, &user)?;
-    // Access and refresh token through the issuer every grant uses.
+    let scope = scope_rules::granted(form.scope.as_deref(), &client, &user)?;
+    let resource = ctx.resource_for(&client, form.resource.as_deref(), None)?;
     let issuance = Issuance {
-        owner_id: &user.id,
-        client_id: &client.id,
+        client: &client,
+        holder: Holder::User(&user),
         scope,
-        extensions: &Extensions::new(),
+        resource,
+        access_jti: None,
+        nonce: None,
+        auth_time: None,
+        grant_scope: None,
+        refresh: Refresh::NewFamily,
     };
-    let outcome = ctx.mint(issuance, None).await;
-    let success = ctx.conclude(outcome)?;
+    let success = mint::mint(ctx, issuance).await?;
     tracing::info!(user_id = %user.id, client_id = %client.id, "access token issued");
     Ok(success)
 }

@@ -7,23 +7,23 @@ use rocket::async_trait;
 use shared::scope::ScopeSet;
 use url::Url;
 
-use super::{BAD_CODE, ext, from_oxide, private, set_private, to_oxide, wall_deadline};
+use super::extensions::{ext, from_oxide, private, set_private, to_oxide, wall_deadline};
+use super::flow::Flow;
 use crate::errors::OAuthError;
 use crate::grant_type::GrantType;
-use crate::oauth::{GrantContext, scope_rules};
-use crate::store::codes;
-use crate::store::refresh_families as refresh_tokens;
-use crate::store::users;
-use crate::token::new_jti;
+use crate::oauth::jwt::new_jti;
+use crate::oauth::mint::BAD_CODE;
+use crate::oauth::scope_rules;
+use crate::store::{codes, refresh_families};
 
 /// oxide-auth's `Authorizer` over the `authorization_codes` table.
 pub struct CodeAuthorizer<'s> {
-    context: &'s GrantContext<'s>,
+    flow: &'s Flow<'s>,
 }
 
 impl<'s> CodeAuthorizer<'s> {
-    pub fn new(context: &'s GrantContext<'s>) -> CodeAuthorizer<'s> {
-        CodeAuthorizer { context }
+    pub fn new(flow: &'s Flow<'s>) -> CodeAuthorizer<'s> {
+        CodeAuthorizer { flow }
     }
 }
 
@@ -33,25 +33,22 @@ impl Authorizer for CodeAuthorizer<'_> {
     /// than the user holds, whatever the client negotiated (RFC 6749 §3.3:
     /// the token response says what was granted), and never nothing.
     async fn authorize(&mut self, grant: Grant) -> Result<String, ()> {
-        let context = self.context;
-        let user = users::find_by_id(context.db, &grant.owner_id)
-            .await
-            .map_err(|e| context.db_failed(e))?;
-        let Some(user) = user else {
-            context.refuse(OAuthError::server_error());
+        let flow = self.flow;
+        let Some(user) = flow.user(&grant.owner_id).await? else {
+            flow.refuse(OAuthError::server_error());
             return Err(());
         };
         let scope =
             scope_rules::narrowed(&from_oxide(&grant.scope), &scope_rules::user_scopes(&user))
-                .map_err(|error| context.refuse(error))?;
+                .map_err(|error| flow.refuse(error))?;
         let redirect_uri = private(&grant.extensions, ext::REDIRECT_URI)
             .unwrap_or_else(|| grant.redirect_uri.to_string());
         let challenge = private(&grant.extensions, ext::CHALLENGE);
         let nonce = private(&grant.extensions, ext::NONCE);
         let resource = private(&grant.extensions, ext::RESOURCE);
-        let auth_time = context.auth_time();
+        let auth_time = flow.auth_time();
         codes::create(
-            context.db,
+            flow.ctx.db,
             codes::NewCode {
                 client_id: &grant.client_id,
                 user_id: &user.id,
@@ -61,21 +58,22 @@ impl Authorizer for CodeAuthorizer<'_> {
                 nonce: nonce.as_deref(),
                 auth_time,
                 resource: resource.as_deref(),
-                now: context.now,
+                now: flow.ctx.now,
             },
         )
         .await
-        .map_err(|e| context.db_failed(e))
+        .map_err(|e| flow.db_failed(e))
     }
 
     /// Spends a code before anything else is checked: a code presented
     /// with a wrong verifier or redirect URI is as dead as a used one, so a
     /// stolen code gets one guess.
     async fn extract(&mut self, code: &str) -> Result<Option<Grant>, ()> {
-        let context = self.context;
-        let client = context.authenticated_or_refuse()?;
+        let flow = self.flow;
+        let context = flow.ctx;
+        let client = flow.authenticated_or_refuse()?;
         if !client.allows_grant(GrantType::AuthorizationCode) {
-            context.refuse(OAuthError::unauthorized_client(
+            flow.refuse(OAuthError::unauthorized_client(
                 "This client may not use the authorization_code grant.",
             ));
             return Err(());
@@ -85,7 +83,7 @@ impl Authorizer for CodeAuthorizer<'_> {
         let access_jti = new_jti();
         let family_id = client
             .allows_grant(GrantType::RefreshToken)
-            .then(refresh_tokens::new_family_id);
+            .then(refresh_families::new_family_id);
         let plan = codes::Plan {
             client_id: &client.id,
             access_jti: &access_jti,
@@ -95,24 +93,24 @@ impl Authorizer for CodeAuthorizer<'_> {
         };
         let redemption = codes::redeem(context.db, code, &plan)
             .await
-            .map_err(|e| context.db_failed(e))?;
+            .map_err(|e| flow.db_failed(e))?;
         let stored = match redemption {
             codes::Redemption::Fresh(stored) => stored,
             codes::Redemption::Replayed(stored) => {
                 tracing::warn!(client_id = %client.id, "authorization code replayed");
                 if stored.client_id == client.id {
-                    context.revoke_what_code_issued(&stored).await?;
+                    flow.revoke_what_code_issued(&stored).await?;
                 }
-                context.refuse(OAuthError::invalid_grant(BAD_CODE));
+                flow.refuse(OAuthError::invalid_grant(BAD_CODE));
                 return Ok(None);
             }
             codes::Redemption::Invalid => {
-                context.refuse(OAuthError::invalid_grant(BAD_CODE));
+                flow.refuse(OAuthError::invalid_grant(BAD_CODE));
                 return Ok(None);
             }
         };
         if stored.client_id != client.id {
-            context.refuse(OAuthError::invalid_grant(BAD_CODE));
+            flow.refuse(OAuthError::invalid_grant(BAD_CODE));
             return Ok(None);
         }
         let mut extensions = Extensions::new();
@@ -143,7 +141,7 @@ impl Authorizer for CodeAuthorizer<'_> {
         // oxide-auth compares redirect URIs as parsed URLs; GrantChecks
         // then compares the exact strings.
         let redirect_uri = Url::parse(&stored.redirect_uri).map_err(|_| {
-            context.refuse(OAuthError::invalid_grant(BAD_CODE));
+            flow.refuse(OAuthError::invalid_grant(BAD_CODE));
         })?;
         Ok(Some(Grant {
             owner_id: stored.user_id,

@@ -1,0 +1,43 @@
+//! Recognising the tokens this issuer signed, with the workspace's one JWS
+//! verifier ([`shared::verifier::Jws`]) over the local key ring, whose keys
+//! were turned into verifying keys when the ring was loaded: no network
+//! call and no database read. Introspection, revocation, UserInfo, logout's
+//! `id_token_hint` and the refresh flow's recovery of an access token all
+//! ask here.
+
+use shared::claims::AccessTokenClaims;
+use shared::verifier::{ClaimRules, Jws, MAX_LEEWAY_SECS, TokenKind};
+
+use crate::config::AppConfig;
+use crate::keys::KeyStore;
+
+/// The claims of an access token we signed, whatever its expiry and its
+/// audience; `None` for anything else (bad signature, unknown key, another
+/// issuer, not an access token).
+pub fn own_access_token(
+    keys: &KeyStore,
+    config: &AppConfig,
+    token: &str,
+) -> Option<AccessTokenClaims> {
+    let jws = Jws::parse(token, TokenKind::Access).ok()?;
+    let ring = keys.current();
+    let key = ring.keys.iter().find(|key| key.kid == jws.kid())?;
+    // A handful of small allocations, next to an RSA verification.
+    let rules = ClaimRules::access_tokens(&config.issuer, None, MAX_LEEWAY_SECS);
+    let (_, claims) = jws.access_token(&key.verifying, &rules, None).ok()?;
+    Some(claims)
+}
+
+/// The `sub` and `aud` of an id_token we signed, whatever its expiry
+/// (an `id_token_hint` is usually expired); `None` for anything else.
+pub fn own_id_token(keys: &KeyStore, config: &AppConfig, token: &str) -> Option<(String, String)> {
+    let jws = Jws::parse(token, TokenKind::Id).ok()?;
+    let ring = keys.current();
+    let key = ring.keys.iter().find(|key| key.kid == jws.kid())?;
+    let claims = jws
+        .claims(&key.verifying, &ClaimRules::id_tokens(&config.issuer))
+        .ok()?;
+    let sub = claims.get("sub")?.as_str()?.to_owned();
+    let aud = claims.get("aud")?.as_str()?.to_owned();
+    Some((sub, aud))
+}
