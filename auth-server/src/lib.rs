@@ -25,29 +25,16 @@ pub mod telemetry;
 
 use std::sync::Arc;
 
-use platform::boot::Background;
+use platform::boot::{Background, StartupError};
 use rocket::figment::Figment;
 use rocket::{Build, Rocket};
-
-use config::{AppConfig, ConfigError};
-use keys::{KeyStore, KeyStoreError};
-use oauth::jwt::TokenMinter;
-use platform::db::OpenError as DbSetupError;
 use shared::clock::AppClock;
+
+use config::AppConfig;
+use keys::KeyStore;
+use oauth::jwt::TokenMinter;
 use store::clients::Clients;
 use store::db::Db;
-
-/// Why the server cannot start; each names the setting at fault.
-#[derive(Debug, thiserror::Error)]
-pub enum StartupError {
-    #[error("{0}")]
-    Config(#[from] ConfigError),
-    #[error("DATABASE_URL: {0}")]
-    Database(#[from] DbSetupError),
-    /// Already names its setting (`KEYS_DIR`, `KEY_ENCRYPTION_KEY`, …).
-    #[error("{0}")]
-    Keys(#[from] KeyStoreError),
-}
 
 /// Everything the server shares between requests, opened from settings.
 pub struct Services {
@@ -93,32 +80,22 @@ pub async fn build(figment: Figment) -> Result<Rocket<Build>, StartupError> {
 
 /// Assembles Rocket around already-opened services.
 pub fn rocket(figment: Figment, services: Services) -> Rocket<Build> {
-    let Services {
-        config,
-        db,
-        clients,
-        keys,
-        clock,
-        background,
-    } = services;
-    for warning in config.warnings() {
-        tracing::warn!("{warning}");
-    }
+    let config = services.config;
     let issuer = Arc::new(TokenMinter::new(
-        keys.clone(),
+        services.keys.clone(),
         config.issuer.clone(),
         config.audience.clone(),
         config.access_token_ttl,
     ));
     password_hash::warm_up();
-    rocket::custom(figment)
+    platform::boot::service("auth-server", figment, config.warnings())
         .manage(config)
-        .manage(db)
-        .manage(clients)
-        .manage(keys)
+        .manage(services.db)
+        .manage(services.clients)
+        .manage(services.keys)
         .manage(issuer)
-        .manage(clock)
-        .manage(background)
+        .manage(services.clock)
+        .manage(services.background)
         .register("/", shared::problem::catchers())
         .attach(routes::health::stage())
         .attach(routes::discovery::stage())
@@ -126,6 +103,4 @@ pub fn rocket(figment: Figment, services: Services) -> Rocket<Build> {
         .attach(routes::oauth_endpoints())
         .attach(routes::cors::stage())
         .attach(routes::openapi::stage())
-        .attach(platform::observe::stage("auth-server"))
-        .attach(platform::boot::announce("auth-server"))
 }

@@ -7,8 +7,9 @@
 //! 3. `rocket(figment, services)`: Rocket built around them,
 //!
 //! ([`build`] runs the three), and the binary then [`launch`]es it. Every
-//! step that can fail does so before Rocket starts, with an error that
-//! names the setting at fault.
+//! step that can fail does so before Rocket starts, with a
+//! [`StartupError`] that names the setting at fault. [`service`] is the
+//! Rocket every service starts from.
 
 use std::fmt::Display;
 use std::future::Future;
@@ -20,7 +21,27 @@ use rocket::figment::Figment;
 use rocket::{Build, Rocket};
 use tokio::task::JoinHandle;
 
+use crate::db::DbSetupError;
 use crate::settings::SettingError;
+
+/// Why a service cannot start: one line that names the setting at fault
+/// (`DATABASE_URL: cannot connect: …`). A service turns its own start-up
+/// failures into one with `From`.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct StartupError(pub String);
+
+impl From<SettingError> for StartupError {
+    fn from(error: SettingError) -> StartupError {
+        StartupError(error.to_string())
+    }
+}
+
+impl From<DbSetupError> for StartupError {
+    fn from(error: DbSetupError) -> StartupError {
+        StartupError(format!("DATABASE_URL: {error}"))
+    }
+}
 
 /// The sequence itself: Rocket's settings and then the service's checked
 /// (`settings`), its services opened (`open`), Rocket built around them
@@ -39,6 +60,24 @@ where
     let config = settings(&figment)?;
     let services = open(config).await?;
     Ok(rocket(figment, services))
+}
+
+/// The Rocket a service named `name` starts from: the warnings its
+/// settings gave logged, its request logs and metrics
+/// ([`observe::stage`](crate::observe::stage)), and the line that
+/// announces where it listens ([`announce`]). The service adds its
+/// catchers, state and stages.
+pub fn service(
+    name: &'static str,
+    figment: Figment,
+    warnings: impl IntoIterator<Item = String>,
+) -> Rocket<Build> {
+    for warning in warnings {
+        tracing::warn!("{warning}");
+    }
+    rocket::custom(figment)
+        .attach(crate::observe::stage(name))
+        .attach(announce(name))
 }
 
 /// Tasks a service runs beside its requests (a poll, a refresher, a

@@ -97,7 +97,7 @@ pub struct PoolSize {
 /// Why the database cannot be opened; never echoes the URL (it may hold a
 /// password).
 #[derive(Debug, thiserror::Error)]
-pub enum OpenError {
+pub enum DbSetupError {
     #[error("cannot create the database folder {0}: {1}")]
     Folder(String, std::io::Error),
     #[error("cannot connect: {0}")]
@@ -115,7 +115,7 @@ pub async fn open(
     database_url: &str,
     migrations: &Migrations,
     size: PoolSize,
-) -> Result<(AnyPool, Backend), OpenError> {
+) -> Result<(AnyPool, Backend), DbSetupError> {
     sqlx::any::install_default_drivers();
     let backend = Backend::of(database_url);
     let url = match backend {
@@ -123,14 +123,14 @@ pub async fn open(
         Backend::Postgres => database_url.to_owned(),
     };
     let options =
-        AnyConnectOptions::from_str(&url).map_err(|e| OpenError::Connect(describe(&e)))?;
+        AnyConnectOptions::from_str(&url).map_err(|e| DbSetupError::Connect(describe(&e)))?;
     // One direct connection first: the pool would only say "timed out"
     // where this says "connection refused" or "password authentication
     // failed".
     let probe = tokio::time::timeout(FIRST_CONNECT_TIMEOUT, AnyConnection::connect_with(&options))
         .await
-        .map_err(|_| OpenError::Connect("timed out".into()))?
-        .map_err(|e| OpenError::Connect(describe(&e)))?;
+        .map_err(|_| DbSetupError::Connect("timed out".into()))?
+        .map_err(|e| DbSetupError::Connect(describe(&e)))?;
     let mut probe = probe;
     if backend == Backend::Sqlite
         && let Err(error) = probe.execute("pragma journal_mode = wal").await
@@ -156,12 +156,12 @@ pub async fn open(
     let pool = pool
         .connect_with(options)
         .await
-        .map_err(|e| OpenError::Connect(describe(&e)))?;
+        .map_err(|e| DbSetupError::Connect(describe(&e)))?;
     let migrator = match backend {
         Backend::Sqlite => migrations.sqlite,
         Backend::Postgres => migrations.postgres,
     };
-    migrator.run(&pool).await.map_err(OpenError::Migrate)?;
+    migrator.run(&pool).await.map_err(DbSetupError::Migrate)?;
     Ok((pool, backend))
 }
 
@@ -194,7 +194,7 @@ pub async fn begin_write(
 
 /// Creates the folder of a SQLite file and asks SQLite to create the file
 /// (`mode=rwc`) unless the URL chose a mode.
-pub fn prepare_sqlite(url: &str) -> Result<String, OpenError> {
+pub fn prepare_sqlite(url: &str) -> Result<String, DbSetupError> {
     let rest = url.trim_start_matches("sqlite:").trim_start_matches("//");
     let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
     if path.is_empty() || path == ":memory:" {
@@ -205,7 +205,7 @@ pub fn prepare_sqlite(url: &str) -> Result<String, OpenError> {
         .filter(|p| !p.as_os_str().is_empty())
     {
         std::fs::create_dir_all(parent)
-            .map_err(|e| OpenError::Folder(parent.display().to_string(), e))?;
+            .map_err(|e| DbSetupError::Folder(parent.display().to_string(), e))?;
     }
     if query.split('&').any(|pair| pair.starts_with("mode=")) {
         Ok(url.to_owned())

@@ -1,8 +1,9 @@
 //! What the two services of this product stand on, apart from what they
 //! serve: the settings loader and its checks ([`settings`]), the boot
 //! sequence ([`boot`]), logs and metrics ([`observe`]), liveness
-//! ([`health`]), opening the database ([`db`]) and the client address
-//! behind trusted proxies ([`client_addr`]).
+//! ([`health`]), the OpenAPI document's routes ([`docs`]), opening the
+//! database ([`db`]) and the client address behind trusted proxies
+//! ([`client_addr`]).
 //!
 //! This is Rocket and sqlx glue for the auth-server and the
 //! resource-server only. The wire contract and the token verifier, which
@@ -13,6 +14,7 @@
 pub mod boot;
 pub mod client_addr;
 pub mod db;
+pub mod docs;
 pub mod health;
 pub mod observe;
 pub mod settings;

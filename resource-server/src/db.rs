@@ -3,7 +3,7 @@
 //! (one folder per backend, same versions) and run when the services open
 //! (`platform::db` does the opening for both services).
 
-use platform::db::{Migrations, OpenError, PoolSize};
+use platform::db::{DbSetupError, Migrations, PoolSize};
 use sqlx::AnyPool;
 use sqlx::migrate::Migrator;
 
@@ -17,7 +17,7 @@ pub struct Db(pub AnyPool);
 impl Db {
     /// Opens the pool (creating a SQLite file and its folder when missing)
     /// and runs the migrations. The error never contains the URL.
-    pub async fn connect(database_url: &str) -> Result<Db, OpenError> {
+    pub async fn connect(database_url: &str) -> Result<Db, DbSetupError> {
         let migrations = Migrations {
             sqlite: &SQLITE_MIGRATIONS,
             postgres: &POSTGRES_MIGRATIONS,

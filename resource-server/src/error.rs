@@ -10,7 +10,7 @@ use shared::access::AccessError;
 use shared::problem::{FieldError, Problem};
 
 #[derive(Debug, thiserror::Error)]
-pub enum ApiError {
+pub enum ProfileError {
     #[error("access refused")]
     Access(AccessError),
     #[error("not found")]
@@ -29,31 +29,31 @@ pub enum ApiError {
     Database(#[from] sqlx::Error),
 }
 
-impl From<AccessError> for ApiError {
-    fn from(error: AccessError) -> ApiError {
-        ApiError::Access(error)
+impl From<AccessError> for ProfileError {
+    fn from(error: AccessError) -> ProfileError {
+        ProfileError::Access(error)
     }
 }
 
-impl<'r> Responder<'r, 'static> for ApiError {
+impl<'r> Responder<'r, 'static> for ProfileError {
     fn respond_to(self, request: &'r Request<'_>) -> response::Result<'static> {
         let problem = match self {
-            ApiError::Access(error) => return error.respond_to(request),
-            ApiError::NotFound(detail) => Problem::new(404, detail),
-            ApiError::Invalid(errors) => {
+            ProfileError::Access(error) => return error.respond_to(request),
+            ProfileError::NotFound(detail) => Problem::new(404, detail),
+            ProfileError::Invalid(errors) => {
                 Problem::new(422, "Some fields are not valid.").with_errors(errors)
             }
-            ApiError::NotJson => Problem::new(400, "The request body is not valid JSON."),
-            ApiError::DuplicateMember => {
+            ProfileError::NotJson => Problem::new(400, "The request body is not valid JSON."),
+            ProfileError::DuplicateMember => {
                 Problem::new(400, "The request body names a member twice.")
             }
-            ApiError::UnsupportedMediaType => {
+            ProfileError::UnsupportedMediaType => {
                 Problem::new(415, "The request body must be application/json.")
             }
-            ApiError::TooLarge => {
+            ProfileError::TooLarge => {
                 Problem::new(413, "The request body is larger than the limit of 64 KiB.")
             }
-            ApiError::Database(error) if platform::db::is_unavailable(&error) => {
+            ProfileError::Database(error) if platform::db::is_unavailable(&error) => {
                 tracing::warn!(%error, "database unavailable");
                 let mut response =
                     Problem::new(503, "The service is temporarily unavailable; retry later.")
@@ -64,7 +64,7 @@ impl<'r> Responder<'r, 'static> for ApiError {
                 ));
                 return Ok(response);
             }
-            ApiError::Database(error) => {
+            ProfileError::Database(error) => {
                 tracing::error!(%error, "database error");
                 Problem::new(500, "An internal error occurred.")
             }

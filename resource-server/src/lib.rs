@@ -17,27 +17,15 @@ pub mod profile_cache;
 pub mod profiles;
 pub mod telemetry;
 
-use platform::boot::Background;
-use platform::db::OpenError;
-use platform::settings::SettingError;
+use platform::boot::{Background, StartupError};
 use rocket::figment::Figment;
 use rocket::{Build, Rocket};
 use shared::access::Authenticator;
+use shared::clock::AppClock;
 
 use auth::{AuthDeps, Keys};
 pub use config::{AppConfig, figment};
 use db::Db;
-/// The clock the routes read, managed so tests can stop time.
-pub use shared::clock::AppClock;
-
-/// Why the server cannot start; each names the setting at fault.
-#[derive(Debug, thiserror::Error)]
-pub enum StartupError {
-    #[error("{0}")]
-    Settings(#[from] SettingError),
-    #[error("DATABASE_URL: {0}")]
-    Database(#[from] OpenError),
-}
 
 /// Everything the server shares between requests, opened from settings.
 pub struct Services {
@@ -45,6 +33,7 @@ pub struct Services {
     pub db: Db,
     pub keys: Keys,
     pub auth: Authenticator,
+    /// The clock the routes read, managed so tests can stop time.
     pub clock: AppClock,
     /// The JWKS refresher; it ends when these services are dropped.
     pub background: Background,
@@ -85,31 +74,19 @@ pub async fn build(figment: Figment) -> Result<Rocket<Build>, StartupError> {
 
 /// Assembles Rocket around already-opened services.
 pub fn rocket(figment: Figment, services: Services) -> Rocket<Build> {
-    let Services {
-        config,
-        db,
-        keys,
-        auth,
-        clock,
-        background,
-    } = services;
-    for warning in config.warnings() {
-        tracing::warn!("{warning}");
-    }
+    let config = services.config;
     let trusted = config.trusted_proxies.clone();
-    rocket::custom(figment)
-        .manage(config)
+    platform::boot::service("resource-server", figment, config.warnings())
         .manage(trusted)
-        .manage(db)
-        .manage(keys)
-        .manage(auth)
-        .manage(clock)
-        .manage(background)
+        .manage(config)
+        .manage(services.db)
+        .manage(services.keys)
+        .manage(services.auth)
+        .manage(services.clock)
+        .manage(services.background)
         .register("/", shared::problem::catchers())
         .register("/", shared::guard::catchers())
-        .attach(platform::observe::stage("resource-server"))
         .attach(health::stage())
         .attach(profiles::stage())
         .attach(openapi::stage())
-        .attach(platform::boot::announce("resource-server"))
 }

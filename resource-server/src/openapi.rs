@@ -4,9 +4,10 @@
 
 use rocket::fairing::AdHoc;
 use utoipa::OpenApi;
-use utoipa_swagger_ui::SwaggerUi;
+use utoipa::openapi::security::SecurityRequirement;
 
 use crate::config::AppConfig;
+use crate::profiles::BY_ID_ALIAS;
 
 #[derive(OpenApi)]
 #[openapi(
@@ -18,7 +19,6 @@ use crate::config::AppConfig;
         crate::profiles::me,
         crate::profiles::update_me,
         crate::profiles::profile,
-        crate::profiles::profiles,
         platform::health::health,
         crate::health::ready,
         platform::observe::metrics_text,
@@ -30,6 +30,18 @@ struct ApiDoc;
 /// The document, with the password flow pointing at the issuer.
 pub fn document(config: &AppConfig) -> utoipa::openapi::OpenApi {
     let mut doc = ApiDoc::openapi();
+    // One door serves both paths of a profile by id; the second is
+    // documented as the first, for `profiles:read` alone.
+    let by_id = doc.paths.paths.get("/profile/{id}").cloned();
+    if let Some(mut alias) = by_id {
+        if let Some(get) = alias.get.as_mut() {
+            get.summary = Some("The same as `GET /profile/{id}`.".into());
+            get.description = None;
+            get.operation_id = Some("profiles".into());
+            get.security = Some(vec![SecurityRequirement::new("oauth2", ["profiles:read"])]);
+        }
+        doc.paths.paths.insert(BY_ID_ALIAS.into(), alias);
+    }
     shared::openapi::add_password_flow(
         &mut doc,
         format!("{}{}", config.issuer, shared::routes::TOKEN),
@@ -38,11 +50,5 @@ pub fn document(config: &AppConfig) -> utoipa::openapi::OpenApi {
 }
 
 pub fn stage() -> AdHoc {
-    AdHoc::on_ignite("openapi", |rocket| async {
-        let Some(config) = rocket.state::<AppConfig>() else {
-            return rocket;
-        };
-        let doc = document(config);
-        rocket.mount("/", SwaggerUi::new("/docs/<_..>").url("/openapi.json", doc))
-    })
+    platform::docs::stage(document)
 }

@@ -11,9 +11,11 @@ use std::time::Duration;
 
 use rocket::data::{Data, ToByteUnit};
 use rocket::fairing::AdHoc;
+use rocket::http::Status;
 use rocket::http::{ContentType, Header};
+use rocket::request::{FromRequest, Outcome, Request};
 use rocket::serde::json::Json;
-use rocket::{Responder, State, get, patch, routes};
+use rocket::{Responder, get, patch, routes};
 use serde::Serialize;
 use serde_json::{Map, Value};
 use shared::access::Authenticated;
@@ -22,10 +24,11 @@ use shared::problem::{FieldError, Problem};
 use shared::scope::Scope;
 use sqlx::AnyPool;
 
-use crate::AppClock;
+use shared::clock::AppClock;
+
 use crate::config::AppConfig;
 use crate::db::Db;
-use crate::error::ApiError;
+use crate::error::ProfileError;
 use crate::profile_cache::ProfileCache;
 
 pub const NAME_MAX_CHARS: usize = 100;
@@ -41,7 +44,9 @@ pub fn stage() -> AdHoc {
                 Duration::from_millis(ttl),
                 ProfileBody::weight,
             ))
-            .mount("/", routes![me, update_me, profile, profiles])
+            .mount("/", routes![me, update_me])
+            .mount("/profile", routes![profile])
+            .mount("/profiles", routes![profile])
     })
 }
 
@@ -97,17 +102,14 @@ impl From<ProfileBody> for ProfileResponse {
         (status = 403, description = "insufficient_scope", body = Problem, content_type = "application/problem+json"),
     ))]
 #[get("/profile/me")]
-pub async fn me(
-    auth: Authenticated,
-    db: &State<Db>,
-    cache: &State<ProfileCache<ProfileBody>>,
-    clock: &State<AppClock>,
-) -> Result<ProfileResponse, ApiError> {
+pub async fn me(auth: Authenticated, store: Store<'_>) -> Result<ProfileResponse, ProfileError> {
     auth.require_any(Scope::ProfileRead, &[Scope::ProfilesRead])?;
-    let profile = own_profile(&Store::new(db, cache), &auth, clock.now()).await?;
+    let profile = own_profile(&store, &auth).await?;
     Ok(profile.into())
 }
 
+// Mounted at `/profile` and at `/profiles` (API.md gives both paths one
+// answer); the document lists the second as `BY_ID_ALIAS`.
 /// A profile by id: one's own with `profile:read`, anyone's with `profiles:read`.
 #[utoipa::path(get, path = "/profile/{id}", tag = "profiles",
     security(("oauth2" = ["profile:read"]), ("oauth2" = ["profiles:read"])),
@@ -118,56 +120,35 @@ pub async fn me(
         (status = 403, description = "insufficient_scope", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such profile", body = Problem, content_type = "application/problem+json"),
     ))]
-#[get("/profile/<id>")]
+#[get("/<id>")]
 pub async fn profile(
     id: &str,
     auth: Authenticated,
-    db: &State<Db>,
-    cache: &State<ProfileCache<ProfileBody>>,
-    clock: &State<AppClock>,
-) -> Result<ProfileResponse, ApiError> {
-    read_profile(id, &auth, &Store::new(db, cache), clock.now()).await
+    store: Store<'_>,
+) -> Result<ProfileResponse, ProfileError> {
+    read_profile(id, &auth, &store).await
 }
 
-/// The same as `GET /profile/{id}`.
-#[utoipa::path(get, path = "/profiles/{id}", tag = "profiles",
-    security(("oauth2" = ["profiles:read"])),
-    params(("id" = String, Path, description = "The user's id (the token's sub)")),
-    responses(
-        (status = 200, description = "The profile", body = ProfileBody),
-        (status = 401, description = "No token or a bad token (RFC 6750)", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "insufficient_scope", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such profile", body = Problem, content_type = "application/problem+json"),
-    ))]
-#[get("/profiles/<id>")]
-pub async fn profiles(
-    id: &str,
-    auth: Authenticated,
-    db: &State<Db>,
-    cache: &State<ProfileCache<ProfileBody>>,
-    clock: &State<AppClock>,
-) -> Result<ProfileResponse, ApiError> {
-    read_profile(id, &auth, &Store::new(db, cache), clock.now()).await
-}
+/// The second path of [`profile`], as the OpenAPI document lists it.
+pub const BY_ID_ALIAS: &str = "/profiles/{id}";
 
 async fn read_profile(
     id: &str,
     auth: &Authenticated,
     store: &Store<'_>,
-    now: i64,
-) -> Result<ProfileResponse, ApiError> {
+) -> Result<ProfileResponse, ProfileError> {
     if id == auth.sub {
         auth.require_any(Scope::ProfileRead, &[Scope::ProfilesRead])?;
-        return Ok(own_profile(store, auth, now).await?.into());
+        return Ok(own_profile(store, auth).await?.into());
     }
     auth.require(Scope::ProfilesRead)?;
     // The reader's own profile comes into being on their first request too.
-    sync_own(store, auth, now).await?;
+    sync_own(store, auth).await?;
     store
         .find(id)
         .await?
         .map(ProfileResponse::from)
-        .ok_or(ApiError::NotFound("No profile has this id."))
+        .ok_or(ProfileError::NotFound("No profile has this id."))
 }
 
 /// Changes the caller's name and/or bio.
@@ -188,15 +169,12 @@ pub async fn update_me(
     auth: Authenticated,
     content_type: Option<&ContentType>,
     data: Data<'_>,
-    db: &State<Db>,
-    cache: &State<ProfileCache<ProfileBody>>,
-    clock: &State<AppClock>,
-) -> Result<ProfileResponse, ApiError> {
+    store: Store<'_>,
+) -> Result<ProfileResponse, ProfileError> {
     auth.require(Scope::ProfileWrite)?;
     let changes = read_changes(content_type, data).await?;
-    let now = clock.now();
-    let store = Store::new(db, cache);
-    own_profile(&store, &auth, now).await?;
+    let now = store.now;
+    own_profile(&store, &auth).await?;
     sqlx::query(
         "update profiles set name = coalesce($1, name), bio = coalesce($2, bio), updated_at = $3 \
          where id = $4",
@@ -205,71 +183,65 @@ pub async fn update_me(
     .bind(changes.bio)
     .bind(now)
     .bind(auth.sub.as_str())
-    .execute(&db.0)
+    .execute(store.pool)
     .await?;
     // Committed: this process's next read must see it.
-    cache.changed(&auth.sub);
+    store.cache.changed(&auth.sub);
     store
         .find(&auth.sub)
         .await?
         .map(ProfileResponse::from)
-        .ok_or(ApiError::NotFound(
+        .ok_or(ProfileError::NotFound(
             "No profile exists for this token's subject.",
         ))
 }
 
+// What `validate_changes` makes of a `PATCH` body: a field left out is
+// `None` and stays as it is; a `null` bio is an empty one.
 /// The fields to change; a field left out stays as it is. Every invalid
 /// field is listed in the `422` answer.
-#[derive(Debug, serde::Deserialize, utoipa::ToSchema)]
-#[allow(dead_code)]
+#[derive(Debug, Default, PartialEq, Eq, utoipa::ToSchema)]
 pub struct ProfilePatch {
     /// 1 to 100 characters.
-    name: Option<String>,
-    /// At most 1000 characters; `null` clears it.
-    bio: Option<String>,
-}
-
-/// Validated changes of a `PATCH`: `None` leaves a field as it is.
-#[derive(Debug, Default, PartialEq, Eq)]
-pub struct ProfileChanges {
     pub name: Option<String>,
+    /// At most 1000 characters; `null` clears it.
     pub bio: Option<String>,
 }
 
 async fn read_changes(
     content_type: Option<&ContentType>,
     data: Data<'_>,
-) -> Result<ProfileChanges, ApiError> {
+) -> Result<ProfilePatch, ProfileError> {
     if !content_type.is_some_and(|ct| ct.is_json()) {
-        return Err(ApiError::UnsupportedMediaType);
+        return Err(ProfileError::UnsupportedMediaType);
     }
     let body = data
         .open(platform::settings::BODY_LIMIT.bytes())
         .into_bytes()
         .await
-        .map_err(|_| ApiError::NotJson)?;
+        .map_err(|_| ProfileError::NotJson)?;
     if !body.is_complete() {
-        return Err(ApiError::TooLarge);
+        return Err(ProfileError::TooLarge);
     }
     // A member named twice is refused, never one of its values picked.
     let value =
         shared::strict_json::from_slice(&body.into_inner()).map_err(|error| match error {
-            shared::strict_json::Error::Duplicate => ApiError::DuplicateMember,
-            shared::strict_json::Error::Invalid => ApiError::NotJson,
+            shared::strict_json::Error::Duplicate => ProfileError::DuplicateMember,
+            shared::strict_json::Error::Invalid => ProfileError::NotJson,
         })?;
     validate_changes(&value)
 }
 
 /// Checks a `PATCH` body and lists every bad field at once.
-pub fn validate_changes(value: &Value) -> Result<ProfileChanges, ApiError> {
+pub fn validate_changes(value: &Value) -> Result<ProfilePatch, ProfileError> {
     let Some(object) = value.as_object() else {
-        return Err(ApiError::Invalid(vec![field_error(
+        return Err(ProfileError::Invalid(vec![field_error(
             "",
             "The body must be a JSON object.",
         )]));
     };
     let mut errors = Vec::new();
-    let mut changes = ProfileChanges::default();
+    let mut changes = ProfilePatch::default();
     for key in object.keys() {
         if key != "name" && key != "bio" {
             errors.push(field_error(key, "This field cannot be changed."));
@@ -286,7 +258,7 @@ pub fn validate_changes(value: &Value) -> Result<ProfileChanges, ApiError> {
     if errors.is_empty() {
         Ok(changes)
     } else {
-        Err(ApiError::Invalid(errors))
+        Err(ProfileError::Invalid(errors))
     }
 }
 
@@ -337,12 +309,8 @@ fn field_error(field: &str, message: &str) -> FieldError {
 }
 
 /// The caller's own profile, created from the token's claims when missing.
-async fn own_profile(
-    store: &Store<'_>,
-    auth: &Authenticated,
-    now: i64,
-) -> Result<ProfileBody, ApiError> {
-    sync_own(store, auth, now).await?.ok_or(ApiError::NotFound(
+async fn own_profile(store: &Store<'_>, auth: &Authenticated) -> Result<ProfileBody, ProfileError> {
+    sync_own(store, auth).await?.ok_or(ProfileError::NotFound(
         "No profile exists for this token's subject.",
     ))
 }
@@ -353,9 +321,8 @@ async fn own_profile(
 async fn sync_own(
     store: &Store<'_>,
     auth: &Authenticated,
-    now: i64,
-) -> Result<Option<ProfileBody>, ApiError> {
-    let claims = ClaimedFields::of(auth);
+) -> Result<Option<ProfileBody>, ProfileError> {
+    let (claims, now) = (ClaimedFields::of(auth), store.now);
     // Read first: once the profile is complete a GET never writes (no
     // upsert), which keeps SQLite's single writer out of the read path.
     if let Some(profile) = store.find(&auth.sub).await? {
@@ -416,7 +383,7 @@ async fn create_from_claims(
     auth: &Authenticated,
     claims: &ClaimedFields<'_>,
     now: i64,
-) -> Result<(), ApiError> {
+) -> Result<(), ProfileError> {
     sqlx::query(
         "insert into profiles (id, email, name, bio, created_at, updated_at) \
          values ($1, $2, $3, '', $4, $5) on conflict (id) do nothing",
@@ -438,7 +405,7 @@ async fn fill_in(
     auth: &Authenticated,
     claims: &ClaimedFields<'_>,
     now: i64,
-) -> Result<(), ApiError> {
+) -> Result<(), ProfileError> {
     sqlx::query(
         "update profiles set email = coalesce(email, $1), name = coalesce(name, $2), \
          updated_at = $3 where id = $4 and (email is null or name is null)",
@@ -454,18 +421,36 @@ async fn fill_in(
     Ok(())
 }
 
-/// Where profiles are read: the cache, then the database.
-struct Store<'a> {
-    pool: &'a AnyPool,
-    cache: &'a ProfileCache<ProfileBody>,
+/// Where a request reads and writes profiles: the cache, then the
+/// database, at the time the request arrived.
+pub struct Store<'r> {
+    pool: &'r AnyPool,
+    cache: &'r ProfileCache<ProfileBody>,
+    now: i64,
 }
 
-impl<'a> Store<'a> {
-    fn new(db: &'a Db, cache: &'a ProfileCache<ProfileBody>) -> Store<'a> {
-        Store { pool: &db.0, cache }
-    }
+#[rocket::async_trait]
+impl<'r> FromRequest<'r> for Store<'r> {
+    type Error = &'static str;
 
-    async fn find(&self, id: &str) -> Result<Option<ProfileBody>, ApiError> {
+    async fn from_request(request: &'r Request<'_>) -> Outcome<Self, Self::Error> {
+        let rocket = request.rocket();
+        let state = (|| {
+            Some(Store {
+                pool: &rocket.state::<Db>()?.0,
+                cache: rocket.state::<ProfileCache<ProfileBody>>()?,
+                now: rocket.state::<AppClock>()?.now(),
+            })
+        })();
+        match state {
+            Some(store) => Outcome::Success(store),
+            None => Outcome::Error((Status::InternalServerError, "profile state is not managed")),
+        }
+    }
+}
+
+impl Store<'_> {
+    async fn find(&self, id: &str) -> Result<Option<ProfileBody>, ProfileError> {
         if let Some(profile) = self.cache.get(id) {
             return Ok(Some(profile));
         }
@@ -485,7 +470,7 @@ type ProfileRow = (String, Option<String>, Option<String>, String, i64, i64);
 /// One read by primary key. sqlx prepares the statement once per
 /// connection and keeps it (`persistent`, its default), so a read is a
 /// bind and a step, not a parse.
-async fn find(pool: &AnyPool, id: &str) -> Result<Option<ProfileBody>, ApiError> {
+async fn find(pool: &AnyPool, id: &str) -> Result<Option<ProfileBody>, ProfileError> {
     let row: Option<ProfileRow> = sqlx::query_as(
         "select id, email, name, bio, created_at, updated_at from profiles where id = $1",
     )
@@ -511,9 +496,9 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn fields(result: Result<ProfileChanges, ApiError>) -> Vec<String> {
+    fn fields(result: Result<ProfilePatch, ProfileError>) -> Vec<String> {
         match result {
-            Err(ApiError::Invalid(errors)) => errors.into_iter().map(|e| e.field).collect(),
+            Err(ProfileError::Invalid(errors)) => errors.into_iter().map(|e| e.field).collect(),
             _ => Vec::new(),
         }
     }
@@ -527,7 +512,7 @@ mod tests {
         assert_eq!(changes.bio.as_deref(), Some(""));
         assert_eq!(
             validate_changes(&json!({})).unwrap(),
-            ProfileChanges::default()
+            ProfilePatch::default()
         );
     }
 

@@ -13,8 +13,8 @@ pub mod users;
 #[error("{0}")]
 pub struct CliError(pub String);
 
-impl From<crate::StartupError> for CliError {
-    fn from(error: crate::StartupError) -> Self {
+impl From<platform::boot::StartupError> for CliError {
+    fn from(error: platform::boot::StartupError) -> Self {
         CliError(error.to_string())
     }
 }

@@ -59,3 +59,10 @@ pub(super) fn kek_error(setting: &'static str, message: impl Into<String>) -> Ke
         message: message.into(),
     }
 }
+
+/// Already names its setting (`KEYS_DIR`, `KEY_ENCRYPTION_KEY`, …).
+impl From<KeyStoreError> for platform::boot::StartupError {
+    fn from(error: KeyStoreError) -> Self {
+        platform::boot::StartupError(error.to_string())
+    }
+}

@@ -3,7 +3,6 @@
 
 use rocket::fairing::AdHoc;
 use utoipa::OpenApi;
-use utoipa_swagger_ui::SwaggerUi;
 
 use crate::config::AppConfig;
 
@@ -44,11 +43,5 @@ pub fn document(config: &AppConfig) -> utoipa::openapi::OpenApi {
 }
 
 pub fn stage() -> AdHoc {
-    AdHoc::on_ignite("openapi", |rocket| async {
-        let Some(config) = rocket.state::<AppConfig>() else {
-            return rocket;
-        };
-        let doc = document(config);
-        rocket.mount("/", SwaggerUi::new("/docs/<_..>").url("/openapi.json", doc))
-    })
+    platform::docs::stage(document)
 }

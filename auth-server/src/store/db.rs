@@ -8,7 +8,7 @@
 //! with `Retry-After`) from real faults. The pool reconnects by itself, so
 //! service resumes as soon as the database is back.
 
-use platform::db::{ACQUIRE_TIMEOUT, Backend, Migrations, OpenError as DbSetupError, PoolSize};
+use platform::db::{ACQUIRE_TIMEOUT, Backend, DbSetupError, Migrations, PoolSize};
 use sqlx::AnyPool;
 use sqlx::migrate::Migrator;
 

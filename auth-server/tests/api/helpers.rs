@@ -154,7 +154,7 @@ pub async fn launch(figment: Figment) -> Launched {
 
 /// Opens the services the way the server does, without serving.
 #[allow(dead_code)]
-pub async fn open_services(figment: &Figment) -> Result<Services, auth_server::StartupError> {
+pub async fn open_services(figment: &Figment) -> Result<Services, platform::boot::StartupError> {
     let config = auth_server::config::AppConfig::from_figment(figment)?;
     Services::open(config).await
 }
