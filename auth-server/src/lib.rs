@@ -43,9 +43,11 @@ pub struct Services {
     /// The `clients` table and the clients this process remembers.
     pub clients: Clients,
     pub keys: Arc<KeyStore>,
+    /// Signs every token, with the ring's signing key.
+    pub tokens: Arc<TokenMinter>,
     pub clock: AppClock,
-    /// The key-ring poll and the pruning; they end when these services
-    /// are dropped.
+    /// The key-ring and client polls and the pruning; they end when these
+    /// services are dropped.
     pub background: Background,
 }
 
@@ -55,6 +57,12 @@ impl Services {
     pub async fn open(config: AppConfig) -> Result<Services, StartupError> {
         let db = Db::connect(&config.database_url).await?;
         let keys = Arc::new(KeyStore::open(&config, &db).await?);
+        let tokens = Arc::new(TokenMinter::new(
+            keys.clone(),
+            config.issuer.clone(),
+            config.audience.clone(),
+            config.access_token_ttl,
+        ));
         let clock = AppClock::default();
         let mut background = Background::default();
         background.spawn(keys::store::poll(keys.clone(), config.clone()));
@@ -66,6 +74,7 @@ impl Services {
             db,
             clients,
             keys,
+            tokens,
             clock,
             background,
         })
@@ -80,20 +89,14 @@ pub async fn build(figment: Figment) -> Result<Rocket<Build>, StartupError> {
 
 /// Assembles Rocket around already-opened services.
 pub fn rocket(figment: Figment, services: Services) -> Rocket<Build> {
-    let config = services.config;
-    let issuer = Arc::new(TokenMinter::new(
-        services.keys.clone(),
-        config.issuer.clone(),
-        config.audience.clone(),
-        config.access_token_ttl,
-    ));
     password_hash::warm_up();
-    platform::boot::service("auth-server", figment, config.warnings())
-        .manage(config)
+    let warnings = services.config.warnings();
+    platform::boot::service("auth-server", figment, warnings)
+        .manage(services.config)
         .manage(services.db)
         .manage(services.clients)
         .manage(services.keys)
-        .manage(issuer)
+        .manage(services.tokens)
         .manage(services.clock)
         .manage(services.background)
         .register("/", shared::problem::catchers())

@@ -1,6 +1,7 @@
 //! The OAuth endpoints' errors (RFC 6749 §5.2, RFC 6750 §3, RFC 8707 §2):
 //! [`OAuthError`] and the one function that writes their JSON,
-//! `{"error", "error_description"}`, never cached, with `WWW-Authenticate`
+//! `{"error", "error_description"}` ([`error_response`], on the framing of
+//! every OAuth JSON answer, [`json_answer`]), never cached, with `WWW-Authenticate`
 //! when client authentication failed and `Retry-After` when the client
 //! should wait: `429` when throttled, `503` when the database is
 //! unreachable or too many password hashes wait, never a `500` for that.
@@ -202,6 +203,12 @@ impl<'r> Responder<'r, 'static> for OAuthError {
 /// Every OAuth error answer, whatever endpoint gives it: `status` and the
 /// JSON body, never stored by a cache. The caller adds its challenge.
 pub fn error_response(status: Status, body: &OAuthErrorBody) -> Response<'static> {
+    json_answer(status, body)
+}
+
+/// Every JSON answer of an OAuth endpoint, success or error (RFC 6749
+/// §5.1, §5.2; RFC 7662 §4): `status` and `body`, never stored by a cache.
+pub fn json_answer(status: Status, body: &impl serde::Serialize) -> Response<'static> {
     let body = serde_json::to_vec(body).unwrap_or_default();
     Response::build()
         .status(status)

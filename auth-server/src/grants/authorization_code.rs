@@ -1,15 +1,15 @@
 //! The authorization code grant's token request (RFC 6749 §4.1.3): a
 //! client exchanges the code it got at its redirect URI, proving with PKCE
 //! that it is the one that asked for it. The exchange runs on
-//! oxide-auth-async's state machine ([`endpoint::exchange_code`]), where
+//! oxide-auth-async's state machine ([`endpoint::run`]), where
 //! the code is spent before any check, a replay revokes what the code
 //! issued, and PKCE is checked.
 
 use crate::errors::OAuthError;
 use crate::oauth::context::GrantContext;
-use crate::oauth::forms::{TokenForm, required};
+use crate::oauth::forms::{CarriesCredentials, TokenForm, required};
 use crate::oauth::mint::TokenSuccess;
-use crate::oxide::endpoint;
+use crate::oxide::endpoint::{self, TokenFlow};
 
 #[tracing::instrument(skip_all, fields(grant = "authorization_code"))]
 pub async fn grant(ctx: &GrantContext<'_>, form: &TokenForm) -> Result<TokenSuccess, OAuthError> {
@@ -20,7 +20,7 @@ pub async fn grant(ctx: &GrantContext<'_>, form: &TokenForm) -> Result<TokenSucc
     if presented.client_id.is_none() {
         return Err(OAuthError::invalid_client());
     }
-    let success = endpoint::exchange_code(ctx, form, &presented).await?;
+    let success = endpoint::run(TokenFlow::ExchangeCode, ctx, form, &presented).await?;
     tracing::info!(client_id = ?presented.client_id, "access token issued for a code");
     Ok(success)
 }

@@ -6,9 +6,9 @@
 use crate::errors::OAuthError;
 use crate::oauth::client_auth;
 use crate::oauth::context::GrantContext;
-use crate::oauth::forms::TokenForm;
+use crate::oauth::forms::{CarriesCredentials, TokenForm};
 use crate::oauth::mint::TokenSuccess;
-use crate::oxide::endpoint;
+use crate::oxide::endpoint::{self, TokenFlow};
 
 const NOT_ALLOWED: &str = "This client may not use the client_credentials grant.";
 
@@ -25,7 +25,10 @@ pub async fn grant(ctx: &GrantContext<'_>, form: &TokenForm) -> Result<TokenSucc
         client_auth::authenticate(ctx.clients, &presented).await?;
         return Err(OAuthError::unauthorized_client(NOT_ALLOWED));
     }
-    let success = endpoint::client_credentials(ctx, form, &presented, client_id.clone()).await?;
+    let which = TokenFlow::ClientCredentials {
+        client_id: client_id.clone(),
+    };
+    let success = endpoint::run(which, ctx, form, &presented).await?;
     tracing::info!(%client_id, "access token issued");
     Ok(success)
 }

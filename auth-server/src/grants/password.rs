@@ -12,7 +12,7 @@ use crate::errors::OAuthError;
 use crate::grant_type::GrantType;
 use crate::oauth::client_auth;
 use crate::oauth::context::GrantContext;
-use crate::oauth::forms::{TokenForm, required};
+use crate::oauth::forms::{CarriesCredentials, TokenForm, required};
 use crate::oauth::mint::{self, Holder, Issuance, Refresh, TokenSuccess};
 use crate::oauth::scope_rules;
 use crate::oauth::sign_in::{self, Undecided};

@@ -47,14 +47,23 @@ impl std::fmt::Debug for TokenForm {
     }
 }
 
-impl TokenForm {
-    /// The client credentials of the request (Basic header or body).
-    pub fn credentials(&self, meta: &RequestMeta) -> Result<PresentedCredentials, OAuthError> {
-        PresentedCredentials::extract(
-            meta.authorization.as_deref(),
-            self.client_id.as_deref(),
-            self.client_secret.as_deref(),
-        )
+/// A form that may carry client credentials in its body (RFC 6749
+/// §2.3.1): the token, revocation and introspection requests'.
+pub trait CarriesCredentials {
+    /// `client_id` and `client_secret`, as the body sent them.
+    fn in_body(&self) -> (Option<&str>, Option<&str>);
+
+    /// The client credentials of the request: in its Basic header or in
+    /// its body, never both.
+    fn credentials(&self, meta: &RequestMeta) -> Result<PresentedCredentials, OAuthError> {
+        let (client_id, client_secret) = self.in_body();
+        PresentedCredentials::extract(meta.authorization.as_deref(), client_id, client_secret)
+    }
+}
+
+impl CarriesCredentials for TokenForm {
+    fn in_body(&self) -> (Option<&str>, Option<&str>) {
+        (self.client_id.as_deref(), self.client_secret.as_deref())
     }
 }
 

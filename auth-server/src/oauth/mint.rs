@@ -7,11 +7,9 @@
 //! family a code bound as it was spent, or the successor of the token
 //! presented.
 
-use std::io::Cursor;
-
-use rocket::http::{ContentType, Header, Status};
+use rocket::http::Status;
 use rocket::request::Request;
-use rocket::response::{self, Responder, Response};
+use rocket::response::{self, Responder};
 use shared::oauth::TokenResponse;
 use shared::scope::{Scope, ScopeSet};
 
@@ -20,6 +18,7 @@ use super::id_token::{self, IdTokenFacts};
 use super::jwt::{Subject, new_jti};
 use super::scope_rules;
 use crate::errors::OAuthError;
+use crate::errors::oauth::json_answer;
 use crate::grant_type::GrantType;
 use crate::store::clients::Client;
 use crate::store::refresh_families::{self, Continued, NewRefreshToken};
@@ -82,14 +81,7 @@ pub struct TokenSuccess(pub TokenResponse);
 
 impl<'r> Responder<'r, 'static> for TokenSuccess {
     fn respond_to(self, _: &'r Request<'_>) -> response::Result<'static> {
-        let body = serde_json::to_vec(&self.0).map_err(|_| Status::InternalServerError)?;
-        Response::build()
-            .status(Status::Ok)
-            .header(ContentType::JSON)
-            .header(Header::new("Cache-Control", "no-store"))
-            .header(Header::new("Pragma", "no-cache"))
-            .sized_body(body.len(), Cursor::new(body))
-            .ok()
+        Ok(json_answer(Status::Ok, &self.0))
     }
 }
 

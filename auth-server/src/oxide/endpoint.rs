@@ -1,7 +1,6 @@
 //! The four primitives as oxide-auth-async's flows want them
-//! ([`GrantEndpoint`]), and the three token flows run on them, as the
-//! grants call them: each returns the token response or the precise
-//! RFC 6749 error.
+//! ([`GrantEndpoint`]), and the three token flows run on them as the
+//! grants call them ([`run`]).
 
 use oxide_auth_async::code_grant::{access_token, authorization, client_credentials, refresh};
 use oxide_auth_async::primitives::{Authorizer, Issuer, Registrar};
@@ -84,25 +83,25 @@ impl client_credentials::Endpoint for GrantEndpoint<'_> {
     }
 }
 
-/// The authorization code's exchange (RFC 6749 §4.1.3): the code is spent
-/// before any check ([`CodeAuthorizer`]), a replay revokes what the code
-/// issued, and PKCE is checked by [`GrantChecks`].
-pub async fn exchange_code(
-    ctx: &GrantContext<'_>,
-    form: &TokenForm,
-    presented: &PresentedCredentials,
-) -> Result<TokenSuccess, OAuthError> {
-    let flow = Flow::token(ctx, form, presented);
-    let request = TokenRequest::new(form, presented);
-    let mut endpoint = GrantEndpoint::new(&flow);
-    let outcome = access_token::access_token(&mut endpoint, &request).await;
-    flow.conclude(outcome)
+/// The token flows of oxide-auth-async that the grants run.
+pub enum TokenFlow {
+    /// The authorization code's exchange (RFC 6749 §4.1.3): the code is
+    /// spent before any check ([`CodeAuthorizer`]), a replay revokes what
+    /// the code issued, and PKCE is checked by [`GrantChecks`].
+    ExchangeCode,
+    /// A refresh (RFC 6749 §6): oxide-auth authenticates the client,
+    /// checks that the scope only narrows and asks the issuer to rotate,
+    /// which revokes the whole family when a used token comes back.
+    Refresh,
+    /// A confidential client's token for itself (RFC 6749 §4.4), the
+    /// client named by `client_id`.
+    ClientCredentials { client_id: String },
 }
 
-/// A refresh (RFC 6749 §6): oxide-auth authenticates the client, checks
-/// that the scope only narrows and asks the issuer to rotate, which revokes
-/// the whole family when a used token comes back.
-pub async fn refresh(
+/// Runs `which` for a token request: the token response, or the precise
+/// RFC 6749 error.
+pub async fn run(
+    which: TokenFlow,
     ctx: &GrantContext<'_>,
     form: &TokenForm,
     presented: &PresentedCredentials,
@@ -110,24 +109,18 @@ pub async fn refresh(
     let flow = Flow::token(ctx, form, presented);
     let request = TokenRequest::new(form, presented);
     let mut endpoint = GrantEndpoint::new(&flow);
-    let outcome = refresh::refresh(&mut endpoint, &request).await;
-    flow.conclude(outcome)
-}
-
-/// A confidential client's token for itself (RFC 6749 §4.4), for
-/// `client_id` (the presented one).
-pub async fn client_credentials(
-    ctx: &GrantContext<'_>,
-    form: &TokenForm,
-    presented: &PresentedCredentials,
-    client_id: String,
-) -> Result<TokenSuccess, OAuthError> {
-    let flow = Flow::token(ctx, form, presented);
-    let request = TokenRequest::new(form, presented);
-    let mut endpoint = GrantEndpoint::new(&flow);
-    let outcome = match client_credentials::client_credentials(&mut endpoint, &request).await {
-        Ok(pending) => pending.issue(&mut endpoint, client_id, false).await,
-        Err(error) => Err(error),
-    };
-    flow.conclude(outcome)
+    match which {
+        TokenFlow::ExchangeCode => {
+            flow.conclude(access_token::access_token(&mut endpoint, &request).await)
+        }
+        TokenFlow::Refresh => flow.conclude(refresh::refresh(&mut endpoint, &request).await),
+        TokenFlow::ClientCredentials { client_id } => {
+            let outcome =
+                match client_credentials::client_credentials(&mut endpoint, &request).await {
+                    Ok(pending) => pending.issue(&mut endpoint, client_id, false).await,
+                    Err(error) => Err(error),
+                };
+            flow.conclude(outcome)
+        }
+    }
 }

@@ -272,12 +272,7 @@ pub async fn authorize_submit(
 ) -> PageResponse {
     let form = match form {
         Ok(PageForm(form)) => form,
-        Err(TokenFailure::Api(_)) => {
-            return error_page(Status::PayloadTooLarge, "The form is too large.");
-        }
-        Err(TokenFailure::OAuth(_)) => {
-            return error_page(Status::BadRequest, "The form is malformed.");
-        }
+        Err(failure) => return failure.page(),
     };
     let AuthorizeForm {
         request,

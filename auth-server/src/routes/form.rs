@@ -20,6 +20,7 @@ use rocket::request::Request;
 use serde::de::DeserializeOwned;
 
 use crate::errors::{ApiError, OAuthError};
+use crate::pages::authorization::{PageResponse, error_page};
 
 /// Reads at most [`BODY_LIMIT`] bytes.
 async fn read_limited(data: Data<'_>) -> Result<Vec<u8>, ApiError> {
@@ -152,6 +153,17 @@ pub struct OAuthForm<T>(pub T);
 /// The typed form of an authorization page. A NUL is left in place: the
 /// sign-in it reaches looks accounts up safely and simply fails.
 pub struct PageForm<T>(pub T);
+
+impl TokenFailure {
+    /// The page that says why an authorization page's form could not be
+    /// read.
+    pub fn page(&self) -> PageResponse {
+        match self {
+            TokenFailure::Api(_) => error_page(Status::PayloadTooLarge, "The form is too large."),
+            TokenFailure::OAuth(_) => error_page(Status::BadRequest, "The form is malformed."),
+        }
+    }
+}
 
 async fn typed<T: DeserializeOwned>(
     request: &Request<'_>,

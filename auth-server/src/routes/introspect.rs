@@ -7,17 +7,19 @@
 //! used or revoked is simply `{"active": false}`: RFC 7662 §2.2 wants no
 //! reason given. Answers carry the user's email, so they are never cached.
 
-use rocket::http::Header;
-use rocket::serde::json::Json;
-use rocket::{Responder, post};
+use rocket::http::Status;
+use rocket::post;
+use rocket::request::Request;
+use rocket::response::{self, Responder};
 use serde_json::{Value, json};
 use shared::oauth::OAuthErrorBody;
 
 use super::form::{OAuthForm, TokenFailure};
 use crate::errors::OAuthError;
-use crate::oauth::client_auth::{self, PresentedCredentials};
+use crate::errors::oauth::json_answer;
+use crate::oauth::client_auth;
 use crate::oauth::context::GrantContext;
-use crate::oauth::forms::required;
+use crate::oauth::forms::{CarriesCredentials, required};
 use crate::oauth::own_tokens::own_access_token;
 use crate::store::refresh_families;
 
@@ -32,25 +34,24 @@ pub struct IntrospectionForm {
     pub client_secret: Option<String>,
 }
 
-/// An introspection answer: JSON, never stored by a cache (RFC 7662 §4).
-#[derive(Responder)]
-pub struct Introspection {
-    body: Json<Value>,
-    cache: Header<'static>,
-    pragma: Header<'static>,
+impl CarriesCredentials for IntrospectionForm {
+    fn in_body(&self) -> (Option<&str>, Option<&str>) {
+        (self.client_id.as_deref(), self.client_secret.as_deref())
+    }
 }
 
-impl Introspection {
-    fn new(body: Value) -> Introspection {
-        Introspection {
-            body: Json(body),
-            cache: Header::new("Cache-Control", "no-store"),
-            pragma: Header::new("Pragma", "no-cache"),
-        }
-    }
+/// An introspection answer: JSON, never stored by a cache (RFC 7662 §4).
+pub struct Introspection(Value);
 
+impl Introspection {
     fn inactive() -> Introspection {
-        Introspection::new(json!({ "active": false }))
+        Introspection(json!({ "active": false }))
+    }
+}
+
+impl<'r> Responder<'r, 'static> for Introspection {
+    fn respond_to(self, _: &'r Request<'_>) -> response::Result<'static> {
+        Ok(json_answer(Status::Ok, &self.0))
     }
 }
 
@@ -72,11 +73,7 @@ pub async fn introspect(
 ) -> Result<Introspection, TokenFailure> {
     let OAuthForm(form) = form?;
     let (db, config, now) = (context.db, context.config, context.now);
-    let presented = PresentedCredentials::extract(
-        context.meta.authorization.as_deref(),
-        form.client_id.as_deref(),
-        form.client_secret.as_deref(),
-    )?;
+    let presented = form.credentials(&context.meta)?;
     let caller = client_auth::authenticate(context.clients, &presented).await?;
     // A public client cannot prove who it is, so it may not look into tokens.
     if caller.is_public() {
@@ -112,14 +109,14 @@ pub async fn introspect(
         if let Some(email) = claims.email {
             body["username"] = json!(email);
         }
-        return Ok(Introspection::new(body));
+        return Ok(Introspection(body));
     }
 
     let stored = refresh_families::find(db, token)
         .await
         .map_err(OAuthError::from)?;
     match stored {
-        Some(stored) if stored.is_live(now) => Ok(Introspection::new(json!({
+        Some(stored) if stored.is_live(now) => Ok(Introspection(json!({
             "active": true,
             "token_type": "refresh_token",
             "scope": stored.scope,

@@ -113,12 +113,7 @@ pub async fn logout_submit(
 ) -> PageResponse {
     let form = match form {
         Ok(PageForm(form)) => form,
-        Err(TokenFailure::Api(_)) => {
-            return error_page(Status::PayloadTooLarge, "The form is too large.");
-        }
-        Err(TokenFailure::OAuth(_)) => {
-            return error_page(Status::BadRequest, "The form is malformed.");
-        }
+        Err(failure) => return failure.page(),
     };
     let confirmed = match form.csrf.as_deref() {
         None => false,

@@ -15,9 +15,9 @@ use shared::oauth::OAuthErrorBody;
 
 use super::form::{OAuthForm, TokenFailure};
 use crate::errors::OAuthError;
-use crate::oauth::client_auth::{self, PresentedCredentials};
+use crate::oauth::client_auth;
 use crate::oauth::context::GrantContext;
-use crate::oauth::forms::required;
+use crate::oauth::forms::{CarriesCredentials, required};
 use crate::oauth::own_tokens::own_access_token;
 use crate::store::refresh_families;
 
@@ -37,6 +37,12 @@ pub struct RevocationForm {
     pub client_secret: Option<String>,
 }
 
+impl CarriesCredentials for RevocationForm {
+    fn in_body(&self) -> (Option<&str>, Option<&str>) {
+        (self.client_id.as_deref(), self.client_secret.as_deref())
+    }
+}
+
 /// Revoke a token (RFC 7009).
 #[utoipa::path(
     post, path = "/oauth/revoke", tag = "oauth",
@@ -54,12 +60,7 @@ pub async fn revoke(
 ) -> Result<Revoked, TokenFailure> {
     let OAuthForm(form) = form?;
     let (db, config, now) = (context.db, context.config, context.now);
-    let presented = PresentedCredentials::extract(
-        context.meta.authorization.as_deref(),
-        form.client_id.as_deref(),
-        form.client_secret.as_deref(),
-    )?
-    .or_first_party();
+    let presented = form.credentials(&context.meta)?.or_first_party();
     let caller = client_auth::authenticate(context.clients, &presented).await?;
     let token = required(&form.token, "token")?;
     let (issuer, keys) = (context.tokens, context.tokens.keys());

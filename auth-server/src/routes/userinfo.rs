@@ -6,11 +6,9 @@
 //! from the user's current record. Errors are RFC 6750's, with their
 //! challenge; every answer is never stored by a cache.
 
-use std::io::Cursor;
-
-use rocket::http::{ContentType, Header, Status};
+use rocket::http::{Header, Status};
 use rocket::request::{FromRequest, Outcome, Request};
-use rocket::response::{self, Responder, Response};
+use rocket::response::{self, Responder};
 use rocket::{get, post};
 use serde_json::{Map, Value};
 use shared::access::{AccessError, Challenge, credentials_from_headers};
@@ -18,7 +16,7 @@ use shared::oauth::OAuthErrorBody;
 use shared::scope::{Scope, ScopeSet};
 use shared::verifier::TokenRejection;
 
-use crate::errors::oauth::error_response;
+use crate::errors::oauth::{error_response, json_answer};
 use crate::oauth::context::GrantContext;
 use crate::oauth::id_token::add_profile_claims;
 use crate::oauth::own_tokens::own_access_token;
@@ -49,16 +47,7 @@ pub enum UserInfo {
 impl<'r> Responder<'r, 'static> for UserInfo {
     fn respond_to(self, _: &'r Request<'_>) -> response::Result<'static> {
         match self {
-            UserInfo::Claims(claims) => {
-                let body = serde_json::to_vec(&claims).map_err(|_| Status::InternalServerError)?;
-                Response::build()
-                    .status(Status::Ok)
-                    .header(ContentType::JSON)
-                    .header(Header::new("Cache-Control", "no-store"))
-                    .header(Header::new("Pragma", "no-cache"))
-                    .sized_body(body.len(), Cursor::new(body))
-                    .ok()
-            }
+            UserInfo::Claims(claims) => Ok(json_answer(Status::Ok, &claims)),
             UserInfo::Refused(error) => {
                 let body = OAuthErrorBody {
                     error: error.error_code().unwrap_or("invalid_request").to_owned(),

@@ -192,6 +192,33 @@ fn address_bucket(address: Option<IpAddr>) -> String {
     }
 }
 
+/// The statement that gives back the places an attempt holds under its three
+/// keys (`$1` to `$3`, in the usual order); a settlement may add to its
+/// `set`. sqlx 0.9 takes only static SQL, so the pieces meet in `concat!`.
+macro_rules! give_back_places {
+    () => {
+        "insert into login_failures \
+           (key_hash, failures, locked_until, expires_at, pending, pending_until) \
+         values ($1, 0, 0, 0, 0, 0), ($2, 0, 0, 0, 0, 0), ($3, 0, 0, 0, 0, 0) \
+         on conflict (key_hash) do update set \
+           pending = case when login_failures.pending > 0 \
+                          then login_failures.pending - 1 else 0 end"
+    };
+}
+/// Settles a held attempt with one statement over its three keys, in one
+/// transaction.
+async fn settle(db: &Db, attempt: &Attempt, sql: &'static str) -> Result<(), sqlx::Error> {
+    let [a, b, c] = attempt.keys();
+    let mut tx = begin_counting(db).await?;
+    sqlx::query(sql)
+        .bind(&a.hash)
+        .bind(&b.hash)
+        .bind(&c.hash)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await
+}
+
 /// The login throttle: a policy over the `login_failures` table.
 #[derive(Debug, Default, Clone)]
 pub struct LoginThrottle {
@@ -396,51 +423,23 @@ impl LoginThrottle {
 
     /// Settles a held attempt as a success: its place given back, and the
     /// account's keys cleared (their failures and lock), not the address's.
-    /// One statement, the keys in the usual order.
     pub async fn record_success(&self, db: &Db, attempt: &Attempt) -> Result<(), sqlx::Error> {
-        let [a, b, c] = attempt.keys();
-        let mut tx = begin_counting(db).await?;
-        sqlx::query(
-            "insert into login_failures \
-               (key_hash, failures, locked_until, expires_at, pending, pending_until) \
-             values ($1, 0, 0, 0, 0, 0), ($2, 0, 0, 0, 0, 0), ($3, 0, 0, 0, 0, 0) \
-             on conflict (key_hash) do update set \
-               pending = case when login_failures.pending > 0 \
-                              then login_failures.pending - 1 else 0 end, \
-               failures = case when login_failures.key_hash = $1 \
+        let sql = concat!(
+            give_back_places!(),
+            ", failures = case when login_failures.key_hash = $1 \
                                then login_failures.failures else 0 end, \
                locked_until = case when login_failures.key_hash = $1 \
                                    then login_failures.locked_until else 0 end, \
                expires_at = case when login_failures.key_hash = $1 \
-                                 then login_failures.expires_at else 0 end",
-        )
-        .bind(&a.hash)
-        .bind(&b.hash)
-        .bind(&c.hash)
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await
+                                 then login_failures.expires_at else 0 end"
+        );
+        settle(db, attempt, sql).await
     }
 
     /// Gives a held place back without counting anything: the password was
     /// not checked (the hashing queue was full, or the database failed).
     pub async fn release(&self, db: &Db, attempt: &Attempt) -> Result<(), sqlx::Error> {
-        let [a, b, c] = attempt.keys();
-        let mut tx = begin_counting(db).await?;
-        sqlx::query(
-            "insert into login_failures \
-               (key_hash, failures, locked_until, expires_at, pending, pending_until) \
-             values ($1, 0, 0, 0, 0, 0), ($2, 0, 0, 0, 0, 0), ($3, 0, 0, 0, 0, 0) \
-             on conflict (key_hash) do update set \
-               pending = case when login_failures.pending > 0 \
-                              then login_failures.pending - 1 else 0 end",
-        )
-        .bind(&a.hash)
-        .bind(&b.hash)
-        .bind(&c.hash)
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await
+        settle(db, attempt, give_back_places!()).await
     }
 
     /// Seconds until the attempt may be made, when any of its keys is
