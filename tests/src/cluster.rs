@@ -19,7 +19,7 @@ use serde_json::Value;
 use tempfile::TempDir;
 
 use crate::{
-    AUDIENCE, PASSWORD, Service, TestDatabase, binary, passthrough_env, start_on_free_port,
+    AUDIENCE, PASSWORD, Service, TestDatabase, binary, passthrough_env, service::start_on_free_port,
 };
 
 /// The `iss` every instance signs: the address clients would use.
