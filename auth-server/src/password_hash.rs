@@ -41,7 +41,8 @@ const OUTPUT_LEN: usize = 32;
 /// Concurrent hashes at most: each holds a 19 MiB buffer. The contract's
 /// 64 MiB resident budget, less an idle process (up to 20 MiB) and the
 /// connections, leaves room for one with a margin; with two a debug build
-/// peaked at 64.0 MiB under 64 connections (issue 10's measurements).
+/// peaked at 64.0 MiB under the contract's flood of failed logins over 64
+/// connections.
 pub const MAX_SLOTS: usize = 1;
 /// The longest a request may expect to wait for a hashing slot.
 pub const MAX_EXPECTED_WAIT: Duration = Duration::from_secs(2);

@@ -33,11 +33,11 @@ pub struct KeyStore {
 }
 
 impl KeyStore {
-    /// Opens the keys of the database: loads the KEK, imports what an
-    /// earlier version left in `KEYS_DIR` while the database holds no
-    /// signing key (else warns about each key file there), makes the first
-    /// key when none may sign, and decrypts the published keys (a wrong KEK
-    /// fails here).
+    /// Opens the keys of the database: loads the KEK, imports the key files
+    /// of a deployment that kept its keys in `KEYS_DIR` while the database
+    /// holds no signing key (else warns about each key file there), makes
+    /// the first key when none may sign, and decrypts the published keys (a
+    /// wrong KEK fails here).
     pub async fn open(config: &AppConfig, db: &Db) -> Result<KeyStore, KeyStoreError> {
         let kek = Kek::load(config, db).await?;
         let now = shared::clock::unix_now();

@@ -47,7 +47,8 @@ impl ServerMetadata {
 }
 
 /// The RFC 8414 members. Its `scopes_supported` lists the resource scopes
-/// only, as it always did; the OpenID document adds the identity ones.
+/// only, what a plain OAuth client may ask of the APIs (the tests of the
+/// document hold it to that); the OpenID document adds the identity ones.
 fn oauth_document(config: &AppConfig) -> serde_json::Value {
     use shared::routes;
     use shared::scope::Scope;

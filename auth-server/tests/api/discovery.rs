@@ -1,3 +1,6 @@
+//! The issuer's metadata documents (RFC 8414, OpenID Connect Discovery):
+//! the issuer and absolute endpoints.
+
 use serde_json::Value;
 
 use crate::helpers::{ISSUER, spawn_app};

@@ -1,3 +1,6 @@
+//! Liveness and readiness: `/health` while the process runs, `/ready`
+//! only while the database answers, the JWK Set served either way.
+
 use serde_json::Value;
 
 use crate::helpers::spawn_app;

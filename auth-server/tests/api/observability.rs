@@ -1,3 +1,7 @@
+//! What operators and tools see: the OpenAPI document of every route,
+//! Swagger UI, Prometheus metrics, request ids, and CORS at the token
+//! endpoint.
+
 use std::collections::BTreeSet;
 
 use serde_json::Value;

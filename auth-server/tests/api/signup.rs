@@ -1,3 +1,6 @@
+//! `POST /signup`: the account made, and every way a body can be wrong
+//! answered in problem+json.
+
 use serde_json::{Value, json};
 
 use crate::helpers::{PASSWORD, spawn_app, spawn_app_with};

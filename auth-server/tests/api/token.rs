@@ -1,3 +1,6 @@
+//! The password grant at `POST /oauth/token` and `POST /login`: the RFC
+//! 9068 token, scopes, and the refusals in RFC 6749's format.
+
 use serde_json::Value;
 
 use crate::helpers::{ISSUER, PASSWORD, decode_parts, spawn_app, verify_with_jwks};
