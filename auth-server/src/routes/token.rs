@@ -1,6 +1,7 @@
 //! The token endpoint (`POST /oauth/token`, RFC 6749 §3.2) and its
 //! seed-compatible alias `POST /login`: the form read, the grant
-//! dispatched on `grant_type`, and the metrics of each outcome.
+//! dispatched on `grant_type` (a new grant is one more arm here and a
+//! file in `grants/`), and the metrics of each outcome.
 
 use rocket::{State, post};
 use shared::oauth::{OAuthErrorBody, TokenResponse};
@@ -39,7 +40,14 @@ pub async fn token(
     let OAuthForm(form) = form?;
     let grant_type = GrantType::parse(required(&form.grant_type, "grant_type")?);
     let result = match grant_type {
-        Some(grant_type) => grants::issue(grant_type, &context, &form, throttle).await,
+        Some(GrantType::Password) => grants::password::grant(&context, &form, throttle).await,
+        Some(GrantType::ClientCredentials) => {
+            grants::client_credentials::grant(&context, &form).await
+        }
+        Some(GrantType::AuthorizationCode) => {
+            grants::authorization_code::grant(&context, &form).await
+        }
+        Some(GrantType::RefreshToken) => grants::refresh_token::grant(&context, &form).await,
         None => Err(OAuthError::unsupported_grant_type()),
     };
     record_outcome(grant_type, &result);
