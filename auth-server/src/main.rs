@@ -13,9 +13,11 @@ async fn main() -> ExitCode {
     let figment = auth_server::config::figment();
     let result = match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve(figment).await,
-        Command::Clients(command) => auth_server::cli::clients::run(command, &figment).await,
-        Command::Users(command) => auth_server::cli::users::run(command, &figment).await,
-        Command::Keys(command) => auth_server::cli::keys::run(command, &figment).await,
+        Command::Clients(command) => {
+            auth_server::cli::clients_command::run(command, &figment).await
+        }
+        Command::Users(command) => auth_server::cli::users_command::run(command, &figment).await,
+        Command::Keys(command) => auth_server::cli::keys_command::run(command, &figment).await,
     };
     platform::boot::exit("auth-server", result)
 }

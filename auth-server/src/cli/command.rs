@@ -3,7 +3,7 @@
 
 use clap::{Parser, Subcommand};
 
-use super::{clients, keys, users};
+use super::{clients_command, keys_command, users_command};
 
 #[derive(Debug, Parser)]
 #[command(name = "auth-server", version, about = "OAuth 2.0 token issuer")]
@@ -18,13 +18,13 @@ pub enum Command {
     Serve,
     /// Manage OAuth clients.
     #[command(subcommand)]
-    Clients(clients::ClientsCommand),
+    Clients(clients_command::ClientsCommand),
     /// Manage users.
     #[command(subcommand)]
-    Users(users::UsersCommand),
+    Users(users_command::UsersCommand),
     /// Inspect signing keys.
     #[command(subcommand)]
-    Keys(keys::KeysCommand),
+    Keys(keys_command::KeysCommand),
 }
 
 #[cfg(test)]

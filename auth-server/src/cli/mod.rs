@@ -3,10 +3,10 @@
 //! it runs. Each exits 0 on success, else prints one line and exits
 //! non-zero ([`CliError`]); [`command`] is how clap reads them.
 
-pub mod clients;
+pub mod clients_command;
 pub mod command;
-pub mod keys;
-pub mod users;
+pub mod keys_command;
+pub mod users_command;
 
 /// A failed command: one line for the operator.
 #[derive(Debug, thiserror::Error)]

@@ -13,12 +13,12 @@
 //!   rules oxide-auth leaves to extensions (grants, PKCE, `nonce`,
 //!   `resource`);
 //! - [`endpoint`]: the four together, and the three token flows;
-//! - [`authorization`]: the authorization request's flow;
+//! - [`authorization_request`]: the authorization request's flow;
 //! - [`flow`]: one run of a flow, and the side channel its primitives
 //!   share; [`extensions`]: what they carry through oxide-auth's `Grant`;
 //!   [`token_request`]: a token request as the flows read it.
 
-pub mod authorization;
+pub mod authorization_request;
 pub mod authorizer;
 pub mod checks;
 pub mod endpoint;

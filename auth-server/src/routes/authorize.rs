@@ -3,7 +3,7 @@
 //! the client with a one-time code.
 //!
 //! - The request is checked by the oxide-auth adapter
-//!   (`oxide::authorization`): until `client_id` and `redirect_uri` are
+//!   (`oxide::authorization_request`): until `client_id` and `redirect_uri` are
 //!   known good, errors are shown here and never redirected; after that,
 //!   they go back to the client as `error`/`state` parameters.
 //! - No JavaScript. Every value on the page is HTML-escaped. Forms carry a
@@ -29,7 +29,7 @@ use crate::oauth::context::GrantContext;
 use crate::oauth::forms::{AuthorizationRequest, Prompt};
 use crate::oauth::scope_rules;
 use crate::oauth::sign_in::{self, Undecided};
-use crate::oxide::authorization::{self, Refused, Validated};
+use crate::oxide::authorization_request::{self, Refused, Validated};
 use crate::pages::authorization::{
     ForRequest, PageResponse, database_failure, error_page, failed, redirect, unavailable,
 };
@@ -111,7 +111,7 @@ pub async fn authorize_page(
         Ok(request) => request,
         Err(error) => return error_page(Status::BadRequest, error.description),
     };
-    let validated = match authorization::validate(&context, request).await {
+    let validated = match authorization_request::validate(&context, request).await {
         Ok(validated) => validated,
         Err(refusal) => return refused(refusal),
     };
@@ -237,7 +237,7 @@ async fn grant_code(
     user: &User,
     auth_time: i64,
 ) -> PageResponse {
-    match authorization::authorize(context, validated, user, auth_time).await {
+    match authorization_request::authorize(context, validated, user, auth_time).await {
         Ok(url) => {
             tracing::info!(user_id = %user.id, client_id = %validated.client.id, "authorization code issued");
             redirect(url)
@@ -282,7 +282,7 @@ pub async fn authorize_submit(
         password,
         ticket,
     } = form;
-    let validated = match authorization::validate(&context, request).await {
+    let validated = match authorization_request::validate(&context, request).await {
         Ok(validated) => validated,
         Err(refusal) => return refused(refusal),
     };
@@ -312,7 +312,7 @@ pub async fn authorize_submit(
                 // Spend it so the same page cannot be answered twice.
                 let _ = codes::take_login_ticket(db, &ticket, &validated.client.id, now).await;
             }
-            match authorization::deny(&context, &validated) {
+            match authorization_request::deny(&context, &validated) {
                 Some(url) => redirect(url),
                 None => failed(),
             }
