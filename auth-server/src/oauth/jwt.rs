@@ -89,10 +89,6 @@ impl TokenMinter {
         &self.keys
     }
 
-    pub fn issuer(&self) -> &str {
-        &self.issuer
-    }
-
     /// `AUDIENCE`: the `aud` of a token whose request named no resource.
     pub fn audience(&self) -> &str {
         &self.audience
