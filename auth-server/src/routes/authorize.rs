@@ -22,8 +22,8 @@ use secrecy::SecretString;
 use shared::scope::ScopeSet;
 use url::Url;
 
-use super::csrf;
 use super::form::{OAuthParams, PageForm, TokenFailure};
+use super::{csrf, session_cookie};
 use crate::errors::OAuthError;
 use crate::oauth::context::GrantContext;
 use crate::oauth::forms::{AuthorizationRequest, Prompt};
@@ -120,7 +120,7 @@ pub async fn authorize_page(
         Err(why) => return redirect_error(&validated, "invalid_request", why),
     };
     let now = context.now;
-    let session = match sessions::current(context.db, jar, now).await {
+    let session = match session_cookie::current(context.db, jar, now).await {
         Ok(session) => session,
         Err(error) => return database_failure(error),
     };
@@ -382,7 +382,7 @@ async fn login(
         Err(Undecided::Database(error)) => return database_failure(error),
     };
     // Later authorization requests from this browser skip the password.
-    if let Err(error) = sessions::start(db, jar, config, &user.id, now).await {
+    if let Err(error) = session_cookie::start(db, jar, config, &user.id, now).await {
         return database_failure(error);
     }
     // The prompt was parsed on the way to this form; `login` is now done.

@@ -11,15 +11,15 @@ use rocket::http::{CookieJar, Status};
 use rocket::{get, post};
 use serde::Deserialize;
 
-use super::csrf;
 use super::form::{PageForm, TokenFailure};
+use super::{csrf, session_cookie};
 use crate::oauth::context::GrantContext;
 use crate::oauth::own_tokens::own_id_token;
 use crate::pages::authorization::{
     PageResponse, database_failure, error_page, redirect, signed_out,
 };
 use crate::pages::page::{ConfirmSignOut, Page, View};
-use crate::store::sessions::{self, Session};
+use crate::store::sessions::Session;
 use crate::store::users;
 
 /// RFC 3986 limits nothing, but nothing legitimate is this long.
@@ -206,7 +206,7 @@ async fn end_session(
             }
         }
     };
-    let session = match sessions::current(db, jar, context.now).await {
+    let session = match session_cookie::current(db, jar, context.now).await {
         Ok(session) => session,
         Err(error) => return database_failure(error),
     };
@@ -224,7 +224,7 @@ async fn end_session(
         ];
         return confirm_page(jar, context, &session, hidden, target.as_ref()).await;
     }
-    if let Err(error) = sessions::end(db, jar).await {
+    if let Err(error) = session_cookie::end(db, jar).await {
         return database_failure(error);
     }
     match target {

@@ -14,6 +14,7 @@ pub mod introspect;
 pub mod logout;
 pub mod openapi;
 pub mod revoke;
+pub mod session_cookie;
 pub mod signup;
 pub mod token;
 pub mod userinfo;

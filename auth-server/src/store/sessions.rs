@@ -1,30 +1,21 @@
 //! Sign-in sessions at the authorization pages, and remembered consent.
 //!
-//! A session is a 256-bit random value in an `HttpOnly`, `SameSite=Lax`
-//! cookie; the database keeps only its SHA-256, with the user and the time
-//! they typed their password (OIDC `auth_time`). Every instance on one
-//! database therefore honours every session, and ending one (logout) ends
-//! it everywhere. A cookie that is unknown, expired, or whose user is gone
-//! is simply no session.
+//! A session is a 256-bit random value the browser keeps in a cookie
+//! (`routes::session_cookie`); the database keeps only its SHA-256, with
+//! the user and the time they typed their password (OIDC `auth_time`).
+//! Every instance on one database therefore honours every session, and
+//! ending one (logout) ends it everywhere. A value that is unknown,
+//! expired, or whose user is gone is simply no session.
 //!
 //! Consent is one row per (user, client, scope): a request is answered
 //! without the consent page only when it would grant something and every
 //! scope of it was allowed before.
 
-use rocket::http::{Cookie, CookieJar, SameSite};
 use shared::scope::ScopeSet;
 use sqlx::Row;
 
 use super::db::Db;
 use super::secrets::{generate_secret, hash_secret};
-use crate::config::AppConfig;
-
-/// The session cookie's name.
-pub const COOKIE: &str = "auth_session";
-/// Sent back to the authorization endpoint and the logout endpoint only.
-const COOKIE_PATH: &str = "/oauth";
-/// A cookie value longer than this is no session (ours are 43 characters).
-const MAX_COOKIE_CHARS: usize = 128;
 
 /// A live sign-in.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,14 +25,9 @@ pub struct Session {
     pub auth_time: i64,
 }
 
-/// Starts a session for `user_id`, signed in at `now`, and sets its cookie.
-pub async fn start(
-    db: &Db,
-    jar: &CookieJar<'_>,
-    config: &AppConfig,
-    user_id: &str,
-    now: i64,
-) -> Result<(), sqlx::Error> {
+/// Starts a session for `user_id`, signed in at `now`, for `ttl` seconds;
+/// returns the value the browser is to present.
+pub async fn start(db: &Db, user_id: &str, now: i64, ttl: i64) -> Result<String, sqlx::Error> {
     let token = generate_secret();
     sqlx::query(
         "insert into sign_in_sessions (session_hash, user_id, auth_time, expires_at) \
@@ -50,45 +36,21 @@ pub async fn start(
     .bind(hash_secret(&token))
     .bind(user_id)
     .bind(now)
-    .bind(now.saturating_add(config.session_ttl))
+    .bind(now.saturating_add(ttl))
     .execute(&db.pool)
     .await?;
-    // A session replaced by a new sign-in ends at once.
-    if let Some(old) = presented(jar) {
-        end_token(db, &old).await?;
-    }
-    let cookie = Cookie::build((COOKIE, token))
-        .http_only(true)
-        .same_site(SameSite::Lax)
-        .secure(config.issuer.starts_with("https://"))
-        .path(COOKIE_PATH)
-        .max_age(rocket::time::Duration::seconds(config.session_ttl));
-    jar.add(cookie);
-    Ok(())
+    Ok(token)
 }
 
-fn presented(jar: &CookieJar<'_>) -> Option<String> {
-    jar.get(COOKIE)
-        .map(|c| c.value().to_owned())
-        .filter(|v| !v.is_empty() && v.len() <= MAX_COOKIE_CHARS)
-}
-
-/// The live session of this browser, if any: known, not expired, and its
+/// The live session `token` names, if any: known, not expired, and its
 /// user still exists.
-pub async fn current(
-    db: &Db,
-    jar: &CookieJar<'_>,
-    now: i64,
-) -> Result<Option<Session>, sqlx::Error> {
-    let Some(token) = presented(jar) else {
-        return Ok(None);
-    };
+pub async fn find(db: &Db, token: &str, now: i64) -> Result<Option<Session>, sqlx::Error> {
     let row = sqlx::query(
         "select s.user_id, s.auth_time from sign_in_sessions s \
          join users u on u.id = s.user_id \
          where s.session_hash = $1 and s.expires_at > $2",
     )
-    .bind(hash_secret(&token))
+    .bind(hash_secret(token))
     .bind(now)
     .fetch_optional(&db.pool)
     .await?;
@@ -101,19 +63,8 @@ pub async fn current(
     .transpose()
 }
 
-/// Ends this browser's session, here and at every instance, and removes
-/// the cookie.
-pub async fn end(db: &Db, jar: &CookieJar<'_>) -> Result<(), sqlx::Error> {
-    if let Some(token) = presented(jar) {
-        end_token(db, &token).await?;
-    }
-    if jar.get(COOKIE).is_some() {
-        jar.remove(Cookie::build(COOKIE).path(COOKIE_PATH));
-    }
-    Ok(())
-}
-
-async fn end_token(db: &Db, token: &str) -> Result<(), sqlx::Error> {
+/// Ends the session `token` names, here and at every instance.
+pub async fn end(db: &Db, token: &str) -> Result<(), sqlx::Error> {
     sqlx::query("delete from sign_in_sessions where session_hash = $1")
         .bind(hash_secret(token))
         .execute(&db.pool)
