@@ -13,6 +13,8 @@ use rocket::figment::Figment;
 use serde::Deserialize;
 use url::Url;
 
+use crate::password_hash;
+
 /// A setting that cannot be used, named; the same type on both services.
 pub use platform::settings::SettingError as ConfigError;
 
@@ -27,6 +29,7 @@ const ENV_SETTINGS: &[&str] = &[
     "REFRESH_TOKEN_MAX_LIFETIME",
     "CORS_ALLOWED_ORIGINS",
     "PASSWORD_MIN_LENGTH",
+    "PASSWORD_HASH_CONCURRENCY",
     "KEY_ROTATION_INTERVAL",
     "KEY_ENCRYPTION_KEY",
     "KEY_ENCRYPTION_KEY_FILE",
@@ -64,6 +67,7 @@ struct RawSettings {
     refresh_token_max_lifetime: Option<i64>,
     cors_allowed_origins: Option<String>,
     password_min_length: Option<usize>,
+    password_hash_concurrency: Option<usize>,
     key_rotation_interval: Option<i64>,
     key_encryption_key: Option<String>,
     key_encryption_key_file: Option<PathBuf>,
@@ -112,6 +116,8 @@ pub struct AppConfig {
     pub refresh_token_max_lifetime: i64,
     pub cors_allowed_origins: Vec<String>,
     pub password_min_length: usize,
+    /// Password hashes computed at once, each in its own 19 MiB buffer.
+    pub password_hash_concurrency: usize,
     /// Seconds between automatic key rotations; `None`: only by hand.
     pub key_rotation_interval: Option<i64>,
     pub key_encryption_key: KekSource,
@@ -184,6 +190,15 @@ impl AppConfig {
         if !(8..=128).contains(&password_min_length) {
             return Err(invalid("PASSWORD_MIN_LENGTH", "must be between 8 and 128"));
         }
+        let password_hash_concurrency = raw
+            .password_hash_concurrency
+            .unwrap_or_else(password_hash::default_slots);
+        if !(1..=password_hash::MAX_SLOTS).contains(&password_hash_concurrency) {
+            return Err(invalid(
+                "PASSWORD_HASH_CONCURRENCY",
+                format!("must be between 1 and {}", password_hash::MAX_SLOTS),
+            ));
+        }
 
         let jwks_max_age = raw.jwks_max_age.unwrap_or(300);
         if !(1..=86_400).contains(&jwks_max_age) {
@@ -255,6 +270,7 @@ impl AppConfig {
             refresh_token_max_lifetime,
             cors_allowed_origins,
             password_min_length,
+            password_hash_concurrency,
             key_rotation_interval,
             key_encryption_key,
             jwks_max_age,
@@ -348,6 +364,10 @@ mod tests {
         assert_eq!(config.refresh_token_ttl, 1_209_600);
         assert_eq!(config.refresh_token_max_lifetime, 2_592_000);
         assert_eq!(config.password_min_length, 15);
+        assert_eq!(
+            config.password_hash_concurrency,
+            crate::password_hash::default_slots()
+        );
         assert_eq!(config.database_url, "sqlite://data/auth.db");
         assert_eq!(config.jwks_max_age, 300);
         assert_eq!(config.service_name, "auth-server");
@@ -433,6 +453,23 @@ mod tests {
                 .unwrap_err()
                 .setting,
             "PASSWORD_MIN_LENGTH"
+        );
+        for bad in ["0", "65", "many"] {
+            assert_eq!(
+                config_with(&[("password_hash_concurrency", bad)])
+                    .unwrap_err()
+                    .setting,
+                "PASSWORD_HASH_CONCURRENCY",
+                "{bad}"
+            );
+        }
+        let three =
+            Figment::from(Serialized::defaults(defaults())).merge(("password_hash_concurrency", 3));
+        assert_eq!(
+            AppConfig::from_figment(&three)
+                .unwrap()
+                .password_hash_concurrency,
+            3
         );
         assert_eq!(
             config_with(&[("access_token_ttl", "soon")])

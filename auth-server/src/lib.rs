@@ -89,7 +89,14 @@ pub async fn build(figment: Figment) -> Result<Rocket<Build>, StartupError> {
 
 /// Assembles Rocket around already-opened services.
 pub fn rocket(figment: Figment, services: Services) -> Rocket<Build> {
-    password_hash::warm_up();
+    let slots = password_hash::configure(services.config.password_hash_concurrency);
+    if slots != services.config.password_hash_concurrency {
+        // Only where one process runs several servers (the tests).
+        tracing::warn!(
+            slots,
+            "PASSWORD_HASH_CONCURRENCY: this process's hashing slots were already set"
+        );
+    }
     let warnings = services.config.warnings();
     platform::boot::service("auth-server", figment, warnings)
         .manage(services.config)

@@ -8,10 +8,16 @@
 //!   slot owns one buffer, allocated on first use and reused for every hash
 //!   after, so the process never holds more than `slots × 19 MiB` for
 //!   hashing, whatever the load.
-//! - Slots: at most [`MAX_SLOTS`] hashes at a time (and no more than the
-//!   cores). Argon2id is memory-hard: more hashes than cores only
-//!   time-slice and fight over the memory bus; and the buffers must fit the
-//!   contract's 64 MiB resident budget.
+//! - Slots: `PASSWORD_HASH_CONCURRENCY` hashes at a time, by default one
+//!   per core, so logins use every core. More than the cores would only
+//!   time-slice and fight over the memory bus. The contract's memory bound
+//!   grows with them: 40 MiB + 20 MiB per slot.
+//! - Threads: the hashes run on threads of their own, one per slot, at a
+//!   lower scheduling priority (nice 10, on Linux). Hashing takes whatever
+//!   CPU is idle, every core's under a login flood, yet the async workers
+//!   that answer every other request (and do the logins' own database work)
+//!   go first: with one slot per core at equal priority, a burst of 400
+//!   logins starved them until database waits timed out into `503`s.
 //! - Queue: a request that would wait more than [`MAX_EXPECTED_WAIT`] for a
 //!   slot (the hashes ahead of it × the measured hash time ÷ slots) is
 //!   refused at once with [`Busy`], which callers answer `503` with
@@ -20,7 +26,7 @@
 //!   does not exist, so an unknown email and a wrong password cost the same.
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, LazyLock, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use argon2::password_hash::phc::{Output, ParamsString, PasswordHash, Salt};
@@ -38,12 +44,9 @@ const P_COST: u32 = 1;
 const SALT_LEN: usize = 16;
 const OUTPUT_LEN: usize = 32;
 
-/// Concurrent hashes at most: each holds a 19 MiB buffer. The contract's
-/// 64 MiB resident budget, less an idle process (up to 20 MiB) and the
-/// connections, leaves room for one with a margin; with two a debug build
-/// peaked at 64.0 MiB under the contract's flood of failed logins over 64
-/// connections.
-pub const MAX_SLOTS: usize = 1;
+/// The most hashing slots `PASSWORD_HASH_CONCURRENCY` may ask for: each
+/// holds a 19 MiB buffer, so 64 is already 1.2 GiB.
+pub const MAX_SLOTS: usize = 64;
 /// The longest a request may expect to wait for a hashing slot.
 pub const MAX_EXPECTED_WAIT: Duration = Duration::from_secs(2);
 /// The hash time assumed until one has been measured.
@@ -77,9 +80,15 @@ pub enum HashError {
     Failed(String),
 }
 
-/// The hashing slots, their buffers, and what the queue holds.
+/// One piece of hashing work, run on a hashing thread.
+type Job = Box<dyn FnOnce() + Send>;
+
+/// The hashing slots, their threads and buffers, and what the queue holds.
 struct HashingPool {
     slots: Arc<Semaphore>,
+    /// To the hashing threads; at most `slot_count` jobs are ever in it or
+    /// running, one per slot held.
+    jobs: std::sync::mpsc::Sender<Job>,
     slot_count: usize,
     /// Buffers not in use; at most `slot_count` ever exist.
     buffers: Mutex<Vec<Box<[Block]>>>,
@@ -89,38 +98,64 @@ struct HashingPool {
     hash_nanos: AtomicU64,
 }
 
-static POOL: LazyLock<HashingPool> = LazyLock::new(|| {
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let slot_count = cores.clamp(1, MAX_SLOTS);
-    HashingPool {
-        slots: Arc::new(Semaphore::new(slot_count)),
-        slot_count,
-        buffers: Mutex::new(Vec::with_capacity(slot_count)),
-        queued: AtomicUsize::new(0),
-        hash_nanos: AtomicU64::new(INITIAL_HASH_TIME.as_nanos() as u64),
-    }
-});
+/// The process's one pool. Hashing slots are the machine's: several
+/// servers in one process (as in the tests) share them, as they share the
+/// cores and the memory budget.
+static POOL: OnceLock<HashingPool> = OnceLock::new();
+
+/// One slot per core (the default of `PASSWORD_HASH_CONCURRENCY`).
+pub fn default_slots() -> usize {
+    std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .clamp(1, MAX_SLOTS)
+}
+
+/// Sets the number of hashing slots (clamped to 1..=[`MAX_SLOTS`]) before
+/// the first hash. Returns the number in force: a pool that already exists
+/// keeps its own, since buffers may be out.
+pub fn configure(slots: usize) -> usize {
+    pool_with(slots.clamp(1, MAX_SLOTS)).slot_count
+}
+
+fn pool_with(slot_count: usize) -> &'static HashingPool {
+    POOL.get_or_init(|| HashingPool::new(slot_count))
+}
+
+fn pool() -> &'static HashingPool {
+    pool_with(default_slots())
+}
 
 /// One admitted request; leaving the queue when dropped, whether it was
 /// served or its caller went away.
-struct Admission;
+struct Admission(&'static HashingPool);
 
 impl Drop for Admission {
     fn drop(&mut self) {
-        POOL.queued.fetch_sub(1, Ordering::AcqRel);
+        self.0.queued.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
 impl HashingPool {
+    fn new(slot_count: usize) -> HashingPool {
+        HashingPool {
+            slots: Arc::new(Semaphore::new(slot_count)),
+            jobs: spawn_hashing_threads(slot_count),
+            slot_count,
+            buffers: Mutex::new(Vec::with_capacity(slot_count)),
+            queued: AtomicUsize::new(0),
+            hash_nanos: AtomicU64::new(INITIAL_HASH_TIME.as_nanos() as u64),
+        }
+    }
+
     fn hash_time(&self) -> Duration {
         Duration::from_nanos(self.hash_nanos.load(Ordering::Relaxed))
     }
 
     /// Admits a request unless the work ahead of it would take longer than
     /// [`MAX_EXPECTED_WAIT`].
-    fn admit(&self) -> Result<Admission, Busy> {
+    fn admit(&'static self) -> Result<Admission, Busy> {
         let ahead = self.queued.fetch_add(1, Ordering::AcqRel);
-        let admission = Admission;
+        let admission = Admission(self);
         let wait = self.expected_wait(ahead);
         if wait > MAX_EXPECTED_WAIT {
             drop(admission);
@@ -160,38 +195,91 @@ impl HashingPool {
     }
 }
 
-/// Runs one argon2 computation on the blocking pool, in a slot and with
-/// the slot's buffer. The slot is held by the blocking task itself, so a
-/// caller that goes away mid-hash frees nothing early and the bound holds.
+/// `count` hashing threads at a lower priority, taking jobs from the one
+/// channel returned. A thread that cannot be started is logged; with none,
+/// the channel is closed and every hash fails rather than waits.
+fn spawn_hashing_threads(count: usize) -> std::sync::mpsc::Sender<Job> {
+    let (sender, receiver) = std::sync::mpsc::channel::<Job>();
+    let receiver = Arc::new(Mutex::new(receiver));
+    for n in 0..count {
+        let receiver = receiver.clone();
+        let started = std::thread::Builder::new()
+            .name(format!("argon2id-{n}"))
+            .spawn(move || {
+                lower_this_threads_priority();
+                loop {
+                    // The lock is held only while waiting for a job.
+                    let job = match receiver.lock() {
+                        Ok(jobs) => jobs.recv(),
+                        Err(_) => return,
+                    };
+                    let Ok(job) = job else { return };
+                    // A job that panics fails its one hash (its caller sees
+                    // the answer channel closed), not the thread.
+                    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job));
+                }
+            });
+        if let Err(error) = started {
+            tracing::error!(%error, "cannot start a password hashing thread");
+        }
+    }
+    sender
+}
+
+/// Nice 10: the scheduler gives this thread about a tenth of a core's share
+/// while other threads want it, and the whole core when it is idle. On
+/// Linux, `setpriority` on a thread id changes that thread only.
+fn lower_this_threads_priority() {
+    #[cfg(target_os = "linux")]
+    if let Err(error) =
+        rustix::process::setpriority_process(Some(rustix::thread::gettid()), HASHING_NICENESS)
+    {
+        tracing::warn!(%error, "cannot lower the priority of a password hashing thread");
+    }
+}
+
+#[cfg(target_os = "linux")]
+const HASHING_NICENESS: i32 = 10;
+
+/// Runs one argon2 computation on a hashing thread, in a slot of `pool` and
+/// with the slot's buffer. The slot is held by the job itself, so a caller
+/// that goes away mid-hash frees nothing early and the bound holds; a job
+/// whose caller went away before it began is skipped.
 async fn run_bounded<T: Send + 'static>(
+    pool: &'static HashingPool,
     work: impl FnOnce(&mut [Block]) -> T + Send + 'static,
 ) -> Result<Option<T>, Busy> {
-    let pool = &*POOL;
     let admission = pool.admit()?;
     let Ok(slot) = pool.slots.clone().acquire_owned().await else {
         return Ok(None);
     };
     let span = tracing::Span::current();
-    let done = tokio::task::spawn_blocking(move || {
+    let (answer, answered) = tokio::sync::oneshot::channel();
+    let job: Job = Box::new(move || {
         let _entered = span.enter();
         let _admission = admission;
         let _slot = slot;
+        if answer.is_closed() {
+            return;
+        }
         let mut buffer = pool.take_buffer();
         let started = Instant::now();
         let result = work(&mut buffer);
         pool.record(started.elapsed());
         pool.give_back(buffer);
-        result
-    })
-    .await;
-    Ok(done.ok())
+        let _ = answer.send(result);
+    });
+    if pool.jobs.send(job).is_err() {
+        return Ok(None);
+    }
+    Ok(answered.await.ok())
 }
 
 /// Hashes a password into a PHC string, on the blocking pool.
 pub async fn hash(password: SecretString) -> Result<String, HashError> {
     let mut salt = [0u8; SALT_LEN];
     rand::rng().fill_bytes(&mut salt);
-    run_bounded(move |buffer| {
+    run_bounded(pool(), move |buffer| {
         let mut out = [0u8; OUTPUT_LEN];
         hasher()
             .hash_password_into_with_memory(
@@ -221,7 +309,7 @@ pub async fn hash(password: SecretString) -> Result<String, HashError> {
 /// `Err(Busy)` when too many hashes wait: nothing was checked.
 pub async fn verify(password: SecretString, stored: Option<String>) -> Result<bool, Busy> {
     let exists = stored.is_some();
-    let verified = run_bounded(move |buffer| {
+    let verified = run_bounded(pool(), move |buffer| {
         let phc = stored.as_deref().unwrap_or(DUMMY_HASH);
         match matches(password.expose_secret().as_bytes(), phc, buffer) {
             Ok(matches) => matches && exists,
@@ -259,10 +347,16 @@ fn matches(password: &[u8], phc: &str, buffer: &mut [Block]) -> Result<bool, Str
     Ok(bool::from(out.as_slice().ct_eq(expected.as_bytes())))
 }
 
-/// Sets up the hashing slots now rather than on the first login. Their
-/// buffers are allocated on first use, so an idle server holds none.
-pub fn warm_up() {
-    LazyLock::force(&POOL);
+/// A 19 MiB block buffer, as each slot holds, for [`verify_in`].
+pub fn new_buffer() -> Vec<Block> {
+    vec![Block::default(); params().block_count()]
+}
+
+/// One login's password check, synchronously in `buffer`, against the fixed
+/// hash an unknown account is checked against: the raw argon2id work of a
+/// login, with no pool, queue or HTTP around it (the load runs' gauge).
+pub fn verify_in(password: &[u8], buffer: &mut [Block]) -> bool {
+    matches(password, DUMMY_HASH, buffer).unwrap_or(false)
 }
 
 #[cfg(test)]
@@ -306,6 +400,34 @@ mod tests {
         assert_eq!(Params::try_from(&parsed).unwrap(), params());
         let mut buffer = vec![Block::default(); params().block_count()];
         assert!(matches(b"x", DUMMY_HASH, &mut buffer).is_ok());
+    }
+
+    /// Whether `slots` slots run two pieces of work at once: each waits
+    /// (up to 3 s) to see the other started.
+    async fn two_run_at_once(slots: usize) -> bool {
+        let pool: &'static HashingPool = Box::leak(Box::new(HashingPool::new(slots)));
+        let started = Arc::new(AtomicUsize::new(0));
+        let work = |started: Arc<AtomicUsize>| {
+            move |_: &mut [Block]| {
+                started.fetch_add(1, Ordering::SeqCst);
+                let deadline = Instant::now() + Duration::from_secs(3);
+                while started.load(Ordering::SeqCst) < 2 && Instant::now() < deadline {
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+                started.load(Ordering::SeqCst) >= 2
+            }
+        };
+        let (a, b) = tokio::join!(
+            run_bounded(pool, work(started.clone())),
+            run_bounded(pool, work(started.clone()))
+        );
+        a == Ok(Some(true)) && b == Ok(Some(true))
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn each_slot_hashes_at_the_same_time_as_the_others() {
+        assert!(two_run_at_once(2).await, "two slots ran one hash at a time");
+        assert!(!two_run_at_once(1).await, "one slot ran two hashes at once");
     }
 
     #[test]

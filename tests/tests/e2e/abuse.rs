@@ -1,5 +1,5 @@
 //! A flood of failed logins against the real binary: memory stays within
-//! the contract's 64 MiB, and what cannot be hashed within about 2 s is
+//! the contract's 40 MiB + 20 MiB per hashing slot, and what cannot be hashed within about 2 s is
 //! refused at once with `503` and `Retry-After` instead of queueing.
 //!
 //! The login throttle refuses an address after 30 failures; each client
@@ -10,7 +10,7 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
-use e2e::{PASSWORD, spawn_stack};
+use e2e::{PASSWORD, StackOptions, spawn_stack, spawn_stack_with};
 use serde_json::{Value, json};
 
 const MIB: u64 = 1024;
@@ -105,8 +105,24 @@ fn assert_failed_login(a: &Answer) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn two_thousand_failed_logins_keep_the_auth_servers_heap_under_64_mib() {
-    let stack = spawn_stack().await;
+async fn two_thousand_failed_logins_keep_the_heap_under_60_mib_with_one_hashing_slot() {
+    failed_logins_stay_within_the_memory_bound(1).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_thousand_failed_logins_keep_the_heap_under_80_mib_with_two_hashing_slots() {
+    failed_logins_stay_within_the_memory_bound(2).await;
+}
+
+/// 2,000 failed logins with `PASSWORD_HASH_CONCURRENCY=slots` keep the
+/// auth-server under 40 MiB + 20 MiB per slot.
+async fn failed_logins_stay_within_the_memory_bound(slots: u64) {
+    let stack = spawn_stack_with(StackOptions {
+        auth_env: vec![("PASSWORD_HASH_CONCURRENCY".into(), slots.to_string())],
+        ..StackOptions::default()
+    })
+    .await;
+    let limit = (40 + 20 * slots) * MIB;
     let pid = stack.auth.service.pid();
     let idle = status_kib(pid, "VmRSS");
     let sampler = AnonSampler::start(pid);
@@ -152,12 +168,12 @@ async fn two_thousand_failed_logins_keep_the_auth_servers_heap_under_64_mib() {
         "idle {idle} KiB, after {rss} KiB (anonymous {anon}), peak {hwm} KiB (anonymous {peak_anon}), {hashed} hashed"
     );
     // This is the debug build, whose code pages alone keep about 18 MiB
-    // resident (RssFile 17.9 MiB idle, measured), so the contract's 64 MiB
+    // resident (RssFile 17.9 MiB idle, measured), so the contract's bound
     // is applied to what requests can grow: the anonymous memory. Before
-    // the hashing buffers were reused it reached 544 MiB; now about 47.
+    // the hashing buffers were reused it reached 544 MiB with one slot.
     assert!(
-        anon < 64 * MIB && peak_anon < 64 * MIB,
-        "RssAnon {anon} KiB (peak {peak_anon}) after 2000 failed logins; VmRSS {rss}, VmHWM {hwm}"
+        anon < limit && peak_anon < limit,
+        "{slots} slots: RssAnon {anon} KiB (peak {peak_anon}) after 2000 failed logins, over {limit} KiB; VmRSS {rss}, VmHWM {hwm}"
     );
     // Still serving.
     stack.new_user().await;
