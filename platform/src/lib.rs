@@ -2,8 +2,8 @@
 //! serve: the settings loader and its checks ([`settings`]), the boot
 //! sequence ([`boot`]), logs and metrics ([`observe`]), liveness
 //! ([`health`]), the OpenAPI document's routes ([`docs`]), opening the
-//! database ([`db`]) and the client address behind trusted proxies
-//! ([`client_addr`]).
+//! database ([`db`]), the client address behind trusted proxies
+//! ([`client_addr`]) and cheap random ids ([`ids`]).
 //!
 //! This is Rocket and sqlx glue for the auth-server and the
 //! resource-server only. The wire contract and the token verifier, which
@@ -16,5 +16,6 @@ pub mod client_addr;
 pub mod db;
 pub mod docs;
 pub mod health;
+pub mod ids;
 pub mod observe;
 pub mod settings;

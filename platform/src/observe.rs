@@ -158,7 +158,8 @@ impl Fairing for RequestTelemetry {
     }
 
     async fn on_request(&self, request: &mut Request<'_>, _: &mut Data<'_>) {
-        let id = incoming_request_id(request).unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+        let id =
+            incoming_request_id(request).unwrap_or_else(|| crate::ids::random_uuid().to_string());
         request.local_cache(|| RequestStart {
             at: Instant::now(),
             id,
@@ -168,7 +169,7 @@ impl Fairing for RequestTelemetry {
     async fn on_response<'r>(&self, request: &'r Request<'_>, response: &mut Response<'r>) {
         let start = request.local_cache(|| RequestStart {
             at: Instant::now(),
-            id: uuid::Uuid::new_v4().to_string(),
+            id: crate::ids::random_uuid().to_string(),
         });
         let elapsed = start.at.elapsed();
         // The route's template (`/profile/<id>`), never the raw path: bounded
