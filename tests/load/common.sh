@@ -17,6 +17,12 @@ else
   cargo build --release --quiet -p auth-server -p resource-server
   BIN_DIR="${CARGO_TARGET_DIR:-target}/release"
 fi
+# The raw gauges (auth-server/examples/gauge.rs) come from this tree, whatever
+# binaries are measured: they measure the machine, not a version.
+GAUGE="${LOAD_GAUGE:-${CARGO_TARGET_DIR:-target}/release/examples/gauge}"
+if [ -z "${LOAD_GAUGE:-}" ]; then
+  cargo build --release --quiet -p auth-server --example gauge
+fi
 
 WORK=$(mktemp -d)
 PIDS=()
@@ -63,6 +69,15 @@ rps() {
   printf '%-28s %10s req/s   p50 %-9s p99 %-9s %s\n' "$label" "${RPS[$label]}" \
     "$(awk '$1=="50%" {print $2}' <<<"$output")" "$p99" \
     "$(grep -E '^status|Non-2xx' <<<"$output" | tr '\n' ' ')"
+}
+
+# gauge LABEL KIND THREADS: one raw gauge run (as long as a wrk run),
+# recorded in RPS[LABEL] with no latency.
+gauge() {
+  local label=$1 kind=$2 threads=$3
+  RPS[$label]=$(timeout $((SECONDS_PER_RUN + 60)) "$GAUGE" "$kind" "$threads" "$SECONDS_PER_RUN" | awk '{print $3}')
+  P99[$label]=0
+  printf '%-28s %10s per s   (%s on %s threads, no HTTP)\n' "$label" "${RPS[$label]}" "$kind" "$threads"
 }
 
 # to_ms 1.23ms|456.00us|1.2s: wrk's latency in milliseconds.

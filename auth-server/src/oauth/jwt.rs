@@ -54,7 +54,7 @@ pub struct MintedToken {
 
 /// A fresh access token id (RFC 9068 `jti`).
 pub fn new_jti() -> String {
-    uuid::Uuid::new_v4().to_string()
+    platform::ids::random_uuid().to_string()
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -110,7 +110,7 @@ pub async fn family_context(
 }
 
 pub fn new_family_id() -> String {
-    uuid::Uuid::new_v4().to_string()
+    platform::ids::random_uuid().to_string()
 }
 
 /// Inserts a family row, inside the caller's transaction.
