@@ -4,7 +4,8 @@
 //! [`crate::client_addr`] determines it), Prometheus metrics by route and
 //! status, and `GET /metrics` to scrape them.
 
-use std::sync::OnceLock;
+use std::collections::HashMap;
+use std::sync::{OnceLock, RwLock};
 use std::time::Instant;
 
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
@@ -107,7 +108,10 @@ pub fn stage(service: &'static str) -> rocket::fairing::AdHoc {
     rocket::fairing::AdHoc::on_ignite("observability", move |rocket| async move {
         let _ = prometheus();
         rocket
-            .attach(RequestTelemetry { service })
+            .attach(RequestTelemetry {
+                service,
+                series: RwLock::default(),
+            })
             .mount("/", routes![metrics_text])
     })
 }
@@ -128,6 +132,49 @@ pub fn metrics_text() -> (ContentType, String) {
 
 struct RequestTelemetry {
     service: &'static str,
+    /// The two series of each route, method and status, looked up once: the
+    /// `metrics` macros build, allocate and hash the whole label set on
+    /// every call (0.5 to 1.8 % of `GET /profile/me`'s CPU in a profile).
+    series: RwLock<HashMap<SeriesKey, Series>>,
+}
+
+/// A route (by its address in the running Rocket, 0 for none), a method
+/// and a status.
+type SeriesKey = (usize, &'static str, u16);
+
+/// At most this many series are remembered; beyond, they are looked up
+/// every time (routes × methods × statuses stay far below it).
+const MAX_REMEMBERED_SERIES: usize = 4096;
+
+#[derive(Clone)]
+struct Series {
+    requests: metrics::Counter,
+    duration: metrics::Histogram,
+}
+
+impl RequestTelemetry {
+    fn series(&self, key: SeriesKey, route: &str) -> Series {
+        if let Some(found) = self.series.read().ok().and_then(|s| s.get(&key).cloned()) {
+            return found;
+        }
+        let (_, method, status) = key;
+        let labels = [
+            ("service", self.service.to_owned()),
+            ("method", method.to_owned()),
+            ("route", route.to_owned()),
+            ("status", status.to_string()),
+        ];
+        let made = Series {
+            requests: metrics::counter!("http_requests_total", &labels),
+            duration: metrics::histogram!("http_request_duration_seconds", &labels),
+        };
+        if let Ok(mut remembered) = self.series.write()
+            && remembered.len() < MAX_REMEMBERED_SERIES
+        {
+            remembered.insert(key, made.clone());
+        }
+        made
+    }
 }
 
 #[derive(Clone)]
@@ -174,23 +221,19 @@ impl Fairing for RequestTelemetry {
         let elapsed = start.at.elapsed();
         // The route's template (`/profile/<id>`), never the raw path: bounded
         // label values, and no identifiers in metrics.
-        let route = request
-            .route()
-            .map(|r| r.uri.path().to_string())
-            .unwrap_or_else(|| "unmatched".to_owned());
+        let matched = request.route();
+        let route = matched.map_or("unmatched", |r| r.uri.path());
         let method = request.method().as_str();
         let status = response.status().code;
         let client = crate::client_addr::ClientAddr::of(request).0;
-        metrics::counter!(
-            "http_requests_total",
-            "service" => self.service, "method" => method, "route" => route.clone(), "status" => status.to_string()
-        )
-        .increment(1);
-        metrics::histogram!(
-            "http_request_duration_seconds",
-            "service" => self.service, "method" => method, "route" => route.clone(), "status" => status.to_string()
-        )
-        .record(elapsed.as_secs_f64());
+        let key = (
+            matched.map_or(0, |r| std::ptr::from_ref(r) as usize),
+            method,
+            status,
+        );
+        let series = self.series(key, route);
+        series.requests.increment(1);
+        series.duration.record(elapsed.as_secs_f64());
         tracing::info!(
             target: "http",
             request_id = %start.id,
