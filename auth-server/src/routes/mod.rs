@@ -7,6 +7,8 @@
 pub mod authorize;
 pub mod cors;
 pub mod csrf;
+pub mod device;
+pub mod device_authorization;
 pub mod discovery;
 pub mod form;
 pub mod health;
@@ -47,6 +49,9 @@ pub fn oauth_endpoints() -> AdHoc {
                 routes![
                     token::token,
                     token::login,
+                    device_authorization::device_authorization,
+                    device::device_page,
+                    device::device_submit,
                     authorize::authorize_page,
                     authorize::authorize_submit,
                     revoke::revoke,
@@ -70,7 +75,7 @@ fn page_headers() -> AdHoc {
         Box::pin(async move {
             if !matches!(
                 request.uri().path().as_str(),
-                "/oauth/authorize" | "/oauth/logout"
+                "/oauth/authorize" | "/oauth/logout" | "/oauth/device"
             ) {
                 return;
             }
