@@ -263,11 +263,15 @@ pub async fn decide(
     Ok(decided)
 }
 
-/// Deletes the codes expired at `now`.
+/// How long a code is remembered past its expiry, so that a device still
+/// polling hears `expired_token` rather than `invalid_grant`.
+const EXPIRED_MEMORY: i64 = 3600;
+
+/// Deletes the codes expired more than [`EXPIRED_MEMORY`] before `now`.
 pub async fn prune(db: &Db, now: i64) -> Result<u64, sqlx::Error> {
     Ok(
         sqlx::query("delete from device_codes where expires_at < $1")
-            .bind(now)
+            .bind(now - EXPIRED_MEMORY)
             .execute(&db.pool)
             .await?
             .rows_affected(),

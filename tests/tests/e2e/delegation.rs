@@ -43,21 +43,30 @@ async fn poll(cluster: &Cluster, i: usize, client_id: &str, device_code: &str) -
 }
 
 /// The value of a hidden input.
-fn hidden(html: &str, name: &str) -> String {
+pub fn hidden(html: &str, name: &str) -> String {
     let marker = format!("name=\"{name}\" value=\"");
     let start = html.find(&marker).expect("the field") + marker.len();
     let end = html[start..].find('"').expect("its end") + start;
     html[start..end].to_owned()
 }
 
-/// A browser on one instance's `/oauth/device` pages.
-struct Browser<'a> {
-    cluster: &'a Cluster,
-    instance: usize,
+/// A browser on one server's `/oauth/device` pages.
+pub struct Browser<'a> {
+    http: &'a reqwest::Client,
+    /// The page's URL.
+    url: String,
     cookies: BTreeMap<String, String>,
 }
 
-impl Browser<'_> {
+impl<'a> Browser<'a> {
+    pub fn new(http: &'a reqwest::Client, url: String) -> Browser<'a> {
+        Browser {
+            http,
+            url,
+            cookies: BTreeMap::new(),
+        }
+    }
+
     fn cookie(&self) -> String {
         let pairs: Vec<String> = self
             .cookies
@@ -82,9 +91,42 @@ impl Browser<'_> {
     }
 
     async fn post(&mut self, form: &[(&str, &str)]) -> (u16, String) {
-        let url = self.cluster.auth_url(self.instance, "/oauth/device");
-        let request = self.cluster.http.post(url).form(form);
+        let request = self.http.post(&self.url).form(form);
         self.send(request).await
+    }
+
+    /// Opens the page with `user_code`, signs `email` in and allows the
+    /// device; the consent page's HTML.
+    pub async fn approve(&mut self, user_code: &str, email: &str) -> String {
+        let request = self.http.get(&self.url).query(&[("user_code", user_code)]);
+        let (status, page) = self.send(request).await;
+        assert_eq!(status, 200);
+        let csrf = hidden(&page, "csrf");
+        let (status, sign_in) = self
+            .post(&[
+                ("csrf", &csrf),
+                ("action", "code"),
+                ("user_code", user_code),
+            ])
+            .await;
+        assert_eq!(status, 200, "{sign_in}");
+        let code = hidden(&sign_in, "user_code");
+        let (status, consent) = self
+            .post(&[
+                ("csrf", &csrf),
+                ("action", "login"),
+                ("user_code", &code),
+                ("username", email),
+                ("password", PASSWORD),
+            ])
+            .await;
+        assert_eq!(status, 200, "{consent}");
+        let (status, done) = self
+            .post(&[("csrf", &csrf), ("action", "approve"), ("user_code", &code)])
+            .await;
+        assert_eq!(status, 200);
+        assert!(done.contains("Device connected"), "{done}");
+        consent
     }
 }
 
@@ -126,44 +168,12 @@ async fn a_device_started_at_one_instance_is_approved_at_the_other() {
     let (status, body) = poll(&cluster, 1, tv_id, device_code).await;
     assert_eq!((status, body["error"].as_str()), (400, Some("slow_down")));
 
-    let mut browser = Browser {
-        cluster: &cluster,
-        instance: 1,
-        cookies: BTreeMap::new(),
-    };
-    let page_url = format!(
-        "{}?user_code={user_code}",
-        cluster.auth_url(1, "/oauth/device")
+    let mut browser = Browser::new(&cluster.http, cluster.auth_url(1, "/oauth/device"));
+    let consent = browser.approve(user_code, &email).await;
+    assert!(
+        consent.contains("TV") && consent.contains("profile:read"),
+        "{consent}"
     );
-    let (status, page) = browser.send(cluster.http.get(page_url)).await;
-    assert_eq!(status, 200);
-    let csrf = hidden(&page, "csrf");
-    let (status, sign_in) = browser
-        .post(&[
-            ("csrf", &csrf),
-            ("action", "code"),
-            ("user_code", user_code),
-        ])
-        .await;
-    assert_eq!(status, 200, "{sign_in}");
-    assert!(sign_in.contains("TV"));
-    let code = hidden(&sign_in, "user_code");
-    let (status, consent) = browser
-        .post(&[
-            ("csrf", &csrf),
-            ("action", "login"),
-            ("user_code", &code),
-            ("username", &email),
-            ("password", PASSWORD),
-        ])
-        .await;
-    assert_eq!(status, 200, "{consent}");
-    assert!(consent.contains("profile:read"));
-    let (status, done) = browser
-        .post(&[("csrf", &csrf), ("action", "approve"), ("user_code", &code)])
-        .await;
-    assert_eq!(status, 200);
-    assert!(done.contains("Device connected"), "{done}");
 
     // Approved: the next poll, at A, gets the tokens, and only that one.
     let (status, tokens) = poll(&cluster, 0, tv_id, device_code).await;

@@ -8,6 +8,7 @@ mod authorization_code;
 mod axum_example;
 mod browser;
 mod delegation;
+mod device_login_example;
 mod faults;
 mod instances;
 mod issuer;
