@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 
 use e2e::cluster::{Cluster, ClusterSettings};
-use e2e::{PASSWORD, claims_of};
+use e2e::{PASSWORD, Service, binary, claims_of, passthrough_env, spawn_stack};
 use serde_json::Value;
 
 const DEVICE_GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
@@ -256,4 +256,80 @@ async fn a_token_exchanged_at_one_instance_dies_with_its_family_revoked_at_the_o
     assert_eq!(response.status(), 200);
     assert!(!introspect(0).await);
     assert!(!introspect(1).await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_axum_example_reads_its_callers_profile_with_an_exchanged_token() {
+    let stack = spawn_stack().await;
+    let user = stack.new_user().await;
+    let output = stack
+        .auth
+        .command()
+        .args([
+            "clients",
+            "create",
+            "--name",
+            "axum-service",
+            "--grant",
+            "token-exchange",
+            "--scope",
+            "profile:read",
+            "--audience",
+            e2e::AUDIENCE,
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let client: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let client_id = client["client_id"].as_str().unwrap();
+
+    let dir = tempfile::TempDir::new().unwrap();
+    let mut command = std::process::Command::new(binary("axum-service"));
+    command
+        .current_dir(dir.path())
+        .env_clear()
+        .envs(passthrough_env())
+        .env("ISSUER", stack.auth.issuer())
+        .env("AUDIENCE", e2e::AUDIENCE)
+        .env("LISTEN", "127.0.0.1:0")
+        .env("EXCHANGE_CLIENT_ID", client_id)
+        .env(
+            "EXCHANGE_CLIENT_SECRET",
+            client["client_secret"].as_str().unwrap(),
+        )
+        .env("PROFILE_URL", stack.resource.url("/profile/me"));
+    let example = Service::spawn("axum-service", command, dir.path()).unwrap();
+
+    let response = stack
+        .http
+        .get(example.url("/profile"))
+        .bearer_auth(&user.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["profile"]["id"], user.id.as_str(), "{body}");
+    // The profile API saw a narrower token naming the example as the actor.
+    assert_eq!(body["exchanged"]["client_id"], client_id);
+    assert_eq!(body["exchanged"]["scope"], "profile:read");
+    assert_eq!(body["exchanged"]["act"]["sub"], client_id);
+    assert_eq!(
+        claims_of(&user.token)["scope"],
+        "profile:read profile:write"
+    );
+
+    // Without a valid caller token the example never asks the issuer.
+    let response = stack
+        .http
+        .get(example.url("/profile"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 401);
 }
