@@ -10,6 +10,7 @@
 # with their targets:
 #   JWKS / auth-server /health                          >= 0.95
 #   client_credentials / openssl rsa2048 signs on every core  >= 0.8
+#   token exchange (RFC 8693) / client_credentials      >= 0.9
 #   /profile/me (one token) / resource-server /health   >= 0.6
 #   /profile/me (1,000 tokens) / resource-server /health >= 0.3
 # It stops only the processes it started. Installs wrk from Debian's
@@ -43,12 +44,29 @@ CLIENT_ID=$(sed -n 's/.*"client_id":"\([^"]*\)".*/\1/p' <<<"$CLIENT_JSON")
 CLIENT_SECRET=$(sed -n 's/.*"client_secret":"\([^"]*\)".*/\1/p' <<<"$CLIENT_JSON")
 BASIC="Basic $(printf '%s:%s' "$CLIENT_ID" "$CLIENT_SECRET" | base64 -w0)"
 
+# --- token exchange (RFC 8693) -------------------------------------------
+# A service trading one user's token for a narrower one: the subject token
+# verified against the key ring, its revocation looked up, the new token
+# signed and its lineage stored.
+EXCHANGE_JSON=$(env DATABASE_URL="sqlite://$WORK/auth.db" KEYS_DIR="$WORK/keys" ISSUER="http://127.0.0.1:1" \
+  "$BIN_DIR/auth-server" clients create --name load-orders --grant token-exchange \
+  --scope profile:read --audience billing --json)
+EXCHANGE_ID=$(sed -n 's/.*"client_id":"\([^"]*\)".*/\1/p' <<<"$EXCHANGE_JSON")
+EXCHANGE_SECRET=$(sed -n 's/.*"client_secret":"\([^"]*\)".*/\1/p' <<<"$EXCHANGE_JSON")
+EXCHANGE_BASIC="Basic $(printf '%s:%s' "$EXCHANGE_ID" "$EXCHANGE_SECRET" | base64 -w0)"
+SUBJECT_TOKEN=$(curl -fsS "$AUTH_URL/oauth/token" -d grant_type=password -d username=load@example.com \
+  -d "password=$PASSWORD" | sed -n 's/.*"access_token":"\([^"]*\)".*/\1/p')
+EXCHANGE_BODY="grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Atoken-exchange&subject_token=$SUBJECT_TOKEN"
+EXCHANGE_BODY+="&subject_token_type=urn%3Aietf%3Aparams%3Aoauth%3Atoken-type%3Aaccess_token&audience=billing"
+
 echo "# auth-server, ${SECONDS_PER_RUN}s per run, $CONNECTIONS connections, $ROUNDS rounds, $(nproc) cores"
 for round in $(seq 1 "$ROUNDS"); do
   rps "auth_health#$round" "$AUTH_URL/health"
   rps "jwks#$round" "$AUTH_URL/.well-known/jwks.json"
   LOAD_BODY="grant_type=client_credentials" LOAD_AUTHORIZATION="$BASIC" \
     rps "client_credentials#$round" "$AUTH_URL/oauth/token" -s "$HERE/form_post.lua"
+  LOAD_BODY="$EXCHANGE_BODY" LOAD_AUTHORIZATION="$EXCHANGE_BASIC" \
+    rps "token_exchange#$round" "$AUTH_URL/oauth/token" -s "$HERE/form_post.lua"
 done
 LOAD_BODY="grant_type=password&username=load%40example.com&password=$PASSWORD" \
   rps password_grant "$AUTH_URL/oauth/token" -s "$HERE/form_post.lua"
@@ -68,8 +86,10 @@ echo "# medians"
 summary auth_health
 summary jwks
 summary client_credentials
+summary token_exchange
 ratio jwks auth_health 0.95
 ratio client_credentials openssl_rsa2048_sign 0.8
+ratio token_exchange client_credentials 0.9
 
 # --- resource-server: GET /profile/me with a valid token vs /health ------
 LOAD_ROUNDS="$ROUNDS" bash "$HERE/resource_server.sh" "$SECONDS_PER_RUN"

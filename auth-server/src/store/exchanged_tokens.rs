@@ -25,21 +25,13 @@ pub struct Lineage<'a> {
     pub expires_at: i64,
 }
 
-/// Records the lineage of a new exchanged token.
+/// Records the lineage of a new exchanged token: one statement, so one
+/// commit on the exchange's path.
 pub async fn record(db: &Db, lineage: Lineage<'_>) -> Result<(), sqlx::Error> {
-    let mut tx = db.begin_write().await?;
     sqlx::query(
         "insert into exchanged_tokens (jti, ancestor_jti, user_id, expires_at) \
-         values ($1, $2, $3, $4)",
-    )
-    .bind(lineage.jti)
-    .bind(lineage.subject_jti)
-    .bind(lineage.user_id)
-    .bind(lineage.expires_at)
-    .execute(&mut *tx)
-    .await?;
-    sqlx::query(
-        "insert into exchanged_tokens (jti, ancestor_jti, user_id, expires_at) \
+         select $1, $2, $3, $4 \
+         union all \
          select $1, ancestor_jti, $3, $4 from exchanged_tokens where jti = $2 \
          on conflict (jti, ancestor_jti) do nothing",
     )
@@ -47,9 +39,9 @@ pub async fn record(db: &Db, lineage: Lineage<'_>) -> Result<(), sqlx::Error> {
     .bind(lineage.subject_jti)
     .bind(lineage.user_id)
     .bind(lineage.expires_at)
-    .execute(&mut *tx)
+    .execute(&db.pool)
     .await?;
-    tx.commit().await
+    Ok(())
 }
 
 /// Lists every live exchanged token of a user as revoked, inside the
