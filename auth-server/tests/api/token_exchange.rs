@@ -173,6 +173,17 @@ async fn an_exchanged_token_is_narrower_and_names_the_acting_service() {
     let introspected: Value = response.json().await.unwrap();
     assert_eq!(introspected["active"], true);
     assert_eq!(introspected["aud"], "billing");
+    assert_eq!(introspected["act"], json!({"sub": orders.id}));
+    let response = post_form(
+        &app,
+        "/oauth/introspect",
+        Some(&orders.basic()),
+        &[("token", subject)],
+    )
+    .await;
+    let introspected: Value = response.json().await.unwrap();
+    assert_eq!(introspected["active"], true);
+    assert!(introspected.get("act").is_none(), "{introspected}");
 
     // `resource` names the target as well, and no scope is the subject's
     // (narrowed to the client's registration).
