@@ -15,6 +15,9 @@ pub struct TokenResponse {
     /// OpenID Connect: present when the grant has the `openid` scope.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub id_token: Option<String>,
+    /// Token exchange (RFC 8693 §2.2.1): the type of the token issued.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub issued_token_type: Option<String>,
 }
 
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

@@ -14,6 +14,7 @@
 #   client_credentials / openssl rsa2048 signs on every core  >= 0.8
 #     (and, for comparison, / the server's own RS256 signer on every core)
 #   JWKS / auth-server /health                          >= 0.95
+#   token exchange (RFC 8693) / client_credentials      >= 0.9
 #   /profile/me (one token) / resource-server /health   >= 0.9
 #   /profile/me (1,000 tokens) / resource-server /health >= 0.3
 # The raw gauges are `auth-server/examples/gauge.rs`, built from this tree.
@@ -48,6 +49,25 @@ CLIENT_ID=$(sed -n 's/.*"client_id":"\([^"]*\)".*/\1/p' <<<"$CLIENT_JSON")
 CLIENT_SECRET=$(sed -n 's/.*"client_secret":"\([^"]*\)".*/\1/p' <<<"$CLIENT_JSON")
 BASIC="Basic $(printf '%s:%s' "$CLIENT_ID" "$CLIENT_SECRET" | base64 -w0)"
 
+# --- token exchange (RFC 8693) -------------------------------------------
+# A service trading one user's token for a narrower one: the subject token
+# verified against the key ring, its revocation looked up, the new token
+# signed and its lineage stored.
+if EXCHANGE_JSON=$(env DATABASE_URL="sqlite://$WORK/auth.db" KEYS_DIR="$WORK/keys" ISSUER="http://127.0.0.1:1" \
+  "$BIN_DIR/auth-server" clients create --name load-orders --grant token-exchange \
+  --scope profile:read --audience billing --json 2>/dev/null); then
+  EXCHANGE_ID=$(sed -n 's/.*"client_id":"\([^"]*\)".*/\1/p' <<<"$EXCHANGE_JSON")
+  EXCHANGE_SECRET=$(sed -n 's/.*"client_secret":"\([^"]*\)".*/\1/p' <<<"$EXCHANGE_JSON")
+  EXCHANGE_BASIC="Basic $(printf '%s:%s' "$EXCHANGE_ID" "$EXCHANGE_SECRET" | base64 -w0)"
+  SUBJECT_TOKEN=$(curl -fsS "$AUTH_URL/oauth/token" -d grant_type=password -d username=load@example.com \
+    -d "password=$PASSWORD" | sed -n 's/.*"access_token":"\([^"]*\)".*/\1/p')
+  EXCHANGE_BODY="grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Atoken-exchange&subject_token=$SUBJECT_TOKEN"
+  EXCHANGE_BODY+="&subject_token_type=urn%3Aietf%3Aparams%3Aoauth%3Atoken-type%3Aaccess_token&audience=billing"
+else
+  # Binaries without the grant (an older build under compare.sh).
+  EXCHANGE_BODY=""
+fi
+
 SLOTS="${PASSWORD_HASH_CONCURRENCY:-$(nproc)}"
 echo "# auth-server, ${SECONDS_PER_RUN}s per run, $CONNECTIONS connections, $ROUNDS rounds, $(nproc) cores, $SLOTS hashing slots"
 for round in $(seq 1 "$ROUNDS"); do
@@ -59,6 +79,10 @@ for round in $(seq 1 "$ROUNDS"); do
     rps "password_grant#$round" "$AUTH_URL/oauth/token" -s "$HERE/form_post.lua"
   gauge "argon2id_gauge#$round" argon2id "$SLOTS"
   gauge "rs256_gauge#$round" rs256 "$(nproc)"
+  if [ -n "$EXCHANGE_BODY" ]; then
+    LOAD_BODY="$EXCHANGE_BODY" LOAD_AUTHORIZATION="$EXCHANGE_BASIC" \
+      rps "token_exchange#$round" "$AUTH_URL/oauth/token" -s "$HERE/form_post.lua"
+  fi
 done
 
 # The ceiling of client_credentials: one RSA-2048 signature per token, on
@@ -85,6 +109,10 @@ ratio client_credentials openssl_rsa2048_sign 0.8
 ratio client_credentials rs256_gauge -
 ratio rs256_gauge openssl_rsa2048_sign -
 ratio jwks auth_health 0.95
+if [ -n "$EXCHANGE_BODY" ]; then
+  summary token_exchange
+  ratio token_exchange client_credentials 0.9
+fi
 
 # --- resource-server: GET /profile/me with a valid token vs /health ------
 LOAD_ROUNDS="$ROUNDS" bash "$HERE/resource_server.sh" "$SECONDS_PER_RUN"

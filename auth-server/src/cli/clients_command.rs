@@ -87,6 +87,11 @@ pub fn validate(
             "--public clients cannot use client_credentials: they have no secret".into(),
         ));
     }
+    if public && grant_types.contains(&GrantType::TokenExchange) {
+        return Err(CliError(
+            "--public clients cannot use token-exchange: they have no secret".into(),
+        ));
+    }
     if grant_types.contains(&GrantType::Password) && !first_party {
         return Err(CliError(
             "--grant password needs --first-party (RFC 9700 §2.4)".into(),

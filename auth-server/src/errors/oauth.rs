@@ -25,6 +25,11 @@ pub enum OAuthErrorCode {
     InvalidScope,
     /// RFC 8707 §2: the `resource` is not one this client may ask for.
     InvalidTarget,
+    /// RFC 8628 §3.5: the device grant's answers while it is polled.
+    AuthorizationPending,
+    SlowDown,
+    AccessDenied,
+    ExpiredToken,
     /// `429`: too many failed attempts, or `503`: the database is
     /// unreachable or the server too busy; either way the client should
     /// wait `Retry-After`.
@@ -42,6 +47,10 @@ impl OAuthErrorCode {
             OAuthErrorCode::UnsupportedGrantType => "unsupported_grant_type",
             OAuthErrorCode::InvalidScope => "invalid_scope",
             OAuthErrorCode::InvalidTarget => "invalid_target",
+            OAuthErrorCode::AuthorizationPending => "authorization_pending",
+            OAuthErrorCode::SlowDown => "slow_down",
+            OAuthErrorCode::AccessDenied => "access_denied",
+            OAuthErrorCode::ExpiredToken => "expired_token",
             OAuthErrorCode::TemporarilyUnavailable => "temporarily_unavailable",
             OAuthErrorCode::ServerError => "server_error",
         }

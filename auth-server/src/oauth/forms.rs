@@ -32,6 +32,19 @@ pub struct TokenForm {
     /// RFC 8707: the resource the access token is for (its `aud`):
     /// `AUDIENCE` or one the client was registered with.
     pub resource: Option<String>,
+    /// RFC 8693: the token whose subject the new token is for.
+    pub subject_token: Option<String>,
+    /// RFC 8693: `urn:ietf:params:oauth:token-type:access_token`.
+    pub subject_token_type: Option<String>,
+    /// RFC 8693: the token of the party acting for the subject.
+    pub actor_token: Option<String>,
+    pub actor_token_type: Option<String>,
+    /// RFC 8693: the type of token wanted; only an access token is issued.
+    pub requested_token_type: Option<String>,
+    /// RFC 8693: the logical name of the target service, as `resource`.
+    pub audience: Option<String>,
+    /// RFC 8628: the code the device polls with.
+    pub device_code: Option<String>,
 }
 
 /// Names the fields that are not secrets only: a form logged by accident
@@ -43,6 +56,7 @@ impl std::fmt::Debug for TokenForm {
             .field("scope", &self.scope)
             .field("client_id", &self.client_id)
             .field("resource", &self.resource)
+            .field("audience", &self.audience)
             .finish_non_exhaustive()
     }
 }
@@ -80,6 +94,9 @@ pub fn required<'a>(value: &'a Option<String>, name: &'static str) -> Result<&'a
             "code_verifier" => "The code_verifier parameter is required.",
             "refresh_token" => "The refresh_token parameter is required.",
             "token" => "The token parameter is required.",
+            "subject_token" => "The subject_token parameter is required.",
+            "subject_token_type" => "The subject_token_type parameter is required.",
+            "device_code" => "The device_code parameter is required.",
             _ => "A required parameter is missing.",
         }))
 }

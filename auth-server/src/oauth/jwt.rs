@@ -25,6 +25,7 @@ use std::sync::Arc;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::signature::Signer;
+use serde::Serialize;
 use shared::claims::{AccessTokenClaims, Audience};
 use shared::scope::ScopeSet;
 
@@ -129,7 +130,21 @@ impl TokenMinter {
             email,
             name,
         };
-        let payload = serde_json::to_vec(&claims).map_err(|_| SigningError)?;
+        let token = self.sign_access_claims(&claims)?;
+        Ok(MintedToken {
+            token,
+            jti,
+            expires_in: self.ttl,
+            expires_at: now + self.ttl,
+        })
+    }
+
+    /// Signs `claims` as an access token (`typ` `at+jwt`) with the ring's
+    /// signing key. The claims are the caller's whole: those of an exchanged
+    /// token (`act`, an `exp` bounded by its subject's) are more than
+    /// [`AccessTokenClaims`] holds.
+    pub fn sign_access_claims(&self, claims: &impl Serialize) -> Result<String, SigningError> {
+        let payload = serde_json::to_vec(claims).map_err(|_| SigningError)?;
         let ring = self.keys.current();
         let key = &ring.signing;
 
@@ -143,12 +158,7 @@ impl TokenMinter {
         URL_SAFE_NO_PAD.encode_string(&signature, &mut token);
 
         metrics::counter!("tokens_minted_total").increment(1);
-        Ok(MintedToken {
-            token,
-            jti,
-            expires_in: self.ttl,
-            expires_at: now + self.ttl,
-        })
+        Ok(token)
     }
 
     /// Signs an OpenID Connect `id_token` (OIDC Core §2): RS256 with the

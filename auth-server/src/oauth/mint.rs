@@ -10,6 +10,7 @@
 use rocket::http::Status;
 use rocket::request::Request;
 use rocket::response::{self, Responder};
+use shared::claims::{AccessTokenClaims, Audience};
 use shared::oauth::TokenResponse;
 use shared::scope::{Scope, ScopeSet};
 
@@ -21,6 +22,7 @@ use crate::errors::OAuthError;
 use crate::errors::oauth::json_answer;
 use crate::grant_type::GrantType;
 use crate::store::clients::Client;
+use crate::store::exchanged_tokens::{self, Lineage};
 use crate::store::refresh_families::{self, Continued, NewRefreshToken};
 use crate::store::users::User;
 
@@ -115,6 +117,7 @@ pub async fn mint(
                 scope: scope.to_string(),
                 refresh_token: None,
                 id_token: None,
+                issued_token_type: None,
             }));
         }
     };
@@ -171,6 +174,7 @@ pub async fn mint(
         scope: scope.to_string(),
         refresh_token,
         id_token,
+        issued_token_type: None,
     }))
 }
 
@@ -214,4 +218,88 @@ async fn issue_refresh(
             Err(OAuthError::invalid_grant(refused))
         }
     }
+}
+
+/// The type of every token an exchange takes and issues (RFC 8693 §3).
+pub const ACCESS_TOKEN_TYPE: &str = "urn:ietf:params:oauth:token-type:access_token";
+
+/// What a token exchange (RFC 8693) asks to be minted: a token for the
+/// subject token's subject, obtained by `client`, for `audience`, with
+/// `act` naming who acts for the subject.
+pub struct Exchange<'a> {
+    pub client: &'a Client,
+    /// The subject token's claims, already checked live.
+    pub subject: &'a AccessTokenClaims,
+    /// The subject's account; `None` when the subject is a client.
+    pub user: Option<&'a User>,
+    /// The scope asked for, within the subject token's.
+    pub scope: ScopeSet,
+    /// A target the client is registered for.
+    pub audience: String,
+    /// RFC 8693 §4.1: the actor, with the subject token's own `act` inside.
+    pub act: serde_json::Value,
+}
+
+/// The claims of an exchanged token: an access token's and `act`.
+#[derive(serde::Serialize)]
+struct ExchangedClaims<'a> {
+    #[serde(flatten)]
+    claims: &'a AccessTokenClaims,
+    act: &'a serde_json::Value,
+}
+
+/// Mints an exchanged access token: never a refresh token nor an id_token,
+/// and never living past its subject token. Its lineage is stored before it
+/// is handed out, so revoking the subject token (or its family) revokes it.
+pub async fn mint_exchanged(
+    ctx: &GrantContext<'_>,
+    exchange: Exchange<'_>,
+) -> Result<TokenSuccess, OAuthError> {
+    let client = exchange.client;
+    let scope = scope_rules::for_token(&exchange.scope, client, exchange.user)?;
+    let first_party = client.metadata.first_party;
+    let (email, name) = match exchange.user {
+        Some(user) => (
+            (first_party || scope.has(Scope::Email)).then(|| user.email.clone()),
+            (first_party || scope.has(Scope::Profile)).then(|| user.name.clone()),
+        ),
+        None => (None, None),
+    };
+    let exp = (ctx.now + ctx.tokens.ttl()).min(exchange.subject.exp);
+    let claims = AccessTokenClaims {
+        iss: ctx.config.issuer.clone(),
+        sub: exchange.subject.sub.clone(),
+        aud: Audience::One(exchange.audience),
+        exp,
+        iat: ctx.now,
+        nbf: ctx.now,
+        jti: new_jti(),
+        client_id: client.id.clone(),
+        scope: scope.to_string(),
+        email,
+        name,
+    };
+    let token = ctx
+        .tokens
+        .sign_access_claims(&ExchangedClaims {
+            claims: &claims,
+            act: &exchange.act,
+        })
+        .map_err(|_| OAuthError::server_error())?;
+    let lineage = Lineage {
+        jti: &claims.jti,
+        subject_jti: &exchange.subject.jti,
+        user_id: exchange.user.map(|user| &*user.id),
+        expires_at: exp,
+    };
+    exchanged_tokens::record(ctx.db, lineage).await?;
+    Ok(TokenSuccess(TokenResponse {
+        access_token: token,
+        token_type: "Bearer".into(),
+        expires_in: exp - ctx.now,
+        scope: claims.scope,
+        refresh_token: None,
+        id_token: None,
+        issued_token_type: Some(ACCESS_TOKEN_TYPE.into()),
+    }))
 }

@@ -5,6 +5,9 @@
 //! `id_token_hint` and the refresh flow's recovery of an access token all
 //! ask here.
 
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde_json::{Map, Value};
 use shared::claims::AccessTokenClaims;
 use shared::verifier::{ClaimRules, Jws, MAX_LEEWAY_SECS, TokenKind};
 
@@ -40,4 +43,19 @@ pub fn own_id_token(keys: &KeyStore, config: &AppConfig, token: &str) -> Option<
     let sub = claims.get("sub")?.as_str()?.to_owned();
     let aud = claims.get("aud")?.as_str()?.to_owned();
     Some((sub, aud))
+}
+
+/// An access token we signed, as [`own_access_token`] finds it, with the
+/// members of its payload beyond [`AccessTokenClaims`] (`act`, `cnf`) that
+/// token exchange reads. The signature is proven before the payload is read.
+pub fn own_access_token_members(
+    keys: &KeyStore,
+    config: &AppConfig,
+    token: &str,
+) -> Option<(AccessTokenClaims, Map<String, Value>)> {
+    let claims = own_access_token(keys, config, token)?;
+    let payload = token.split('.').nth(1)?;
+    let bytes = URL_SAFE_NO_PAD.decode(payload).ok()?;
+    let members = shared::strict_json::object_from_slice(&bytes).ok()?;
+    Some((claims, members))
 }

@@ -62,11 +62,11 @@ impl<'r> Responder<'r, 'static> for CacheForever {
 }
 
 /// What every page shows around its content.
-struct Chrome<'a> {
-    service_name: &'a str,
+pub(super) struct Chrome<'a> {
+    pub(super) service_name: &'a str,
     /// The issuer's host: where people should be typing their password.
-    host: &'a str,
-    stylesheet: &'a str,
+    pub(super) host: &'a str,
+    pub(super) stylesheet: &'a str,
 }
 
 /// One scope on the consent page, in words.
@@ -123,9 +123,13 @@ pub struct ConfirmSignOut {
 pub enum View {
     SignIn(SignIn),
     Consent(Consent),
-    Error { message: String },
+    Error {
+        message: String,
+    },
     ConfirmSignOut(ConfirmSignOut),
     SignedOut,
+    /// `/oauth/device`'s pages (`pages::device`).
+    Device(super::device::DeviceView),
 }
 
 #[derive(Template)]
@@ -204,6 +208,7 @@ impl View {
             }
             .render(),
             View::SignedOut => SignedOutPage { chrome }.render(),
+            View::Device(v) => v.render(chrome),
         }
     }
 }

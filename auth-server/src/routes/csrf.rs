@@ -31,6 +31,12 @@ pub const LOGOUT: CsrfCookie = CsrfCookie {
     path: "/oauth/logout",
 };
 
+/// The forms of `/oauth/device`.
+pub const DEVICE: CsrfCookie = CsrfCookie {
+    name: "device_csrf",
+    path: "/oauth/device",
+};
+
 impl CsrfCookie {
     /// A fresh token for the page's form, also set as its cookie.
     pub fn issue(&self, jar: &CookieJar<'_>, config: &AppConfig) -> String {

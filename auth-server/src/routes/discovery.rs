@@ -64,6 +64,7 @@ fn oauth_document(config: &AppConfig) -> serde_json::Value {
             "authorization_endpoint": config.endpoint(routes::AUTHORIZE),
             "revocation_endpoint": config.endpoint(routes::REVOKE),
             "introspection_endpoint": config.endpoint(routes::INTROSPECT),
+            "device_authorization_endpoint": config.endpoint("/oauth/device_authorization"),
             "grant_types_supported": GrantType::ALL,
             "response_types_supported": ["code"],
             "response_modes_supported": ["query"],

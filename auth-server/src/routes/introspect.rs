@@ -20,7 +20,7 @@ use crate::errors::oauth::json_answer;
 use crate::oauth::client_auth;
 use crate::oauth::context::GrantContext;
 use crate::oauth::forms::{CarriesCredentials, required};
-use crate::oauth::own_tokens::own_access_token;
+use crate::oauth::own_tokens::own_access_token_members;
 use crate::store::refresh_families;
 
 /// The form of an introspection request (RFC 7662 §2.1).
@@ -84,7 +84,7 @@ pub async fn introspect(
 
     // A JWT is recognised by its signature without a database read, so
     // the hint need not order anything: a wrong hint changes nothing.
-    if let Some(claims) = own_access_token(keys, config, token) {
+    if let Some((claims, members)) = own_access_token_members(keys, config, token) {
         let live = claims.exp > now
             && claims.nbf <= now + shared::verifier::MAX_LEEWAY_SECS
             && !refresh_families::is_access_token_revoked(db, &claims.jti)
@@ -108,6 +108,10 @@ pub async fn introspect(
         });
         if let Some(email) = claims.email {
             body["username"] = json!(email);
+        }
+        // RFC 8693 §4.1: who acts for the subject, in an exchanged token.
+        if let Some(act) = members.get("act") {
+            body["act"] = act.clone();
         }
         return Ok(Introspection(body));
     }

@@ -7,6 +7,8 @@
 pub mod authorize;
 pub mod cors;
 pub mod csrf;
+pub mod device;
+pub mod device_authorization;
 pub mod discovery;
 pub mod form;
 pub mod health;
@@ -28,8 +30,8 @@ use crate::pages::page;
 use crate::store::throttle::LoginThrottle;
 
 /// The OAuth 2.0 and OpenID Connect endpoints: token, authorization,
-/// revocation, introspection, UserInfo and logout, with the pages'
-/// stylesheet.
+/// revocation, introspection, UserInfo, logout, device authorization and
+/// the device pages, with the pages' stylesheet.
 pub fn oauth_endpoints() -> AdHoc {
     AdHoc::on_ignite("oauth", |rocket| async {
         // The client address (platform::client_addr) reads the trusted proxies
@@ -47,6 +49,9 @@ pub fn oauth_endpoints() -> AdHoc {
                 routes![
                     token::token,
                     token::login,
+                    device_authorization::device_authorization,
+                    device::device_page,
+                    device::device_submit,
                     authorize::authorize_page,
                     authorize::authorize_submit,
                     revoke::revoke,
@@ -62,7 +67,7 @@ pub fn oauth_endpoints() -> AdHoc {
 }
 
 /// Adds the authorization pages' security headers to every response of
-/// `/oauth/authorize` and `/oauth/logout`, whoever made it: a page (which
+/// `/oauth/authorize`, `/oauth/logout` and `/oauth/device`, whoever made it: a page (which
 /// brings its own Content-Security-Policy), a redirect to the client (whose
 /// URL must not leak through `Referer`), or a catcher's error.
 fn page_headers() -> AdHoc {
@@ -70,7 +75,7 @@ fn page_headers() -> AdHoc {
         Box::pin(async move {
             if !matches!(
                 request.uri().path().as_str(),
-                "/oauth/authorize" | "/oauth/logout"
+                "/oauth/authorize" | "/oauth/logout" | "/oauth/device"
             ) {
                 return;
             }

@@ -48,6 +48,8 @@ pub async fn token(
             grants::authorization_code::grant(&context, &form).await
         }
         Some(GrantType::RefreshToken) => grants::refresh_token::grant(&context, &form).await,
+        Some(GrantType::TokenExchange) => grants::token_exchange::grant(&context, &form).await,
+        Some(GrantType::DeviceCode) => grants::device_code::grant(&context, &form).await,
         None => Err(OAuthError::unsupported_grant_type()),
     };
     record_outcome(grant_type, &result);

@@ -2,8 +2,9 @@
 //! writes its SQL: the database handle and its migrations (`db`), the
 //! secrets every credential is made of and stored as (`secrets`), then
 //! `users`, `clients` (with `client_cache`), `codes` (authorization codes
-//! and the consent page's login tickets), `refresh_families` (refresh
-//! tokens, their families and the revoked access tokens), `sessions`
+//! and the consent page's login tickets), `device_codes` (RFC 8628), `refresh_families` (refresh
+//! tokens, their families and the revoked access tokens), `exchanged_tokens`
+//! (what each exchanged token descends from), `sessions`
 //! (sign-in sessions and remembered consent), `throttle` (failed logins and
 //! signups per key), and `prune`, which deletes what has expired from all
 //! of them.
@@ -15,6 +16,8 @@ pub mod client_cache;
 pub mod clients;
 pub mod codes;
 pub mod db;
+pub mod device_codes;
+pub mod exchanged_tokens;
 pub mod prune;
 pub mod refresh_families;
 pub mod secrets;

@@ -10,7 +10,7 @@ use std::time::Duration;
 use shared::clock::AppClock;
 
 use super::db::Db;
-use super::{sessions, throttle};
+use super::{device_codes, exchanged_tokens, sessions, throttle};
 
 /// How often the tables are swept.
 const INTERVAL: Duration = Duration::from_secs(600);
@@ -62,5 +62,7 @@ pub async fn prune(db: &Db, now: i64) -> Result<u64, sqlx::Error> {
         .rows_affected();
     deleted += throttle::prune(db, now).await?;
     deleted += sessions::prune(db, now).await?;
+    deleted += exchanged_tokens::prune(db, now).await?;
+    deleted += device_codes::prune(db, now).await?;
     Ok(deleted)
 }

@@ -418,6 +418,7 @@ pub async fn revoke_user_families(
     .bind(user_id)
     .execute(&mut **tx)
     .await?;
+    super::exchanged_tokens::revoke_user(tx, user_id, now).await?;
     Ok(families)
 }
 
@@ -434,10 +435,17 @@ pub async fn revoke_access_token(db: &Db, jti: &str, expires_at: i64) -> Result<
     Ok(())
 }
 
+/// Whether an access token is revoked: listed itself, or (an exchanged
+/// token) one of the tokens it descends from is.
 pub async fn is_access_token_revoked(db: &Db, jti: &str) -> Result<bool, sqlx::Error> {
-    let row = sqlx::query("select 1 as revoked from revoked_access_tokens where jti = $1")
-        .bind(jti)
-        .fetch_optional(&db.pool)
-        .await?;
+    let row = sqlx::query(
+        "select 1 as revoked from revoked_access_tokens where jti = $1 \
+         union all \
+         select 1 as revoked from revoked_access_tokens r \
+         join exchanged_tokens e on r.jti = e.ancestor_jti where e.jti = $1",
+    )
+    .bind(jti)
+    .fetch_optional(&db.pool)
+    .await?;
     Ok(row.is_some())
 }

@@ -15,7 +15,10 @@
 //!
 //! Routes: `GET /whoami` (any valid token) answers the caller's `sub`,
 //! `scope` and `client_id`; `GET /reports` needs `profiles:read`;
-//! `GET /health` is public.
+//! `GET /profile` reads the caller's profile from the profile API with a
+//! token exchanged for theirs ([`delegation`]); `GET /health` is public.
+
+mod delegation;
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -31,17 +34,21 @@ use shared::scope::Scope;
 use shared::verifier::{Verifier, VerifierConfig};
 use url::Url;
 
+use delegation::Delegation;
+
 /// The service's routes around an authenticator.
-fn app(auth: Arc<Authenticator>) -> Router {
+fn app(auth: Arc<Authenticator>, delegation: Arc<Delegation>) -> Router {
     let tokens = AccessTokenLayer::new(auth);
     Router::new()
         .route("/whoami", get(whoami))
+        .route("/profile", get(delegation::profile))
         .route(
             "/reports",
             get(reports).route_layer(tokens.clone().require(Scope::ProfilesRead)),
         )
         // Every route above needs a valid token; the ones below do not.
         .layer(tokens)
+        .layer(Extension(delegation))
         .route("/health", get(health))
 }
 
@@ -66,6 +73,7 @@ struct Settings {
     audience: String,
     jwks: JwksSource,
     listen: String,
+    delegation: Delegation,
 }
 
 impl Settings {
@@ -86,8 +94,10 @@ impl Settings {
                 issuer: issuer.clone(),
             },
         };
+        let delegation = Delegation::from_env(&issuer)?;
         Ok(Settings {
             issuer,
+            delegation,
             audience: var("AUDIENCE").unwrap_or_else(|| "profile-api".to_owned()),
             jwks,
             listen: var("LISTEN").unwrap_or_else(|| "127.0.0.1:8002".to_owned()),
@@ -116,7 +126,7 @@ async fn run() -> Result<(), String> {
     );
     let address = listener.local_addr().map_err(|e| format!("LISTEN: {e}"))?;
     println!("axum-service listening on http://{address}");
-    axum::serve(listener, app(Arc::new(auth)))
+    axum::serve(listener, app(Arc::new(auth), Arc::new(settings.delegation)))
         .await
         .map_err(|e| format!("cannot serve: {e}"))
 }

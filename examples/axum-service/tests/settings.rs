@@ -13,6 +13,7 @@ fn an_unusable_setting_is_named_in_one_line() {
         ("ISSUER", "ftp://issuer.example"),
         ("JWKS_URL", "jwks"),
         ("LISTEN", "nowhere"),
+        ("EXCHANGE_CLIENT_ID", "a-client-without-its-secret"),
     ];
     for (name, value) in cases {
         let output = Command::new(env!("CARGO_BIN_EXE_axum-service"))

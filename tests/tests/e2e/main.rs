@@ -7,6 +7,8 @@ mod abuse;
 mod authorization_code;
 mod axum_example;
 mod browser;
+mod delegation;
+mod device_login_example;
 mod faults;
 mod instances;
 mod issuer;
