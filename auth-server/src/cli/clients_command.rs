@@ -9,6 +9,7 @@ use shared::clock::{Clock, SystemClock};
 use shared::scope::{Scope, ScopeSet};
 
 use super::CliError;
+use crate::admin::{self, Actor};
 use crate::config::AppConfig;
 use crate::grant_type::GrantType;
 use crate::store::clients::{Client, ClientMetadata, Clients, NewClient};
@@ -266,7 +267,9 @@ pub async fn run(command: ClientsCommand, figment: &Figment) -> Result<(), CliEr
             let new = validate(&name, &grants, &scope, &redirect_uris, public, first_party)?;
             let new = with_targets(new, &audiences, &post_logout_redirect_uris)?;
             let clients = open(figment).await?;
-            let (client_id, secret) = clients.create(&new, SystemClock.now()).await?;
+            let now = SystemClock.now();
+            let (client_id, secret) =
+                admin::create_client(&clients, &new, &Actor::CommandLine, now).await?;
             if json {
                 let secret = [("client_secret", json!(secret))];
                 println!(
@@ -315,7 +318,9 @@ pub async fn run(command: ClientsCommand, figment: &Figment) -> Result<(), CliEr
             Ok(())
         }
         ClientsCommand::Delete { client_id } => {
-            if open(figment).await?.delete(&client_id).await? {
+            let clients = open(figment).await?;
+            let now = SystemClock.now();
+            if admin::delete_client(&clients, &client_id, &Actor::CommandLine, now).await? {
                 println!("deleted {client_id}");
                 Ok(())
             } else {

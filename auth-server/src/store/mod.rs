@@ -5,8 +5,8 @@
 //! and the consent page's login tickets), `refresh_families` (refresh
 //! tokens, their families and the revoked access tokens), `sessions`
 //! (sign-in sessions and remembered consent), `throttle` (failed logins and
-//! signups per key), and `prune`, which deletes what has expired from all
-//! of them.
+//! signups per key), `events` (the audit trail), and `prune`, which deletes
+//! what has expired from all of them.
 //!
 //! Nothing here knows HTTP or OAuth's error format: a store answers rows or
 //! a `sqlx::Error`, and the code above decides what that means.
@@ -15,6 +15,7 @@ pub mod client_cache;
 pub mod clients;
 pub mod codes;
 pub mod db;
+pub mod events;
 pub mod prune;
 pub mod refresh_families;
 pub mod secrets;
