@@ -117,6 +117,7 @@ pub fn rocket(figment: Figment, services: Services) -> Rocket<Build> {
         .attach(routes::discovery::stage())
         .attach(routes::signup::stage())
         .attach(routes::oauth_endpoints())
+        .attach(routes::admin::stage())
         .attach(routes::cors::stage())
         .attach(routes::openapi::stage())
 }

@@ -4,6 +4,9 @@
 //! one result and one audit event, recorded in the transaction of the
 //! change with who asked ([`Actor`]).
 
+pub mod clients;
+pub mod keys;
+
 use std::net::IpAddr;
 
 use serde_json::{Value, json};

@@ -3,6 +3,7 @@
 //! PostgreSQL when `TEST_DATABASE_URL` is set).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod admin_api;
 mod arbitrary_requests;
 mod authorize;
 mod cli;
