@@ -8,8 +8,8 @@
 //! ([`insert`]), so the trail never shows a change that was rolled back nor
 //! misses one that was committed. One that records no write (a token signed,
 //! a sign-in refused) is queued to a writer task that inserts what has
-//! gathered in one transaction ([`record`]): the request never waits on the
-//! database's one writer for it. Either way each event is also one
+//! gathered ([`record`]): the request never waits on the database's one
+//! writer for it. Either way each event is also one
 //! structured log line (target `audit`), so a log pipeline can take them
 //! with `LOG_FORMAT=json`.
 //!
@@ -24,6 +24,8 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 use sqlx::Row;
 use tokio::sync::mpsc;
+
+use platform::db::Backend;
 
 use super::db::{Db, Tx};
 
@@ -203,11 +205,40 @@ pub async fn record(db: &Db, event: Event, now: i64) {
 }
 
 async fn write(db: &Db, events: &[StoredEvent]) -> Result<(), sqlx::Error> {
+    if db.backend == Backend::Sqlite {
+        // One statement each, never a transaction held across an await:
+        // SQLite has one write lock for the whole database, and a
+        // transaction left open by a task that cannot run (its thread busy
+        // elsewhere) would keep every other writer, the command line
+        // included, waiting.
+        for event in events {
+            insert_one(&db.pool, event).await?;
+        }
+        return Ok(());
+    }
     let mut tx = db.begin_write().await?;
     for event in events {
         insert_row(&mut tx, event).await?;
     }
     tx.commit().await
+}
+
+async fn insert_one(pool: &sqlx::AnyPool, event: &StoredEvent) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "insert into events (id, time, type, instance, client_address, client_id, subject, details) \
+         values ($1, $2, $3, $4, $5, $6, $7, $8)",
+    )
+    .bind(&event.id)
+    .bind(event.time)
+    .bind(&event.kind)
+    .bind(&event.instance)
+    .bind(event.client_address.as_deref())
+    .bind(event.client_id.as_deref())
+    .bind(event.subject.as_deref())
+    .bind(event.details.to_string())
+    .execute(pool)
+    .await?;
+    Ok(())
 }
 
 /// Writes what [`record`] queues, a batch per transaction, for as long as
@@ -222,7 +253,7 @@ pub async fn run_writer(db: Db) {
     let mut batch = Vec::with_capacity(BATCH);
     while receiver.recv_many(&mut batch, BATCH).await > 0 {
         // What else arrives within a moment joins the batch: fewer, larger
-        // transactions leave SQLite's one write lock free more often.
+        // transactions on PostgreSQL, fewer wake-ups on SQLite.
         tokio::time::sleep(GATHER).await;
         while batch.len() < BATCH {
             match receiver.try_recv() {
