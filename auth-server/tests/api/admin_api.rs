@@ -510,3 +510,38 @@ async fn keys_are_listed_rotated_and_revoked_and_events_paged() {
     assert_eq!(future["items"], json!([]));
     assert_eq!(future["next_cursor"], Value::Null);
 }
+
+#[tokio::test]
+async fn an_event_written_at_one_instance_is_listed_at_another() {
+    let a = spawn_app().await;
+    let (address_b, shutdown_b, ..) =
+        crate::helpers::launch(crate::helpers::test_figment(&a.database_url, &a.keys_dir)).await;
+    let (_, token) = admin_token(&a).await;
+    a.signup("ada@example.com").await;
+    let wrong = [
+        ("grant_type", "password"),
+        ("username", "ada@example.com"),
+        ("password", "not-the-password-of-anyone-7"),
+    ];
+    assert_eq!(a.post_token(&wrong).await.status(), 400);
+    let mut listed = Value::Null;
+    for _ in 0..50 {
+        let response = a
+            .client
+            .get(format!("{address_b}/admin/v1/events?type=login_failed"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        listed = response.json().await.unwrap();
+        if !listed["items"].as_array().unwrap().is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let items = listed["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1, "{listed}");
+    assert_eq!(items[0]["details"]["reason"], "wrong_password");
+    shutdown_b.notify();
+}
