@@ -6,6 +6,9 @@
 #     Dockerfile's EXPOSE and the Services
 #   - kubectl kustomize builds deploy/k8s (skipped without kubectl)
 #   - hadolint lints deploy/Dockerfile (skipped without hadolint)
+#   - promtool checks and unit-tests deploy/prometheus/alerts.yml (Debian's
+#     prometheus package installed when promtool is missing)
+#   - deploy/grafana/dashboard.json parses and graphs only served series
 # Prints one line per check and ends with "deploy checks: N passed, M failed";
 # exits non-zero when any check failed.
 set -uo pipefail
@@ -209,6 +212,51 @@ if command -v hadolint >/dev/null 2>&1; then
   fi
 else
   skip "hadolint is not installed: deploy/Dockerfile not linted"
+fi
+
+# --- Prometheus alert rules: promtool is in Debian's prometheus package,
+# installed here (as root, where apt-get exists) when it is missing.
+if ! command -v promtool >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+  echo "installing Debian's prometheus package for promtool"
+  apt-get update -qq >/dev/null 2>&1
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null 2>&1
+fi
+if command -v promtool >/dev/null 2>&1; then
+  if out=$(promtool check rules deploy/prometheus/alerts.yml 2>&1); then
+    pass "promtool check rules deploy/prometheus/alerts.yml"
+  else
+    fail "promtool check rules deploy/prometheus/alerts.yml: $out"
+  fi
+  if out=$(cd deploy/prometheus && promtool test rules alerts.test.yml 2>&1); then
+    pass "promtool test rules deploy/prometheus/alerts.test.yml"
+  else
+    fail "promtool test rules deploy/prometheus/alerts.test.yml: $out"
+  fi
+else
+  fail "promtool is not installed and could not be (Debian's prometheus package): alert rules unchecked"
+fi
+
+# --- The Grafana dashboard: JSON, and every series it graphs is one the
+# services serve or the alert rules use.
+if out=$(python3 - <<'PY' 2>&1
+import json, re
+dash = json.load(open("deploy/grafana/dashboard.json"))
+rules = open("deploy/prometheus/alerts.yml").read()
+known = {"http_requests_total", "tokens_issued_total", "failed_logins_total", "throttle_refusals_total",
+         "refresh_token_replays_total", "signing_key_age_seconds", "signing_key_rotation_interval_seconds",
+         "signing_key_next_rotation_timestamp_seconds", "signing_keys", "jwks_cache_age_seconds",
+         "token_checks_total", "token_cache_total", "jwks_fetches_total"}
+exprs = [t["expr"] for p in dash["panels"] for t in p.get("targets", [])]
+assert exprs, "no panel has a query"
+used = {m for e in exprs for m in re.findall(r"\b([a-z_]+)\{", e)}
+assert used <= known, f"unknown series: {sorted(used - known)}"
+for name in re.findall(r"\b([a-z_]+_(?:seconds|total)|signing_keys)\b", rules):
+    assert name in known, f"alerts.yml uses {name}, which the dashboard check does not know"
+PY
+); then
+  pass "deploy/grafana/dashboard.json parses and graphs only served series"
+else
+  fail "deploy/grafana/dashboard.json: $out"
 fi
 
 echo "deploy checks: $passed passed, $failed failed"

@@ -16,6 +16,7 @@ use shared::problem::FieldError;
 use crate::errors::ApiError;
 use crate::password_hash;
 use crate::store::db::Db;
+use crate::store::events::Event;
 use crate::store::users::{self, NewUserRow, User};
 
 pub const MAX_PASSWORD_LENGTH: usize = 128;
@@ -164,6 +165,17 @@ pub async fn validate_signup(
 /// Creates the account; `Ok(None)` when the email is taken. The email is
 /// looked up before the password is hashed, so a taken one costs no hash.
 pub async fn create(db: &Db, user: NewUser, now: i64) -> Result<Option<User>, ApiError> {
+    create_recorded(db, user, now, Event::new("user_created")).await
+}
+
+/// [`create`], recording `event` (`user_created`, with who asked) in the
+/// transaction that inserts the account.
+pub async fn create_recorded(
+    db: &Db,
+    user: NewUser,
+    now: i64,
+    event: Event,
+) -> Result<Option<User>, ApiError> {
     if users::email_taken(db, &user.email).await? {
         return Ok(None);
     }
@@ -174,7 +186,7 @@ pub async fn create(db: &Db, user: NewUser, now: i64) -> Result<Option<User>, Ap
         password_hash: &password_hash,
         is_admin: user.is_admin,
     };
-    Ok(users::insert(db, row, now).await?)
+    Ok(users::insert_recorded(db, row, now, event).await?)
 }
 
 #[cfg(test)]

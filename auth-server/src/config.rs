@@ -38,6 +38,7 @@ const ENV_SETTINGS: &[&str] = &[
     "CLIENT_ADDRESS_HEADER",
     "SERVICE_NAME",
     "SESSION_TTL",
+    "EVENT_RETENTION",
 ];
 
 pub const DEFAULT_PORT: u16 = 8000;
@@ -76,6 +77,7 @@ struct RawSettings {
     client_address_header: Option<String>,
     service_name: Option<String>,
     session_ttl: Option<i64>,
+    event_retention: Option<i64>,
 }
 
 /// Where the key-encryption key comes from; the key itself is read by
@@ -131,6 +133,8 @@ pub struct AppConfig {
     pub service_name: String,
     /// Lifetime of a sign-in session at the authorization pages.
     pub session_ttl: i64,
+    /// Seconds audit events are kept.
+    pub event_retention: i64,
 }
 
 /// `SERVICE_NAME`: shown on every page, so short and printable.
@@ -254,6 +258,13 @@ impl AppConfig {
                 "must be between 1 and 31536000 seconds",
             ));
         }
+        let event_retention = raw.event_retention.unwrap_or(2_592_000);
+        if !(3_600..=315_360_000).contains(&event_retention) {
+            return Err(invalid(
+                "EVENT_RETENTION",
+                "must be between 3600 and 315360000 seconds",
+            ));
+        }
         let trusted_proxies = settings::trusted_proxies(
             raw.trusted_proxies.as_deref(),
             raw.client_address_header.as_deref(),
@@ -277,6 +288,7 @@ impl AppConfig {
             trusted_proxies,
             service_name,
             session_ttl,
+            event_retention,
         })
     }
 

@@ -9,6 +9,7 @@
 //! service does.
 
 pub mod accounts;
+pub mod admin;
 pub mod cli;
 pub mod config;
 pub mod errors;
@@ -69,6 +70,12 @@ impl Services {
         let clients = Clients::new(db.clone());
         background.spawn(clients.clone().poll());
         background.spawn(store::prune::run(db.clone(), clock.clone()));
+        background.spawn(store::events::run_writer(db.clone()));
+        background.spawn(store::events::run_pruner(
+            db.clone(),
+            clock.clone(),
+            config.event_retention,
+        ));
         Ok(Services {
             config,
             db,
@@ -98,7 +105,13 @@ pub fn rocket(figment: Figment, services: Services) -> Rocket<Build> {
         );
     }
     let warnings = services.config.warnings();
+    let key_series = keys::metrics::scrape_series(
+        services.keys.clone(),
+        services.config.key_rotation_interval,
+        services.clock.clone(),
+    );
     platform::boot::service("auth-server", figment, warnings)
+        .manage(key_series)
         .manage(services.config)
         .manage(services.db)
         .manage(services.clients)
@@ -111,6 +124,7 @@ pub fn rocket(figment: Figment, services: Services) -> Rocket<Build> {
         .attach(routes::discovery::stage())
         .attach(routes::signup::stage())
         .attach(routes::oauth_endpoints())
+        .attach(routes::admin::stage())
         .attach(routes::cors::stage())
         .attach(routes::openapi::stage())
 }

@@ -5,13 +5,13 @@
 //! status, and `GET /metrics` to scrape them.
 
 use std::collections::HashMap;
-use std::sync::{OnceLock, RwLock};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
 use std::time::Instant;
 
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use rocket::fairing::{Fairing, Info, Kind};
 use rocket::http::{ContentType, Header};
-use rocket::{Data, Request, Response, get, routes};
+use rocket::{Data, Request, Response, State, get, routes};
 
 /// Installs the tracing subscriber (filter from `RUST_LOG`, else
 /// `default_filter`) and bridges the `log` records Rocket writes. Call it
@@ -121,14 +121,30 @@ pub fn stage(service: &'static str) -> rocket::fairing::AdHoc {
 #[utoipa::path(get, path = "/metrics", tag = "operations",
     responses((status = 200, description = "Prometheus text format", content_type = "text/plain")))]
 #[get("/metrics")]
-pub fn metrics_text() -> (ContentType, String) {
-    let body = prometheus()
+pub fn metrics_text(series: Option<&State<ScrapeSeries>>) -> (ContentType, String) {
+    // One scrape at a time in a process: a service's hook may set gauges
+    // of the process-wide recorder, and the render must show its values,
+    // not those of another service in the same process (tests run many).
+    static SCRAPE: Mutex<()> = Mutex::new(());
+    let _one = SCRAPE
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let own = series.map(|s| (s.0)()).unwrap_or_default();
+    let mut body = prometheus()
         .map(PrometheusHandle::render)
         .unwrap_or_default();
+    body.push_str(&own);
     let content_type =
         ContentType::new("text", "plain").with_params([("version", "0.0.4"), ("charset", "utf-8")]);
     (content_type, body)
 }
+
+/// Series a service computes when it is scraped, from its own state at
+/// that moment (a key's age grows between events, so a gauge set only when
+/// something happens would be stale): Prometheus text appended to the
+/// recorder's, which the hook may also update first. Managed by the service.
+#[derive(Clone)]
+pub struct ScrapeSeries(pub Arc<dyn Fn() -> String + Send + Sync>);
 
 struct RequestTelemetry {
     service: &'static str,

@@ -76,8 +76,15 @@ pub async fn build(figment: Figment) -> Result<Rocket<Build>, StartupError> {
 pub fn rocket(figment: Figment, services: Services) -> Rocket<Build> {
     let config = services.config;
     let trusted = config.trusted_proxies.clone();
+    // The JWK Set's age as of the scrape: `health` sets the gauge.
+    let keys = services.keys.clone();
+    let jwks_age = platform::observe::ScrapeSeries(std::sync::Arc::new(move || {
+        keys.0.health();
+        String::new()
+    }));
     platform::boot::service("resource-server", figment, config.warnings())
         .manage(trusted)
+        .manage(jwks_age)
         .manage(config)
         .manage(services.db)
         .manage(services.keys)

@@ -20,6 +20,10 @@ pub enum Scope {
     Email,
     /// OpenID Connect: the `name` claim (OIDC Core §5.4).
     Profile,
+    /// The issuer's admin API (`/admin/v1/`): only for a client registered
+    /// with it from the command line, through client credentials. Not in
+    /// [`Scope::ALL`], so never advertised nor offered to users.
+    Admin,
 }
 
 impl Scope {
@@ -44,6 +48,7 @@ impl Scope {
             Scope::OpenId => "openid",
             Scope::Email => "email",
             Scope::Profile => "profile",
+            Scope::Admin => "admin",
         }
     }
 
@@ -56,11 +61,15 @@ impl Scope {
             Scope::OpenId => "Sign you in with your account",
             Scope::Email => "See your email address",
             Scope::Profile => "See your name",
+            Scope::Admin => "Administer the issuer: clients, users, keys, events",
         }
     }
 
     pub fn parse(s: &str) -> Option<Scope> {
-        Scope::ALL.into_iter().find(|scope| scope.as_str() == s)
+        Scope::ALL
+            .into_iter()
+            .chain([Scope::Admin])
+            .find(|scope| scope.as_str() == s)
     }
 }
 

@@ -6,12 +6,13 @@ use clap::Subcommand;
 use rocket::figment::Figment;
 use serde_json::{Value, json};
 use shared::clock::{Clock, SystemClock};
-use shared::scope::{Scope, ScopeSet};
 
 use super::CliError;
+use crate::admin::clients::{validate, with_targets};
+use crate::admin::{self, Actor};
 use crate::config::AppConfig;
 use crate::grant_type::GrantType;
-use crate::store::clients::{Client, ClientMetadata, Clients, NewClient};
+use crate::store::clients::{Client, ClientMetadata, Clients};
 use crate::store::db::Db;
 
 #[derive(Debug, Subcommand)]
@@ -57,159 +58,6 @@ pub enum ClientsCommand {
         #[arg(value_name = "CLIENT_ID")]
         client_id: String,
     },
-}
-
-/// Checks a registration request and turns it into a [`NewClient`].
-pub fn validate(
-    name: &str,
-    grants: &[GrantType],
-    scope: &str,
-    redirect_uris: &[String],
-    public: bool,
-    first_party: bool,
-) -> Result<NewClient, CliError> {
-    let name = name.trim();
-    if name.is_empty() || name.chars().count() > 100 {
-        return Err(CliError("--name must be 1 to 100 characters".into()));
-    }
-    let mut grant_types: Vec<GrantType> = if grants.is_empty() {
-        if public {
-            vec![GrantType::AuthorizationCode, GrantType::RefreshToken]
-        } else {
-            vec![GrantType::ClientCredentials]
-        }
-    } else {
-        grants.to_vec()
-    };
-    grant_types.dedup();
-    if public && grant_types.contains(&GrantType::ClientCredentials) {
-        return Err(CliError(
-            "--public clients cannot use client_credentials: they have no secret".into(),
-        ));
-    }
-    if public && grant_types.contains(&GrantType::TokenExchange) {
-        return Err(CliError(
-            "--public clients cannot use token-exchange: they have no secret".into(),
-        ));
-    }
-    if grant_types.contains(&GrantType::Password) && !first_party {
-        return Err(CliError(
-            "--grant password needs --first-party (RFC 9700 §2.4)".into(),
-        ));
-    }
-    if let Some(unknown) = scope.split_whitespace().find(|s| Scope::parse(s).is_none()) {
-        return Err(CliError(format!("--scope {unknown}: unknown scope")));
-    }
-    for uri in redirect_uris {
-        check_redirect_uri(uri).map_err(|why| {
-            CliError(format!(
-                "--redirect-uri {uri:?}: {why}; a redirect URI is https, http on a loopback host, \
-                 or a private-use scheme such as com.example.app:/cb"
-            ))
-        })?;
-    }
-    if grant_types.contains(&GrantType::AuthorizationCode) && redirect_uris.is_empty() {
-        return Err(CliError(
-            "--grant authorization_code needs at least one --redirect-uri".into(),
-        ));
-    }
-    Ok(NewClient {
-        public,
-        metadata: ClientMetadata {
-            name: name.to_owned(),
-            first_party,
-            grant_types,
-            scopes: ScopeSet::parse(scope),
-            redirect_uris: redirect_uris.to_vec(),
-            audiences: Vec::new(),
-            post_logout_redirect_uris: Vec::new(),
-        },
-    })
-}
-
-/// Checks the OpenID Connect and RFC 8707 parts of a registration and adds
-/// them to `new`.
-pub fn with_targets(
-    mut new: NewClient,
-    audiences: &[String],
-    post_logout_redirect_uris: &[String],
-) -> Result<NewClient, CliError> {
-    for audience in audiences {
-        check_audience(audience)
-            .map_err(|why| CliError(format!("--audience {audience:?}: {why}")))?;
-    }
-    for uri in post_logout_redirect_uris {
-        check_redirect_uri(uri).map_err(|why| {
-            CliError(format!(
-                "--post-logout-redirect-uri {uri:?}: {why}; it follows the rules of a redirect URI"
-            ))
-        })?;
-    }
-    new.metadata.audiences = dedup(audiences);
-    new.metadata.post_logout_redirect_uris = dedup(post_logout_redirect_uris);
-    Ok(new)
-}
-
-fn dedup(values: &[String]) -> Vec<String> {
-    let mut out: Vec<String> = Vec::new();
-    for value in values {
-        if !out.contains(value) {
-            out.push(value.clone());
-        }
-    }
-    out
-}
-
-/// An audience is what a resource server has as its `AUDIENCE`: one word,
-/// usually an absolute URI (RFC 8707 §2), never with a fragment.
-pub fn check_audience(audience: &str) -> Result<(), &'static str> {
-    if audience.is_empty() || audience.chars().count() > 200 {
-        return Err("must be 1 to 200 characters");
-    }
-    if audience.contains(|c: char| c.is_whitespace() || c.is_control()) {
-        return Err("must not contain spaces or control characters");
-    }
-    if audience.contains('#') {
-        return Err("must not have a fragment (RFC 8707)");
-    }
-    Ok(())
-}
-
-/// The contract's rule for a registered redirect URI: an absolute `https`
-/// URI; `http` only on a loopback host (RFC 8252 §7.3, 8.3); or a
-/// private-use scheme in reverse-domain form (RFC 8252 §7.1). Never
-/// `javascript:`, `data:`, `file:`, nor a fragment (RFC 6749 §3.1.2).
-/// `Err` says why, in a few words.
-pub fn check_redirect_uri(uri: &str) -> Result<(), &'static str> {
-    if uri.contains(|c: char| c.is_whitespace() || c.is_control()) {
-        return Err("must not contain spaces or control characters");
-    }
-    let parsed = url::Url::parse(uri).map_err(|_| "not an absolute URI")?;
-    if parsed.fragment().is_some() || uri.contains('#') {
-        return Err("must not have a fragment");
-    }
-    match parsed.scheme() {
-        "javascript" | "data" | "file" | "vbscript" | "blob" | "about" => {
-            Err("this scheme is never a redirect URI")
-        }
-        "https" => match parsed.host() {
-            Some(_) => Ok(()),
-            None => Err("https needs a host"),
-        },
-        "http" => match parsed.host() {
-            Some(url::Host::Ipv4(ip)) if ip.is_loopback() => Ok(()),
-            Some(url::Host::Ipv6(ip)) if ip.is_loopback() => Ok(()),
-            Some(url::Host::Domain("localhost")) => Ok(()),
-            _ => Err("plain http is allowed only on a loopback host"),
-        },
-        // RFC 8252 §7.1: a private-use scheme is a reverse domain name the
-        // app controls, so it has a dot; this also rules out ftp:, ws:,
-        // mailto: and the like.
-        scheme if scheme.contains('.') && !scheme.starts_with('.') && !scheme.ends_with('.') => {
-            Ok(())
-        }
-        _ => Err("the scheme is neither https, loopback http, nor a private-use scheme"),
-    }
 }
 
 /// A client as `--json` shows it: its id, whether it is public, its
@@ -268,10 +116,14 @@ pub async fn run(command: ClientsCommand, figment: &Figment) -> Result<(), CliEr
             first_party,
             json,
         } => {
-            let new = validate(&name, &grants, &scope, &redirect_uris, public, first_party)?;
-            let new = with_targets(new, &audiences, &post_logout_redirect_uris)?;
+            let new = validate(&name, &grants, &scope, &redirect_uris, public, first_party)
+                .map_err(CliError)?;
+            let new =
+                with_targets(new, &audiences, &post_logout_redirect_uris).map_err(CliError)?;
             let clients = open(figment).await?;
-            let (client_id, secret) = clients.create(&new, SystemClock.now()).await?;
+            let now = SystemClock.now();
+            let (client_id, secret) =
+                admin::create_client(&clients, &new, &Actor::CommandLine, now).await?;
             if json {
                 let secret = [("client_secret", json!(secret))];
                 println!(
@@ -320,7 +172,9 @@ pub async fn run(command: ClientsCommand, figment: &Figment) -> Result<(), CliEr
             Ok(())
         }
         ClientsCommand::Delete { client_id } => {
-            if open(figment).await?.delete(&client_id).await? {
+            let clients = open(figment).await?;
+            let now = SystemClock.now();
+            if admin::delete_client(&clients, &client_id, &Actor::CommandLine, now).await? {
                 println!("deleted {client_id}");
                 Ok(())
             } else {
@@ -333,6 +187,7 @@ pub async fn run(command: ClientsCommand, figment: &Figment) -> Result<(), CliEr
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::admin::clients::check_redirect_uri;
 
     #[test]
     fn registrations_are_checked() {
@@ -340,7 +195,11 @@ mod tests {
         assert!(validate("app", &[], "profile:read", &uris, true, false).is_ok());
         assert!(validate("app", &[GrantType::ClientCredentials], "", &[], true, false).is_err());
         assert!(validate("app", &[GrantType::Password], "", &[], false, false).is_err());
-        assert!(validate("app", &[], "admin", &[], false, false).is_err());
+        assert!(validate("app", &[], "admin", &[], true, false).is_err());
+        assert!(validate("app", &[], "admin", &[], false, false).is_ok());
+        let uris = vec!["https://app.example/cb".to_owned()];
+        let both = [GrantType::ClientCredentials, GrantType::AuthorizationCode];
+        assert!(validate("app", &both, "admin", &uris, false, false).is_err());
         assert!(
             validate(
                 "app",

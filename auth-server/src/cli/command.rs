@@ -3,7 +3,7 @@
 
 use clap::{Parser, Subcommand};
 
-use super::{clients_command, keys_command, users_command};
+use super::{clients_command, events_command, keys_command, users_command};
 
 #[derive(Debug, Parser)]
 #[command(name = "auth-server", version, about = "OAuth 2.0 token issuer")]
@@ -25,6 +25,9 @@ pub enum Command {
     /// Inspect signing keys.
     #[command(subcommand)]
     Keys(keys_command::KeysCommand),
+    /// Read the audit trail.
+    #[command(subcommand)]
+    Events(events_command::EventsCommand),
 }
 
 #[cfg(test)]

@@ -9,15 +9,14 @@ use std::path::PathBuf;
 
 use clap::Subcommand;
 use rocket::figment::Figment;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use super::CliError;
+use crate::admin::keys as admin_keys;
 use crate::config::AppConfig;
 use crate::keys::KeyStore;
 use crate::keys::import::read_key_file;
-use crate::keys::lifecycle::{Entry, KeyState, REMOVED_LISTED};
-use crate::keys::rows::read_keys;
-use crate::keys::schedule::{self, When};
+use crate::keys::schedule;
 use crate::store::db::Db;
 use shared::clock::rfc3339;
 
@@ -65,18 +64,7 @@ pub async fn run(command: KeysCommand, figment: &Figment) -> Result<(), CliError
     let now = shared::clock::unix_now();
     match command {
         KeysCommand::List { json } => {
-            let rows = read_keys(&db.pool).await?;
-            let mut entries: Vec<Entry> = rows
-                .into_iter()
-                .map(|r| r.entry)
-                // Tombstones stay in the table for good; the list shows them
-                // for a while.
-                .filter(|e| {
-                    e.state(now) != KeyState::Removed
-                        || e.removed_at.is_some_and(|t| t + REMOVED_LISTED > now)
-                })
-                .collect();
-            entries.sort_by(|a, b| b.activates_at.cmp(&a.activates_at).then(a.kid.cmp(&b.kid)));
+            let entries = admin_keys::list(&db, now).await?;
             let rows: Vec<Value> = entries.iter().map(|e| describe(e, now)).collect();
             if json {
                 println!("{}", Value::Array(rows));
@@ -95,17 +83,11 @@ pub async fn run(command: KeysCommand, figment: &Figment) -> Result<(), CliError
             }
         }
         KeysCommand::Rotate { json } => {
-            let rotation = schedule::rotate(
-                store.db(),
-                &store.kek(),
-                When::Now,
-                now,
-                config.publish_lead(),
-                config.access_token_ttl,
-            )
-            .await
-            .map_err(|e| CliError(e.to_string()))?
-            .ok_or_else(|| CliError("the rotation did not happen".into()))?;
+            let rotation =
+                admin_keys::rotate(&store, config.publish_lead(), config.access_token_ttl, now)
+                    .await
+                    .map_err(|e| CliError(e.to_string()))?
+                    .ok_or_else(|| CliError("the rotation did not happen".into()))?;
             print_rotation(&rotation, now, json);
         }
         KeysCommand::Import { file, json } => {
@@ -123,7 +105,7 @@ pub async fn run(command: KeysCommand, figment: &Figment) -> Result<(), CliError
             print_rotation(&rotation, now, json);
         }
         KeysCommand::Revoke { kid } => {
-            let revocation = schedule::revoke(store.db(), &store.kek(), &kid, now)
+            let revocation = admin_keys::revoke(&store, &kid, now)
                 .await
                 .map_err(|e| CliError(e.to_string()))?;
             println!(
@@ -138,13 +120,7 @@ pub async fn run(command: KeysCommand, figment: &Figment) -> Result<(), CliError
 /// What `rotate` and `import` say: the new key and the keys it retires.
 fn print_rotation(rotation: &schedule::Rotation, now: i64, json: bool) {
     if json {
-        println!(
-            "{}",
-            json!({
-                "new": describe(&rotation.new, now),
-                "retiring": rotation.retiring.iter().map(|e| describe(e, now)).collect::<Vec<_>>(),
-            })
-        );
+        println!("{}", admin_keys::describe_rotation(rotation, now));
         return;
     }
     println!(
@@ -161,13 +137,4 @@ fn print_rotation(rotation: &schedule::Rotation, now: i64, json: bool) {
     }
 }
 
-fn describe(entry: &Entry, now: i64) -> Value {
-    json!({
-        "kid": entry.kid,
-        "state": entry.state(now).as_str(),
-        "created_at": rfc3339(entry.created_at),
-        "activates_at": rfc3339(entry.activates_at),
-        "retires_at": entry.retires_at.map(rfc3339),
-        "removed_at": entry.removed_at.map(rfc3339),
-    })
-}
+use admin_keys::describe;

@@ -5,6 +5,7 @@
 
 pub mod clients_command;
 pub mod command;
+pub mod events_command;
 pub mod keys_command;
 pub mod users_command;
 

@@ -11,10 +11,11 @@ use rocket::figment::Figment;
 use shared::clock::{Clock, SystemClock};
 
 use super::CliError;
-use crate::accounts::{self, check_name, validate_new_user};
+use crate::accounts::{check_name, validate_new_user};
+use crate::admin::{self, Actor};
 use crate::config::AppConfig;
 use crate::store::db::Db;
-use crate::store::users::{UpdatedUser, UserChanges, delete_user, update_user};
+use crate::store::users::{UpdatedUser, UserChanges};
 
 #[derive(Debug, Subcommand)]
 pub enum UsersCommand {
@@ -101,7 +102,7 @@ pub async fn run(command: UsersCommand, figment: &Figment) -> Result<(), CliErro
             let db = Db::connect(&config.database_url)
                 .await
                 .map_err(|e| CliError(format!("DATABASE_URL: {e}")))?;
-            let user = accounts::create(&db, new_user, SystemClock.now())
+            let user = admin::create_user(&db, new_user, &Actor::CommandLine, SystemClock.now())
                 .await
                 .map_err(|e| CliError(format!("cannot create the user: {e}")))?
                 .ok_or_else(|| CliError("an account with this email already exists".into()))?;
@@ -137,10 +138,12 @@ pub async fn run(command: UsersCommand, figment: &Figment) -> Result<(), CliErro
             let (config, db) = open(figment).await?;
             let email = email.trim().to_lowercase();
             let now = SystemClock.now();
-            let updated = update_user(&db, &email, &changes, now, now + config.access_token_ttl)
-                .await
-                .map_err(|e| CliError(format!("cannot update the user: {e}")))?
-                .ok_or_else(|| no_account(&email))?;
+            let expires = now + config.access_token_ttl;
+            let updated =
+                admin::update_user(&db, &email, &changes, &Actor::CommandLine, now, expires)
+                    .await
+                    .map_err(|e| CliError(format!("cannot update the user: {e}")))?
+                    .ok_or_else(|| no_account(&email))?;
             println!("{}", describe(&updated));
             Ok(())
         }
@@ -148,7 +151,8 @@ pub async fn run(command: UsersCommand, figment: &Figment) -> Result<(), CliErro
             let (config, db) = open(figment).await?;
             let email = email.trim().to_lowercase();
             let now = SystemClock.now();
-            let deleted = delete_user(&db, &email, now, now + config.access_token_ttl)
+            let expires = now + config.access_token_ttl;
+            let deleted = admin::delete_user(&db, &email, &Actor::CommandLine, now, expires)
                 .await
                 .map_err(|e| CliError(format!("cannot delete the user: {e}")))?
                 .ok_or_else(|| no_account(&email))?;

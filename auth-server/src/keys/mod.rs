@@ -21,6 +21,7 @@ pub mod error;
 pub mod import;
 pub mod kek;
 pub mod lifecycle;
+pub mod metrics;
 pub mod ring;
 pub mod rows;
 pub mod schedule;

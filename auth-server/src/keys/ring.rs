@@ -47,6 +47,8 @@ pub struct KeyRing {
     pub rotation_pending: bool,
     /// When a key of this ring changes state next.
     pub next_change: Option<i64>,
+    /// The instants of the published keys, for their states at any moment.
+    pub entries: Vec<Entry>,
 }
 
 impl KeyRing {
@@ -75,6 +77,11 @@ impl KeyRing {
         published.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.kid.cmp(&b.1.kid)));
         let keys: Vec<Arc<SigningKey>> = published.into_iter().map(|(_, k)| k).collect();
         let signing = keys.iter().find(|k| k.kid == signer.kid)?.clone();
+        let published_entries = entries
+            .iter()
+            .filter(|e| keys.iter().any(|k| k.kid == e.kid))
+            .map(|e| (*e).clone())
+            .collect();
         let set = JwkSet {
             keys: keys.iter().map(|k| k.jwk.clone()).collect(),
         };
@@ -85,6 +92,7 @@ impl KeyRing {
             signing_since: signer.activates_at,
             rotation_pending,
             next_change,
+            entries: published_entries,
         })
     }
 

@@ -23,6 +23,7 @@ use super::lifecycle::{Entry, KeyState, signer};
 use super::rows::{StoredKey, begin_change, insert_key, read_keys, schedule_of, update_entry};
 use super::signing_key::{NewKey, generate_key};
 use crate::store::db::Db;
+use crate::store::events::{self, Event};
 
 fn may_sign(rows: &[StoredKey], now: i64) -> bool {
     let (schedule, present) = schedule_of(rows);
@@ -159,7 +160,16 @@ pub async fn rotate(
     access_token_ttl: i64,
 ) -> Result<Option<Rotation>, KeyStoreError> {
     let key = generate(kek).await?;
-    start_rotation(db, key, when, now, publish_lead, access_token_ttl).await
+    start_rotation(
+        db,
+        key,
+        when,
+        now,
+        publish_lead,
+        access_token_ttl,
+        "key_rotated",
+    )
+    .await
 }
 
 /// `auth-server keys import`: a rotation to a key the operator brings. It
@@ -173,9 +183,17 @@ pub async fn import(
     publish_lead: i64,
     access_token_ttl: i64,
 ) -> Result<Rotation, KeyStoreError> {
-    start_rotation(db, key, When::Now, now, publish_lead, access_token_ttl)
-        .await?
-        .ok_or(KeyStoreError::NoSigner)
+    start_rotation(
+        db,
+        key,
+        When::Now,
+        now,
+        publish_lead,
+        access_token_ttl,
+        "key_imported",
+    )
+    .await?
+    .ok_or(KeyStoreError::NoSigner)
 }
 
 async fn start_rotation(
@@ -185,6 +203,7 @@ async fn start_rotation(
     now: i64,
     publish_lead: i64,
     access_token_ttl: i64,
+    event: &'static str,
 ) -> Result<Option<Rotation>, KeyStoreError> {
     let mut tx = begin_change(db).await?;
     let rows = read_keys(&mut *tx).await?;
@@ -242,6 +261,17 @@ async fn start_rotation(
         },
     )
     .await?;
+    let by = match when {
+        When::Now => "command",
+        When::Due { .. } => "schedule",
+    };
+    let retired: Vec<&str> = retiring.iter().map(|e| e.kid.as_str()).collect();
+    let recorded = Event::new(event)
+        .detail("kid", new.kid.as_str())
+        .detail("activates_at", activates_at)
+        .detail("retiring", retired)
+        .detail("by", by);
+    events::insert(&mut tx, recorded, now).await?;
     tx.commit().await?;
     tracing::info!(kid = %new.kid, activates_at, "key rotation started");
     Ok(Some(Rotation { new, retiring }))
@@ -320,6 +350,10 @@ pub async fn revoke(
             }
         };
         update_entry(&mut tx, &revoked, true).await?;
+        let recorded = Event::new("key_revoked")
+            .detail("kid", kid)
+            .detail("signing", signing.kid.as_str());
+        events::insert(&mut tx, recorded, now).await?;
         tx.commit().await?;
         tracing::warn!(%kid, signing = %signing.kid, "key revoked");
         return Ok(Revocation { revoked, signing });

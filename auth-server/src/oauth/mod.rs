@@ -9,8 +9,10 @@
 //! - [`sign_in`]: one throttled password check, whatever door it comes by;
 //! - [`mint`]: the one path every grant's tokens take, and the token
 //!   response; [`jwt`] signs them, [`id_token`] says what an id_token holds;
-//! - [`own_tokens`]: recognising the tokens this issuer signed.
+//! - [`own_tokens`]: recognising the tokens this issuer signed;
+//! - [`audit`]: the audit event of every token response.
 
+pub mod audit;
 pub mod client_auth;
 pub mod context;
 pub mod forms;

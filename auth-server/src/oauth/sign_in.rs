@@ -17,6 +17,7 @@ use secrecy::SecretString;
 
 use crate::password_hash::{self, Busy};
 use crate::store::db::Db;
+use crate::store::events::{self, Event};
 use crate::store::throttle::{Attempt, LoginThrottle};
 use crate::store::users::{self, User};
 
@@ -51,7 +52,12 @@ pub async fn check(
 ) -> Result<Option<User>, Undecided> {
     let attempt = Attempt::new(account, address);
     if let Err(wait) = throttle.admit(db, &attempt, now).await? {
+        metrics::counter!("throttle_refusals_total", "throttle" => "login").increment(1);
         tracing::warn!(client_ip = ?address, "sign-in throttled");
+        let refused = Event::new("login_failed")
+            .address(address)
+            .detail("reason", "throttled");
+        events::record(db, refused, now).await;
         return Err(Undecided::Throttled(wait));
     }
     let verified = match verify(db, account, password).await {
@@ -66,27 +72,68 @@ pub async fn check(
         }
     };
     match verified {
-        Some(user) => {
+        Checked::Right(user) => {
             if let Err(error) = throttle.record_success(db, &attempt).await {
                 // The sign-in stands; the counts expire on their own.
                 tracing::warn!(%error, "clearing failed-login counts failed");
             }
+            let signed_in = Event::new("login_succeeded")
+                .address(address)
+                .subject(user.id.as_str());
+            events::record(db, signed_in, now).await;
             Ok(Some(user))
         }
-        None => {
+        Checked::Wrong(reason, account) => {
             throttle.record_failure(db, &attempt, now).await?;
+            metrics::counter!("failed_logins_total", "reason" => reason.as_str()).increment(1);
             tracing::info!(client_ip = ?address, "sign-in refused");
+            // The name typed for an unknown account is not kept: people
+            // type their password into it.
+            let mut failed = Event::new("login_failed")
+                .address(address)
+                .detail("reason", reason.as_str());
+            if let Some(id) = account {
+                failed = failed.subject(id);
+            }
+            events::record(db, failed, now).await;
             Ok(None)
         }
     }
 }
 
-/// The account, when `password` is its password.
-async fn verify(db: &Db, account: &str, password: SecretString) -> Result<Option<User>, Undecided> {
+/// Why a checked password was refused: for operators only, since the
+/// client is answered the same either way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    WrongPassword,
+    UnknownAccount,
+}
+
+impl Refusal {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Refusal::WrongPassword => "wrong_password",
+            Refusal::UnknownAccount => "unknown_account",
+        }
+    }
+}
+
+enum Checked {
+    Right(User),
+    /// With the account's id when there is one.
+    Wrong(Refusal, Option<String>),
+}
+
+/// The account, when `password` is its password, else why not.
+async fn verify(db: &Db, account: &str, password: SecretString) -> Result<Checked, Undecided> {
     let user = users::find_by_email(db, account).await?;
     let stored = user.as_ref().map(|u| u.password_hash.clone());
     let verified = password_hash::verify(password, stored)
         .await
         .map_err(Undecided::Busy)?;
-    Ok(user.filter(|_| verified))
+    Ok(match user {
+        Some(user) if verified => Checked::Right(user),
+        Some(user) => Checked::Wrong(Refusal::WrongPassword, Some(user.id)),
+        None => Checked::Wrong(Refusal::UnknownAccount, None),
+    })
 }

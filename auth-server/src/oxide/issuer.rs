@@ -179,7 +179,10 @@ impl Issuer for GrantIssuer<'_> {
         }
         if stored.used_at.is_some() && stored.revoked_at.is_none() {
             tracing::warn!(client_id = %stored.client_id, "rotated refresh token presented again");
-            flow.revoke_family(&stored.family_id).await?;
+            let access_expires_at = ctx.now + ctx.tokens.ttl();
+            refresh_families::revoke_replayed_family(ctx.db, &stored, ctx.now, access_expires_at)
+                .await
+                .map_err(|e| flow.db_failed(e))?;
             return no_grant();
         }
         if !stored.is_live(ctx.now) {

@@ -19,6 +19,7 @@ use crate::pages::authorization::{
     PageResponse, database_failure, error_page, redirect, signed_out,
 };
 use crate::pages::page::{ConfirmSignOut, Page, View};
+use crate::store::events::{self, Event};
 use crate::store::sessions::Session;
 use crate::store::users;
 
@@ -216,6 +217,7 @@ async fn end_session(
         hint.as_ref()
             .is_some_and(|(sub, _)| *sub == session.user_id)
     };
+    let ended = session.as_ref().map(|s| s.user_id.clone());
     if let Some(session) = session.filter(|s| !confirmed && !hinted_here(s)) {
         let hidden = [
             ("client_id", client_id),
@@ -226,6 +228,16 @@ async fn end_session(
     }
     if let Err(error) = session_cookie::end(db, jar).await {
         return database_failure(error);
+    }
+    if let Some(user_id) = ended {
+        let mut logout = Event::new("logout")
+            .address(context.meta.client_ip)
+            .subject(user_id)
+            .detail("confirmed", confirmed);
+        if let Some(client_id) = &client_id {
+            logout = logout.client(client_id.as_str());
+        }
+        events::record(db, logout, context.now).await;
     }
     match target {
         Some(mut url) => {

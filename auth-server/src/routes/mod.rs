@@ -4,6 +4,7 @@
 //! tokens ([`csrf`]). [`oauth_endpoints`] mounts the OAuth endpoints; the
 //! other files have their own stage.
 
+pub mod admin;
 pub mod authorize;
 pub mod cors;
 pub mod csrf;

@@ -31,9 +31,18 @@ use crate::config::AppConfig;
         platform::health::health,
         super::health::ready,
         platform::observe::metrics_text,
+        super::admin::clients::list,
+        super::admin::clients::create,
+        super::admin::clients::read,
+        super::admin::clients::delete,
+        super::admin::keys::list,
+        super::admin::keys::rotate,
+        super::admin::keys::revoke,
+        super::admin::events::list,
     ),
+    components(schemas(super::admin::Page, super::admin::clients::NewClientRequest)),
     tags(
-        (name = "users"), (name = "oauth"), (name = "keys"), (name = "operations"),
+        (name = "users"), (name = "oauth"), (name = "keys"), (name = "operations"), (name = "admin"),
     )
 )]
 struct ApiDoc;
@@ -42,7 +51,21 @@ struct ApiDoc;
 pub fn document(config: &AppConfig) -> utoipa::openapi::OpenApi {
     let mut doc = ApiDoc::openapi();
     shared::openapi::add_password_flow(&mut doc, config.endpoint(shared::routes::TOKEN));
+    add_admin_flow(&mut doc, config.endpoint(shared::routes::TOKEN));
     doc
+}
+
+/// The admin API's scheme: Swagger UI's Authorize offers the client
+/// credentials flow, with the id and secret of a client registered with
+/// `--scope admin`.
+fn add_admin_flow(doc: &mut utoipa::openapi::OpenApi, token_url: String) {
+    use utoipa::openapi::security::{ClientCredentials, Flow, OAuth2, Scopes, SecurityScheme};
+    let admin = shared::scope::Scope::Admin;
+    let scopes = Scopes::from_iter([(admin.as_str(), admin.description())]);
+    let flow = Flow::ClientCredentials(ClientCredentials::new(token_url, scopes));
+    doc.components
+        .get_or_insert_with(Default::default)
+        .add_security_scheme("admin", SecurityScheme::OAuth2(OAuth2::new([flow])));
 }
 
 pub fn stage() -> AdHoc {

@@ -19,6 +19,7 @@ use crate::oauth::client_auth;
 use crate::oauth::context::GrantContext;
 use crate::oauth::forms::{CarriesCredentials, required};
 use crate::oauth::own_tokens::own_access_token;
+use crate::store::events::{self, Event};
 use crate::store::refresh_families;
 
 /// `200` with an empty body, never cached.
@@ -82,6 +83,13 @@ pub async fn revoke(
                     refresh_families::revoke_family(db, &stored.family_id, now, now + issuer.ttl())
                         .await
                         .map_err(OAuthError::from)?;
+                    let revoked = Event::new("token_revoked")
+                        .address(context.meta.client_ip)
+                        .client(caller.id.as_str())
+                        .subject(stored.user_id.as_str())
+                        .detail("token_type", "refresh_token")
+                        .detail("family_id", stored.family_id.as_str());
+                    events::record(db, revoked, now).await;
                 }
                 return Ok(done);
             }
@@ -90,6 +98,13 @@ pub async fn revoke(
                 refresh_families::revoke_access_token(db, &claims.jti, claims.exp)
                     .await
                     .map_err(OAuthError::from)?;
+                let revoked = Event::new("token_revoked")
+                    .address(context.meta.client_ip)
+                    .client(caller.id.as_str())
+                    .subject(claims.sub.as_str())
+                    .detail("token_type", "access_token")
+                    .detail("jti", claims.jti.as_str());
+                events::record(db, revoked, now).await;
             }
             return Ok(done);
         }

@@ -121,6 +121,7 @@ pub async fn signup(
     let place = match signups.take(db, address.0, now).await? {
         Ok(place) => place,
         Err(retry_after) => {
+            metrics::counter!("throttle_refusals_total", "throttle" => "signup").increment(1);
             tracing::warn!(client_ip = ?address.0, "signup refused: too many from this address");
             return Err(ApiError::TooManyRequests(retry_after));
         }

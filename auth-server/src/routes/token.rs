@@ -11,6 +11,7 @@ use super::form::{OAuthForm, TokenFailure};
 use crate::errors::OAuthError;
 use crate::grant_type::GrantType;
 use crate::grants;
+use crate::oauth::audit;
 use crate::oauth::context::GrantContext;
 use crate::oauth::forms::{TokenForm, required};
 use crate::oauth::mint::TokenSuccess;
@@ -52,7 +53,7 @@ pub async fn token(
         Some(GrantType::DeviceCode) => grants::device_code::grant(&context, &form).await,
         None => Err(OAuthError::unsupported_grant_type()),
     };
-    record_outcome(grant_type, &result);
+    record_outcome(&context, grant_type, &result).await;
     Ok(result?)
 }
 
@@ -81,14 +82,21 @@ pub async fn login(
         return Err(OAuthError::unsupported_grant_type().into());
     }
     let result = grants::password::grant(&context, &form, throttle).await;
-    record_outcome(Some(GrantType::Password), &result);
+    record_outcome(&context, Some(GrantType::Password), &result).await;
     Ok(result?)
 }
 
-fn record_outcome(grant_type: Option<GrantType>, result: &Result<TokenSuccess, OAuthError>) {
+async fn record_outcome(
+    context: &GrantContext<'_>,
+    grant_type: Option<GrantType>,
+    result: &Result<TokenSuccess, OAuthError>,
+) {
     let grant = grant_type.map_or("other", GrantType::as_str);
     match result {
-        Ok(_) => metrics::counter!("tokens_issued_total", "grant" => grant).increment(1),
+        Ok(success) => {
+            metrics::counter!("tokens_issued_total", "grant" => grant).increment(1);
+            audit::token_issued(context, grant, &success.0).await;
+        }
         Err(e) => metrics::counter!("token_requests_failed_total", "grant" => grant, "error" => e.code.as_str())
             .increment(1),
     }

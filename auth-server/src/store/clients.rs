@@ -20,6 +20,7 @@ use subtle::ConstantTimeEq;
 
 use super::client_cache::VersionedCache;
 use super::db::{Db, Tx, flag};
+use super::events::{self, Event};
 use super::secrets::{generate_secret, hash_secret};
 use crate::grant_type::GrantType;
 
@@ -178,6 +179,19 @@ impl Clients {
         new: &NewClient,
         now: i64,
     ) -> Result<(String, Option<String>), sqlx::Error> {
+        self.create_recorded(new, now, Event::new("client_created"))
+            .await
+    }
+
+    /// [`Clients::create`], recording `event` (`client_created`, with who
+    /// asked) in the same transaction, completed with the client's id and
+    /// what it was registered with (never its secret).
+    pub async fn create_recorded(
+        &self,
+        new: &NewClient,
+        now: i64,
+        event: Event,
+    ) -> Result<(String, Option<String>), sqlx::Error> {
         let id = uuid::Uuid::new_v4().simple().to_string();
         let secret = (!new.public).then(generate_secret);
         let metadata = &new.metadata;
@@ -206,18 +220,47 @@ impl Clients {
         .bind(now)
         .execute(&mut *tx)
         .await?;
+        let grants: Vec<&str> = metadata.grant_types.iter().map(|g| g.as_str()).collect();
+        let event = event
+            .client(id.as_str())
+            .detail("name", metadata.name.as_str())
+            .detail("grant_types", grants)
+            .detail("scope", metadata.scopes.to_string())
+            .detail("redirect_uris", metadata.redirect_uris.clone())
+            .detail("public", new.public)
+            .detail("first_party", metadata.first_party);
+        events::insert(&mut tx, event, now).await?;
         self.end_change(tx).await?;
         Ok((id, secret))
     }
 
     pub async fn delete(&self, client_id: &str) -> Result<bool, sqlx::Error> {
+        let now = shared::clock::unix_now();
+        self.delete_recorded(client_id, now, Event::new("client_deleted"))
+            .await
+    }
+
+    /// [`Clients::delete`], recording `event` (`client_deleted`) in the
+    /// same transaction when there was such a client.
+    pub async fn delete_recorded(
+        &self,
+        client_id: &str,
+        now: i64,
+        event: Event,
+    ) -> Result<bool, sqlx::Error> {
         let mut tx = self.begin_change().await?;
         let done = sqlx::query("delete from clients where id = $1")
             .bind(client_id)
             .execute(&mut *tx)
             .await?;
+        let deleted = done.rows_affected() > 0;
+        if deleted {
+            events::insert(&mut tx, event.client(client_id), now).await?;
+        }
+        // Committed either way: the version bump makes every process
+        // forget the client, even one removed behind their backs.
         self.end_change(tx).await?;
-        Ok(done.rows_affected() > 0)
+        Ok(deleted)
     }
 
     /// Begins a change to `clients`. Every change bumps

@@ -12,6 +12,8 @@ use platform::db::{ACQUIRE_TIMEOUT, Backend, DbSetupError, Migrations, PoolSize}
 use sqlx::AnyPool;
 use sqlx::migrate::Migrator;
 
+use super::events::EventQueue;
+
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/sqlite");
 static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/postgres");
 
@@ -22,6 +24,8 @@ pub type Tx = sqlx::Transaction<'static, sqlx::Any>;
 pub struct Db {
     pub pool: AnyPool,
     pub backend: Backend,
+    /// Where audit events recorded outside a transaction go.
+    pub events: EventQueue,
 }
 
 impl Db {
@@ -39,7 +43,11 @@ impl Db {
             acquire_timeout: ACQUIRE_TIMEOUT,
         };
         let (pool, backend) = platform::db::open(url, &migrations, size).await?;
-        Ok(Db { pool, backend })
+        Ok(Db {
+            pool,
+            backend,
+            events: EventQueue::default(),
+        })
     }
 
     /// Begins a transaction that writes (`platform::db::begin_write`: on

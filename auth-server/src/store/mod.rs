@@ -6,8 +6,8 @@
 //! tokens, their families and the revoked access tokens), `exchanged_tokens`
 //! (what each exchanged token descends from), `sessions`
 //! (sign-in sessions and remembered consent), `throttle` (failed logins and
-//! signups per key), and `prune`, which deletes what has expired from all
-//! of them.
+//! signups per key), `events` (the audit trail), and `prune`, which deletes
+//! what has expired from all of them.
 //!
 //! Nothing here knows HTTP or OAuth's error format: a store answers rows or
 //! a `sqlx::Error`, and the code above decides what that means.
@@ -17,6 +17,7 @@ pub mod clients;
 pub mod codes;
 pub mod db;
 pub mod device_codes;
+pub mod events;
 pub mod exchanged_tokens;
 pub mod prune;
 pub mod refresh_families;

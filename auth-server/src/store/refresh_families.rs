@@ -24,6 +24,7 @@ use sqlx::any::Any;
 use sqlx::{Row, Transaction};
 
 use super::db::Db;
+use super::events::{self, Event};
 use super::secrets::{generate_secret, hash_secret};
 
 /// A refresh token as stored.
@@ -294,7 +295,10 @@ pub async fn continue_family(
                 return Ok(Continued::TokenDead);
             }
             revoke_family_locked(&mut tx, family_id, now, access_expires_at).await?;
+            let replay = replay_event(new.client_id, new.user_id, family_id);
+            events::insert(&mut tx, replay, now).await?;
             tx.commit().await?;
+            metrics::counter!("refresh_token_replays_total").increment(1);
             tracing::warn!(family_id, "refresh token reused: family revoked");
             return Ok(Continued::Replayed);
         }
@@ -346,6 +350,32 @@ pub async fn revoke_family(
     tx.commit().await?;
     tracing::warn!(family_id, "refresh token family revoked");
     Ok(())
+}
+
+/// Revokes the family of a spent refresh token presented again (a replay,
+/// RFC 9700 §4.14.2), recording the replay in the same transaction.
+pub async fn revoke_replayed_family(
+    db: &Db,
+    stored: &StoredRefreshToken,
+    now: i64,
+    access_expires_at: i64,
+) -> Result<(), sqlx::Error> {
+    let family_id = stored.family_id.as_str();
+    let mut tx = db.begin_write().await?;
+    revoke_family_locked(&mut tx, family_id, now, access_expires_at).await?;
+    let replay = replay_event(&stored.client_id, &stored.user_id, family_id);
+    events::insert(&mut tx, replay, now).await?;
+    tx.commit().await?;
+    metrics::counter!("refresh_token_replays_total").increment(1);
+    tracing::warn!(family_id, "refresh token reused: family revoked");
+    Ok(())
+}
+
+fn replay_event(client_id: &str, user_id: &str, family_id: &str) -> Event {
+    Event::new("refresh_replayed")
+        .client(client_id)
+        .subject(user_id)
+        .detail("family_id", family_id)
 }
 
 /// The body of a revocation. Its first statement is the family lock (or

@@ -9,6 +9,7 @@
 use sqlx::Row;
 
 use super::db::{Db, flag, is_unique_violation};
+use super::events::{self, Event};
 use super::refresh_families;
 
 #[derive(Debug, Clone)]
@@ -41,7 +42,19 @@ pub struct NewUserRow<'a> {
 /// Inserts a user; `Ok(None)` when the email is taken (the unique index
 /// settles two signups racing for one email).
 pub async fn insert(db: &Db, user: NewUserRow<'_>, now: i64) -> Result<Option<User>, sqlx::Error> {
+    insert_recorded(db, user, now, Event::new("user_created")).await
+}
+
+/// [`insert`], recording `event` (`user_created`, with who asked) in the
+/// same transaction, completed with the new user's id.
+pub async fn insert_recorded(
+    db: &Db,
+    user: NewUserRow<'_>,
+    now: i64,
+    event: Event,
+) -> Result<Option<User>, sqlx::Error> {
     let id = uuid::Uuid::new_v4().to_string();
+    let mut tx = db.begin_write().await?;
     let result = sqlx::query(
         "insert into users (id, email, name, password_hash, is_admin, created_at, updated_at) \
          values ($1, $2, $3, $4, $5, $6, $7)",
@@ -53,20 +66,28 @@ pub async fn insert(db: &Db, user: NewUserRow<'_>, now: i64) -> Result<Option<Us
     .bind(user.is_admin)
     .bind(now)
     .bind(now)
-    .execute(&db.pool)
+    .execute(&mut *tx)
     .await;
     match result {
-        Ok(_) => Ok(Some(User {
-            id,
-            email: user.email.to_owned(),
-            name: user.name.to_owned(),
-            password_hash: user.password_hash.to_owned(),
-            is_admin: user.is_admin,
-            created_at: now,
-        })),
-        Err(e) if is_unique_violation(&e) => Ok(None),
-        Err(e) => Err(e),
+        Ok(_) => {
+            let event = event.subject(id.as_str()).detail("admin", user.is_admin);
+            events::insert(&mut tx, event, now).await?;
+            tx.commit().await?;
+        }
+        Err(e) if is_unique_violation(&e) => {
+            tx.rollback().await?;
+            return Ok(None);
+        }
+        Err(e) => return Err(e),
     }
+    Ok(Some(User {
+        id,
+        email: user.email.to_owned(),
+        name: user.name.to_owned(),
+        password_hash: user.password_hash.to_owned(),
+        is_admin: user.is_admin,
+        created_at: now,
+    }))
 }
 
 /// sqlx 0.9 takes only static SQL, so the column list is spliced in by `concat!`.
@@ -150,6 +171,20 @@ pub async fn update_user(
     now: i64,
     access_expires_at: i64,
 ) -> Result<Option<UpdatedUser>, sqlx::Error> {
+    let event = Event::new("user_updated");
+    update_user_recorded(db, email, changes, now, access_expires_at, event).await
+}
+
+/// [`update_user`], recording `event` (`user_updated`, with who asked) in
+/// the same transaction, completed with the user and the changes.
+pub async fn update_user_recorded(
+    db: &Db,
+    email: &str,
+    changes: &UserChanges,
+    now: i64,
+    access_expires_at: i64,
+    event: Event,
+) -> Result<Option<UpdatedUser>, sqlx::Error> {
     let mut tx = db.begin_write().await?;
     // The write first: it takes the row (or, on SQLite, the database) lock,
     // so two updates of one user run one after the other.
@@ -180,6 +215,16 @@ pub async fn update_user(
     } else {
         refresh_families::revoke_user_families(&mut tx, &user.id, now, access_expires_at).await?
     };
+    let mut event = event
+        .subject(user.id.as_str())
+        .detail("revoked_families", revoked_families);
+    if let Some(admin) = changes.is_admin {
+        event = event.detail("admin", admin);
+    }
+    if changes.name.is_some() {
+        event = event.detail("name_changed", true);
+    }
+    events::insert(&mut tx, event, now).await?;
     tx.commit().await?;
     Ok(Some(UpdatedUser {
         user,
@@ -197,6 +242,19 @@ pub async fn delete_user(
     email: &str,
     now: i64,
     access_expires_at: i64,
+) -> Result<Option<UpdatedUser>, sqlx::Error> {
+    let event = Event::new("user_deleted");
+    delete_user_recorded(db, email, now, access_expires_at, event).await
+}
+
+/// [`delete_user`], recording `event` (`user_deleted`) in the same
+/// transaction.
+pub async fn delete_user_recorded(
+    db: &Db,
+    email: &str,
+    now: i64,
+    access_expires_at: i64,
+    event: Event,
 ) -> Result<Option<UpdatedUser>, sqlx::Error> {
     let mut tx = db.begin_write().await?;
     let found = sqlx::query(concat!(
@@ -220,6 +278,10 @@ pub async fn delete_user(
         .bind(&user.id)
         .execute(&mut *tx)
         .await?;
+    let event = event
+        .subject(user.id.as_str())
+        .detail("revoked_families", revoked_families);
+    events::insert(&mut tx, event, now).await?;
     tx.commit().await?;
     Ok(Some(UpdatedUser {
         user,

@@ -3,6 +3,7 @@
 //! PostgreSQL when `TEST_DATABASE_URL` is set).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod admin_api;
 mod arbitrary_requests;
 mod authorize;
 mod cli;
@@ -11,10 +12,12 @@ mod device_grant;
 mod device_pages;
 mod discovery;
 mod empty_grants;
+mod events;
 mod grants;
 mod health;
 mod helpers;
 mod interop;
+mod key_metrics;
 mod keys;
 mod oauth_support;
 mod observability;

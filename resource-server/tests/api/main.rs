@@ -6,5 +6,6 @@ mod auth_errors;
 mod client_address;
 mod health;
 mod helpers;
+mod key_metrics;
 mod profiles;
 mod startup;
