@@ -25,6 +25,10 @@ pub struct TokenForm {
     pub scope: Option<String>,
     pub client_id: Option<String>,
     pub client_secret: Option<String>,
+    /// RFC 7523 §2.2: `urn:ietf:params:oauth:client-assertion-type:jwt-bearer`
+    pub client_assertion_type: Option<String>,
+    /// A `private_key_jwt` client's signed assertion.
+    pub client_assertion: Option<String>,
     pub code: Option<String>,
     pub redirect_uri: Option<String>,
     pub code_verifier: Option<String>,
@@ -53,17 +57,30 @@ pub trait CarriesCredentials {
     /// `client_id` and `client_secret`, as the body sent them.
     fn in_body(&self) -> (Option<&str>, Option<&str>);
 
-    /// The client credentials of the request: in its Basic header or in
-    /// its body, never both.
+    /// `client_assertion_type` and `client_assertion` (RFC 7521 §4.2).
+    fn assertion(&self) -> (Option<&str>, Option<&str>) {
+        (None, None)
+    }
+
+    /// The client credentials of the request: in its Basic header, in its
+    /// body, or an assertion, never two of them.
     fn credentials(&self, meta: &RequestMeta) -> Result<PresentedCredentials, OAuthError> {
         let (client_id, client_secret) = self.in_body();
-        PresentedCredentials::extract(meta.authorization.as_deref(), client_id, client_secret)
+        let (assertion_type, assertion) = self.assertion();
+        PresentedCredentials::extract(meta.authorization.as_deref(), client_id, client_secret)?
+            .with_assertion(assertion_type, assertion)
     }
 }
 
 impl CarriesCredentials for TokenForm {
     fn in_body(&self) -> (Option<&str>, Option<&str>) {
         (self.client_id.as_deref(), self.client_secret.as_deref())
+    }
+    fn assertion(&self) -> (Option<&str>, Option<&str>) {
+        (
+            self.client_assertion_type.as_deref(),
+            self.client_assertion.as_deref(),
+        )
     }
 }
 

@@ -5,12 +5,14 @@
 //! and the consent page's login tickets), `refresh_families` (refresh
 //! tokens, their families and the revoked access tokens), `sessions`
 //! (sign-in sessions and remembered consent), `throttle` (failed logins and
-//! signups per key), and `prune`, which deletes what has expired from all
+//! signups per key), `assertion_jtis` (client assertions already used),
+//! and `prune`, which deletes what has expired from all
 //! of them.
 //!
 //! Nothing here knows HTTP or OAuth's error format: a store answers rows or
 //! a `sqlx::Error`, and the code above decides what that means.
 
+pub mod assertion_jtis;
 pub mod client_cache;
 pub mod clients;
 pub mod codes;

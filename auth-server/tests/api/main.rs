@@ -22,6 +22,7 @@ mod oidc_sessions;
 mod outage;
 mod page_security;
 mod primitives;
+mod private_key_jwt;
 mod redirect_uris;
 mod refresh_families;
 mod rotation;
