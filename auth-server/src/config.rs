@@ -35,6 +35,7 @@ const ENV_SETTINGS: &[&str] = &[
     "CLIENT_ADDRESS_HEADER",
     "SERVICE_NAME",
     "SESSION_TTL",
+    "REQUIRE_PAR",
 ];
 
 pub const DEFAULT_PORT: u16 = 8000;
@@ -72,6 +73,7 @@ struct RawSettings {
     client_address_header: Option<String>,
     service_name: Option<String>,
     session_ttl: Option<i64>,
+    require_par: Option<String>,
 }
 
 /// Where the key-encryption key comes from; the key itself is read by
@@ -125,6 +127,8 @@ pub struct AppConfig {
     pub service_name: String,
     /// Lifetime of a sign-in session at the authorization pages.
     pub session_ttl: i64,
+    /// `REQUIRE_PAR=on`: every authorization request must be pushed.
+    pub require_par: bool,
 }
 
 /// `SERVICE_NAME`: shown on every page, so short and printable.
@@ -244,6 +248,11 @@ impl AppConfig {
             raw.client_address_header.as_deref(),
         )?;
         let service_name = parse_service_name(raw.service_name.as_deref())?;
+        let require_par = match raw.require_par.as_deref().map(str::trim) {
+            None | Some("off") => false,
+            Some("on") => true,
+            Some(_) => return Err(invalid("REQUIRE_PAR", "must be on or off")),
+        };
 
         Ok(AppConfig {
             database_url,
@@ -261,6 +270,7 @@ impl AppConfig {
             trusted_proxies,
             service_name,
             session_ttl,
+            require_par,
         })
     }
 

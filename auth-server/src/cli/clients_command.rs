@@ -55,6 +55,9 @@ pub enum ClientsCommand {
         /// private_key_jwt: the URL the client's JWK Set is fetched from.
         #[arg(long = "jwks-uri", value_name = "URI")]
         jwks_uri: Option<String>,
+        /// Its authorization requests must be pushed to /oauth/par (RFC 9126).
+        #[arg(long)]
+        require_par: bool,
         #[arg(long)]
         json: bool,
     },
@@ -182,6 +185,7 @@ pub fn auth_of(
         method,
         jwks: None,
         jwks_uri: None,
+        require_par: false,
     };
     match (method, jwks_file, jwks_uri) {
         (AuthMethod::PrivateKeyJwt, Some(file), None) => {
@@ -345,6 +349,7 @@ fn described(client: &Client) -> Value {
 /// keys come from.
 fn with_auth(shown: &mut Value, auth: &ClientAuth) {
     shown["token_endpoint_auth_method"] = json!(auth.method.as_str());
+    shown["require_pushed_authorization_requests"] = json!(auth.require_par);
     if let Some(uri) = &auth.jwks_uri {
         shown["jwks_uri"] = json!(uri);
     }
@@ -375,14 +380,16 @@ pub async fn run(command: ClientsCommand, figment: &Figment) -> Result<(), CliEr
             auth_method,
             jwks_file,
             jwks_uri,
+            require_par,
             json,
         } => {
-            let (public, auth) = auth_of(
+            let (public, mut auth) = auth_of(
                 public,
                 auth_method.as_deref(),
                 jwks_file.as_deref(),
                 jwks_uri.as_deref(),
             )?;
+            auth.require_par = require_par;
             let new = validate(&name, &grants, &scope, &redirect_uris, public, first_party)?;
             let new = with_targets(new, &audiences, &post_logout_redirect_uris)?;
             let clients = open(figment).await?;

@@ -25,6 +25,10 @@ pub enum OAuthErrorCode {
     InvalidScope,
     /// RFC 8707 §2: the `resource` is not one this client may ask for.
     InvalidTarget,
+    /// RFC 6749 §4.1.2.1, answered by `/oauth/par` as JSON.
+    UnsupportedResponseType,
+    /// RFC 9101 §6.3: a request object, which this server does not take.
+    RequestNotSupported,
     /// `429`: too many failed attempts, or `503`: the database is
     /// unreachable or the server too busy; either way the client should
     /// wait `Retry-After`.
@@ -42,6 +46,8 @@ impl OAuthErrorCode {
             OAuthErrorCode::UnsupportedGrantType => "unsupported_grant_type",
             OAuthErrorCode::InvalidScope => "invalid_scope",
             OAuthErrorCode::InvalidTarget => "invalid_target",
+            OAuthErrorCode::UnsupportedResponseType => "unsupported_response_type",
+            OAuthErrorCode::RequestNotSupported => "request_not_supported",
             OAuthErrorCode::TemporarilyUnavailable => "temporarily_unavailable",
             OAuthErrorCode::ServerError => "server_error",
         }

@@ -135,6 +135,9 @@ pub struct AuthorizationRequest {
     pub max_age: Option<String>,
     /// RFC 8707: AUDIENCE or an audience the client was registered with
     pub resource: Option<String>,
+    /// RFC 9126: a request pushed to `/oauth/par`, run instead of these
+    /// parameters (only `client_id` is read beside it)
+    pub request_uri: Option<String>,
 }
 
 /// What `prompt` asks (OIDC Core §3.1.2.1); unknown values are ignored.
@@ -146,9 +149,21 @@ pub struct Prompt {
 }
 
 impl AuthorizationRequest {
-    /// The parameters that were sent, in a fixed order: what the page's
-    /// forms carry on as hidden fields.
+    /// What the page's forms carry on as hidden fields: the parameters
+    /// that were sent, or, for a pushed request, what names it.
     pub fn sent(&self) -> Vec<(&'static str, String)> {
+        if let Some(request_uri) = &self.request_uri {
+            let client_id = self.client_id.clone().map(|id| ("client_id", id));
+            return client_id
+                .into_iter()
+                .chain([("request_uri", request_uri.clone())])
+                .collect();
+        }
+        self.parameters()
+    }
+
+    /// The parameters of the request itself, in a fixed order.
+    pub fn parameters(&self) -> Vec<(&'static str, String)> {
         [
             ("response_type", &self.response_type),
             ("client_id", &self.client_id),

@@ -83,6 +83,9 @@ pub struct ClientAuth {
     pub jwks: Option<String>,
     /// Where a `private_key_jwt` client's JWK Set is fetched from.
     pub jwks_uri: Option<String>,
+    /// Its authorization requests must be pushed (RFC 9126), whatever
+    /// `REQUIRE_PAR` says.
+    pub require_par: bool,
 }
 
 impl ClientAuth {
@@ -96,6 +99,7 @@ impl ClientAuth {
             },
             jwks: None,
             jwks_uri: None,
+            require_par: false,
         }
     }
 }
@@ -144,7 +148,7 @@ pub struct NewClient {
 macro_rules! client_columns {
     () => {
         "id, name, secret_hash, first_party, grant_types, scopes, redirect_uris, audiences, \
-         post_logout_redirect_uris, auth_method, jwks, jwks_uri, created_at"
+         post_logout_redirect_uris, auth_method, jwks, jwks_uri, require_par, created_at"
     };
 }
 
@@ -175,6 +179,7 @@ fn client_from_row(row: &sqlx::any::AnyRow) -> Result<Client, sqlx::Error> {
                 .unwrap_or(AuthMethod::PrivateKeyJwt),
             jwks: row.try_get("jwks")?,
             jwks_uri: row.try_get("jwks_uri")?,
+            require_par: flag(row, "require_par")?,
         },
         created_at: row.try_get("created_at")?,
     })
@@ -264,8 +269,8 @@ impl Clients {
         let mut tx = self.begin_change().await?;
         sqlx::query(
             "insert into clients (id, name, secret_hash, first_party, grant_types, scopes, redirect_uris, \
-             audiences, post_logout_redirect_uris, created_at, auth_method, jwks, jwks_uri) \
-             values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+             audiences, post_logout_redirect_uris, created_at, auth_method, jwks, jwks_uri, require_par) \
+             values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
         )
         .bind(&id)
         .bind(&metadata.name)
@@ -287,6 +292,7 @@ impl Clients {
         .bind(auth.method.as_str())
         .bind(auth.jwks.as_deref())
         .bind(auth.jwks_uri.as_deref())
+        .bind(auth.require_par)
         .execute(&mut *tx)
         .await?;
         self.end_change(tx).await?;

@@ -6,6 +6,7 @@
 //! tokens, their families and the revoked access tokens), `sessions`
 //! (sign-in sessions and remembered consent), `throttle` (failed logins and
 //! signups per key), `assertion_jtis` (client assertions already used),
+//! `pushed_requests` (RFC 9126),
 //! and `prune`, which deletes what has expired from all
 //! of them.
 //!
@@ -18,6 +19,7 @@ pub mod clients;
 pub mod codes;
 pub mod db;
 pub mod prune;
+pub mod pushed_requests;
 pub mod refresh_families;
 pub mod secrets;
 pub mod sessions;

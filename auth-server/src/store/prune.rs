@@ -10,7 +10,7 @@ use std::time::Duration;
 use shared::clock::AppClock;
 
 use super::db::Db;
-use super::{assertion_jtis, sessions, throttle};
+use super::{assertion_jtis, pushed_requests, sessions, throttle};
 
 /// How often the tables are swept.
 const INTERVAL: Duration = Duration::from_secs(600);
@@ -63,5 +63,6 @@ pub async fn prune(db: &Db, now: i64) -> Result<u64, sqlx::Error> {
     deleted += throttle::prune(db, now).await?;
     deleted += sessions::prune(db, now).await?;
     deleted += assertion_jtis::prune(db, now).await?;
+    deleted += pushed_requests::prune(db, now).await?;
     Ok(deleted)
 }

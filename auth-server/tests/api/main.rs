@@ -21,6 +21,7 @@ mod oidc_logout;
 mod oidc_sessions;
 mod outage;
 mod page_security;
+mod par;
 mod primitives;
 mod private_key_jwt;
 mod redirect_uris;

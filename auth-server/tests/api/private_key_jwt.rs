@@ -22,16 +22,16 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use crate::helpers::{ISSUER, TestApp, spawn_app};
 use crate::oauth_support::{assert_oauth_error, post_form, service};
 
-const ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+pub const ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 
 /// A client's key pair made in the test: how it signs, and its public JWK.
-struct ClientKey {
+pub struct ClientKey {
     alg: Algorithm,
     encoding: EncodingKey,
-    jwk: Value,
+    pub jwk: Value,
 }
 
-fn es256_key(kid: &str) -> ClientKey {
+pub fn es256_key(kid: &str) -> ClientKey {
     let pair = EcdsaKeyPair::generate(&ECDSA_P256_SHA256_FIXED_SIGNING).unwrap();
     let der = pair.to_pkcs8v1().unwrap();
     let point = pair.public_key().as_ref().to_vec();
@@ -97,7 +97,7 @@ fn sign(key: &ClientKey, claims: &Value) -> String {
     jsonwebtoken::encode(&header, claims, &key.encoding).unwrap()
 }
 
-fn assertion(key: &ClientKey, client_id: &str) -> String {
+pub fn assertion(key: &ClientKey, client_id: &str) -> String {
     sign(key, &claims(client_id))
 }
 
@@ -120,6 +120,7 @@ async fn key_client(app: &TestApp, jwks: Option<Value>, jwks_uri: Option<String>
         method: AuthMethod::PrivateKeyJwt,
         jwks: jwks.map(|set| set.to_string()),
         jwks_uri,
+        require_par: false,
     };
     let (id, secret) = app.clients.create_with(&new, &auth, 0).await.unwrap();
     assert_eq!(secret, None, "a key client has no secret");
@@ -580,6 +581,7 @@ async fn clients_create_registers_key_clients_and_refuses_bad_key_sets() {
             "--auth-method",
             "private_key_jwt",
             "--json",
+            "--require-par",
         ])
         .arg("--jwks-file")
         .arg(&good)
@@ -593,6 +595,7 @@ async fn clients_create_registers_key_clients_and_refuses_bad_key_sets() {
     let shown: Value = serde_json::from_slice(&output.stdout).unwrap();
     assert_eq!(shown["token_endpoint_auth_method"], "private_key_jwt");
     assert_eq!(shown["client_secret"], Value::Null);
+    assert_eq!(shown["require_pushed_authorization_requests"], true);
     let client_id = shown["client_id"].as_str().unwrap().to_owned();
     assert_token_for(
         client_credentials(&app, &assertion(&key, &client_id)).await,
