@@ -352,7 +352,7 @@ async fn a_key_client_pushes_and_redeems_with_assertions() {
         metadata: ClientMetadata {
             name: "Bank app".into(),
             first_party: false,
-            grant_types: vec![GrantType::AuthorizationCode],
+            grant_types: vec![GrantType::AuthorizationCode, GrantType::RefreshToken],
             scopes: ScopeSet::parse("profile:read"),
             redirect_uris: vec![REDIRECT_URI.to_owned()],
             audiences: Vec::new(),
@@ -411,4 +411,30 @@ async fn a_key_client_pushes_and_redeems_with_assertions() {
     let body: Value = response.json().await.unwrap();
     let (_, claims) = crate::helpers::decode_parts(body["access_token"].as_str().unwrap());
     assert_eq!(claims["client_id"], client_id.as_str());
+    // Its refresh token is refreshed with an assertion too, never without.
+    let refresh_token = body["refresh_token"].as_str().unwrap();
+    let refresh = |assertion: Option<String>| {
+        let app = &app;
+        let client_id = &client_id;
+        async move {
+            let mut form = vec![
+                ("grant_type", "refresh_token".to_owned()),
+                ("refresh_token", refresh_token.to_owned()),
+            ];
+            match assertion {
+                Some(assertion) => {
+                    form.push(("client_assertion_type", ASSERTION_TYPE.to_owned()));
+                    form.push(("client_assertion", assertion));
+                }
+                None => form.push(("client_id", client_id.clone())),
+            }
+            post_form(app, "/oauth/token", None, &as_refs(&form)).await
+        }
+    };
+    let response = refresh(None).await;
+    assert_oauth_error(response, 401, "invalid_client").await;
+    let response = refresh(Some(assertion(&key, &client_id))).await;
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.unwrap();
+    assert!(body["refresh_token"].is_string());
 }
