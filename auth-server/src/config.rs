@@ -39,6 +39,7 @@ const ENV_SETTINGS: &[&str] = &[
     "SERVICE_NAME",
     "SESSION_TTL",
     "EVENT_RETENTION",
+    "REQUIRE_PAR",
 ];
 
 pub const DEFAULT_PORT: u16 = 8000;
@@ -78,6 +79,7 @@ struct RawSettings {
     service_name: Option<String>,
     session_ttl: Option<i64>,
     event_retention: Option<i64>,
+    require_par: Option<String>,
 }
 
 /// Where the key-encryption key comes from; the key itself is read by
@@ -135,6 +137,8 @@ pub struct AppConfig {
     pub session_ttl: i64,
     /// Seconds audit events are kept.
     pub event_retention: i64,
+    /// `REQUIRE_PAR=on`: every authorization request must be pushed.
+    pub require_par: bool,
 }
 
 /// `SERVICE_NAME`: shown on every page, so short and printable.
@@ -270,6 +274,11 @@ impl AppConfig {
             raw.client_address_header.as_deref(),
         )?;
         let service_name = parse_service_name(raw.service_name.as_deref())?;
+        let require_par = match raw.require_par.as_deref().map(str::trim) {
+            None | Some("off") => false,
+            Some("on") => true,
+            Some(_) => return Err(invalid("REQUIRE_PAR", "must be on or off")),
+        };
 
         Ok(AppConfig {
             database_url,
@@ -289,6 +298,7 @@ impl AppConfig {
             service_name,
             session_ttl,
             event_retention,
+            require_par,
         })
     }
 

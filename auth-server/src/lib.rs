@@ -118,6 +118,7 @@ pub fn rocket(figment: Figment, services: Services) -> Rocket<Build> {
         .manage(services.keys)
         .manage(services.tokens)
         .manage(services.clock)
+        .manage(oauth::client_keys::ClientKeySets::default())
         .manage(services.background)
         .register("/", shared::problem::catchers())
         .attach(routes::health::stage())

@@ -46,7 +46,7 @@ use crate::jwk::JwkSet;
 pub use fetch::{
     FetchFailure, FetchFuture, FetchRequest, FetchedDocument, JwksFetcher, max_age, metadata_url,
 };
-pub use key::{VerifyingKey, parse_key_set};
+pub use key::{CLIENT_ALGORITHMS, KeyPurpose, VerifyingKey, parse_key_set, parse_key_set_for};
 #[cfg(feature = "reqwest")]
 pub use reqwest_fetcher::ReqwestFetcher;
 
@@ -87,6 +87,8 @@ pub struct JwksConfig {
     pub request_timeout: Duration,
     /// Bodies larger than this are refused; a JWKS is a few KiB.
     pub max_body_bytes: usize,
+    /// Which keys of the set are kept, and what they may verify.
+    pub purpose: KeyPurpose,
 }
 
 impl JwksConfig {
@@ -104,6 +106,7 @@ impl JwksConfig {
             connect_timeout: Duration::from_secs(2),
             request_timeout: Duration::from_secs(5),
             max_body_bytes: 64 * 1024,
+            purpose: KeyPurpose::IssuerTokens,
         }
     }
 }
@@ -340,6 +343,31 @@ impl JwksCache {
         snapshot.keys.get(kid).cloned()
     }
 
+    /// Every key of the set while it is serving. Never fetches.
+    pub fn cached_keys(&self) -> Vec<Arc<VerifyingKey>> {
+        let snapshot = self.read_snapshot();
+        if !health_of(&snapshot, &self.inner.config, Instant::now()).is_serving() {
+            return Vec::new();
+        }
+        snapshot.keys.values().cloned().collect()
+    }
+
+    /// The keys a signature naming `kid` (or none) may have been made
+    /// with. Without a kid, a set that is not serving is fetched under the
+    /// same single flight, cool-down and negative cache as an unknown kid
+    /// (no key is ever known by the empty kid).
+    pub async fn keys_for(&self, kid: Option<&str>) -> Vec<Arc<VerifyingKey>> {
+        match kid {
+            Some(kid) => self.key(kid).await.into_iter().collect(),
+            None => {
+                if !self.health().is_serving() {
+                    let _ = self.key("").await;
+                }
+                self.cached_keys()
+            }
+        }
+    }
+
     /// The key for `kid`, refetching the set once if the kid is unknown,
     /// within the cool-down and negative-cache limits.
     pub async fn key(&self, kid: &str) -> Option<Arc<VerifyingKey>> {
@@ -537,7 +565,7 @@ impl JwksCache {
         };
         let value: Value =
             serde_json::from_slice(&document.body).map_err(|e| malformed(e.to_string()))?;
-        let keys = parse_key_set(&value).map_err(malformed)?;
+        let keys = parse_key_set_for(&value, config.purpose).map_err(malformed)?;
         let count = keys.len();
         let removed: Vec<String> = {
             let mut snapshot = self.write_snapshot();

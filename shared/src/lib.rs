@@ -9,7 +9,7 @@
 //! - The verifier (feature `verifier`, on by default): [`verifier`] proves a
 //!   token with the keys of [`jwks_cache`], and [`access`] turns a request's
 //!   `Authorization` header into the verified caller or an RFC 6750 refusal,
-//!   whatever the web framework.
+//!   whatever the web framework; [`dpop`] checks RFC 9449 proofs.
 //! - One adapter per framework, each a thin door onto [`access`]:
 //!   [`guard`] for Rocket (feature `rocket`), [`layer`] for axum and any
 //!   tower service (feature `tower`).
@@ -31,6 +31,8 @@ pub mod strict_json;
 
 #[cfg(feature = "verifier")]
 pub mod access;
+#[cfg(feature = "verifier")]
+pub mod dpop;
 #[cfg(feature = "rocket")]
 pub mod guard;
 #[cfg(feature = "verifier")]

@@ -14,7 +14,7 @@ use shared::clock::rfc3339;
 
 use crate::accounts::{self, NewUser};
 use crate::errors::ApiError;
-use crate::store::clients::{Clients, NewClient};
+use crate::store::clients::{ClientAuth, Clients, NewClient};
 use crate::store::db::Db;
 use crate::store::events::{self, Event, Filter, StoredEvent};
 use crate::store::users::{self, UpdatedUser, User, UserChanges};
@@ -49,11 +49,12 @@ impl Actor {
 pub async fn create_client(
     clients: &Clients,
     new: &NewClient,
+    auth: &ClientAuth,
     actor: &Actor,
     now: i64,
 ) -> Result<(String, Option<String>), sqlx::Error> {
     clients
-        .create_recorded(new, now, actor.event("client_created"))
+        .create_recorded(new, auth, now, actor.event("client_created"))
         .await
 }
 

@@ -12,7 +12,7 @@ use crate::admin::clients::{validate, with_targets};
 use crate::admin::{self, Actor};
 use crate::config::AppConfig;
 use crate::grant_type::GrantType;
-use crate::store::clients::{Client, ClientMetadata, Clients};
+use crate::store::clients::{AuthMethod, Client, ClientAuth, ClientMetadata, Clients};
 use crate::store::db::Db;
 
 #[derive(Debug, Subcommand)]
@@ -45,6 +45,20 @@ pub enum ClientsCommand {
         /// Allowed the password grant (RFC 9700 forbids it for third parties).
         #[arg(long)]
         first_party: bool,
+        /// How the client authenticates, fixed: client_secret_basic (the
+        /// default; client_secret_post too), private_key_jwt, or none (--public).
+        #[arg(long = "auth-method", value_name = "METHOD",
+              value_parser = ["client_secret_basic", "private_key_jwt", "none"])]
+        auth_method: Option<String>,
+        /// private_key_jwt: a file holding the client's public JWK Set.
+        #[arg(long = "jwks-file", value_name = "FILE")]
+        jwks_file: Option<std::path::PathBuf>,
+        /// private_key_jwt: the URL the client's JWK Set is fetched from.
+        #[arg(long = "jwks-uri", value_name = "URI")]
+        jwks_uri: Option<String>,
+        /// Its authorization requests must be pushed to /oauth/par (RFC 9126).
+        #[arg(long)]
+        require_par: bool,
         #[arg(long)]
         json: bool,
     },
@@ -58,6 +72,93 @@ pub enum ClientsCommand {
         #[arg(value_name = "CLIENT_ID")]
         client_id: String,
     },
+}
+
+/// The largest JWK Set file read, as the largest set fetched.
+const MAX_JWKS_BYTES: usize = 64 * 1024;
+
+/// How a client registered with `--auth-method` (or `--public`)
+/// authenticates, its keys read and checked. `Ok` also says whether the
+/// client is public.
+pub fn auth_of(
+    public: bool,
+    auth_method: Option<&str>,
+    jwks_file: Option<&std::path::Path>,
+    jwks_uri: Option<&str>,
+) -> Result<(bool, ClientAuth), CliError> {
+    let method = match (auth_method.and_then(AuthMethod::parse), public) {
+        (None, public) => ClientAuth::by_secret_or_none(public).method,
+        (Some(AuthMethod::None), _) => AuthMethod::None,
+        (Some(_), true) => {
+            return Err(CliError(
+                "--public clients authenticate with nothing: --auth-method none".into(),
+            ));
+        }
+        (Some(method), false) => method,
+    };
+    let mut auth = ClientAuth {
+        method,
+        jwks: None,
+        jwks_uri: None,
+        require_par: false,
+    };
+    match (method, jwks_file, jwks_uri) {
+        (AuthMethod::PrivateKeyJwt, Some(file), None) => {
+            auth.jwks = Some(
+                read_jwks(file)
+                    .map_err(|why| CliError(format!("--jwks-file {}: {why}", file.display())))?,
+            );
+        }
+        (AuthMethod::PrivateKeyJwt, None, Some(uri)) => {
+            check_jwks_uri(uri).map_err(|why| CliError(format!("--jwks-uri {uri:?}: {why}")))?;
+            auth.jwks_uri = Some(uri.to_owned());
+        }
+        (AuthMethod::PrivateKeyJwt, _, _) => {
+            return Err(CliError(
+                "--auth-method private_key_jwt needs one of --jwks-file and --jwks-uri".into(),
+            ));
+        }
+        (_, None, None) => {}
+        _ => {
+            return Err(CliError(
+                "--jwks-file and --jwks-uri are for --auth-method private_key_jwt".into(),
+            ));
+        }
+    }
+    Ok((method == AuthMethod::None, auth))
+}
+
+/// A JWK Set file: JSON with at least one key, every key a public signing
+/// key the server can use (no private member); returned as stored.
+fn read_jwks(file: &std::path::Path) -> Result<String, String> {
+    let bytes = std::fs::read(file).map_err(|e| format!("cannot read it: {e}"))?;
+    if bytes.len() > MAX_JWKS_BYTES {
+        return Err("larger than 64 KiB".into());
+    }
+    let set =
+        shared::strict_json::from_slice(&bytes).map_err(|_| "not a JSON object".to_owned())?;
+    let keys = set
+        .get("keys")
+        .and_then(Value::as_array)
+        .filter(|keys| !keys.is_empty())
+        .ok_or("no keys")?;
+    for (index, key) in keys.iter().enumerate() {
+        shared::jwks_cache::VerifyingKey::from_client_jwk(key)
+            .map_err(|why| format!("key {index}: {why}"))?;
+    }
+    serde_json::to_string(&json!({ "keys": keys })).map_err(|e| e.to_string())
+}
+
+/// A `jwks_uri` is an absolute http(s) URL without a fragment.
+fn check_jwks_uri(uri: &str) -> Result<(), &'static str> {
+    let parsed = url::Url::parse(uri).map_err(|_| "not an absolute URL")?;
+    if !matches!(parsed.scheme(), "https" | "http") || parsed.host().is_none() {
+        return Err("not an http or https URL");
+    }
+    if parsed.fragment().is_some() {
+        return Err("must not have a fragment");
+    }
+    Ok(())
 }
 
 /// A client as `--json` shows it: its id, whether it is public, its
@@ -87,12 +188,27 @@ fn describe(
 
 fn described(client: &Client) -> Value {
     let created_at = json!(shared::clock::rfc3339(client.created_at));
-    describe(
+    let mut shown = describe(
         &client.id,
         client.is_public(),
         &client.metadata,
         [("created_at", created_at)],
-    )
+    );
+    with_auth(&mut shown, &client.auth);
+    shown
+}
+
+/// The client's authentication method and, for a key client, where its
+/// keys come from.
+fn with_auth(shown: &mut Value, auth: &ClientAuth) {
+    shown["token_endpoint_auth_method"] = json!(auth.method.as_str());
+    shown["require_pushed_authorization_requests"] = json!(auth.require_par);
+    if let Some(uri) = &auth.jwks_uri {
+        shown["jwks_uri"] = json!(uri);
+    }
+    if let Some(jwks) = &auth.jwks {
+        shown["jwks"] = serde_json::from_str(jwks).unwrap_or(Value::Null);
+    }
 }
 
 async fn open(figment: &Figment) -> Result<Clients, CliError> {
@@ -114,8 +230,19 @@ pub async fn run(command: ClientsCommand, figment: &Figment) -> Result<(), CliEr
             post_logout_redirect_uris,
             public,
             first_party,
+            auth_method,
+            jwks_file,
+            jwks_uri,
+            require_par,
             json,
         } => {
+            let (public, mut auth) = auth_of(
+                public,
+                auth_method.as_deref(),
+                jwks_file.as_deref(),
+                jwks_uri.as_deref(),
+            )?;
+            auth.require_par = require_par;
             let new = validate(&name, &grants, &scope, &redirect_uris, public, first_party)
                 .map_err(CliError)?;
             let new =
@@ -123,19 +250,21 @@ pub async fn run(command: ClientsCommand, figment: &Figment) -> Result<(), CliEr
             let clients = open(figment).await?;
             let now = SystemClock.now();
             let (client_id, secret) =
-                admin::create_client(&clients, &new, &Actor::CommandLine, now).await?;
+                admin::create_client(&clients, &new, &auth, &Actor::CommandLine, now).await?;
             if json {
                 let secret = [("client_secret", json!(secret))];
-                println!(
-                    "{}",
-                    describe(&client_id, new.public, &new.metadata, secret)
-                );
+                let mut shown = describe(&client_id, new.public, &new.metadata, secret);
+                with_auth(&mut shown, &auth);
+                println!("{shown}");
             } else {
                 println!("client_id:     {client_id}");
                 match secret {
                     Some(secret) => {
                         println!("client_secret: {secret}");
                         println!("The secret is shown only now; store it safely.");
+                    }
+                    None if auth.method == AuthMethod::PrivateKeyJwt => {
+                        println!("private_key_jwt: no secret, assertions signed by its keys")
                     }
                     None => println!("public client: no secret, PKCE (S256) required"),
                 }

@@ -30,6 +30,10 @@ pub enum OAuthErrorCode {
     SlowDown,
     AccessDenied,
     ExpiredToken,
+    /// RFC 6749 §4.1.2.1, answered by `/oauth/par` as JSON.
+    UnsupportedResponseType,
+    /// RFC 9101 §6.3: a request object, which this server does not take.
+    RequestNotSupported,
     /// `429`: too many failed attempts, or `503`: the database is
     /// unreachable or the server too busy; either way the client should
     /// wait `Retry-After`.
@@ -51,6 +55,8 @@ impl OAuthErrorCode {
             OAuthErrorCode::SlowDown => "slow_down",
             OAuthErrorCode::AccessDenied => "access_denied",
             OAuthErrorCode::ExpiredToken => "expired_token",
+            OAuthErrorCode::UnsupportedResponseType => "unsupported_response_type",
+            OAuthErrorCode::RequestNotSupported => "request_not_supported",
             OAuthErrorCode::TemporarilyUnavailable => "temporarily_unavailable",
             OAuthErrorCode::ServerError => "server_error",
         }

@@ -18,11 +18,11 @@ pub async fn grant(ctx: &GrantContext<'_>, form: &TokenForm) -> Result<TokenSucc
     let Some(client_id) = presented.client_id.clone() else {
         return Err(OAuthError::invalid_client());
     };
-    if presented.client_secret.is_none() {
+    if presented.client_secret.is_none() && presented.assertion.is_none() {
         // oxide-auth's flow admits confidential clients only. A public
         // client naming itself is told the grant is not for it; an unknown
         // or secretless confidential one that authentication failed.
-        client_auth::authenticate(ctx.clients, &presented).await?;
+        client_auth::authenticate(ctx, &presented).await?;
         return Err(OAuthError::unauthorized_client(NOT_ALLOWED));
     }
     let which = TokenFlow::ClientCredentials {

@@ -43,7 +43,7 @@ pub async fn grant(
             .find(FIRST_PARTY_CLIENT_ID)
             .await?
             .ok_or_else(OAuthError::server_error)?,
-        Some(_) => client_auth::authenticate(ctx.clients, &presented).await?,
+        Some(_) => client_auth::authenticate(ctx, &presented).await?,
     };
     if !client.metadata.first_party || !client.allows_grant(GrantType::Password) {
         return Err(OAuthError::unauthorized_client(

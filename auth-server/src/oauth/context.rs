@@ -12,6 +12,7 @@ use rocket::http::Status;
 use rocket::request::{FromRequest, Outcome, Request};
 use shared::clock::AppClock;
 
+use super::client_keys::ClientKeySets;
 use super::jwt::TokenMinter;
 use crate::config::AppConfig;
 use crate::errors::OAuthError;
@@ -24,6 +25,8 @@ pub struct GrantContext<'r> {
     pub clients: &'r Clients,
     pub config: &'r AppConfig,
     pub tokens: &'r TokenMinter,
+    /// The `private_key_jwt` clients' key sets fetched by this process.
+    pub client_keys: ClientKeySets,
     /// The server's clock when the request arrived (Unix seconds).
     pub now: i64,
     pub meta: RequestMeta,
@@ -63,19 +66,22 @@ impl<'r> FromRequest<'r> for GrantContext<'r> {
                 rocket.state::<AppConfig>()?,
                 rocket.state::<Arc<TokenMinter>>()?,
                 rocket.state::<AppClock>()?,
+                rocket.state::<ClientKeySets>()?,
             ))
         })();
-        let Some((db, clients, config, tokens, clock)) = state else {
+        let Some((db, clients, config, tokens, clock, client_keys)) = state else {
             return Outcome::Error((Status::InternalServerError, "grant state is not managed"));
         };
         let mut context = GrantContext::new(db, clients, config, tokens, clock.0.now());
         context.meta = RequestMeta::of(request);
+        context.client_keys = client_keys.clone();
         Outcome::Success(context)
     }
 }
 
 impl<'r> GrantContext<'r> {
-    /// A request with no `Authorization` header from no address, at `now`.
+    /// A request with no `Authorization` header from no address, at `now`,
+    /// with no client key set fetched yet.
     pub fn new(
         db: &'r Db,
         clients: &'r Clients,
@@ -88,6 +94,7 @@ impl<'r> GrantContext<'r> {
             clients,
             config,
             tokens,
+            client_keys: ClientKeySets::default(),
             now,
             meta: RequestMeta::default(),
         }

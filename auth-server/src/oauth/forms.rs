@@ -25,6 +25,10 @@ pub struct TokenForm {
     pub scope: Option<String>,
     pub client_id: Option<String>,
     pub client_secret: Option<String>,
+    /// RFC 7523 §2.2: `urn:ietf:params:oauth:client-assertion-type:jwt-bearer`
+    pub client_assertion_type: Option<String>,
+    /// A `private_key_jwt` client's signed assertion.
+    pub client_assertion: Option<String>,
     pub code: Option<String>,
     pub redirect_uri: Option<String>,
     pub code_verifier: Option<String>,
@@ -67,17 +71,30 @@ pub trait CarriesCredentials {
     /// `client_id` and `client_secret`, as the body sent them.
     fn in_body(&self) -> (Option<&str>, Option<&str>);
 
-    /// The client credentials of the request: in its Basic header or in
-    /// its body, never both.
+    /// `client_assertion_type` and `client_assertion` (RFC 7521 §4.2).
+    fn assertion(&self) -> (Option<&str>, Option<&str>) {
+        (None, None)
+    }
+
+    /// The client credentials of the request: in its Basic header, in its
+    /// body, or an assertion, never two of them.
     fn credentials(&self, meta: &RequestMeta) -> Result<PresentedCredentials, OAuthError> {
         let (client_id, client_secret) = self.in_body();
-        PresentedCredentials::extract(meta.authorization.as_deref(), client_id, client_secret)
+        let (assertion_type, assertion) = self.assertion();
+        PresentedCredentials::extract(meta.authorization.as_deref(), client_id, client_secret)?
+            .with_assertion(assertion_type, assertion)
     }
 }
 
 impl CarriesCredentials for TokenForm {
     fn in_body(&self) -> (Option<&str>, Option<&str>) {
         (self.client_id.as_deref(), self.client_secret.as_deref())
+    }
+    fn assertion(&self) -> (Option<&str>, Option<&str>) {
+        (
+            self.client_assertion_type.as_deref(),
+            self.client_assertion.as_deref(),
+        )
     }
 }
 
@@ -135,6 +152,9 @@ pub struct AuthorizationRequest {
     pub max_age: Option<String>,
     /// RFC 8707: AUDIENCE or an audience the client was registered with
     pub resource: Option<String>,
+    /// RFC 9126: a request pushed to `/oauth/par`, run instead of these
+    /// parameters (only `client_id` is read beside it)
+    pub request_uri: Option<String>,
 }
 
 /// What `prompt` asks (OIDC Core §3.1.2.1); unknown values are ignored.
@@ -146,9 +166,21 @@ pub struct Prompt {
 }
 
 impl AuthorizationRequest {
-    /// The parameters that were sent, in a fixed order: what the page's
-    /// forms carry on as hidden fields.
+    /// What the page's forms carry on as hidden fields: the parameters
+    /// that were sent, or, for a pushed request, what names it.
     pub fn sent(&self) -> Vec<(&'static str, String)> {
+        if let Some(request_uri) = &self.request_uri {
+            let client_id = self.client_id.clone().map(|id| ("client_id", id));
+            return client_id
+                .into_iter()
+                .chain([("request_uri", request_uri.clone())])
+                .collect();
+        }
+        self.parameters()
+    }
+
+    /// The parameters of the request itself, in a fixed order.
+    pub fn parameters(&self) -> Vec<(&'static str, String)> {
         [
             ("response_type", &self.response_type),
             ("client_id", &self.client_id),

@@ -4,6 +4,8 @@
 //!   when it arrived, its `Authorization` header and client address);
 //! - [`forms`]: the token and authorization requests' parameters, typed;
 //! - [`client_auth`]: client authentication, for every endpoint that asks;
+//!   [`client_assertion`] checks `private_key_jwt` assertions with the keys
+//!   of [`client_keys`];
 //! - [`scope_rules`]: what a code or token may carry;
 //! - [`pkce`]: RFC 7636, S256 only;
 //! - [`sign_in`]: one throttled password check, whatever door it comes by;
@@ -13,7 +15,9 @@
 //! - [`audit`]: the audit event of every token response.
 
 pub mod audit;
+pub mod client_assertion;
 pub mod client_auth;
+pub mod client_keys;
 pub mod context;
 pub mod forms;
 pub mod id_token;

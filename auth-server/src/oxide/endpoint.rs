@@ -12,7 +12,7 @@ use super::issuer::GrantIssuer;
 use super::registrar::ClientRegistrar;
 use super::token_request::TokenRequest;
 use crate::errors::OAuthError;
-use crate::oauth::client_auth::PresentedCredentials;
+use crate::oauth::client_auth::{self, PresentedCredentials};
 use crate::oauth::context::GrantContext;
 use crate::oauth::forms::TokenForm;
 use crate::oauth::mint::TokenSuccess;
@@ -107,6 +107,11 @@ pub async fn run(
     presented: &PresentedCredentials,
 ) -> Result<TokenSuccess, OAuthError> {
     let flow = Flow::token(ctx, form, presented);
+    // oxide-auth knows only secrets: an assertion is checked before the
+    // flow runs, and the registrar then takes its client as proven.
+    if presented.assertion.is_some() {
+        flow.proven_by_assertion(client_auth::authenticate(ctx, presented).await?);
+    }
     let request = TokenRequest::new(form, presented);
     let mut endpoint = GrantEndpoint::new(&flow);
     match which {

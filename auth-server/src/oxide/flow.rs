@@ -55,6 +55,8 @@ struct Learned {
     loaded: Option<Client>,
     /// The client that proved who it is; grant rules are checked on it.
     authenticated: Option<Client>,
+    /// The client whose assertion was checked before the flow ran.
+    asserted: Option<Client>,
     /// The user of the grant, read once.
     user: Option<User>,
     /// When the user of an authorization being granted signed in.
@@ -125,6 +127,19 @@ impl<'r> Flow<'r> {
     /// The client the request is about, found by a primitive.
     pub fn loaded(&self) -> Option<Client> {
         self.learned().loaded.clone()
+    }
+
+    /// The client a `private_key_jwt` assertion of this request proved.
+    pub fn proven_by_assertion(&self, client: Client) {
+        self.learned().asserted = Some(client);
+    }
+
+    /// The client an assertion proved, if it is `client_id`.
+    pub(super) fn asserted(&self, client_id: &str) -> Option<Client> {
+        self.learned()
+            .asserted
+            .clone()
+            .filter(|c| c.id == client_id)
     }
 
     /// The client the request is now known to come from.

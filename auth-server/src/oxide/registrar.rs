@@ -86,12 +86,17 @@ impl Registrar for ClientRegistrar<'_> {
         })
     }
 
-    /// A confidential client must present its secret, a public one none.
+    /// A secret client must present its secret, a public one none; a key
+    /// client's assertion was checked before the flow.
     async fn check(
         &self,
         client_id: &str,
         passphrase: Option<&[u8]>,
     ) -> Result<(), RegistrarError> {
+        if let Some(client) = self.flow.asserted(client_id) {
+            self.flow.authenticated_as(client);
+            return Ok(());
+        }
         let secret = match passphrase.map(std::str::from_utf8) {
             Some(Err(_)) => return Err(RegistrarError::Unspecified),
             Some(Ok(secret)) => Some(secret),

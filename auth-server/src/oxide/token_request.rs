@@ -50,10 +50,17 @@ impl<'a> TokenRequest<'a> {
         value.as_deref().map(Cow::Borrowed)
     }
 
+    /// A confidential client's id and secret. A key client's assertion was
+    /// checked before the flow ran (the registrar knows its client), so it
+    /// stands here as an empty passphrase, which no secret is.
     fn confidential(&self) -> Option<(Cow<'_, str>, Cow<'_, [u8]>)> {
-        match (&self.credentials.client_id, &self.credentials.client_secret) {
+        let credentials = self.credentials;
+        match (&credentials.client_id, &credentials.client_secret) {
             (Some(id), Some(secret)) => {
                 Some((Cow::Borrowed(id.as_str()), Cow::Borrowed(secret.as_bytes())))
+            }
+            (Some(id), None) if credentials.assertion.is_some() => {
+                Some((Cow::Borrowed(id.as_str()), Cow::Borrowed(&[][..])))
             }
             _ => None,
         }

@@ -23,7 +23,7 @@ use shared::scope::ScopeSet;
 use url::Url;
 
 use super::form::{OAuthParams, PageForm, TokenFailure};
-use super::{csrf, session_cookie};
+use super::{csrf, par, session_cookie};
 use crate::errors::OAuthError;
 use crate::oauth::context::GrantContext;
 use crate::oauth::forms::{AuthorizationRequest, Prompt};
@@ -111,9 +111,9 @@ pub async fn authorize_page(
         Ok(request) => request,
         Err(error) => return error_page(Status::BadRequest, error.description),
     };
-    let validated = match authorization_request::validate(&context, request).await {
+    let validated = match validate(&context, request).await {
         Ok(validated) => validated,
-        Err(refusal) => return refused(refusal),
+        Err(page) => return page,
     };
     let (prompt, max_age) = match validated.request.prompt() {
         Ok(parsed) => parsed,
@@ -154,6 +154,31 @@ pub async fn authorize_page(
             for_request(&validated).login(&csrf, None, Status::Ok)
         }
     }
+}
+
+/// The request as sent, or the one its `request_uri` names (RFC 9126),
+/// checked; a client that must push (`--require-par`, `REQUIRE_PAR`) is
+/// refused anything else.
+async fn validate(
+    context: &GrantContext<'_>,
+    request: crate::oauth::forms::AuthorizationRequest,
+) -> Result<Validated, PageResponse> {
+    let request = par::resolve(context, request).await?;
+    let validated = authorization_request::validate(context, request)
+        .await
+        .map_err(refused)?;
+    if !par::allowed(
+        context,
+        &validated.request,
+        validated.client.auth.require_par,
+    ) {
+        return Err(redirect_error(
+            &validated,
+            "invalid_request",
+            "This client's authorization requests must be pushed to /oauth/par first.",
+        ));
+    }
+    Ok(validated)
 }
 
 /// An error sent back to the client's (registered, already checked)
@@ -237,6 +262,17 @@ async fn grant_code(
     user: &User,
     auth_time: i64,
 ) -> PageResponse {
+    // A pushed request serves one authorization, whoever gets here first.
+    match par::spend(context, &validated.request).await {
+        Ok(true) => {}
+        Ok(false) => {
+            return error_page(
+                Status::BadRequest,
+                "invalid_request_uri: this request_uri was already used or has expired.",
+            );
+        }
+        Err(page) => return page,
+    }
     match authorization_request::authorize(context, validated, user, auth_time).await {
         Ok(url) => {
             tracing::info!(user_id = %user.id, client_id = %validated.client.id, "authorization code issued");
@@ -282,9 +318,9 @@ pub async fn authorize_submit(
         password,
         ticket,
     } = form;
-    let validated = match authorization_request::validate(&context, request).await {
+    let validated = match validate(&context, request).await {
         Ok(validated) => validated,
-        Err(refusal) => return refused(refusal),
+        Err(page) => return page,
     };
     let db = context.db;
     if !csrf::AUTHORIZE.matches(jar, csrf.as_deref()) {

@@ -32,11 +32,19 @@ pub struct IntrospectionForm {
     pub token_type_hint: Option<String>,
     pub client_id: Option<String>,
     pub client_secret: Option<String>,
+    pub client_assertion_type: Option<String>,
+    pub client_assertion: Option<String>,
 }
 
 impl CarriesCredentials for IntrospectionForm {
     fn in_body(&self) -> (Option<&str>, Option<&str>) {
         (self.client_id.as_deref(), self.client_secret.as_deref())
+    }
+    fn assertion(&self) -> (Option<&str>, Option<&str>) {
+        (
+            self.client_assertion_type.as_deref(),
+            self.client_assertion.as_deref(),
+        )
     }
 }
 
@@ -74,7 +82,7 @@ pub async fn introspect(
     let OAuthForm(form) = form?;
     let (db, config, now) = (context.db, context.config, context.now);
     let presented = form.credentials(&context.meta)?;
-    let caller = client_auth::authenticate(context.clients, &presented).await?;
+    let caller = client_auth::authenticate(&context, &presented).await?;
     // A public client cannot prove who it is, so it may not look into tokens.
     if caller.is_public() {
         return Err(OAuthError::invalid_client().into());

@@ -16,6 +16,7 @@ pub mod health;
 pub mod introspect;
 pub mod logout;
 pub mod openapi;
+pub mod par;
 pub mod revoke;
 pub mod session_cookie;
 pub mod signup;
@@ -57,6 +58,7 @@ pub fn oauth_endpoints() -> AdHoc {
                     authorize::authorize_submit,
                     revoke::revoke,
                     introspect::introspect,
+                    par::par,
                     userinfo::userinfo_get,
                     userinfo::userinfo_post,
                     logout::logout,

@@ -20,6 +20,7 @@ use crate::config::AppConfig;
         super::authorize::authorize_submit,
         super::revoke::revoke,
         super::introspect::introspect,
+        super::par::par,
         super::userinfo::userinfo_get,
         super::userinfo::userinfo_post,
         super::logout::logout,

@@ -36,11 +36,19 @@ pub struct RevocationForm {
     pub token_type_hint: Option<String>,
     pub client_id: Option<String>,
     pub client_secret: Option<String>,
+    pub client_assertion_type: Option<String>,
+    pub client_assertion: Option<String>,
 }
 
 impl CarriesCredentials for RevocationForm {
     fn in_body(&self) -> (Option<&str>, Option<&str>) {
         (self.client_id.as_deref(), self.client_secret.as_deref())
+    }
+    fn assertion(&self) -> (Option<&str>, Option<&str>) {
+        (
+            self.client_assertion_type.as_deref(),
+            self.client_assertion.as_deref(),
+        )
     }
 }
 
@@ -62,7 +70,7 @@ pub async fn revoke(
     let OAuthForm(form) = form?;
     let (db, config, now) = (context.db, context.config, context.now);
     let presented = form.credentials(&context.meta)?.or_first_party();
-    let caller = client_auth::authenticate(context.clients, &presented).await?;
+    let caller = client_auth::authenticate(&context, &presented).await?;
     let token = required(&form.token, "token")?;
     let (issuer, keys) = (context.tokens, context.tokens.keys());
     let done = Revoked((), Header::new("Cache-Control", "no-store"));

@@ -43,18 +43,82 @@ pub struct ClientMetadata {
     pub post_logout_redirect_uris: Vec<String>,
 }
 
+/// How a client proves who it is (RFC 6749 §2.3, RFC 7523), fixed when it
+/// is registered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthMethod {
+    /// Its secret, in the Basic header or (`client_secret_post`) the body.
+    ClientSecretBasic,
+    /// An assertion signed by a key of its JWK Set.
+    PrivateKeyJwt,
+    /// Nothing: a public client.
+    None,
+}
+
+impl AuthMethod {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuthMethod::ClientSecretBasic => "client_secret_basic",
+            AuthMethod::PrivateKeyJwt => "private_key_jwt",
+            AuthMethod::None => "none",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<AuthMethod> {
+        [
+            AuthMethod::ClientSecretBasic,
+            AuthMethod::PrivateKeyJwt,
+            AuthMethod::None,
+        ]
+        .into_iter()
+        .find(|m| m.as_str() == name)
+    }
+}
+
+/// How a client authenticates, and the public keys a key client signs
+/// with: its JWK Set as registered, or the URL it is fetched from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientAuth {
+    pub method: AuthMethod,
+    /// The JWK Set (JSON text) of a `private_key_jwt` client.
+    pub jwks: Option<String>,
+    /// Where a `private_key_jwt` client's JWK Set is fetched from.
+    pub jwks_uri: Option<String>,
+    /// Its authorization requests must be pushed (RFC 9126), whatever
+    /// `REQUIRE_PAR` says.
+    pub require_par: bool,
+}
+
+impl ClientAuth {
+    /// A secret for a confidential client, nothing for a public one.
+    pub fn by_secret_or_none(public: bool) -> ClientAuth {
+        ClientAuth {
+            method: if public {
+                AuthMethod::None
+            } else {
+                AuthMethod::ClientSecretBasic
+            },
+            jwks: None,
+            jwks_uri: None,
+            require_par: false,
+        }
+    }
+}
+
 /// A registered client.
 #[derive(Debug, Clone)]
 pub struct Client {
     pub id: String,
     secret_hash: Option<String>,
     pub metadata: ClientMetadata,
+    pub auth: ClientAuth,
     pub created_at: i64,
 }
 
 impl Client {
+    /// No way to prove who it is: PKCE stands in for a credential.
     pub fn is_public(&self) -> bool {
-        self.secret_hash.is_none()
+        self.auth.method == AuthMethod::None
     }
 
     pub fn allows_grant(&self, grant_type: GrantType) -> bool {
@@ -85,7 +149,7 @@ pub struct NewClient {
 macro_rules! client_columns {
     () => {
         "id, name, secret_hash, first_party, grant_types, scopes, redirect_uris, audiences, \
-         post_logout_redirect_uris, created_at"
+         post_logout_redirect_uris, auth_method, jwks, jwks_uri, require_par, created_at"
     };
 }
 
@@ -108,6 +172,15 @@ fn client_from_row(row: &sqlx::any::AnyRow) -> Result<Client, sqlx::Error> {
             redirect_uris: split(row.try_get("redirect_uris")?),
             audiences: split(row.try_get("audiences")?),
             post_logout_redirect_uris: split(row.try_get("post_logout_redirect_uris")?),
+        },
+        auth: ClientAuth {
+            // An unknown method in a row authenticates nobody: a key client
+            // with no keys.
+            method: AuthMethod::parse(&row.try_get::<String, _>("auth_method")?)
+                .unwrap_or(AuthMethod::PrivateKeyJwt),
+            jwks: row.try_get("jwks")?,
+            jwks_uri: row.try_get("jwks_uri")?,
+            require_par: flag(row, "require_par")?,
         },
         created_at: row.try_get("created_at")?,
     })
@@ -179,27 +252,40 @@ impl Clients {
         new: &NewClient,
         now: i64,
     ) -> Result<(String, Option<String>), sqlx::Error> {
-        self.create_recorded(new, now, Event::new("client_created"))
+        self.create_with(new, &ClientAuth::by_secret_or_none(new.public), now)
             .await
     }
 
-    /// [`Clients::create`], recording `event` (`client_created`, with who
-    /// asked) in the same transaction, completed with the client's id and
-    /// what it was registered with (never its secret).
+    /// Registers a client that authenticates by `auth`; a secret is made
+    /// (and returned, once) only for `client_secret_basic`.
+    pub async fn create_with(
+        &self,
+        new: &NewClient,
+        auth: &ClientAuth,
+        now: i64,
+    ) -> Result<(String, Option<String>), sqlx::Error> {
+        self.create_recorded(new, auth, now, Event::new("client_created"))
+            .await
+    }
+
+    /// [`Clients::create_with`], recording `event` (`client_created`, with
+    /// who asked) in the same transaction, completed with the client's id
+    /// and what it was registered with (never its secret).
     pub async fn create_recorded(
         &self,
         new: &NewClient,
+        auth: &ClientAuth,
         now: i64,
         event: Event,
     ) -> Result<(String, Option<String>), sqlx::Error> {
         let id = uuid::Uuid::new_v4().simple().to_string();
-        let secret = (!new.public).then(generate_secret);
+        let secret = (auth.method == AuthMethod::ClientSecretBasic).then(generate_secret);
         let metadata = &new.metadata;
         let mut tx = self.begin_change().await?;
         sqlx::query(
             "insert into clients (id, name, secret_hash, first_party, grant_types, scopes, redirect_uris, \
-             audiences, post_logout_redirect_uris, created_at) \
-             values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+             audiences, post_logout_redirect_uris, created_at, auth_method, jwks, jwks_uri, require_par) \
+             values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
         )
         .bind(&id)
         .bind(&metadata.name)
@@ -218,6 +304,10 @@ impl Clients {
         .bind(metadata.audiences.join(" "))
         .bind(metadata.post_logout_redirect_uris.join(" "))
         .bind(now)
+        .bind(auth.method.as_str())
+        .bind(auth.jwks.as_deref())
+        .bind(auth.jwks_uri.as_deref())
+        .bind(auth.require_par)
         .execute(&mut *tx)
         .await?;
         let grants: Vec<&str> = metadata.grant_types.iter().map(|g| g.as_str()).collect();
@@ -228,6 +318,7 @@ impl Clients {
             .detail("scope", metadata.scopes.to_string())
             .detail("redirect_uris", metadata.redirect_uris.clone())
             .detail("public", new.public)
+            .detail("auth_method", auth.method.as_str())
             .detail("first_party", metadata.first_party);
         events::insert(&mut tx, event, now).await?;
         self.end_change(tx).await?;
@@ -324,6 +415,7 @@ mod tests {
                 audiences: vec![],
                 post_logout_redirect_uris: vec![],
             },
+            auth: ClientAuth::by_secret_or_none(false),
             created_at: 0,
         };
         assert!(client.secret_matches(&secret));

@@ -6,12 +6,14 @@
 //! tokens, their families and the revoked access tokens), `exchanged_tokens`
 //! (what each exchanged token descends from), `sessions`
 //! (sign-in sessions and remembered consent), `throttle` (failed logins and
-//! signups per key), `events` (the audit trail), and `prune`, which deletes
-//! what has expired from all of them.
+//! signups per key), `assertion_jtis` (client assertions already used),
+//! `pushed_requests` (RFC 9126), `events` (the audit trail), and `prune`,
+//! which deletes what has expired from all of them.
 //!
 //! Nothing here knows HTTP or OAuth's error format: a store answers rows or
 //! a `sqlx::Error`, and the code above decides what that means.
 
+pub mod assertion_jtis;
 pub mod client_cache;
 pub mod clients;
 pub mod codes;
@@ -20,6 +22,7 @@ pub mod device_codes;
 pub mod events;
 pub mod exchanged_tokens;
 pub mod prune;
+pub mod pushed_requests;
 pub mod refresh_families;
 pub mod secrets;
 pub mod sessions;

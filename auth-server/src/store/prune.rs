@@ -10,7 +10,7 @@ use std::time::Duration;
 use shared::clock::AppClock;
 
 use super::db::Db;
-use super::{device_codes, exchanged_tokens, sessions, throttle};
+use super::{assertion_jtis, device_codes, exchanged_tokens, pushed_requests, sessions, throttle};
 
 /// How often the tables are swept.
 const INTERVAL: Duration = Duration::from_secs(600);
@@ -64,5 +64,7 @@ pub async fn prune(db: &Db, now: i64) -> Result<u64, sqlx::Error> {
     deleted += sessions::prune(db, now).await?;
     deleted += exchanged_tokens::prune(db, now).await?;
     deleted += device_codes::prune(db, now).await?;
+    deleted += assertion_jtis::prune(db, now).await?;
+    deleted += pushed_requests::prune(db, now).await?;
     Ok(deleted)
 }

@@ -169,6 +169,7 @@ impl<'a> Browser<'a> {
             "prompt",
             "max_age",
             "resource",
+            "request_uri",
             "ticket",
         ] {
             if let Some(value) = hidden(page, name) {

@@ -2,6 +2,11 @@
 //! checked once, when the set is parsed, and turned into the
 //! `jsonwebtoken` `DecodingKey` that signatures are checked with, so that no
 //! request parses or builds a key.
+//!
+//! A set has a [`KeyPurpose`]: the issuer's own set verifies access tokens,
+//! RS256 only; a client's set (RFC 7523 assertions, RFC 9449 proofs)
+//! verifies `ES256`, `PS256`, `RS256` or `EdDSA`, each key only with the
+//! algorithms of its kind.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -9,7 +14,8 @@ use std::sync::Arc;
 use aws_lc_rs::signature::{RSA_PKCS1_2048_8192_SHA256, RsaPublicKeyComponents};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use jsonwebtoken::DecodingKey;
+use jsonwebtoken::jwk::ThumbprintHash;
+use jsonwebtoken::{Algorithm, DecodingKey};
 use serde_json::Value;
 
 use crate::jwk::Jwk;
@@ -20,7 +26,31 @@ use crate::jwk::Jwk;
 pub struct VerifyingKey {
     kid: String,
     key: DecodingKey,
+    /// What this key may verify: its kind's algorithms, or the one its
+    /// `alg` names.
+    algorithms: &'static [Algorithm],
 }
+
+/// What a set of keys is trusted to verify.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum KeyPurpose {
+    /// The issuer's access tokens: RSA keys with a `kid`, `RS256` only.
+    #[default]
+    IssuerTokens,
+    /// A client's own signatures: [`CLIENT_ALGORITHMS`].
+    ClientSignatures,
+}
+
+/// The algorithms a client may sign assertions and proofs with.
+pub const CLIENT_ALGORITHMS: [Algorithm; 4] = [
+    Algorithm::ES256,
+    Algorithm::PS256,
+    Algorithm::RS256,
+    Algorithm::EdDSA,
+];
+
+/// JWK members that only a private or symmetric key has.
+const PRIVATE_MEMBERS: [&str; 8] = ["d", "p", "q", "dp", "dq", "qi", "oth", "k"];
 
 impl std::fmt::Debug for VerifyingKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -59,7 +89,82 @@ impl VerifyingKey {
             .to_parsed_public_key(&RSA_PKCS1_2048_8192_SHA256)
             .map_err(|e| format!("not a usable RSA key: {e}"))?;
         let key = DecodingKey::from_rsa_raw_components(&n, &e);
-        Ok(VerifyingKey { kid, key })
+        Ok(VerifyingKey {
+            kid,
+            key,
+            algorithms: &[Algorithm::RS256],
+        })
+    }
+
+    /// Parses a client's public signing key: RSA (at least 2048 bits),
+    /// EC P-256 or Ed25519. A key with any private member, meant for
+    /// encryption, or whose `alg` its kind cannot sign with is refused. A
+    /// key without a `kid` is known by its RFC 7638 thumbprint.
+    pub fn from_client_jwk(value: &Value) -> Result<VerifyingKey, String> {
+        let members = value.as_object().ok_or("not a JSON object")?;
+        if let Some(private) = PRIVATE_MEMBERS.iter().find(|m| members.contains_key(**m)) {
+            return Err(format!("has the private member {private:?}"));
+        }
+        if members.get("use").is_some_and(|u| u != "sig") {
+            return Err("use is not sig".into());
+        }
+        let jwk: jsonwebtoken::jwk::Jwk =
+            serde_json::from_value(value.clone()).map_err(|e| format!("not a JWK: {e}"))?;
+        let kty = members.get("kty").and_then(Value::as_str).unwrap_or("");
+        let crv = members.get("crv").and_then(Value::as_str).unwrap_or("");
+        let family: &'static [Algorithm] = match (kty, crv) {
+            ("RSA", _) => &[Algorithm::PS256, Algorithm::RS256],
+            ("EC", "P-256") => &[Algorithm::ES256],
+            ("OKP", "Ed25519") => &[Algorithm::EdDSA],
+            _ => {
+                return Err(format!(
+                    "kty {kty:?} crv {crv:?} is not a supported signing key"
+                ));
+            }
+        };
+        if kty == "RSA" {
+            let component = |name: &str| {
+                members
+                    .get(name)
+                    .and_then(Value::as_str)
+                    .and_then(decode_component)
+                    .ok_or(format!("{name} is not base64url"))
+            };
+            let (n, e) = (component("n")?, component("e")?);
+            RsaPublicKeyComponents { n: &n, e: &e }
+                .to_parsed_public_key(&RSA_PKCS1_2048_8192_SHA256)
+                .map_err(|e| format!("not a usable RSA key: {e}"))?;
+            if n.len() < 256 {
+                return Err("an RSA key shorter than 2048 bits".into());
+            }
+        }
+        let algorithms = match members.get("alg") {
+            None => family,
+            Some(alg) => {
+                let named = family
+                    .iter()
+                    .position(|a| serde_json::to_value(a).is_ok_and(|v| v == *alg))
+                    .ok_or("its alg is not one its kind signs with")?;
+                &family[named..=named]
+            }
+        };
+        let key = DecodingKey::from_jwk(&jwk).map_err(|e| format!("not a usable key: {e}"))?;
+        let kid = match members.get("kid").and_then(Value::as_str) {
+            Some(kid) if !kid.is_empty() => kid.to_owned(),
+            _ => jwk
+                .thumbprint(ThumbprintHash::SHA256)
+                .map_err(|e| format!("no thumbprint: {e}"))?,
+        };
+        Ok(VerifyingKey {
+            kid,
+            key,
+            algorithms,
+        })
+    }
+
+    /// Whether this key may verify a signature made with `algorithm`.
+    pub fn accepts(&self, algorithm: Algorithm) -> bool {
+        self.algorithms.contains(&algorithm)
     }
 
     pub fn kid(&self) -> &str {
@@ -67,7 +172,7 @@ impl VerifyingKey {
     }
 
     /// What [`jsonwebtoken::decode`] checks a signature with.
-    pub(crate) fn decoding_key(&self) -> &DecodingKey {
+    pub fn decoding_key(&self) -> &DecodingKey {
         &self.key
     }
 }
@@ -83,12 +188,31 @@ fn decode_component(b64: &str) -> Option<Vec<u8>> {
 /// Parses every usable key of a set, skipping (and logging) the others, so
 /// that one odd key (an EC key, an encryption key) does not hide the rest.
 pub fn parse_key_set(set: &Value) -> Result<HashMap<String, Arc<VerifyingKey>>, String> {
+    parse_key_set_for(set, KeyPurpose::IssuerTokens)
+}
+
+/// [`parse_key_set`] for keys of `purpose`.
+pub fn parse_key_set_for(
+    set: &Value,
+    purpose: KeyPurpose,
+) -> Result<HashMap<String, Arc<VerifyingKey>>, String> {
     let keys = set
         .get("keys")
         .and_then(Value::as_array)
         .ok_or("no keys array")?;
     let mut parsed = HashMap::with_capacity(keys.len());
     for key in keys {
+        if purpose == KeyPurpose::ClientSignatures {
+            match VerifyingKey::from_client_jwk(key) {
+                Ok(key) => {
+                    parsed.insert(key.kid.clone(), Arc::new(key));
+                }
+                Err(reason) => {
+                    tracing::warn!(kid = ?key.get("kid"), %reason, "skipping a client key we cannot use");
+                }
+            }
+            continue;
+        }
         let jwk: Jwk = match serde_json::from_value(key.clone()) {
             Ok(jwk) => jwk,
             Err(e) => {

@@ -165,7 +165,11 @@ pub async fn create(
     })
     .map_err(|message| invalid(field_of(&message), message))?;
     let now = clock.now();
-    let (client_id, secret) = admin::create_client(clients, &new, &caller.actor(), now).await?;
+    // The admin API registers secret or public clients; key-authenticated
+    // ones (`private_key_jwt`) come from the command line for now.
+    let auth = ClientAuth::by_secret_or_none(new.public);
+    let (client_id, secret) =
+        admin::create_client(clients, &new, &auth, &caller.actor(), now).await?;
     let created = clients.find(&client_id).await?.ok_or(ApiError::NotFound)?;
     let mut shown = checks::describe(&created);
     shown["client_secret"] = json!(secret);
