@@ -128,6 +128,7 @@ impl TokenMinter {
             scope: scope.to_string(),
             email,
             name,
+            cnf: None,
         };
         let payload = serde_json::to_vec(&claims).map_err(|_| SigningError)?;
         let ring = self.keys.current();

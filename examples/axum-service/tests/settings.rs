@@ -13,6 +13,7 @@ fn an_unusable_setting_is_named_in_one_line() {
         ("ISSUER", "ftp://issuer.example"),
         ("JWKS_URL", "jwks"),
         ("LISTEN", "nowhere"),
+        ("PUBLIC_URL", "not a url"),
     ];
     for (name, value) in cases {
         let output = Command::new(env!("CARGO_BIN_EXE_axum-service"))
