@@ -8,7 +8,7 @@ use std::process::Command;
 use e2e::{ForgingKey, Service, Stack, binary, claims_of, passthrough_env, spawn_stack};
 use serde_json::Value;
 
-fn start_example(stack: &Stack, dir: &std::path::Path) -> Service {
+pub(crate) fn start_example(stack: &Stack, dir: &std::path::Path) -> Service {
     let mut command = Command::new(binary("axum-service"));
     command
         .current_dir(dir)

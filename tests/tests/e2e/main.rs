@@ -7,6 +7,7 @@ mod abuse;
 mod authorization_code;
 mod axum_example;
 mod browser;
+mod dpop;
 mod faults;
 mod instances;
 mod issuer;
