@@ -96,6 +96,7 @@ fn mint_with_jsonwebtoken_encode(c: &mut Criterion) {
                 scope: "profile:read profile:write".into(),
                 email: Some("ada@example.com".into()),
                 name: Some("Ada Lovelace".into()),
+                cnf: None,
             };
             jsonwebtoken::encode(&header, &claims, &key).unwrap()
         })

@@ -62,6 +62,7 @@ pub fn open(
         VerifierConfig::new(config.issuer.clone(), config.audience.clone()),
         cache.clone(),
     ));
-    let auth = Authenticator::new(verifier, deps.clock, &config.audience);
+    let auth =
+        Authenticator::new(verifier, deps.clock, &config.audience).with_dpop(&config.public_url);
     Ok((Keys(cache), auth))
 }

@@ -27,6 +27,7 @@ const PLAIN_VARIABLES: &[&str] = &[
     "TRUSTED_PROXIES",
     "CLIENT_ADDRESS_HEADER",
     "PROFILE_CACHE_TTL_MS",
+    "PUBLIC_URL",
 ];
 
 /// Rocket's configuration plus ours, from `Rocket.toml` and the environment.
@@ -52,6 +53,9 @@ pub struct AppConfig {
     pub trusted_proxies: TrustedProxies,
     /// How long a profile read stays in memory; 0 turns the cache off.
     pub profile_cache_ttl_ms: u64,
+    /// The base URL clients call this service by, without a trailing `/`:
+    /// a DPoP proof's `htu` must be it followed by the request's path.
+    pub public_url: String,
 }
 
 #[derive(Deserialize)]
@@ -63,6 +67,10 @@ struct RawConfig {
     trusted_proxies: Option<String>,
     client_address_header: Option<String>,
     profile_cache_ttl_ms: Option<u64>,
+    public_url: Option<String>,
+    /// Rocket's own, read here only for `PUBLIC_URL`'s default.
+    address: Option<String>,
+    port: Option<u16>,
 }
 
 impl AppConfig {
@@ -90,7 +98,9 @@ impl AppConfig {
                 format!("at most {PROFILE_CACHE_TTL_MAX_MS} (milliseconds)"),
             ));
         }
+        let public_url = public_url(raw.public_url.as_deref(), raw.address, raw.port)?;
         Ok(AppConfig {
+            public_url,
             database_url,
             issuer,
             jwks_url,
@@ -141,6 +151,32 @@ fn is_plain_http_off_host(url: &Url) -> bool {
     !loopback
 }
 
+/// `PUBLIC_URL`, or `http://ROCKET_ADDRESS:ROCKET_PORT`: an http(s) URL
+/// with neither query nor fragment, which a path is appended to.
+fn public_url(
+    raw: Option<&str>,
+    address: Option<String>,
+    port: Option<u16>,
+) -> Result<String, SettingError> {
+    const SETTING: &str = "PUBLIC_URL";
+    let raw = match raw.map(str::trim).filter(|raw| !raw.is_empty()) {
+        Some(raw) => raw.to_owned(),
+        None => {
+            let address = address.unwrap_or_else(|| "127.0.0.1".to_owned());
+            let host = match address.parse::<std::net::IpAddr>() {
+                Ok(std::net::IpAddr::V6(v6)) => format!("[{v6}]"),
+                _ => address,
+            };
+            format!("http://{host}:{}", port.unwrap_or(DEFAULT_PORT))
+        }
+    };
+    let url = settings::http_url(SETTING, &raw)?;
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(SettingError::new(SETTING, "must have no query or fragment"));
+    }
+    Ok(url.as_str().trim_end_matches('/').to_owned())
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -164,8 +200,29 @@ mod tests {
         assert_eq!(config.jwks_url, None);
         assert!(config.trusted_proxies.is_empty());
         assert_eq!(config.profile_cache_ttl_ms, 1000);
+        assert_eq!(config.public_url, "http://127.0.0.1:8001");
         let rocket: rocket::Config = figment().extract().unwrap();
         assert_eq!(rocket.ip_header, None, "X-Real-IP is never believed");
+    }
+
+    #[test]
+    fn public_url_follows_the_address_unless_set() {
+        let url = |pairs: &[(&str, &str)]| with(pairs).unwrap().public_url;
+        let figment = Figment::from(Serialized::defaults(defaults()))
+            .merge(("address", "::1"))
+            .merge(("port", 9000));
+        assert_eq!(
+            AppConfig::from_figment(&figment).unwrap().public_url,
+            "http://[::1]:9000"
+        );
+        assert_eq!(
+            url(&[("public_url", "https://API.example.com/v1/")]),
+            "https://api.example.com/v1"
+        );
+        assert_eq!(
+            url(&[("public_url", "https://api.example.com")]),
+            "https://api.example.com"
+        );
     }
 
     #[test]
@@ -216,6 +273,8 @@ mod tests {
             ),
             ("profile_cache_ttl_ms", "1001", "PROFILE_CACHE_TTL_MS:"),
             ("profile_cache_ttl_ms", "-1", "PROFILE_CACHE_TTL_MS:"),
+            ("public_url", "not a url", "PUBLIC_URL:"),
+            ("public_url", "https://api.example.com/?a=b", "PUBLIC_URL:"),
         ];
         for (key, value, prefix) in cases {
             let error = with(&[(key, value)]).err().unwrap_or_default();

@@ -8,10 +8,12 @@
 //! [`RequestHead`] and sends the [`Refusal`] as it is: the Rocket guard
 //! (`crate::guard`) and the tower layer (`crate::layer`) hold no decision
 //! of their own. What a sender-constrained scheme (RFC 9449) will need of
-//! the request, the proof header, the method and the URL, comes through
-//! the same trait, so adding it changes neither adapter's shape.
+//! the request, the proof header, the method and the path, comes through
+//! the same trait; the check itself is [`dpop`], turned on by
+//! [`Authenticator::with_dpop`].
 
 pub mod credentials;
+pub mod dpop;
 pub mod refusal;
 
 use std::sync::Arc;
@@ -19,9 +21,10 @@ use std::sync::Arc;
 use crate::claims::AccessTokenClaims;
 use crate::clock::Clock;
 use crate::scope::{Scope, ScopeSet};
-use crate::verifier::Verifier;
+use crate::verifier::{TokenRejection, Verifier};
 
 pub use credentials::{Credentials, Malformed, Scheme, credentials_from_headers};
+pub use dpop::{DPOP_ALGS, DpopCheck, ProofRefusal};
 pub use refusal::{AccessError, Challenge, Refusal};
 
 /// What authentication reads of an incoming request; each framework
@@ -31,6 +34,12 @@ pub trait RequestHead {
     /// the order they arrived. A value that is not text is given as an
     /// empty string, never skipped, so that it still counts.
     fn header_values<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a;
+
+    /// The request's method, as sent (`GET`).
+    fn method(&self) -> &str;
+
+    /// The request's path as sent (percent-encoded, without the query).
+    fn path(&self) -> &str;
 }
 
 /// Authenticates requests against one issuer and audience: managed once
@@ -39,6 +48,7 @@ pub struct Authenticator {
     verifier: Arc<Verifier>,
     clock: Arc<dyn Clock>,
     challenge: Challenge,
+    dpop: Option<DpopCheck>,
 }
 
 impl std::fmt::Debug for Authenticator {
@@ -46,6 +56,7 @@ impl std::fmt::Debug for Authenticator {
         f.debug_struct("Authenticator")
             .field("verifier", &self.verifier)
             .field("challenge", &self.challenge)
+            .field("dpop", &self.dpop)
             .finish_non_exhaustive()
     }
 }
@@ -58,7 +69,23 @@ impl Authenticator {
             verifier,
             clock,
             challenge: Challenge::new(realm),
+            dpop: None,
         }
+    }
+
+    /// Also reads the DPoP scheme (RFC 9449), with proofs for requests to
+    /// `public_url`, the base URL clients call this service by; challenges
+    /// then name both schemes. Without it a `DPoP` Authorization counts as
+    /// no credentials. Tokens bound to a key are refused as `Bearer`
+    /// either way.
+    pub fn with_dpop(mut self, public_url: &str) -> Authenticator {
+        self.dpop = Some(DpopCheck::new(public_url));
+        self.challenge = self.challenge.with_dpop();
+        self
+    }
+
+    pub fn dpop(&self) -> Option<&DpopCheck> {
+        self.dpop.as_ref()
     }
 
     pub fn verifier(&self) -> &Verifier {
@@ -78,7 +105,7 @@ impl Authenticator {
     {
         let result = match credentials_from_headers(request.header_values("authorization")) {
             Err(error) => Err(error),
-            Ok(credentials) => self.verify(credentials).await,
+            Ok(credentials) => self.verify(credentials, request).await,
         };
         let outcome = match &result {
             Ok(_) => "accepted",
@@ -88,21 +115,51 @@ impl Authenticator {
         result
     }
 
-    async fn verify(&self, credentials: Credentials<'_>) -> Result<Authenticated, AccessError> {
-        // The one scheme read is Bearer, where the token alone proves the
-        // caller; a sender-constrained scheme adds its proof check here.
-        let Credentials { token, .. } = credentials;
-        match self.verifier.verify(token, self.clock.now()).await {
-            Ok(verified) => Ok(Authenticated {
-                sub: verified.claims.sub.clone(),
-                scopes: verified.scopes,
-                claims: verified.claims,
-            }),
+    async fn verify<R>(
+        &self,
+        credentials: Credentials<'_>,
+        request: &R,
+    ) -> Result<Authenticated, AccessError>
+    where
+        R: RequestHead + ?Sized,
+    {
+        let Credentials { scheme, token } = credentials;
+        let dpop = match (scheme, &self.dpop) {
+            (Scheme::DPoP, None) => return Err(AccessError::Missing),
+            (Scheme::DPoP, Some(dpop)) => Some(dpop),
+            _ => None,
+        };
+        let now = self.clock.now();
+        let verified = match self.verifier.verify(token, now).await {
+            Ok(verified) => verified,
             Err(rejection) => {
                 tracing::info!(reason = %rejection, "access token refused");
-                Err(AccessError::InvalidToken(rejection))
+                return Err(AccessError::InvalidToken(rejection));
             }
+        };
+        let bound = verified.claims.cnf.as_ref().map(|cnf| cnf.jkt.as_str());
+        let refused = match (dpop, bound) {
+            (None, None) => None,
+            // RFC 9449 §7.2: a bound token is worthless without its proof.
+            (None, Some(_)) => Some(TokenRejection::BoundAsBearer),
+            (Some(_), None) => Some(TokenRejection::NotBound),
+            (Some(dpop), Some(jkt)) => {
+                if let Err(refusal) = dpop.check(request, token, jkt, now) {
+                    tracing::info!(reason = %refusal, "DPoP proof refused");
+                    return Err(AccessError::InvalidProof(refusal));
+                }
+                None
+            }
+        };
+        if let Some(rejection) = refused {
+            tracing::info!(reason = %rejection, "access token refused");
+            return Err(AccessError::InvalidToken(rejection));
         }
+        Ok(Authenticated {
+            sub: verified.claims.sub.clone(),
+            scopes: verified.scopes,
+            claims: verified.claims,
+        })
     }
 
     /// The answer to a request refused with `error`.

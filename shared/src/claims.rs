@@ -42,4 +42,15 @@ pub struct AccessTokenClaims {
     pub email: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
+    /// The key a sender-constrained token is bound to (RFC 7800, RFC 9449
+    /// §6): such a token is accepted only with a proof of that key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cnf: Option<Confirmation>,
+}
+
+/// RFC 7800 §3.1 confirmation, as RFC 9449 §6.1 fills it for DPoP.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Confirmation {
+    /// The base64url RFC 7638 SHA-256 thumbprint of the DPoP key.
+    pub jkt: String,
 }

@@ -25,6 +25,14 @@ impl RequestHead for Request<'_> {
         // Rocket has dropped any value that is not UTF-8 already.
         self.headers().get(name)
     }
+
+    fn method(&self) -> &str {
+        Request::method(self).as_str()
+    }
+
+    fn path(&self) -> &str {
+        self.uri().path().as_str()
+    }
 }
 
 /// What the guard decided for this request, kept for the catchers.

@@ -37,6 +37,14 @@ impl RequestHead for http::request::Parts {
             .iter()
             .map(|value| value.to_str().unwrap_or(""))
     }
+
+    fn method(&self) -> &str {
+        self.method.as_str()
+    }
+
+    fn path(&self) -> &str {
+        self.uri.path()
+    }
 }
 
 /// Authenticates every request with an [`Authenticator`], and with

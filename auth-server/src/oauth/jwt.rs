@@ -129,6 +129,7 @@ impl TokenMinter {
             scope: scope.to_string(),
             email,
             name,
+            cnf: None,
         };
         let token = self.sign_access_claims(&claims)?;
         Ok(MintedToken {

@@ -11,7 +11,10 @@
 //! - `AUDIENCE` (default `profile-api`): the `aud` tokens must carry;
 //! - `LISTEN` (default `127.0.0.1:8002`): where to listen; port 0 takes a
 //!   free one. The address is printed as `axum-service listening on
-//!   http://…` on standard output.
+//!   http://…` on standard output;
+//! - `PUBLIC_URL` (default `http://` and the address it listens on): the
+//!   base URL clients call it by, against which DPoP proofs' `htu` is
+//!   checked (tokens bound to a key come under `Authorization: DPoP`).
 //!
 //! Routes: `GET /whoami` (any valid token) answers the caller's `sub`,
 //! `scope` and `client_id`; `GET /reports` needs `profiles:read`;
@@ -74,6 +77,7 @@ struct Settings {
     jwks: JwksSource,
     listen: String,
     delegation: Delegation,
+    public_url: Option<String>,
 }
 
 impl Settings {
@@ -101,6 +105,13 @@ impl Settings {
             audience: var("AUDIENCE").unwrap_or_else(|| "profile-api".to_owned()),
             jwks,
             listen: var("LISTEN").unwrap_or_else(|| "127.0.0.1:8002".to_owned()),
+            public_url: match var("PUBLIC_URL") {
+                Some(url) => {
+                    Url::parse(&url).map_err(|e| format!("PUBLIC_URL: not a URL ({e})"))?;
+                    Some(url)
+                }
+                None => None,
+            },
         })
     }
 }
@@ -119,12 +130,16 @@ async fn run() -> Result<(), String> {
         VerifierConfig::new(settings.issuer, settings.audience.clone()),
         keys,
     );
+    let address = listener.local_addr().map_err(|e| format!("LISTEN: {e}"))?;
+    let public_url = settings
+        .public_url
+        .unwrap_or_else(|| format!("http://{address}"));
     let auth = Authenticator::new(
         Arc::new(verifier),
         Arc::new(SystemClock),
         &settings.audience,
-    );
-    let address = listener.local_addr().map_err(|e| format!("LISTEN: {e}"))?;
+    )
+    .with_dpop(&public_url);
     println!("axum-service listening on http://{address}");
     axum::serve(listener, app(Arc::new(auth), Arc::new(settings.delegation)))
         .await

@@ -14,6 +14,7 @@ fn an_unusable_setting_is_named_in_one_line() {
         ("JWKS_URL", "jwks"),
         ("LISTEN", "nowhere"),
         ("EXCHANGE_CLIENT_ID", "a-client-without-its-secret"),
+        ("PUBLIC_URL", "not a url"),
     ];
     for (name, value) in cases {
         let output = Command::new(env!("CARGO_BIN_EXE_axum-service"))

@@ -9,7 +9,7 @@ use crate::helpers::{
     ISSUER, KEY, NOW, PROBLEM_JSON, new_sub, parts, spawn_app, user_claims, user_token,
 };
 
-const BARE: &str = r#"Bearer realm="profile-api""#;
+const BARE: &str = r#"Bearer realm="profile-api", DPoP algs="ES256 PS256 RS256 EdDSA""#;
 
 #[rocket::async_test]
 async fn no_credentials_or_another_scheme_get_a_bare_challenge() {

@@ -143,11 +143,24 @@ pub async fn spawn_app_with_keys(keys: JwksCache) -> TestApp {
 
 /// The app on a database the test prepared (in `dir`, which it keeps).
 pub async fn spawn_app_on(keys: JwksCache, dir: TempDir, database_url: String) -> TestApp {
-    let figment = resource_server::figment()
+    spawn_app_with_settings(keys, dir, database_url, &[]).await
+}
+
+/// The app on a database the test prepared, with settings of its own.
+pub async fn spawn_app_with_settings(
+    keys: JwksCache,
+    dir: TempDir,
+    database_url: String,
+    settings: &[(&str, &str)],
+) -> TestApp {
+    let mut figment = resource_server::figment()
         .merge(("database_url", database_url.clone()))
         .merge(("issuer", ISSUER))
         .merge(("audience", AUDIENCE))
         .merge(("log_level", "off"));
+    for (key, value) in settings {
+        figment = figment.merge((*key, *value));
+    }
     let deps = AuthDeps {
         keys: Some(keys),
         clock: Arc::new(FixedClock(NOW)),

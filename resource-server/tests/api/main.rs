@@ -4,6 +4,7 @@
 
 mod auth_errors;
 mod client_address;
+mod dpop;
 mod health;
 mod helpers;
 mod key_metrics;

@@ -12,6 +12,9 @@ use crate::verifier::TokenRejection;
 pub enum Scheme {
     /// RFC 6750: whoever holds the token may use it.
     Bearer,
+    /// RFC 9449: the token counts only with a proof of the key it is bound
+    /// to, in the request's `DPoP` header.
+    DPoP,
 }
 
 impl Scheme {
@@ -19,12 +22,18 @@ impl Scheme {
     pub const fn as_str(self) -> &'static str {
         match self {
             Scheme::Bearer => "Bearer",
+            Scheme::DPoP => "DPoP",
         }
     }
 
     fn named(name: &str) -> Option<Scheme> {
-        name.eq_ignore_ascii_case("bearer")
-            .then_some(Scheme::Bearer)
+        if name.eq_ignore_ascii_case("bearer") {
+            Some(Scheme::Bearer)
+        } else if name.eq_ignore_ascii_case("dpop") {
+            Some(Scheme::DPoP)
+        } else {
+            None
+        }
     }
 }
 
@@ -112,6 +121,10 @@ mod tests {
         assert_eq!(
             credentials_from_headers(std::iter::once("Bearer t")).map(|c| c.scheme),
             Ok(Scheme::Bearer)
+        );
+        assert_eq!(
+            credentials_from_headers(std::iter::once("dpop t")).map(|c| c.scheme),
+            Ok(Scheme::DPoP)
         );
     }
 

@@ -12,6 +12,7 @@
 //! `Bearer` one (RFC 9449 §7.1) rather than a second mapping.
 
 use super::credentials::{Malformed, Scheme};
+use super::dpop::{DPOP_ALGS, ProofRefusal};
 use crate::problem::{self, Problem};
 use crate::scope::Scope;
 use crate::verifier::TokenRejection;
@@ -28,12 +29,17 @@ pub enum AccessError {
     InvalidToken(TokenRejection),
     /// `403 insufficient_scope`, naming the scope the request needs.
     InsufficientScope(Scope),
+    /// `401 invalid_dpop_proof` (RFC 9449 §7.1): a good token under the
+    /// DPoP scheme whose proof was refused; the reason is for logs.
+    InvalidProof(ProofRefusal),
 }
 
 impl AccessError {
     pub fn status(&self) -> u16 {
         match self {
-            AccessError::Missing | AccessError::InvalidToken(_) => 401,
+            AccessError::Missing | AccessError::InvalidToken(_) | AccessError::InvalidProof(_) => {
+                401
+            }
             AccessError::InvalidRequest(_) => 400,
             AccessError::InsufficientScope(_) => 403,
         }
@@ -46,6 +52,7 @@ impl AccessError {
             AccessError::InvalidRequest(_) => Some("invalid_request"),
             AccessError::InvalidToken(_) => Some("invalid_token"),
             AccessError::InsufficientScope(_) => Some("insufficient_scope"),
+            AccessError::InvalidProof(_) => Some("invalid_dpop_proof"),
         }
     }
 
@@ -64,6 +71,7 @@ impl AccessError {
             AccessError::InsufficientScope(_) => {
                 "The access token does not grant the scope this request needs."
             }
+            AccessError::InvalidProof(_) => "The DPoP proof is invalid.",
         }
     }
 
@@ -78,6 +86,7 @@ impl AccessError {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Challenge {
     realm: String,
+    dpop: bool,
 }
 
 impl Challenge {
@@ -89,28 +98,38 @@ impl Challenge {
                 .chars()
                 .filter(|c| *c != '"' && *c != '\\' && !c.is_control())
                 .collect(),
+            dpop: false,
         }
+    }
+
+    /// Also names the DPoP scheme (RFC 9449 §7.1).
+    pub fn with_dpop(mut self) -> Challenge {
+        self.dpop = true;
+        self
     }
 
     pub fn realm(&self) -> &str {
         &self.realm
     }
 
-    /// The schemes a refused client is invited to use, in the order the
-    /// challenge names them.
-    fn schemes(&self) -> [Scheme; 1] {
-        [Scheme::Bearer]
-    }
-
-    /// The `WWW-Authenticate` value for `error`: one challenge per scheme,
-    /// each with the error's parameters.
+    /// The `WWW-Authenticate` value for `error`: the `Bearer` challenge
+    /// with the error's parameters, and on a 401 when DPoP is read a
+    /// `DPoP` one naming its algorithms, the other way to authenticate (a
+    /// 400 or a 403 is not mended by another scheme). A refused proof is
+    /// the DPoP scheme's own error, so it is answered by the `DPoP`
+    /// challenge alone.
     pub fn www_authenticate(&self, error: &AccessError) -> String {
-        let challenges: Vec<String> = self
-            .schemes()
-            .into_iter()
-            .map(|scheme| self.challenge(scheme, error))
-            .collect();
-        challenges.join(", ")
+        if let AccessError::InvalidProof(_) = error {
+            return format!(
+                "{} error=\"invalid_dpop_proof\", algs=\"{DPOP_ALGS}\"",
+                Scheme::DPoP.as_str()
+            );
+        }
+        let mut value = self.challenge(Scheme::Bearer, error);
+        if self.dpop && error.status() == 401 {
+            value.push_str(&format!(", {} algs=\"{DPOP_ALGS}\"", Scheme::DPoP.as_str()));
+        }
+        value
     }
 
     fn challenge(&self, scheme: Scheme, error: &AccessError) -> String {
@@ -180,6 +199,31 @@ mod tests {
         assert_eq!(
             Challenge::new("a\"b\\c").www_authenticate(&AccessError::Missing),
             r#"Bearer realm="abc""#
+        );
+    }
+
+    #[test]
+    fn with_dpop_challenges_name_both_schemes() {
+        let challenge = Challenge::new("profile-api").with_dpop();
+        assert_eq!(
+            challenge.www_authenticate(&AccessError::Missing),
+            r#"Bearer realm="profile-api", DPoP algs="ES256 PS256 RS256 EdDSA""#
+        );
+        assert_eq!(
+            challenge.www_authenticate(&AccessError::InvalidToken(TokenRejection::BoundAsBearer)),
+            r#"Bearer realm="profile-api", error="invalid_token", error_description="The access token is invalid.", DPoP algs="ES256 PS256 RS256 EdDSA""#
+        );
+        assert!(
+            !challenge
+                .www_authenticate(&AccessError::InsufficientScope(Scope::ProfileRead))
+                .contains("DPoP"),
+            "a 403 is not mended by another scheme"
+        );
+        let proof = AccessError::InvalidProof(ProofRefusal::Replayed);
+        assert_eq!(proof.status(), 401);
+        assert_eq!(
+            challenge.www_authenticate(&proof),
+            r#"DPoP error="invalid_dpop_proof", algs="ES256 PS256 RS256 EdDSA""#
         );
     }
 

@@ -46,6 +46,10 @@ pub enum TokenRejection {
     NotYetValid,
     #[error("token issued in the future (iat)")]
     IssuedInFuture,
+    #[error("token bound to a DPoP key came as Bearer")]
+    BoundAsBearer,
+    #[error("token under the DPoP scheme is bound to no key")]
+    NotBound,
 }
 
 impl TokenRejection {
@@ -69,6 +73,8 @@ impl TokenRejection {
             TokenRejection::Expired => "expired",
             TokenRejection::NotYetValid => "not_yet_valid",
             TokenRejection::IssuedInFuture => "issued_in_future",
+            TokenRejection::BoundAsBearer => "bound_as_bearer",
+            TokenRejection::NotBound => "not_bound",
         }
     }
 }

@@ -8,7 +8,7 @@ use jsonwebtoken::{Algorithm, Validation};
 use serde_json::{Map, Value};
 
 use super::{MAX_LEEWAY_SECS, TokenRejection};
-use crate::claims::{AccessTokenClaims, Audience};
+use crate::claims::{AccessTokenClaims, Audience, Confirmation};
 
 /// What a signed token's claims are held to: the issuer, the audience if
 /// any, the leeway of the time checks, and the [`Validation`] that
@@ -117,7 +117,26 @@ pub(super) fn claims_from(
         scope: optional(payload, "scope", |v| v.as_str().map(str::to_owned))?.unwrap_or_default(),
         email: optional(payload, "email", |v| v.as_str().map(str::to_owned))?,
         name: optional(payload, "name", |v| v.as_str().map(str::to_owned))?,
+        cnf: confirmation(payload)?,
     })
+}
+
+/// `cnf` is either absent or a DPoP binding; any other confirmation method
+/// (an mTLS certificate hash, say) is one we cannot check, so the token is
+/// refused rather than taken as unbound.
+fn confirmation(payload: &Map<String, Value>) -> Result<Option<Confirmation>, TokenRejection> {
+    const CNF: &str = "cnf";
+    let Some(cnf) = payload.get(CNF) else {
+        return Ok(None);
+    };
+    match cnf.get("jkt") {
+        Some(Value::String(jkt))
+            if !jkt.is_empty() && cnf.as_object().is_some_and(|o| o.len() == 1) =>
+        {
+            Ok(Some(Confirmation { jkt: jkt.clone() }))
+        }
+        _ => Err(TokenRejection::ClaimType(CNF)),
+    }
 }
 
 pub(super) fn string(

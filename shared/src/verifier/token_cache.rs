@@ -175,6 +175,7 @@ fn weight(entry: &Entry, floor: u32) -> u32 {
         + claims.scope.len()
         + claims.email.as_ref().map_or(0, String::len)
         + claims.name.as_ref().map_or(0, String::len)
+        + claims.cnf.as_ref().map_or(0, |cnf| cnf.jkt.len())
         // A BTreeSet node holds up to 11 of them; count a share of it.
         + verified
             .scopes
@@ -213,6 +214,7 @@ mod tests {
                 scope,
                 email: Some(format!("user-{n}@example.com")),
                 name: Some("A user".into()),
+                cnf: None,
             },
         }
     }

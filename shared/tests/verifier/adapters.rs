@@ -270,3 +270,215 @@ async fn the_layer_and_the_rocket_guard_answer_alike() {
         assert_eq!(from_layer, from_guard, "{path} {authorization:?}");
     }
 }
+
+/// A client's ES256 DPoP key, its JWK and RFC 7638 thumbprint.
+struct ProofKey {
+    encoding: jsonwebtoken::EncodingKey,
+    jwk: Value,
+    jkt: String,
+}
+
+impl ProofKey {
+    fn generate() -> ProofKey {
+        use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair as _};
+        use base64::Engine;
+        use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        use sha2::Digest;
+        let pair = EcdsaKeyPair::generate(&ECDSA_P256_SHA256_FIXED_SIGNING).unwrap();
+        let point = pair.public_key().as_ref().to_vec();
+        let x = URL_SAFE_NO_PAD.encode(&point[1..33]);
+        let y = URL_SAFE_NO_PAD.encode(&point[33..65]);
+        let canonical = format!(r#"{{"crv":"P-256","kty":"EC","x":"{x}","y":"{y}"}}"#);
+        ProofKey {
+            encoding: jsonwebtoken::EncodingKey::from_ec_der(pair.to_pkcs8v1().unwrap().as_ref()),
+            jwk: json!({"kty": "EC", "crv": "P-256", "x": x, "y": y}),
+            jkt: URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(canonical.as_bytes())),
+        }
+    }
+
+    fn proof(&self, htm: &str, htu: &str, token: &str, jti: &str) -> String {
+        use base64::Engine;
+        use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        use sha2::Digest;
+        let header = json!({"typ": "dpop+jwt", "alg": "ES256", "jwk": self.jwk});
+        let claims = json!({
+            "htm": htm, "htu": htu, "iat": NOW, "jti": jti,
+            "ath": URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(token.as_bytes())),
+        });
+        let input = crate::support::signing_input(&header, &claims);
+        let signature = jsonwebtoken::crypto::sign(
+            input.as_bytes(),
+            &self.encoding,
+            jsonwebtoken::Algorithm::ES256,
+        )
+        .unwrap();
+        format!("{input}.{signature}")
+    }
+}
+
+const PUBLIC_URL: &str = "https://api.example.com/base";
+const BOTH: &str = r#"Bearer realm="profile-api", DPoP algs="ES256 PS256 RS256 EdDSA""#;
+const BAD_PROOF: &str = r#"DPoP error="invalid_dpop_proof", algs="ES256 PS256 RS256 EdDSA""#;
+
+fn dpop_authenticator() -> Authenticator {
+    authenticator(verifier()).with_dpop(PUBLIC_URL)
+}
+
+/// `GET /me` through a layer with DPoP on, with these headers.
+async fn through_dpop_layer(layer: &AccessTokenLayer, headers: &[(&str, &str)]) -> Answer {
+    let mut service = layer.layer(Echo);
+    let mut request = Request::builder().method("GET").uri("/me?page=2");
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let request = request.body(String::new()).unwrap();
+    poll_fn(|cx| service.poll_ready(cx)).await.unwrap();
+    let response = service.call(request).await.unwrap();
+    let header = |name: &str| {
+        response
+            .headers()
+            .get(name)
+            .map(|v| v.to_str().unwrap().to_owned())
+    };
+    Answer {
+        status: response.status().as_u16(),
+        www_authenticate: header("www-authenticate"),
+        content_type: header("content-type"),
+        cache_control: header("cache-control"),
+        body: response.body().clone(),
+    }
+}
+
+#[tokio::test]
+async fn the_layer_takes_a_bound_token_once_per_proof_of_its_key() {
+    let layer = AccessTokenLayer::new(Arc::new(dpop_authenticator()));
+    let key = ProofKey::generate();
+    let mut bound = claims();
+    bound["cnf"] = json!({"jkt": key.jkt});
+    let token = ISSUER_KEY.sign(&bound);
+    let dpop = format!("DPoP {token}");
+    let url = format!("{PUBLIC_URL}/me");
+    let proof = key.proof("GET", &url, &token, "jti-1");
+
+    let answer = through_dpop_layer(&layer, &[("authorization", &dpop), ("dpop", &proof)]).await;
+    assert_eq!(answer.status, 200, "{answer:?}");
+    assert_eq!(answer.body, "sub=5f0c3c4e-2b4d-4c47-9a0e-0d6a0d5f3a11");
+    assert_eq!(answer.www_authenticate, None);
+
+    // The same proof again, a proof for another URL, and one by another key.
+    let other_url = key.proof("GET", "https://api.example.com/me", &token, "jti-2");
+    let other_key = ProofKey::generate().proof("GET", &url, &token, "jti-3");
+    for (case, proof) in [
+        ("replayed", &proof),
+        ("other url", &other_url),
+        ("other key", &other_key),
+    ] {
+        let answer = through_dpop_layer(&layer, &[("authorization", &dpop), ("dpop", proof)]).await;
+        assert_eq!(answer.status, 401, "{case}");
+        assert_eq!(
+            answer.www_authenticate.as_deref(),
+            Some(BAD_PROOF),
+            "{case}"
+        );
+        assert_eq!(
+            answer.content_type.as_deref(),
+            Some("application/problem+json"),
+            "{case}"
+        );
+        assert_eq!(answer.cache_control.as_deref(), Some("no-store"), "{case}");
+        assert!(!answer.body.contains(&token), "{case}");
+    }
+
+    // As Bearer, with or without a good proof: invalid_token.
+    let fresh = key.proof("GET", &url, &token, "jti-4");
+    let answer = through_dpop_layer(
+        &layer,
+        &[("authorization", &bearer(&token)), ("dpop", &fresh)],
+    )
+    .await;
+    assert_eq!(answer.status, 401);
+    assert_eq!(
+        answer.www_authenticate.as_deref(),
+        Some(
+            r#"Bearer realm="profile-api", error="invalid_token", error_description="The access token is invalid.", DPoP algs="ES256 PS256 RS256 EdDSA""#
+        )
+    );
+    // Nothing: both schemes are offered.
+    let answer = through_dpop_layer(&layer, &[]).await;
+    assert_eq!(answer.status, 401);
+    assert_eq!(answer.www_authenticate.as_deref(), Some(BOTH));
+}
+
+#[tokio::test]
+async fn without_dpop_the_scheme_counts_as_no_credentials_and_bound_tokens_are_refused() {
+    let layer = AccessTokenLayer::new(Arc::new(authenticator(verifier())));
+    let key = ProofKey::generate();
+    let mut bound = claims();
+    bound["cnf"] = json!({"jkt": key.jkt});
+    let token = ISSUER_KEY.sign(&bound);
+    let answer = through_layer(&layer, &[&format!("DPoP {token}")], None).await;
+    assert_eq!(answer.status, 401);
+    assert_eq!(
+        answer.www_authenticate.as_deref(),
+        Some(r#"Bearer realm="profile-api""#)
+    );
+    let answer = through_layer(&layer, &[&bearer(&token)], None).await;
+    assert_eq!(answer.status, 401);
+    assert!(
+        answer
+            .www_authenticate
+            .unwrap()
+            .starts_with(r#"Bearer realm="profile-api", error="invalid_token""#)
+    );
+}
+
+#[tokio::test]
+async fn with_dpop_the_layer_and_the_rocket_guard_answer_alike() {
+    let key = ProofKey::generate();
+    let mut bound = claims();
+    bound["cnf"] = json!({"jkt": key.jkt});
+    let token = ISSUER_KEY.sign(&bound);
+    let dpop = format!("DPoP {token}");
+    let config = rocket::Config {
+        log_level: rocket::config::LogLevel::Off,
+        ..rocket::Config::debug_default()
+    };
+    let rocket = rocket::custom(config)
+        .manage(dpop_authenticator())
+        .mount("/", rocket::routes![me])
+        .register("/", shared::guard::catchers())
+        .register("/", shared::problem::catchers());
+    let client = Client::untracked(rocket).await.unwrap();
+    let layer = AccessTokenLayer::new(Arc::new(dpop_authenticator()));
+    let url = format!("{PUBLIC_URL}/me");
+    for (case, proof) in [
+        ("good", key.proof("GET", &url, &token, "jti-a")),
+        ("wrong method", key.proof("POST", &url, &token, "jti-b")),
+        ("wrong ath", key.proof("GET", &url, "other", "jti-c")),
+    ] {
+        let by_layer =
+            through_dpop_layer(&layer, &[("authorization", &dpop), ("dpop", &proof)]).await;
+        let response = client
+            .get("/me?page=2")
+            .header(Header::new("Authorization", dpop.clone()))
+            .header(Header::new("DPoP", proof.clone()))
+            .dispatch()
+            .await;
+        let header = |name: &str| response.headers().get_one(name).map(str::to_owned);
+        let by_guard = Answer {
+            status: response.status().code,
+            www_authenticate: header("WWW-Authenticate"),
+            content_type: header("Content-Type"),
+            cache_control: header("Cache-Control"),
+            body: response.into_string().await.unwrap_or_default(),
+        };
+        assert_eq!(by_layer.status, by_guard.status, "{case}");
+        assert_eq!(
+            by_layer.www_authenticate, by_guard.www_authenticate,
+            "{case}"
+        );
+        assert_eq!(by_layer.body, by_guard.body, "{case}");
+        let expected = if case == "good" { 200 } else { 401 };
+        assert_eq!(by_guard.status, expected, "{case}: {by_guard:?}");
+    }
+}

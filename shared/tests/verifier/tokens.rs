@@ -392,3 +392,29 @@ async fn a_member_named_twice_in_the_claims_or_the_header_is_refused_even_signed
     }
     assert_eq!(TokenRejection::DuplicateMember.label(), "duplicate_member");
 }
+
+#[tokio::test]
+async fn cnf_is_read_as_a_dpop_binding_and_any_other_confirmation_is_refused() {
+    let unbound = check(&ISSUER_KEY.sign(&claims())).await.unwrap();
+    assert_eq!(unbound.claims.cnf, None);
+    let bound = check(&ISSUER_KEY.sign(&with("cnf", json!({"jkt": "abc"}))))
+        .await
+        .unwrap();
+    assert_eq!(bound.claims.cnf.map(|cnf| cnf.jkt).as_deref(), Some("abc"));
+    for cnf in [
+        json!("abc"),
+        json!({}),
+        json!({"jkt": ""}),
+        json!({"jkt": 1}),
+        json!({"x5t#S256": "abc"}),
+        json!({"jkt": "abc", "x5t#S256": "abc"}),
+    ] {
+        assert_eq!(
+            check(&ISSUER_KEY.sign(&with("cnf", cnf.clone())))
+                .await
+                .err(),
+            Some(TokenRejection::ClaimType("cnf")),
+            "{cnf}"
+        );
+    }
+}

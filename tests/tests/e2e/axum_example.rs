@@ -8,7 +8,7 @@ use std::process::Command;
 use e2e::{ForgingKey, Service, Stack, binary, claims_of, passthrough_env, spawn_stack};
 use serde_json::Value;
 
-fn start_example(stack: &Stack, dir: &std::path::Path) -> Service {
+pub(crate) fn start_example(stack: &Stack, dir: &std::path::Path) -> Service {
     let mut command = Command::new(binary("axum-service"));
     command
         .current_dir(dir)
@@ -64,7 +64,10 @@ async fn the_axum_example_trusts_the_issuers_tokens_through_the_layer() {
 
     let (status, challenge, content_type, body) = get(&stack, &example, "/whoami", None).await;
     assert_eq!(status, 401);
-    assert_eq!(challenge, r#"Bearer realm="profile-api""#);
+    assert_eq!(
+        challenge,
+        r#"Bearer realm="profile-api", DPoP algs="ES256 PS256 RS256 EdDSA""#
+    );
     assert_eq!(content_type, "application/problem+json");
     assert_eq!(body["status"], 401);
 

@@ -9,6 +9,7 @@ mod axum_example;
 mod browser;
 mod delegation;
 mod device_login_example;
+mod dpop;
 mod faults;
 mod instances;
 mod issuer;

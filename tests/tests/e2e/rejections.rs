@@ -71,9 +71,10 @@ async fn every_forged_or_damaged_credential_is_refused() {
 
     // No credentials, and another scheme: a bare challenge.
     let bare = expect_401(&stack, None, "no header").await;
-    assert_eq!(bare, r#"Bearer realm="profile-api""#);
+    let both = r#"Bearer realm="profile-api", DPoP algs="ES256 PS256 RS256 EdDSA""#;
+    assert_eq!(bare, both);
     let basic = expect_401(&stack, Some("Basic dXNlcjpwYXNzd29yZA=="), "basic").await;
-    assert_eq!(basic, r#"Bearer realm="profile-api""#);
+    assert_eq!(basic, both);
 
     let with = |name: &str, value: Value| {
         let mut forged = claims.clone();
