@@ -22,7 +22,7 @@ const BAD_CODE: &str = "The device_code is invalid, or its tokens were already i
 #[tracing::instrument(skip_all, fields(grant = "device_code"))]
 pub async fn grant(ctx: &GrantContext<'_>, form: &TokenForm) -> Result<TokenSuccess, OAuthError> {
     let presented = form.credentials(&ctx.meta)?;
-    let client = client_auth::authenticate(ctx.clients, &presented).await?;
+    let client = client_auth::authenticate(ctx, &presented).await?;
     if !client.allows_grant(GrantType::DeviceCode) {
         return Err(OAuthError::unauthorized_client(
             "This client may not use the device_code grant.",

@@ -38,7 +38,7 @@ const UNKNOWN_TYPE: &str = "Only urn:ietf:params:oauth:token-type:access_token i
 #[tracing::instrument(skip_all, fields(grant = "token_exchange"))]
 pub async fn grant(ctx: &GrantContext<'_>, form: &TokenForm) -> Result<TokenSuccess, OAuthError> {
     let presented = form.credentials(&ctx.meta)?;
-    let client = client_auth::authenticate(ctx.clients, &presented).await?;
+    let client = client_auth::authenticate(ctx, &presented).await?;
     if client.is_public() || !client.allows_grant(GrantType::TokenExchange) {
         return Err(OAuthError::unauthorized_client(NOT_ALLOWED));
     }

@@ -278,6 +278,9 @@ pub async fn mint_exchanged(
         scope: scope.to_string(),
         email,
         name,
+        // Bound subject tokens are refused until the issuer binds tokens
+        // (DPoP), so an exchanged token is a bearer token.
+        cnf: None,
     };
     let token = ctx
         .tokens

@@ -80,7 +80,7 @@ pub async fn device_authorization(
 ) -> Result<DeviceAuthorization, TokenFailure> {
     let OAuthForm(form) = form?;
     let presented = form.credentials(&context.meta)?;
-    let client = client_auth::authenticate(context.clients, &presented).await?;
+    let client = client_auth::authenticate(&context, &presented).await?;
     if !client.allows_grant(GrantType::DeviceCode) {
         return Err(OAuthError::unauthorized_client(
             "This client may not use the device_code grant.",

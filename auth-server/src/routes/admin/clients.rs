@@ -17,7 +17,7 @@ use crate::errors::ApiError;
 use crate::grant_type::GrantType;
 use crate::keys::KeyStore;
 use crate::routes::form;
-use crate::store::clients::Clients;
+use crate::store::clients::{ClientAuth, Clients};
 
 const LIST: &str = "clients";
 
