@@ -18,11 +18,9 @@ else
   BIN_DIR="${CARGO_TARGET_DIR:-target}/release"
 fi
 # The raw gauges (auth-server/examples/gauge.rs) come from this tree, whatever
-# binaries are measured: they measure the machine, not a version.
+# binaries are measured: they measure the machine, not a version. Built on
+# first use, unless LOAD_GAUGE names one.
 GAUGE="${LOAD_GAUGE:-${CARGO_TARGET_DIR:-target}/release/examples/gauge}"
-if [ -z "${LOAD_GAUGE:-}" ]; then
-  cargo build --release --quiet -p auth-server --example gauge
-fi
 
 WORK=$(mktemp -d)
 PIDS=()
@@ -75,6 +73,10 @@ rps() {
 # recorded in RPS[LABEL] with no latency.
 gauge() {
   local label=$1 kind=$2 threads=$3
+  if [ -z "${LOAD_GAUGE:-}" ] && [ -z "${GAUGE_BUILT:-}" ]; then
+    cargo build --release --quiet -p auth-server --example gauge
+    GAUGE_BUILT=1
+  fi
   RPS[$label]=$(timeout $((SECONDS_PER_RUN + 60)) "$GAUGE" "$kind" "$threads" "$SECONDS_PER_RUN" | awk '{print $3}')
   P99[$label]=0
   printf '%-28s %10s per s   (%s on %s threads, no HTTP)\n' "$label" "${RPS[$label]}" "$kind" "$threads"
