@@ -12,14 +12,15 @@ use crate::oauth_support::{RegisteredClient, post_revoke, service};
 const BIN: &str = env!("CARGO_BIN_EXE_auth-server");
 const PROBLEM_JSON: &str = "application/problem+json";
 
-fn cli_json(app: &TestApp, args: &[&str]) -> Value {
-    let output = std::process::Command::new(BIN)
+async fn cli_json(app: &TestApp, args: &[&str]) -> Value {
+    let output = tokio::process::Command::new(BIN)
         .args(args)
         .env_clear()
         .env("DATABASE_URL", &app.database_url)
         .env("KEYS_DIR", &app.keys_dir)
         .env("RUST_LOG", "off")
         .output()
+        .await
         .unwrap();
     assert!(
         output.status.success(),
@@ -44,7 +45,8 @@ fn operator(app: &TestApp) -> RegisteredClient {
             "admin",
             "--json",
         ],
-    );
+    )
+    .await;
     RegisteredClient {
         id: created["client_id"].as_str().unwrap().to_owned(),
         secret: created["client_secret"].as_str().map(str::to_owned),

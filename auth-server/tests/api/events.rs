@@ -15,19 +15,20 @@ use crate::oauth_support::{post_revoke, service};
 const BIN: &str = env!("CARGO_BIN_EXE_auth-server");
 const WRONG: &str = "not-the-password-of-anyone-7";
 
-fn cli(app: &TestApp, args: &[&str]) -> Output {
-    std::process::Command::new(BIN)
+async fn cli(app: &TestApp, args: &[&str]) -> Output {
+    tokio::process::Command::new(BIN)
         .args(args)
         .env_clear()
         .env("DATABASE_URL", &app.database_url)
         .env("KEYS_DIR", &app.keys_dir)
         .env("RUST_LOG", "off")
         .output()
+        .await
         .unwrap()
 }
 
-fn cli_json(app: &TestApp, args: &[&str]) -> Value {
-    let output = cli(app, args);
+async fn cli_json(app: &TestApp, args: &[&str]) -> Value {
+    let output = cli(app, args).await;
     assert!(
         output.status.success(),
         "{args:?}: {}",
@@ -42,6 +43,7 @@ async fn events_when(app: &TestApp, kind: &str, count: usize) -> Vec<Value> {
     let mut listed = Vec::new();
     for _ in 0..50 {
         listed = cli_json(app, &["events", "list", "--json"])
+            .await
             .as_array()
             .unwrap()
             .clone();
@@ -266,29 +268,33 @@ async fn operators_changes_are_recorded_with_who_made_them() {
             "client_credentials",
             "--json",
         ],
-    );
+    )
+    .await;
     let client_id = created["client_id"].as_str().unwrap();
     let secret = created["client_secret"].as_str().unwrap();
     app.signup("ada@example.com").await;
     assert!(
         cli(&app, &["users", "update", "ada@example.com", "--admin"])
+            .await
             .status
             .success()
     );
     assert!(
         cli(&app, &["clients", "delete", client_id])
+            .await
             .status
             .success()
     );
     // Deleting what is not there changes nothing and records nothing.
     assert!(
         !cli(&app, &["clients", "delete", client_id])
+            .await
             .status
             .success()
     );
-    assert!(cli(&app, &["keys", "rotate"]).status.success());
+    assert!(cli(&app, &["keys", "rotate"]).await.status.success());
 
-    let events = cli_json(&app, &["events", "list", "--json"]);
+    let events = cli_json(&app, &["events", "list", "--json"]).await;
     let events = events.as_array().unwrap();
     let of = |kind: &str| of_type(events, kind);
     let made = of("client_created");
@@ -328,7 +334,8 @@ async fn events_list_filters_by_type_and_time_and_refuses_a_bad_time() {
     let only = cli_json(
         &app,
         &["events", "list", "--type", "login_failed", "--json"],
-    );
+    )
+    .await;
     let only = only.as_array().unwrap();
     assert_eq!(only.len(), 1);
     assert_eq!(only[0]["type"], "login_failed");
@@ -341,7 +348,8 @@ async fn events_list_filters_by_type_and_time_and_refuses_a_bad_time() {
             "2999-01-01T00:00:00Z",
             "--json",
         ],
-    );
+    )
+    .await;
     assert_eq!(none, Value::Array(Vec::new()));
     let all = cli_json(
         &app,
@@ -352,17 +360,18 @@ async fn events_list_filters_by_type_and_time_and_refuses_a_bad_time() {
             "2000-01-01T00:00:00Z",
             "--json",
         ],
-    );
+    )
+    .await;
     assert!(all.as_array().unwrap().len() >= 2, "{all}");
 
     // Text: one line per event, its time first.
-    let output = cli(&app, &["events", "list", "--type", "login_failed"]);
+    let output = cli(&app, &["events", "list", "--type", "login_failed"]).await;
     assert!(output.status.success());
     let text = String::from_utf8(output.stdout).unwrap();
     assert_eq!(text.lines().count(), 1, "{text}");
     assert!(text.contains("\tlogin_failed\t"), "{text}");
 
-    let output = cli(&app, &["events", "list", "--since", "yesterday"]);
+    let output = cli(&app, &["events", "list", "--since", "yesterday"]).await;
     assert_ne!(output.status.code(), Some(0));
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(stderr.lines().count(), 1, "{stderr}");

@@ -343,10 +343,15 @@ async fn a_pem_dropped_into_keys_dir_of_a_server_with_keys_is_never_published_no
 
     // Each is named in one warning line (here by a `keys` command, which
     // opens the keys as the server does).
-    let output = cli_command(&app.database_url, &app.keys_dir)
+    let mut command = cli_command(&app.database_url, &app.keys_dir);
+    command
         .env("RUST_LOG", "warn")
-        .args(["keys", "list", "--json"])
+        .args(["keys", "list", "--json"]);
+    // Awaited, so that the server in this runtime goes on meanwhile: a
+    // blocking wait could hold up a transaction the command waits for.
+    let output = tokio::process::Command::from(command)
         .output()
+        .await
         .unwrap();
     assert!(output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
@@ -633,10 +638,15 @@ async fn a_revoked_kid_never_returns_though_its_file_stays_in_keys_dir() {
     .await;
     assert_eq!(jwks_kids(&app.get_jwks().await), std::slice::from_ref(&kid));
 
-    let output = cli_command(&app.database_url, &keys_dir)
+    let mut command = cli_command(&app.database_url, &keys_dir);
+    command
         .env("KEY_ENCRYPTION_KEY", &kek)
-        .args(["keys", "revoke", &kid])
+        .args(["keys", "revoke", &kid]);
+    // Awaited, so that the server in this runtime goes on meanwhile: a
+    // blocking wait could hold up a transaction the command waits for.
+    let output = tokio::process::Command::from(command)
         .output()
+        .await
         .unwrap();
     assert!(
         output.status.success(),

@@ -17,13 +17,13 @@ const PUBLISH_LEAD: i64 = 600;
 
 const BIN: &str = env!("CARGO_BIN_EXE_auth-server");
 
-fn cli(app: &TestApp, args: &[&str]) -> Output {
-    cli_with(app, args, &[])
+async fn cli(app: &TestApp, args: &[&str]) -> Output {
+    cli_with(app, args, &[]).await
 }
 
 /// The CLI with the server's settings: `env` adds those the test changed.
-fn cli_with(app: &TestApp, args: &[&str], env: &[(&str, &str)]) -> Output {
-    std::process::Command::new(BIN)
+async fn cli_with(app: &TestApp, args: &[&str], env: &[(&str, &str)]) -> Output {
+    tokio::process::Command::new(BIN)
         .args(args)
         .env_clear()
         .env("DATABASE_URL", &app.database_url)
@@ -31,15 +31,16 @@ fn cli_with(app: &TestApp, args: &[&str], env: &[(&str, &str)]) -> Output {
         .env("RUST_LOG", "off")
         .envs(env.iter().copied())
         .output()
+        .await
         .unwrap()
 }
 
-fn cli_json(app: &TestApp, args: &[&str]) -> Value {
-    cli_json_with(app, args, &[])
+async fn cli_json(app: &TestApp, args: &[&str]) -> Value {
+    cli_json_with(app, args, &[]).await
 }
 
-fn cli_json_with(app: &TestApp, args: &[&str], env: &[(&str, &str)]) -> Value {
-    let output = cli_with(app, args, env);
+async fn cli_json_with(app: &TestApp, args: &[&str], env: &[(&str, &str)]) -> Value {
+    let output = cli_with(app, args, env).await;
     assert!(
         output.status.success(),
         "{args:?}: {}",
@@ -114,7 +115,7 @@ async fn a_rotation_reaches_the_running_server_without_a_restart() {
     let old_token = app.password_token("ada@example.com").await;
 
     // Published now, signing only after the lead time.
-    let rotation = cli_json(&app, &["keys", "rotate", "--json"]);
+    let rotation = cli_json(&app, &["keys", "rotate", "--json"]).await;
     let new = rotation["new"]["kid"].as_str().unwrap().to_owned();
     assert_eq!(rotation["new"]["state"], "next");
     assert_eq!(rotation["retiring"][0]["kid"], old.as_str());
@@ -123,7 +124,7 @@ async fn a_rotation_reaches_the_running_server_without_a_restart() {
     })
     .await;
     assert_eq!(token_kid(&app).await, old, "the next key does not sign yet");
-    assert_refused(&cli(&app, &["keys", "rotate"]), "already under way");
+    assert_refused(&cli(&app, &["keys", "rotate"]).await, "already under way");
 
     // The lead time later: the new key signs, the old one retires but stays
     // published while tokens it signed live.
@@ -137,7 +138,7 @@ async fn a_rotation_reaches_the_running_server_without_a_restart() {
     let mut both = vec![old.clone(), new.clone()];
     both.sort();
     assert_eq!(published, both);
-    let list = cli_json(&app, &["keys", "list", "--json"]);
+    let list = cli_json(&app, &["keys", "list", "--json"]).await;
     let walk = states(&list);
     assert!(walk.contains(&(new.clone(), "active".into())), "{list}");
     assert!(walk.contains(&(old.clone(), "retiring".into())), "{list}");
@@ -145,7 +146,7 @@ async fn a_rotation_reaches_the_running_server_without_a_restart() {
 
     // A compromised key goes at once: unpublished, private key erased, its
     // tokens dead.
-    let output = cli(&app, &["keys", "revoke", &old]);
+    let output = cli(&app, &["keys", "revoke", &old]).await;
     assert!(
         output.status.success(),
         "{}",
@@ -157,17 +158,20 @@ async fn a_rotation_reaches_the_running_server_without_a_restart() {
     .await;
     assert_eq!(key_rows(&app.db).await[&old], None);
     assert!(!is_active(&app, &resource, &old_token).await);
-    let list = cli_json(&app, &["keys", "list", "--json"]);
+    let list = cli_json(&app, &["keys", "list", "--json"]).await;
     assert!(
         states(&list).contains(&(old.clone(), "removed".into())),
         "{list}"
     );
     assert_refused(
-        &cli(&app, &["keys", "revoke", "no-such-kid"]),
+        &cli(&app, &["keys", "revoke", "no-such-kid"]).await,
         "no-such-kid",
     );
     // Kids are base64url: one in 64 starts with '-', which is no flag here.
-    assert_refused(&cli(&app, &["keys", "revoke", "-q4bS"]), "no key -q4bS");
+    assert_refused(
+        &cli(&app, &["keys", "revoke", "-q4bS"]).await,
+        "no key -q4bS",
+    );
 }
 
 #[tokio::test]
@@ -175,7 +179,7 @@ async fn revoking_the_signing_key_hands_signing_to_another_at_once() {
     let app = spawn_app().await;
     app.signup("ada@example.com").await;
     let old = kids(&app).await.remove(0);
-    let output = cli(&app, &["keys", "revoke", &old]);
+    let output = cli(&app, &["keys", "revoke", &old]).await;
     assert!(
         output.status.success(),
         "{}",
@@ -204,7 +208,7 @@ async fn the_server_rotates_by_itself_on_key_rotation_interval() {
         kids(&app).await.len() == 2
     })
     .await;
-    let list = cli_json(&app, &["keys", "list", "--json"]);
+    let list = cli_json(&app, &["keys", "list", "--json"]).await;
     let walk = states(&list);
     assert!(walk.contains(&(key.clone(), "active".into())), "{list}");
     assert_eq!(walk.len(), 2, "{list}");
@@ -249,7 +253,8 @@ async fn a_cli_rotation_is_published_within_2_s_and_signs_after_the_lead() {
         &app,
         &["keys", "rotate", "--json"],
         &[("JWKS_MAX_AGE", "1")],
-    );
+    )
+    .await;
     let rotated_at = Instant::now();
     let new = rotation["new"]["kid"].as_str().unwrap().to_owned();
     let activates =
@@ -330,7 +335,7 @@ async fn keys_import_adds_a_next_key_every_server_publishes_within_2_s_then_sign
     let (kid, pem) = crate::keys::pem_key();
     let file = key_file(dir.path(), "mine.pem", &pem);
 
-    let imported = cli_json(&app, &["keys", "import", &file, "--json"]);
+    let imported = cli_json(&app, &["keys", "import", &file, "--json"]).await;
     let at = Instant::now();
     assert_eq!(imported["new"]["kid"], kid.as_str(), "{imported}");
     assert_eq!(imported["new"]["state"], "next", "{imported}");
@@ -344,7 +349,7 @@ async fn keys_import_adds_a_next_key_every_server_publishes_within_2_s_then_sign
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
-    let list = cli_json(&app, &["keys", "list", "--json"]);
+    let list = cli_json(&app, &["keys", "list", "--json"]).await;
     let walk = states(&list);
     assert!(walk.contains(&(kid.clone(), "next".into())), "{list}");
     assert!(walk.contains(&(old.clone(), "active".into())), "{list}");
@@ -353,7 +358,7 @@ async fn keys_import_adds_a_next_key_every_server_publishes_within_2_s_then_sign
     let (second, second_pem) = crate::keys::pem_key();
     let second_file = key_file(dir.path(), "second.pem", &second_pem);
     assert_refused(
-        &cli(&app, &["keys", "import", &second_file]),
+        &cli(&app, &["keys", "import", &second_file]).await,
         "already under way",
     );
     assert!(!key_rows(&app.db).await.contains_key(&second));
@@ -364,7 +369,7 @@ async fn keys_import_adds_a_next_key_every_server_publishes_within_2_s_then_sign
         token_kid(&app).await == kid
     })
     .await;
-    let list = cli_json(&app, &["keys", "list", "--json"]);
+    let list = cli_json(&app, &["keys", "list", "--json"]).await;
     let walk = states(&list);
     assert!(walk.contains(&(kid.clone(), "active".into())), "{list}");
     assert!(walk.contains(&(old.clone(), "retiring".into())), "{list}");
@@ -414,7 +419,7 @@ async fn keys_import_refuses_what_is_not_a_new_private_key_in_one_line() {
     ];
     let before = key_rows(&app.db).await;
     for (file, why) in &cases {
-        let output = cli(&app, &["keys", "import", file]);
+        let output = cli(&app, &["keys", "import", file]).await;
         assert_refused(&output, file);
         assert_refused(&output, why);
         assert!(
@@ -427,20 +432,20 @@ async fn keys_import_refuses_what_is_not_a_new_private_key_in_one_line() {
     // A kid the database knows, removed ones included, never comes (back).
     let (kid, pem) = crate::keys::pem_key();
     let file = key_file(dir.path(), "mine.pem", &pem);
-    let output = cli(&app, &["keys", "import", &file]);
+    let output = cli(&app, &["keys", "import", &file]).await;
     assert!(
         output.status.success(),
         "{}",
         String::from_utf8_lossy(&output.stderr)
     );
     assert_refused(
-        &cli(&app, &["keys", "import", &file]),
+        &cli(&app, &["keys", "import", &file]).await,
         "already in the database",
     );
-    let output = cli(&app, &["keys", "revoke", &kid]);
+    let output = cli(&app, &["keys", "revoke", &kid]).await;
     assert!(output.status.success());
     assert_refused(
-        &cli(&app, &["keys", "import", &file]),
+        &cli(&app, &["keys", "import", &file]).await,
         "already in the database",
     );
     assert_eq!(key_rows(&app.db).await[&kid], None, "still a tombstone");
