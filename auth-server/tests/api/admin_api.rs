@@ -31,7 +31,7 @@ async fn cli_json(app: &TestApp, args: &[&str]) -> Value {
 }
 
 /// A client registered from the command line with `admin`.
-fn operator(app: &TestApp) -> RegisteredClient {
+async fn operator(app: &TestApp) -> RegisteredClient {
     let created = cli_json(
         app,
         &[
@@ -68,7 +68,7 @@ async fn client_token(app: &TestApp, client: &RegisteredClient) -> String {
 }
 
 async fn admin_token(app: &TestApp) -> (RegisteredClient, String) {
-    let ops = operator(app);
+    let ops = operator(app).await;
     let token = client_token(app, &ops).await;
     (ops, token)
 }
