@@ -96,6 +96,23 @@ impl KeyRing {
         })
     }
 
+    /// The key that signs what is issued at `now`. A request reads its clock
+    /// before it signs, and the ring may change in between: a token whose
+    /// `iat` is a moment before this ring's signing key took over is signed
+    /// by the key that signed at that moment (still published, retiring),
+    /// so no token is ever signed by a key before its activation.
+    pub fn signer_at(&self, now: i64) -> &Arc<SigningKey> {
+        if now >= self.signing_since {
+            return &self.signing;
+        }
+        self.entries
+            .iter()
+            .filter(|e| e.activates_at <= now && e.retires_at.is_none_or(|at| now < at))
+            .max_by_key(|e| e.activates_at)
+            .and_then(|e| self.keys.iter().find(|k| k.kid == e.kid))
+            .unwrap_or(&self.signing)
+    }
+
     /// Whether the server's own schedule (`KEY_ROTATION_INTERVAL`) looks
     /// due in memory: the signing key has signed for `interval` and no
     /// rotation is under way. The database decides

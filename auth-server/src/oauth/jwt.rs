@@ -131,7 +131,7 @@ impl TokenMinter {
             name,
             cnf: None,
         };
-        let token = self.sign_access_claims(&claims)?;
+        let token = self.sign_access_claims(&claims, now)?;
         Ok(MintedToken {
             token,
             jti,
@@ -143,11 +143,16 @@ impl TokenMinter {
     /// Signs `claims` as an access token (`typ` `at+jwt`) with the ring's
     /// signing key. The claims are the caller's whole: those of an exchanged
     /// token (`act`, an `exp` bounded by its subject's) are more than
-    /// [`AccessTokenClaims`] holds.
-    pub fn sign_access_claims(&self, claims: &impl Serialize) -> Result<String, SigningError> {
+    /// [`AccessTokenClaims`] holds. `now` is their `iat`, which decides the
+    /// key ([`KeyRing::signer_at`](crate::keys::KeyRing::signer_at)).
+    pub fn sign_access_claims(
+        &self,
+        claims: &impl Serialize,
+        now: i64,
+    ) -> Result<String, SigningError> {
         let payload = serde_json::to_vec(claims).map_err(|_| SigningError)?;
         let ring = self.keys.current();
-        let key = &ring.signing;
+        let key = ring.signer_at(now);
 
         let payload_len = base64::encoded_len(payload.len(), false).unwrap_or(0);
         let mut token = String::with_capacity(key.header_b64.len() + payload_len + 350);
@@ -175,7 +180,7 @@ impl TokenMinter {
         claims.insert("iat".into(), now.into());
         claims.insert("exp".into(), (now + self.ttl).into());
         let ring = self.keys.current();
-        let key = &ring.signing;
+        let key = ring.signer_at(now);
         let header = serde_json::json!({"alg": "RS256", "typ": "JWT", "kid": key.kid});
         let mut token = URL_SAFE_NO_PAD.encode(header.to_string());
         token.push('.');

@@ -284,10 +284,13 @@ pub async fn mint_exchanged(
     };
     let token = ctx
         .tokens
-        .sign_access_claims(&ExchangedClaims {
-            claims: &claims,
-            act: &exchange.act,
-        })
+        .sign_access_claims(
+            &ExchangedClaims {
+                claims: &claims,
+                act: &exchange.act,
+            },
+            claims.iat,
+        )
         .map_err(|_| OAuthError::server_error())?;
     let lineage = Lineage {
         jti: &claims.jti,

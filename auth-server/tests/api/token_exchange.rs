@@ -107,7 +107,8 @@ fn now() -> i64 {
 
 /// An access token signed by the app's own key with these claims.
 fn signed(app: &TestApp, claims: &Value) -> String {
-    app.issuer.sign_access_claims(claims).unwrap()
+    let iat = claims["iat"].as_i64().unwrap_or_else(now);
+    app.issuer.sign_access_claims(claims, iat).unwrap()
 }
 
 #[tokio::test]
