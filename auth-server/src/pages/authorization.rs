@@ -12,7 +12,8 @@ use rocket::response::Redirect;
 use shared::scope::ScopeSet;
 use url::Url;
 
-use super::page::{Consent, Page, ScopeLine, SignIn, View, describe_scope};
+use super::chrome::{ScopeLine, describe_scope};
+use super::page::{Consent, Page, SignIn, View};
 use crate::store::throttle::MAX_USERNAME_CHARS;
 
 /// The page or the redirect. One per request, so the variants' sizes do

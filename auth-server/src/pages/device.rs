@@ -7,7 +7,7 @@
 use askama::Template;
 use shared::scope::ScopeSet;
 
-use super::page::{Chrome, ScopeLine, describe_scope};
+use super::chrome::{Chrome, ScopeLine, describe_scope};
 
 /// What one device page shows.
 pub enum DeviceView {

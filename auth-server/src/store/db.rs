@@ -12,7 +12,7 @@ use platform::db::{ACQUIRE_TIMEOUT, Backend, DbSetupError, Migrations, PoolSize}
 use sqlx::AnyPool;
 use sqlx::migrate::Migrator;
 
-use super::events::EventQueue;
+use super::event_queue::EventQueue;
 
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/sqlite");
 static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/postgres");

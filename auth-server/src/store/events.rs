@@ -17,10 +17,9 @@
 //! token by its `jti` or its family, and a secret not at all.
 
 use std::net::IpAddr;
-use std::sync::{Arc, OnceLock};
+use std::sync::OnceLock;
 use std::time::Duration;
 
-use serde::Serialize;
 use serde_json::{Map, Value};
 use sqlx::Row;
 use tokio::sync::mpsc;
@@ -28,6 +27,7 @@ use tokio::sync::mpsc;
 use platform::db::Backend;
 
 use super::db::{Db, Tx};
+pub use super::event_queue::{EventQueue, StoredEvent};
 
 /// Events queued and not yet written, at most; beyond, a request waits for
 /// the writer (memory stays bounded under any load).
@@ -84,26 +84,6 @@ impl Event {
     }
 }
 
-/// An event as it is stored and listed.
-#[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct StoredEvent {
-    pub id: String,
-    /// Unix seconds.
-    pub time: i64,
-    #[serde(rename = "type")]
-    pub kind: String,
-    pub instance: String,
-    pub client_address: Option<String>,
-    pub client_id: Option<String>,
-    pub subject: Option<String>,
-    pub details: Value,
-}
-
-/// Where events recorded outside a transaction go: the writer task's queue
-/// once [`run_writer`] runs, else (the command line) straight to the table.
-#[derive(Debug, Clone, Default)]
-pub struct EventQueue(Arc<OnceLock<mpsc::Sender<StoredEvent>>>);
-
 /// This process, as events name it: the host and the process id, so that
 /// the instance of several that wrote an event can be told.
 pub fn instance() -> &'static str {
@@ -129,7 +109,7 @@ fn new_id() -> String {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis())
         .unwrap_or_default();
-    format!("{millis:012x}-{}", uuid::Uuid::new_v4().simple())
+    format!("{millis:012x}-{}", platform::ids::random_uuid().simple())
 }
 
 fn stored(event: Event, now: i64) -> StoredEvent {
@@ -159,7 +139,11 @@ fn log(event: &StoredEvent) {
     );
 }
 
-async fn insert_row(tx: &mut Tx, event: &StoredEvent) -> Result<(), sqlx::Error> {
+/// Inserts one event with `executor`: a transaction, or the pool.
+async fn insert_row<'e>(
+    executor: impl sqlx::Executor<'e, Database = sqlx::Any>,
+    event: &StoredEvent,
+) -> Result<(), sqlx::Error> {
     sqlx::query(
         "insert into events (id, time, type, instance, client_address, client_id, subject, details) \
          values ($1, $2, $3, $4, $5, $6, $7, $8)",
@@ -172,7 +156,7 @@ async fn insert_row(tx: &mut Tx, event: &StoredEvent) -> Result<(), sqlx::Error>
     .bind(event.client_id.as_deref())
     .bind(event.subject.as_deref())
     .bind(event.details.to_string())
-    .execute(&mut **tx)
+    .execute(executor)
     .await?;
     Ok(())
 }
@@ -181,7 +165,7 @@ async fn insert_row(tx: &mut Tx, event: &StoredEvent) -> Result<(), sqlx::Error>
 /// is stored if and only if that change is committed.
 pub async fn insert(tx: &mut Tx, event: Event, now: i64) -> Result<(), sqlx::Error> {
     let event = stored(event, now);
-    insert_row(tx, &event).await?;
+    insert_row(&mut **tx, &event).await?;
     log(&event);
     Ok(())
 }
@@ -192,7 +176,7 @@ pub async fn insert(tx: &mut Tx, event: Event, now: i64) -> Result<(), sqlx::Err
 pub async fn record(db: &Db, event: Event, now: i64) {
     let event = stored(event, now);
     log(&event);
-    let event = match db.events.0.get() {
+    let event = match db.events.sender() {
         Some(queue) => match queue.send(event).await {
             Ok(()) => return,
             Err(mpsc::error::SendError(event)) => event,
@@ -212,33 +196,15 @@ async fn write(db: &Db, events: &[StoredEvent]) -> Result<(), sqlx::Error> {
         // elsewhere) would keep every other writer, the command line
         // included, waiting.
         for event in events {
-            insert_one(&db.pool, event).await?;
+            insert_row(&db.pool, event).await?;
         }
         return Ok(());
     }
     let mut tx = db.begin_write().await?;
     for event in events {
-        insert_row(&mut tx, event).await?;
+        insert_row(&mut *tx, event).await?;
     }
     tx.commit().await
-}
-
-async fn insert_one(pool: &sqlx::AnyPool, event: &StoredEvent) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "insert into events (id, time, type, instance, client_address, client_id, subject, details) \
-         values ($1, $2, $3, $4, $5, $6, $7, $8)",
-    )
-    .bind(&event.id)
-    .bind(event.time)
-    .bind(&event.kind)
-    .bind(&event.instance)
-    .bind(event.client_address.as_deref())
-    .bind(event.client_id.as_deref())
-    .bind(event.subject.as_deref())
-    .bind(event.details.to_string())
-    .execute(pool)
-    .await?;
-    Ok(())
 }
 
 /// Writes what [`record`] queues, a batch per transaction, for as long as
@@ -247,7 +213,7 @@ async fn insert_one(pool: &sqlx::AnyPool, event: &StoredEvent) -> Result<(), sql
 /// warning naming how many were lost.
 pub async fn run_writer(db: Db) {
     let (sender, mut receiver) = mpsc::channel(QUEUE);
-    if db.events.0.set(sender).is_err() {
+    if db.events.start(sender).is_err() {
         return;
     }
     let mut batch = Vec::with_capacity(BATCH);

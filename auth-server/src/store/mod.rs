@@ -19,6 +19,7 @@ pub mod clients;
 pub mod codes;
 pub mod db;
 pub mod device_codes;
+pub mod event_queue;
 pub mod events;
 pub mod exchanged_tokens;
 pub mod prune;
