@@ -69,6 +69,7 @@ pub fn validate(
             redirect_uris: redirect_uris.to_vec(),
             audiences: Vec::new(),
             post_logout_redirect_uris: Vec::new(),
+            backchannel_logout_uri: None,
         },
     })
 }

@@ -101,6 +101,7 @@ pub fn auth_of(
         jwks: None,
         jwks_uri: None,
         require_par: false,
+        dpop_bound: false,
     };
     match (method, jwks_file, jwks_uri) {
         (AuthMethod::PrivateKeyJwt, Some(file), None) => {

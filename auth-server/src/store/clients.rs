@@ -29,7 +29,7 @@ pub const FIRST_PARTY_CLIENT_ID: &str = "first-party";
 
 /// What a client is registered with, apart from its id and secret: what a
 /// registration asks for and what a client row holds alike.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct ClientMetadata {
     pub name: String,
     /// Allowed the password grant (RFC 9700 forbids it for third parties).
@@ -41,6 +41,9 @@ pub struct ClientMetadata {
     pub audiences: Vec<String>,
     /// Where RP-Initiated Logout may send the browser back to.
     pub post_logout_redirect_uris: Vec<String>,
+    /// Where a `logout_token` is posted when a session in which the client
+    /// got tokens ends (Back-Channel Logout 1.0).
+    pub backchannel_logout_uri: Option<String>,
 }
 
 /// How a client proves who it is (RFC 6749 §2.3, RFC 7523), fixed when it
@@ -87,6 +90,8 @@ pub struct ClientAuth {
     /// Its authorization requests must be pushed (RFC 9126), whatever
     /// `REQUIRE_PAR` says.
     pub require_par: bool,
+    /// Every token request must carry a DPoP proof (RFC 9449).
+    pub dpop_bound: bool,
 }
 
 impl ClientAuth {
@@ -101,6 +106,7 @@ impl ClientAuth {
             jwks: None,
             jwks_uri: None,
             require_par: false,
+            dpop_bound: false,
         }
     }
 }
@@ -149,7 +155,8 @@ pub struct NewClient {
 macro_rules! client_columns {
     () => {
         "id, name, secret_hash, first_party, grant_types, scopes, redirect_uris, audiences, \
-         post_logout_redirect_uris, auth_method, jwks, jwks_uri, require_par, created_at"
+         post_logout_redirect_uris, auth_method, jwks, jwks_uri, require_par, dpop_bound, \
+         backchannel_logout_uri, created_at"
     };
 }
 
@@ -172,6 +179,7 @@ fn client_from_row(row: &sqlx::any::AnyRow) -> Result<Client, sqlx::Error> {
             redirect_uris: split(row.try_get("redirect_uris")?),
             audiences: split(row.try_get("audiences")?),
             post_logout_redirect_uris: split(row.try_get("post_logout_redirect_uris")?),
+            backchannel_logout_uri: row.try_get("backchannel_logout_uri")?,
         },
         auth: ClientAuth {
             // An unknown method in a row authenticates nobody: a key client
@@ -181,6 +189,7 @@ fn client_from_row(row: &sqlx::any::AnyRow) -> Result<Client, sqlx::Error> {
             jwks: row.try_get("jwks")?,
             jwks_uri: row.try_get("jwks_uri")?,
             require_par: flag(row, "require_par")?,
+            dpop_bound: flag(row, "dpop_bound")?,
         },
         created_at: row.try_get("created_at")?,
     })
@@ -284,8 +293,9 @@ impl Clients {
         let mut tx = self.begin_change().await?;
         sqlx::query(
             "insert into clients (id, name, secret_hash, first_party, grant_types, scopes, redirect_uris, \
-             audiences, post_logout_redirect_uris, created_at, auth_method, jwks, jwks_uri, require_par) \
-             values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+             audiences, post_logout_redirect_uris, created_at, auth_method, jwks, jwks_uri, require_par, \
+             dpop_bound, backchannel_logout_uri) \
+             values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
         )
         .bind(&id)
         .bind(&metadata.name)
@@ -308,6 +318,8 @@ impl Clients {
         .bind(auth.jwks.as_deref())
         .bind(auth.jwks_uri.as_deref())
         .bind(auth.require_par)
+        .bind(auth.dpop_bound)
+        .bind(metadata.backchannel_logout_uri.as_deref())
         .execute(&mut *tx)
         .await?;
         let grants: Vec<&str> = metadata.grant_types.iter().map(|g| g.as_str()).collect();
@@ -414,6 +426,7 @@ mod tests {
                 redirect_uris: vec![],
                 audiences: vec![],
                 post_logout_redirect_uris: vec![],
+                backchannel_logout_uri: None,
             },
             auth: ClientAuth::by_secret_or_none(false),
             created_at: 0,

@@ -251,6 +251,7 @@ async fn first_party(app: &TestApp, scope: &str) -> RegisteredClient {
             redirect_uris: Vec::new(),
             audiences: Vec::new(),
             post_logout_redirect_uris: Vec::new(),
+            backchannel_logout_uri: None,
         },
     };
     let (id, secret) = app.clients.create(&new, 0).await.unwrap();

@@ -53,6 +53,7 @@ pub async fn register_client(
             redirect_uris: vec![REDIRECT_URI.to_owned()],
             audiences: Vec::new(),
             post_logout_redirect_uris: Vec::new(),
+            backchannel_logout_uri: None,
         },
     };
     let (id, secret) = app.clients.create(&new, 0).await.unwrap();

@@ -29,6 +29,7 @@ pub(crate) async fn oidc_client(app: &TestApp) -> RegisteredClient {
             redirect_uris: vec![REDIRECT_URI.to_owned()],
             audiences: vec![BILLING.to_owned()],
             post_logout_redirect_uris: vec![LOGOUT_URI.to_owned()],
+            backchannel_logout_uri: None,
         },
     };
     let (id, secret) = app.clients.create(&new, 0).await.unwrap();
@@ -368,6 +369,7 @@ async fn userinfo_refuses_a_token_minted_for_another_resource() {
             redirect_uris: vec![REDIRECT_URI.to_owned()],
             audiences: vec![ISSUER.to_owned()],
             post_logout_redirect_uris: vec![],
+            backchannel_logout_uri: None,
         },
     };
     let (id, secret) = app.clients.create(&new, 0).await.unwrap();
@@ -523,6 +525,7 @@ async fn resource_indicators_set_the_audience_or_are_invalid_target() {
             redirect_uris: vec![],
             audiences: vec![BILLING.to_owned()],
             post_logout_redirect_uris: vec![],
+            backchannel_logout_uri: None,
         },
     };
     let (id, secret) = app.clients.create(&new, 0).await.unwrap();
@@ -607,6 +610,7 @@ async fn a_third_party_token_carries_email_and_name_only_with_their_scopes() {
             redirect_uris: vec![],
             audiences: vec![],
             post_logout_redirect_uris: vec![],
+            backchannel_logout_uri: None,
         },
     };
     let (id, secret) = app.clients.create(&new, 0).await.unwrap();

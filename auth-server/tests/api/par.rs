@@ -189,6 +189,7 @@ async fn par_client(app: &TestApp) -> String {
             redirect_uris: vec![REDIRECT_URI.to_owned()],
             audiences: Vec::new(),
             post_logout_redirect_uris: Vec::new(),
+            backchannel_logout_uri: None,
         },
     };
     let mut auth = ClientAuth::by_secret_or_none(true);
@@ -357,6 +358,7 @@ async fn a_key_client_pushes_and_redeems_with_assertions() {
             redirect_uris: vec![REDIRECT_URI.to_owned()],
             audiences: Vec::new(),
             post_logout_redirect_uris: Vec::new(),
+            backchannel_logout_uri: None,
         },
     };
     let auth = ClientAuth {
@@ -364,6 +366,7 @@ async fn a_key_client_pushes_and_redeems_with_assertions() {
         jwks: Some(json!({ "keys": [key.jwk.clone()] }).to_string()),
         jwks_uri: None,
         require_par: true,
+        dpop_bound: false,
     };
     let (client_id, _) = app.clients.create_with(&new, &auth, 0).await.unwrap();
     let mut form = pkce_query(&client_id);

@@ -114,6 +114,7 @@ async fn key_client(app: &TestApp, jwks: Option<Value>, jwks_uri: Option<String>
             redirect_uris: vec![],
             audiences: Vec::new(),
             post_logout_redirect_uris: Vec::new(),
+            backchannel_logout_uri: None,
         },
     };
     let auth = ClientAuth {
@@ -121,6 +122,7 @@ async fn key_client(app: &TestApp, jwks: Option<Value>, jwks_uri: Option<String>
         jwks: jwks.map(|set| set.to_string()),
         jwks_uri,
         require_par: false,
+        dpop_bound: false,
     };
     let (id, secret) = app.clients.create_with(&new, &auth, 0).await.unwrap();
     assert_eq!(secret, None, "a key client has no secret");

@@ -32,6 +32,7 @@ async fn exchanger(app: &TestApp, name: &str, scope: &str, audiences: &[&str]) -
             redirect_uris: Vec::new(),
             audiences: audiences.iter().map(|a| (*a).to_owned()).collect(),
             post_logout_redirect_uris: Vec::new(),
+            backchannel_logout_uri: None,
         },
     };
     let (id, secret) = app.clients.create(&new, 0).await.unwrap();
