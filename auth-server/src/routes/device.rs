@@ -25,7 +25,7 @@ use crate::pages::authorization::{PageResponse, database_failure, error_page, un
 use crate::pages::device::{DeviceView, scope_lines};
 use crate::pages::page::{Page, View};
 use crate::store::clients::Client;
-use crate::store::device_codes::{self, PendingDevice, normalise_user_code};
+use crate::store::device_codes::{self, PendingDevice, normalise_user_code, shown_user_code};
 use crate::store::throttle::{Attempt, LoginThrottle, MAX_USERNAME_CHARS};
 use crate::store::users::{self, User};
 
@@ -265,7 +265,7 @@ impl Step<'_> {
             status,
             DeviceView::SignIn {
                 csrf: self.csrf.to_owned(),
-                user_code: self.found.code.clone(),
+                user_code: shown_user_code(&self.found.code),
                 client_name: self.found.client.metadata.name.clone(),
                 username: username.chars().take(MAX_USERNAME_CHARS).collect(),
                 error: error.map(str::to_owned),
@@ -286,7 +286,7 @@ impl Step<'_> {
             Status::Ok,
             DeviceView::Consent {
                 csrf: self.csrf.to_owned(),
-                user_code: self.found.code.clone(),
+                user_code: shown_user_code(&self.found.code),
                 client_name: self.found.client.metadata.name.clone(),
                 email: user.email.clone(),
                 scopes: scope_lines(&scope),

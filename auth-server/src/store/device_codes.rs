@@ -55,6 +55,17 @@ pub fn normalise_user_code(typed: &str) -> Option<String> {
         .then_some(code)
 }
 
+/// A stored user code as people read it off the device: `XXXX-XXXX`.
+pub fn shown_user_code(stored: &str) -> String {
+    match (
+        stored.get(..USER_CODE_LEN / 2),
+        stored.get(USER_CODE_LEN / 2..),
+    ) {
+        (Some(a), Some(b)) if !a.is_empty() && !b.is_empty() => format!("{a}-{b}"),
+        _ => stored.to_owned(),
+    }
+}
+
 /// A device authorization request, checked.
 pub struct NewDeviceCode<'a> {
     pub client_id: &'a str,
@@ -289,6 +300,8 @@ mod tests {
             assert_eq!(code.len(), 9);
             assert_eq!(code.as_bytes()[4], b'-');
             assert_eq!(normalise_user_code(&code), Some(code.replace('-', "")));
+            let stored = normalise_user_code(&code).unwrap_or_default();
+            assert_eq!(shown_user_code(&stored), code);
         }
     }
 

@@ -482,3 +482,275 @@ async fn sign_in_and_allow(
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+const DEVICE_GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
+
+/// The device grant (RFC 8628) as a person meets it, on a phone and on a
+/// desktop: the code page (a wrong code first, then the right one typed in
+/// lower case without its dash), sign-in, consent naming the device's
+/// client and its scopes, the done page; then the device's poll gets its
+/// tokens, once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn device_pages_fit_a_phone_and_a_desktop_and_connect_the_device() {
+    let Some(chromedriver) = chromedriver() else {
+        return;
+    };
+    let stack = spawn_stack().await;
+    let output = stack
+        .auth
+        .command()
+        .args([
+            "clients",
+            "create",
+            "--name",
+            "Living-room TV",
+            "--public",
+            "--grant",
+            "device_code",
+            "--scope",
+            "profile:read",
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let created: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let client_id = created["client_id"].as_str().unwrap().to_owned();
+
+    for (width, device) in [(390, "phone"), (1280, "desktop")] {
+        let user = stack.new_user().await;
+        let started = stack
+            .http
+            .post(stack.auth.service.url("/oauth/device_authorization"))
+            .form(&[("client_id", client_id.as_str()), ("scope", "profile:read")])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(started.status(), 200);
+        let started: serde_json::Value = started.json().await.unwrap();
+        let user_code = started["user_code"].as_str().unwrap().to_owned();
+        let device_code = started["device_code"].as_str().unwrap().to_owned();
+        let page = started["verification_uri"].as_str().unwrap().to_owned();
+        assert_eq!(page, format!("{}/oauth/device", stack.auth.issuer()));
+
+        let profile = tempfile::TempDir::new().unwrap();
+        let (_driver, browser) = start_browser(&chromedriver, profile.path(), (width, 900)).await;
+        let outcome =
+            connect_a_device(&browser, &page, &user_code, &user.email, device, width).await;
+        if let Err(error) = &outcome {
+            let _ = screenshot(&browser, &format!("device_{device}_failure")).await;
+            let _ = browser.close().await;
+            panic!("{device} ({width} px): {error}");
+        }
+        browser.close().await.unwrap();
+
+        let poll = || {
+            stack
+                .http
+                .post(stack.auth.service.url("/oauth/token"))
+                .form(&[
+                    ("grant_type", DEVICE_GRANT),
+                    ("device_code", device_code.as_str()),
+                    ("client_id", client_id.as_str()),
+                ])
+                .send()
+        };
+        let tokens = poll().await.unwrap();
+        assert_eq!(tokens.status(), 200, "{device}");
+        assert_eq!(
+            tokens.headers()["cache-control"],
+            "no-store",
+            "{device}: token answers are not cached"
+        );
+        let tokens: serde_json::Value = tokens.json().await.unwrap();
+        assert_eq!(tokens["token_type"], "Bearer");
+        assert_eq!(tokens["scope"], "profile:read");
+        let access_token = tokens["access_token"].as_str().unwrap();
+        let me = stack.get_profile_me(access_token).await;
+        assert_eq!(
+            me.status(),
+            200,
+            "{device}: the device's token reads the profile"
+        );
+        let me: serde_json::Value = me.json().await.unwrap();
+        assert_eq!(me["id"], user.id.as_str());
+
+        let again = poll().await.unwrap();
+        assert_eq!(again.status(), 400, "{device}: tokens are issued once");
+        let again: serde_json::Value = again.json().await.unwrap();
+        assert_eq!(again["error"], "invalid_grant");
+    }
+}
+
+async fn connect_a_device(
+    client: &Client,
+    page: &str,
+    user_code: &str,
+    email: &str,
+    device: &str,
+    width: u32,
+) -> Result<(), String> {
+    let step = |what: &'static str| move |e: fantoccini::error::CmdError| format!("{what}: {e}");
+    client
+        .goto(page)
+        .await
+        .map_err(step("open the device page"))?;
+    let code_field = client
+        .wait()
+        .at_most(WAIT)
+        .for_element(Locator::Id("user_code"))
+        .await
+        .map_err(step("find the code field"))?;
+    let layout = layout_of(client).await?;
+    if layout["clientWidth"].as_u64() != Some(u64::from(width)) {
+        return Err(format!("the viewport is not {width} px wide: {layout}"));
+    }
+    check_layout("code page", &layout)?;
+    if layout["input"] != layout["button"] {
+        return Err(format!("the button is not as wide as the field: {layout}"));
+    }
+    if layout["focused"] != "user_code" {
+        return Err(format!("the code field does not have the focus: {layout}"));
+    }
+    screenshot(client, &format!("device_code_{device}")).await?;
+
+    // A code from the alphabet that is not this one.
+    let wrong = if user_code.starts_with('B') {
+        "CCCC-CCCC"
+    } else {
+        "BBBB-BBBB"
+    };
+    code_field
+        .send_keys(wrong)
+        .await
+        .map_err(step("type a wrong code"))?;
+    code_field
+        .send_keys("\u{e007}")
+        .await
+        .map_err(step("press Enter"))?;
+    let alert = client
+        .wait()
+        .at_most(WAIT)
+        .for_element(Locator::Css("[role=alert]"))
+        .await
+        .map_err(step("see the error"))?
+        .text()
+        .await
+        .map_err(step("read the error"))?;
+    if alert.trim().is_empty() {
+        return Err("the wrong code's error says nothing".into());
+    }
+    check_layout("code page with an error", &layout_of(client).await?)?;
+    screenshot(client, &format!("device_code_error_{device}")).await?;
+
+    // As a person types it off a TV: lower case, no dash.
+    let typed = user_code.replace('-', "").to_lowercase();
+    let code_field = client
+        .find(Locator::Id("user_code"))
+        .await
+        .map_err(step("find the code field again"))?;
+    code_field
+        .clear()
+        .await
+        .map_err(step("clear the code field"))?;
+    code_field
+        .send_keys(&typed)
+        .await
+        .map_err(step("type the code"))?;
+    code_field
+        .send_keys("\u{e007}")
+        .await
+        .map_err(step("press Enter"))?;
+
+    let username = client
+        .wait()
+        .at_most(WAIT)
+        .for_element(Locator::Id("username"))
+        .await
+        .map_err(step("see the sign-in page"))?;
+    let lead = client
+        .find(Locator::Css("p.lead"))
+        .await
+        .map_err(step("find the sign-in page's lead"))?
+        .text()
+        .await
+        .map_err(step("read the lead"))?;
+    if !lead.contains("Living-room TV") {
+        return Err(format!(
+            "the sign-in page does not name the device: {lead:?}"
+        ));
+    }
+    check_layout("device sign-in page", &layout_of(client).await?)?;
+    screenshot(client, &format!("device_sign_in_{device}")).await?;
+    username
+        .send_keys(email)
+        .await
+        .map_err(step("type the email"))?;
+    let password = client
+        .find(Locator::Id("password"))
+        .await
+        .map_err(step("find the password field"))?;
+    password
+        .send_keys(e2e::PASSWORD)
+        .await
+        .map_err(step("type the password"))?;
+    password
+        .send_keys("\u{e007}")
+        .await
+        .map_err(step("press Enter"))?;
+
+    let allow = client
+        .wait()
+        .at_most(WAIT)
+        .for_element(Locator::Css("button[value=approve]"))
+        .await
+        .map_err(step("see the consent page"))?;
+    check_layout("device consent page", &layout_of(client).await?)?;
+    let scopes = client
+        .find(Locator::Css("ul.scopes"))
+        .await
+        .map_err(step("find the scopes"))?
+        .text()
+        .await
+        .map_err(step("read the scopes"))?;
+    if !scopes.contains("Read your profile") {
+        return Err(format!("the scopes are not said in words: {scopes:?}"));
+    }
+    let who = client
+        .find(Locator::Css("p.who"))
+        .await
+        .map_err(step("find who is signed in"))?
+        .text()
+        .await
+        .map_err(step("read who is signed in"))?;
+    if !who.contains(email) || !who.contains(user_code) {
+        return Err(format!(
+            "the consent page does not show {email} and {user_code}: {who:?}"
+        ));
+    }
+    screenshot(client, &format!("device_consent_{device}")).await?;
+    allow.click().await.map_err(step("press Allow"))?;
+
+    // The form posts and a new page replaces this one: the heading is read
+    // afresh until it is the done page's.
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        let text = match client.find(Locator::Css("h1")).await {
+            Ok(heading) => heading.text().await.unwrap_or_default(),
+            Err(_) => String::new(),
+        };
+        if text == "Device connected" {
+            break;
+        }
+        if std::time::Instant::now() > deadline {
+            return Err(format!("no done page; the heading says {text:?}"));
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    check_layout("device done page", &layout_of(client).await?)?;
+    screenshot(client, &format!("device_done_{device}")).await
+}
