@@ -27,6 +27,8 @@ pub enum ProfileError {
     TooLarge,
     #[error("database: {0}")]
     Database(#[from] sqlx::Error),
+    #[error("encoding the answer: {0}")]
+    Encoding(#[from] serde_json::Error),
 }
 
 impl From<AccessError> for ProfileError {
@@ -66,6 +68,10 @@ impl<'r> Responder<'r, 'static> for ProfileError {
             }
             ProfileError::Database(error) => {
                 tracing::error!(%error, "database error");
+                Problem::new(500, "An internal error occurred.")
+            }
+            ProfileError::Encoding(error) => {
+                tracing::error!(%error, "encoding a profile failed");
                 Problem::new(500, "An internal error occurred.")
             }
         };

@@ -7,6 +7,8 @@
 //! Who may read is decided from the token alone, before the database is
 //! asked, so a caller without the scope cannot learn whether an id exists.
 
+use std::io::Cursor;
+use std::sync::Arc;
 use std::time::Duration;
 
 use rocket::data::{Data, ToByteUnit};
@@ -14,8 +16,8 @@ use rocket::fairing::AdHoc;
 use rocket::http::Status;
 use rocket::http::{ContentType, Header};
 use rocket::request::{FromRequest, Outcome, Request};
-use rocket::serde::json::Json;
-use rocket::{Responder, get, patch, routes};
+use rocket::response::{self, Responder, Response};
+use rocket::{get, patch, routes};
 use serde::Serialize;
 use serde_json::{Map, Value};
 use shared::access::Authenticated;
@@ -42,7 +44,7 @@ pub fn stage() -> AdHoc {
         rocket
             .manage(ProfileCache::new(
                 Duration::from_millis(ttl),
-                ProfileBody::weight,
+                Profile::weight,
             ))
             .mount("/", routes![me, update_me])
             .mount("/profile", routes![profile])
@@ -77,19 +79,57 @@ impl ProfileBody {
     }
 }
 
-/// A profile answer: JSON that no cache may keep.
-#[derive(Responder)]
-pub struct ProfileResponse {
-    body: Json<ProfileBody>,
-    cache_control: Header<'static>,
+/// A profile as read from the database, with its answer's JSON written
+/// once: the profile cache hands out both by reference count, so a cached
+/// `GET` copies and serializes nothing.
+#[derive(Debug, Clone)]
+pub struct Profile(Arc<ReadProfile>);
+
+#[derive(Debug)]
+struct ReadProfile {
+    body: ProfileBody,
+    json: Vec<u8>,
 }
 
-impl From<ProfileBody> for ProfileResponse {
-    fn from(body: ProfileBody) -> ProfileResponse {
-        ProfileResponse {
-            body: Json(body),
-            cache_control: Header::new("Cache-Control", "no-store"),
-        }
+impl Profile {
+    fn new(body: ProfileBody) -> Result<Profile, ProfileError> {
+        let json = serde_json::to_vec(&body)?;
+        Ok(Profile(Arc::new(ReadProfile { body, json })))
+    }
+
+    fn body(&self) -> &ProfileBody {
+        &self.0.body
+    }
+
+    /// The bytes it holds, for the profile cache's bound.
+    fn weight(&self) -> usize {
+        self.0.body.weight() + self.0.json.len()
+    }
+}
+
+impl AsRef<[u8]> for Profile {
+    fn as_ref(&self) -> &[u8] {
+        &self.0.json
+    }
+}
+
+/// A profile answer: JSON that no cache may keep.
+pub struct ProfileResponse(Profile);
+
+impl From<Profile> for ProfileResponse {
+    fn from(profile: Profile) -> ProfileResponse {
+        ProfileResponse(profile)
+    }
+}
+
+impl<'r> Responder<'r, 'static> for ProfileResponse {
+    fn respond_to(self, _: &'r Request<'_>) -> response::Result<'static> {
+        let length = self.0.as_ref().len();
+        Response::build()
+            .header(ContentType::JSON)
+            .header(Header::new("Cache-Control", "no-store"))
+            .sized_body(length, Cursor::new(self.0))
+            .ok()
     }
 }
 
@@ -137,7 +177,7 @@ async fn read_profile(
     auth: &Authenticated,
     store: &Store<'_>,
 ) -> Result<ProfileResponse, ProfileError> {
-    if id == auth.sub {
+    if id == auth.sub() {
         auth.require_any(Scope::ProfileRead, &[Scope::ProfilesRead])?;
         return Ok(own_profile(store, auth).await?.into());
     }
@@ -182,13 +222,13 @@ pub async fn update_me(
     .bind(changes.name)
     .bind(changes.bio)
     .bind(now)
-    .bind(auth.sub.as_str())
+    .bind(auth.sub())
     .execute(store.pool)
     .await?;
     // Committed: this process's next read must see it.
-    store.cache.changed(&auth.sub);
+    store.cache.changed(auth.sub());
     store
-        .find(&auth.sub)
+        .find(auth.sub())
         .await?
         .map(ProfileResponse::from)
         .ok_or(ProfileError::NotFound(
@@ -309,7 +349,7 @@ fn field_error(field: &str, message: &str) -> FieldError {
 }
 
 /// The caller's own profile, created from the token's claims when missing.
-async fn own_profile(store: &Store<'_>, auth: &Authenticated) -> Result<ProfileBody, ProfileError> {
+async fn own_profile(store: &Store<'_>, auth: &Authenticated) -> Result<Profile, ProfileError> {
     sync_own(store, auth).await?.ok_or(ProfileError::NotFound(
         "No profile exists for this token's subject.",
     ))
@@ -321,12 +361,12 @@ async fn own_profile(store: &Store<'_>, auth: &Authenticated) -> Result<ProfileB
 async fn sync_own(
     store: &Store<'_>,
     auth: &Authenticated,
-) -> Result<Option<ProfileBody>, ProfileError> {
+) -> Result<Option<Profile>, ProfileError> {
     let (claims, now) = (ClaimedFields::of(auth), store.now);
     // Read first: once the profile is complete a GET never writes (no
     // upsert), which keeps SQLite's single writer out of the read path.
-    if let Some(profile) = store.find(&auth.sub).await? {
-        if !claims.fills_a_gap_in(&profile) {
+    if let Some(profile) = store.find(auth.sub()).await? {
+        if !claims.fills_a_gap_in(profile.body()) {
             return Ok(Some(profile));
         }
         fill_in(store, auth, &claims, now).await?;
@@ -335,13 +375,13 @@ async fn sync_own(
     } else {
         create_from_claims(store.pool, auth, &claims, now).await?;
     }
-    store.find(&auth.sub).await
+    store.find(auth.sub()).await
 }
 
 /// A client's own token (client credentials): `sub` is the client id. It
 /// names no user, so it has no profile.
 fn is_client_token(auth: &Authenticated) -> bool {
-    auth.sub == auth.claims.client_id
+    auth.sub() == auth.claims.client_id
 }
 
 /// The profile fields a token's claims carry. A token has them only when
@@ -388,7 +428,7 @@ async fn create_from_claims(
         "insert into profiles (id, email, name, bio, created_at, updated_at) \
          values ($1, $2, $3, '', $4, $5) on conflict (id) do nothing",
     )
-    .bind(auth.sub.as_str())
+    .bind(auth.sub())
     .bind(claims.email)
     .bind(claims.name)
     .bind(now)
@@ -413,11 +453,11 @@ async fn fill_in(
     .bind(claims.email)
     .bind(claims.name)
     .bind(now)
-    .bind(auth.sub.as_str())
+    .bind(auth.sub())
     .execute(store.pool)
     .await?;
     // Committed: this process's next read must see it.
-    store.cache.changed(&auth.sub);
+    store.cache.changed(auth.sub());
     Ok(())
 }
 
@@ -425,7 +465,7 @@ async fn fill_in(
 /// database, at the time the request arrived.
 pub struct Store<'r> {
     pool: &'r AnyPool,
-    cache: &'r ProfileCache<ProfileBody>,
+    cache: &'r ProfileCache<Profile>,
     now: i64,
 }
 
@@ -438,7 +478,7 @@ impl<'r> FromRequest<'r> for Store<'r> {
         let state = (|| {
             Some(Store {
                 pool: &rocket.state::<Db>()?.0,
-                cache: rocket.state::<ProfileCache<ProfileBody>>()?,
+                cache: rocket.state::<ProfileCache<Profile>>()?,
                 now: rocket.state::<AppClock>()?.now(),
             })
         })();
@@ -450,16 +490,17 @@ impl<'r> FromRequest<'r> for Store<'r> {
 }
 
 impl Store<'_> {
-    async fn find(&self, id: &str) -> Result<Option<ProfileBody>, ProfileError> {
+    async fn find(&self, id: &str) -> Result<Option<Profile>, ProfileError> {
         if let Some(profile) = self.cache.get(id) {
             return Ok(Some(profile));
         }
         let generation = self.cache.generation();
-        let profile = find(self.pool, id).await?;
-        if let Some(profile) = &profile {
-            self.cache.insert(generation, &profile.id, profile);
-        }
-        Ok(profile)
+        let Some(body) = find(self.pool, id).await? else {
+            return Ok(None);
+        };
+        let profile = Profile::new(body)?;
+        self.cache.insert(generation, id, &profile);
+        Ok(Some(profile))
     }
 }
 

@@ -215,7 +215,13 @@ impl Verifier {
     /// Verifies `token` at time `now` (Unix seconds, from a
     /// [`Clock`](crate::clock::Clock)). May wait for one shared JWKS refetch
     /// when the token names a key we have not seen.
-    pub async fn verify(&self, token: &str, now: i64) -> Result<VerifiedToken, TokenRejection> {
+    /// The answer is shared with the token cache: a remembered token costs
+    /// no copy of its claims.
+    pub async fn verify(
+        &self,
+        token: &str,
+        now: i64,
+    ) -> Result<Arc<VerifiedToken>, TokenRejection> {
         let result = self.verify_inner(token, now).await;
         match &result {
             Ok(_) => {
@@ -231,12 +237,16 @@ impl Verifier {
         result
     }
 
-    async fn verify_inner(&self, token: &str, now: i64) -> Result<VerifiedToken, TokenRejection> {
+    async fn verify_inner(
+        &self,
+        token: &str,
+        now: i64,
+    ) -> Result<Arc<VerifiedToken>, TokenRejection> {
         #[cfg(feature = "token-cache")]
         if let Some(cache) = &self.cache {
             return self.verify_cached(cache, token, now).await;
         }
-        self.verify_fully(token, now).await
+        self.verify_fully(token, now).await.map(Arc::new)
     }
 
     /// A remembered answer when there is one that still holds; else every
@@ -247,7 +257,7 @@ impl Verifier {
         cache: &TokenCache,
         token: &str,
         now: i64,
-    ) -> Result<VerifiedToken, TokenRejection> {
+    ) -> Result<Arc<VerifiedToken>, TokenRejection> {
         // Refused unread, as by the full check, and before any hashing.
         if token.len() > MAX_TOKEN_BYTES {
             return Err(TokenRejection::TooLong);
@@ -260,12 +270,12 @@ impl Verifier {
             if now < verified.claims.exp && self.keys.serves(&verified.kid) {
                 metrics::counter!("token_cache_total", "outcome" => "hit").increment(1);
                 self.rules.check(&verified.claims, Some(now))?;
-                return Ok(verified.clone());
+                return Ok(Arc::clone(verified));
             }
             cache.remove(&key);
         }
         metrics::counter!("token_cache_total", "outcome" => "miss").increment(1);
-        let verified = self.verify_fully(token, now).await?;
+        let verified = Arc::new(self.verify_fully(token, now).await?);
         cache.insert(key, &verified, now);
         // The key may have left the set while we verified, after the JWKS
         // cache swept our entries: then this one must not stay either.

@@ -57,14 +57,14 @@ fn app(auth: Arc<Authenticator>, delegation: Arc<Delegation>) -> Router {
 
 async fn whoami(Extension(caller): Extension<Authenticated>) -> Json<Value> {
     Json(json!({
-        "sub": caller.sub,
+        "sub": caller.sub(),
         "scope": caller.claims.scope,
         "client_id": caller.claims.client_id,
     }))
 }
 
 async fn reports(Extension(caller): Extension<Authenticated>) -> Json<Value> {
-    Json(json!({"requested_by": caller.sub, "reports": []}))
+    Json(json!({"requested_by": caller.sub(), "reports": []}))
 }
 
 async fn health() -> Json<Value> {

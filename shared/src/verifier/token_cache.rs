@@ -44,7 +44,7 @@ pub(crate) fn key_of(token: &str) -> TokenKey {
 
 #[derive(Debug)]
 pub(crate) struct Entry {
-    pub(crate) verified: VerifiedToken,
+    pub(crate) verified: Arc<VerifiedToken>,
     /// From the moment of insertion to `exp`, on the verifier's clock.
     lifetime: Duration,
 }
@@ -91,7 +91,7 @@ impl TokenCache {
 
     /// Remembers a token verified at `now` until its `exp`; a token already
     /// at or past `exp` (accepted only within the leeway) is not cached.
-    pub(crate) fn insert(&self, key: TokenKey, verified: &VerifiedToken, now: i64) {
+    pub(crate) fn insert(&self, key: TokenKey, verified: &Arc<VerifiedToken>, now: i64) {
         let Some(left) = verified
             .claims
             .exp
@@ -102,7 +102,7 @@ impl TokenCache {
             return;
         };
         let entry = Entry {
-            verified: verified.clone(),
+            verified: Arc::clone(verified),
             lifetime: Duration::from_secs(left),
         };
         self.entries.insert(key, Arc::new(entry));
@@ -142,8 +142,13 @@ impl TokenCache {
     /// real tokens would take minutes.
     #[cfg(test)]
     pub(crate) fn insert_entry(&self, key: TokenKey, verified: VerifiedToken, lifetime: Duration) {
-        self.entries
-            .insert(key, Arc::new(Entry { verified, lifetime }));
+        self.entries.insert(
+            key,
+            Arc::new(Entry {
+                verified: Arc::new(verified),
+                lifetime,
+            }),
+        );
     }
 }
 
@@ -184,7 +189,8 @@ fn weight(entry: &Entry, floor: u32) -> u32 {
             .sum::<usize>();
     let bytes = std::mem::size_of::<TokenKey>()
         + std::mem::size_of::<Entry>()
-        + 2 * std::mem::size_of::<usize>() // Arc counts
+        + std::mem::size_of::<VerifiedToken>()
+        + 4 * std::mem::size_of::<usize>() // two Arcs' counts
         + strings
         + MOKA_OVERHEAD;
     u32::try_from(bytes).unwrap_or(u32::MAX).max(floor)
@@ -270,7 +276,7 @@ mod tests {
     #[test]
     fn an_entry_weighs_at_least_what_its_claims_hold() {
         let entry = Entry {
-            verified: verified(7),
+            verified: Arc::new(verified(7)),
             lifetime: Duration::from_secs(1),
         };
         let claims = &entry.verified.claims;
@@ -297,7 +303,7 @@ mod tests {
     #[test]
     fn tokens_at_or_past_exp_are_not_cached() {
         let cache = TokenCache::new(TokenCacheConfig::default()).unwrap();
-        let token = verified(1);
+        let token = Arc::new(verified(1));
         let exp = token.claims.exp;
         cache.insert(key(1), &token, exp);
         cache.insert(key(2), &token, exp + 30);

@@ -52,7 +52,7 @@ impl Service<Request<String>> for Echo {
 
     fn call(&mut self, request: Request<String>) -> Self::Future {
         let body = match request.extensions().get::<Authenticated>() {
-            Some(caller) => format!("sub={}", caller.sub),
+            Some(caller) => format!("sub={}", caller.sub()),
             None => "nobody".to_owned(),
         };
         ready(Ok(Response::new(body)))
@@ -102,13 +102,13 @@ async fn through_layer(
 
 #[rocket::get("/me")]
 fn me(caller: Authenticated) -> String {
-    format!("sub={}", caller.sub)
+    format!("sub={}", caller.sub())
 }
 
 #[rocket::get("/reports")]
 fn reports(caller: Authenticated) -> Result<String, AccessError> {
     caller.require(Scope::ProfilesRead)?;
-    Ok(format!("sub={}", caller.sub))
+    Ok(format!("sub={}", caller.sub()))
 }
 
 async fn rocket_client(verifier: Arc<Verifier>) -> Client {
@@ -212,11 +212,12 @@ async fn a_required_scope_is_checked_on_the_caller_an_outer_layer_proved() {
     let proven = |scope: &str| {
         let mut claims: shared::AccessTokenClaims = serde_json::from_value(claims()).unwrap();
         claims.scope = scope.to_owned();
-        Authenticated {
-            sub: "someone".into(),
+        claims.sub = "someone".to_owned();
+        Authenticated::from(shared::verifier::VerifiedToken {
+            kid: "kid".into(),
             scopes: ScopeSet::parse(scope),
             claims,
-        }
+        })
     };
     let reused = through_layer(&reports, &[], Some(proven("profiles:read"))).await;
     assert_eq!((reused.status, reused.body.as_str()), (200, "sub=someone"));

@@ -145,7 +145,10 @@ async fn a_new_kid_is_trusted_after_one_shared_refetch() {
         ));
     }
     for task in tasks {
-        assert_eq!(task.await.unwrap().map(|v| v.kid).ok(), Some(new.kid()));
+        assert_eq!(
+            task.await.unwrap().map(|v| v.kid.clone()).ok(),
+            Some(new.kid())
+        );
     }
     assert_eq!(issuer.jwks_hits(), 2, "20 waiters shared one refetch");
 }

@@ -19,7 +19,9 @@ fn verifier() -> Verifier {
     Verifier::new(VerifierConfig::new(ISSUER, AUDIENCE), keys)
 }
 
-async fn check(token: &str) -> Result<shared::verifier::VerifiedToken, TokenRejection> {
+async fn check(
+    token: &str,
+) -> Result<std::sync::Arc<shared::verifier::VerifiedToken>, TokenRejection> {
     verifier().verify(token, NOW).await
 }
 
@@ -400,7 +402,10 @@ async fn cnf_is_read_as_a_dpop_binding_and_any_other_confirmation_is_refused() {
     let bound = check(&ISSUER_KEY.sign(&with("cnf", json!({"jkt": "abc"}))))
         .await
         .unwrap();
-    assert_eq!(bound.claims.cnf.map(|cnf| cnf.jkt).as_deref(), Some("abc"));
+    assert_eq!(
+        bound.claims.cnf.as_ref().map(|cnf| cnf.jkt.as_str()),
+        Some("abc")
+    );
     for cnf in [
         json!("abc"),
         json!({}),
