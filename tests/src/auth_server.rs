@@ -109,6 +109,25 @@ impl AuthServer {
         );
     }
 
+    /// `auth-server clients create ARGS… --json` with the server's own
+    /// settings: the client as the command prints it (`client_id`, and
+    /// `client_secret` for a confidential one).
+    pub fn create_client(&self, args: &[&str]) -> serde_json::Value {
+        let output = self
+            .command()
+            .args(["clients", "create"])
+            .args(args)
+            .arg("--json")
+            .output()
+            .expect("run auth-server clients create");
+        assert!(
+            output.status.success(),
+            "clients create {args:?} failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        serde_json::from_slice(&output.stdout).expect("clients create --json prints JSON")
+    }
+
     /// The key files given to the issuer to import (PKCS#8 PEM), newest
     /// last; the issuer keeps its keys in its database.
     pub fn key_files(&self) -> Vec<PathBuf> {

@@ -13,6 +13,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use fantoccini::elements::Element;
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::json;
 
@@ -328,6 +329,82 @@ async fn sign_in_pages_fit_a_phone_and_a_desktop() {
     }
 }
 
+/// The element `css` finds once the page shows it (within [`WAIT`]).
+async fn wait_for(client: &Client, css: &str, what: &str) -> Result<Element, String> {
+    client
+        .wait()
+        .at_most(WAIT)
+        .for_element(Locator::Css(css))
+        .await
+        .map_err(|e| format!("{what}: {e}"))
+}
+
+/// The text of what `css` finds, once the page shows it.
+async fn text_of(client: &Client, css: &str, what: &str) -> Result<String, String> {
+    wait_for(client, css, what)
+        .await?
+        .text()
+        .await
+        .map_err(|e| format!("{what}: {e}"))
+}
+
+/// Types `keys` into `field` (`\u{e007}` is Enter, `\u{e004}` Tab).
+async fn type_keys(field: &Element, keys: &str, what: &str) -> Result<(), String> {
+    field
+        .send_keys(keys)
+        .await
+        .map_err(|e| format!("{what}: {e}"))
+}
+
+/// The first page of a flow, as it opens: `width` wide, laid out (no
+/// sideways overflow, the stylesheet, labels), its button as wide as its
+/// fields and the focus on `focused`; then its screenshot `name`.
+async fn check_first_page(
+    client: &Client,
+    what: &str,
+    width: u32,
+    focused: &str,
+    name: &str,
+) -> Result<(), String> {
+    let layout = layout_of(client).await?;
+    if layout["clientWidth"].as_u64() != Some(u64::from(width)) {
+        return Err(format!("the viewport is not {width} px wide: {layout}"));
+    }
+    check_layout(what, &layout)?;
+    if layout["input"] != layout["button"] {
+        return Err(format!(
+            "{what}: the button is not as wide as the fields: {layout}"
+        ));
+    }
+    if layout["focused"] != focused {
+        return Err(format!(
+            "{what}: {focused} does not have the focus: {layout}"
+        ));
+    }
+    screenshot(client, name).await
+}
+
+/// Waits until the page's heading says `heading`: a posted form is
+/// replaced by a new page, so the heading is read afresh each time.
+async fn wait_for_heading(client: &Client, heading: &str) -> Result<(), String> {
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        let text = match client.find(Locator::Css("h1")).await {
+            Ok(found) => found.text().await.unwrap_or_default(),
+            Err(_) => String::new(),
+        };
+        if text == heading {
+            return Ok(());
+        }
+        if std::time::Instant::now() > deadline {
+            return Err(format!(
+                "no page headed {heading:?}; the heading says {text:?}"
+            ));
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 async fn sign_in_and_allow(
     client: &Client,
     stack: &e2e::Stack,
@@ -338,7 +415,6 @@ async fn sign_in_and_allow(
 ) -> Result<(), String> {
     use base64::Engine;
     use sha2::Digest;
-    let step = |what: &'static str| move |e: fantoccini::error::CmdError| format!("{what}: {e}");
     let challenge = base64::engine::general_purpose::URL_SAFE_NO_PAD
         .encode(sha2::Sha256::digest(crate::authorization_code::VERIFIER));
     let mut url = url::Url::parse(&stack.auth.service.url("/oauth/authorize")).unwrap();
@@ -353,118 +429,75 @@ async fn sign_in_and_allow(
     client
         .goto(url.as_str())
         .await
-        .map_err(step("open the sign-in page"))?;
-    let username = client
-        .wait()
-        .at_most(WAIT)
-        .for_element(Locator::Id("username"))
-        .await
-        .map_err(step("find the email field"))?;
-
-    let layout = layout_of(client).await?;
-    if layout["clientWidth"].as_u64() != Some(u64::from(width)) {
-        return Err(format!("the viewport is not {width} px wide: {layout}"));
-    }
-    check_layout("sign-in page", &layout)?;
-    if layout["input"] != layout["button"] {
-        return Err(format!("the button is not as wide as the fields: {layout}"));
-    }
-    if layout["focused"] != "username" {
-        return Err(format!("the email field does not have the focus: {layout}"));
-    }
-    screenshot(client, &format!("sign_in_{device}")).await?;
+        .map_err(|e| format!("open the sign-in page: {e}"))?;
+    let username = wait_for(client, "#username", "find the email field").await?;
+    check_first_page(
+        client,
+        "sign-in page",
+        width,
+        "username",
+        &format!("sign_in_{device}"),
+    )
+    .await?;
 
     // Keyboard order: email, password, then the button.
-    username
-        .send_keys(email)
-        .await
-        .map_err(step("type the email"))?;
-    username
-        .send_keys("\u{e004}")
-        .await
-        .map_err(step("tab to the password"))?;
+    type_keys(&username, email, "type the email").await?;
+    type_keys(&username, "\u{e004}", "tab to the password").await?;
     if layout_of(client).await?["focused"] != "password" {
         return Err("Tab from the email does not reach the password".into());
     }
-    let password = client
-        .find(Locator::Id("password"))
-        .await
-        .map_err(step("find the password field"))?;
-    password
-        .send_keys("not-the-password-at-all")
-        .await
-        .map_err(step("type a wrong password"))?;
-    client
-        .find(Locator::Css("button[type=submit]"))
-        .await
-        .map_err(step("find Sign in"))?
+    let password = wait_for(client, "#password", "find the password field").await?;
+    type_keys(
+        &password,
+        "not-the-password-at-all",
+        "type a wrong password",
+    )
+    .await?;
+    wait_for(client, "button[type=submit]", "find Sign in")
+        .await?
         .click()
         .await
-        .map_err(step("press Sign in"))?;
+        .map_err(|e| format!("press Sign in: {e}"))?;
 
     // The mistake is shown inline, announced, and the email is kept.
-    let alert = client
-        .wait()
-        .at_most(WAIT)
-        .for_element(Locator::Css("[role=alert]"))
-        .await
-        .map_err(step("see the error"))?
-        .text()
-        .await
-        .map_err(step("read the error"))?;
+    let alert = text_of(client, "[role=alert]", "see the error").await?;
     if !alert.contains("incorrect") {
         return Err(format!("unexpected error text: {alert:?}"));
     }
-    let kept = client
-        .find(Locator::Id("username"))
-        .await
-        .map_err(step("find the email again"))?
+    let kept = wait_for(client, "#username", "find the email again")
+        .await?
         .prop("value")
         .await
-        .map_err(step("read the email"))?;
+        .map_err(|e| format!("read the email: {e}"))?;
     if kept.as_deref() != Some(email) {
         return Err(format!("the email was not kept: {kept:?}"));
     }
     check_layout("sign-in page with an error", &layout_of(client).await?)?;
     screenshot(client, &format!("sign_in_error_{device}")).await?;
 
-    let password = client
-        .find(Locator::Id("password"))
-        .await
-        .map_err(step("find the password again"))?;
-    password
-        .send_keys(e2e::PASSWORD)
-        .await
-        .map_err(step("type the password"))?;
-    password
-        .send_keys("\u{e007}")
-        .await
-        .map_err(step("press Enter"))?;
+    let password = wait_for(client, "#password", "find the password again").await?;
+    type_keys(&password, e2e::PASSWORD, "type the password").await?;
+    type_keys(&password, "\u{e007}", "press Enter").await?;
 
-    let allow = client
-        .wait()
-        .at_most(WAIT)
-        .for_element(Locator::Css("button[value=allow]"))
-        .await
-        .map_err(step("see the consent page"))?;
+    let allow = wait_for(client, "button[value=allow]", "see the consent page").await?;
     check_layout("consent page", &layout_of(client).await?)?;
-    let scopes = client
-        .find(Locator::Css("ul.scopes"))
-        .await
-        .map_err(step("find the scopes"))?
-        .text()
-        .await
-        .map_err(step("read the scopes"))?;
+    let scopes = text_of(client, "ul.scopes", "read the scopes").await?;
     if !scopes.contains("Read your profile") || !scopes.contains("Change your name and bio") {
         return Err(format!("the scopes are not said in words: {scopes:?}"));
     }
     screenshot(client, &format!("consent_{device}")).await?;
-    allow.click().await.map_err(step("press Allow"))?;
+    allow
+        .click()
+        .await
+        .map_err(|e| format!("press Allow: {e}"))?;
 
     // Back at the app's redirect URI, with a code: the CSP let the form go.
     let deadline = std::time::Instant::now() + WAIT;
     loop {
-        let current = client.current_url().await.map_err(step("read the URL"))?;
+        let current = client
+            .current_url()
+            .await
+            .map_err(|e| format!("read the URL: {e}"))?;
         if current
             .as_str()
             .starts_with(crate::authorization_code::REDIRECT_URI)
@@ -496,29 +529,15 @@ async fn device_pages_fit_a_phone_and_a_desktop_and_connect_the_device() {
         return;
     };
     let stack = spawn_stack().await;
-    let output = stack
-        .auth
-        .command()
-        .args([
-            "clients",
-            "create",
-            "--name",
-            "Living-room TV",
-            "--public",
-            "--grant",
-            "device_code",
-            "--scope",
-            "profile:read",
-            "--json",
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let created: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let created = stack.auth.create_client(&[
+        "--name",
+        "Living-room TV",
+        "--public",
+        "--grant",
+        "device_code",
+        "--scope",
+        "profile:read",
+    ]);
     let client_id = created["client_id"].as_str().unwrap().to_owned();
 
     for (width, device) in [(390, "phone"), (1280, "desktop")] {
@@ -594,29 +613,19 @@ async fn connect_a_device(
     device: &str,
     width: u32,
 ) -> Result<(), String> {
-    let step = |what: &'static str| move |e: fantoccini::error::CmdError| format!("{what}: {e}");
     client
         .goto(page)
         .await
-        .map_err(step("open the device page"))?;
-    let code_field = client
-        .wait()
-        .at_most(WAIT)
-        .for_element(Locator::Id("user_code"))
-        .await
-        .map_err(step("find the code field"))?;
-    let layout = layout_of(client).await?;
-    if layout["clientWidth"].as_u64() != Some(u64::from(width)) {
-        return Err(format!("the viewport is not {width} px wide: {layout}"));
-    }
-    check_layout("code page", &layout)?;
-    if layout["input"] != layout["button"] {
-        return Err(format!("the button is not as wide as the field: {layout}"));
-    }
-    if layout["focused"] != "user_code" {
-        return Err(format!("the code field does not have the focus: {layout}"));
-    }
-    screenshot(client, &format!("device_code_{device}")).await?;
+        .map_err(|e| format!("open the device page: {e}"))?;
+    let code_field = wait_for(client, "#user_code", "find the code field").await?;
+    check_first_page(
+        client,
+        "code page",
+        width,
+        "user_code",
+        &format!("device_code_{device}"),
+    )
+    .await?;
 
     // A code from the alphabet that is not this one.
     let wrong = if user_code.starts_with('B') {
@@ -624,61 +633,27 @@ async fn connect_a_device(
     } else {
         "BBBB-BBBB"
     };
-    code_field
-        .send_keys(wrong)
-        .await
-        .map_err(step("type a wrong code"))?;
-    code_field
-        .send_keys("\u{e007}")
-        .await
-        .map_err(step("press Enter"))?;
-    let alert = client
-        .wait()
-        .at_most(WAIT)
-        .for_element(Locator::Css("[role=alert]"))
-        .await
-        .map_err(step("see the error"))?
-        .text()
-        .await
-        .map_err(step("read the error"))?;
-    if alert.trim().is_empty() {
-        return Err("the wrong code's error says nothing".into());
+    type_keys(&code_field, wrong, "type a wrong code").await?;
+    type_keys(&code_field, "\u{e007}", "press Enter").await?;
+    let alert = text_of(client, "[role=alert]", "see the error").await?;
+    if !alert.contains("not valid") {
+        return Err(format!("unexpected error text: {alert:?}"));
     }
     check_layout("code page with an error", &layout_of(client).await?)?;
     screenshot(client, &format!("device_code_error_{device}")).await?;
 
     // As a person types it off a TV: lower case, no dash.
-    let typed = user_code.replace('-', "").to_lowercase();
-    let code_field = client
-        .find(Locator::Id("user_code"))
-        .await
-        .map_err(step("find the code field again"))?;
+    let code_field = wait_for(client, "#user_code", "find the code field again").await?;
     code_field
         .clear()
         .await
-        .map_err(step("clear the code field"))?;
-    code_field
-        .send_keys(&typed)
-        .await
-        .map_err(step("type the code"))?;
-    code_field
-        .send_keys("\u{e007}")
-        .await
-        .map_err(step("press Enter"))?;
+        .map_err(|e| format!("clear the code field: {e}"))?;
+    let typed = user_code.replace('-', "").to_lowercase();
+    type_keys(&code_field, &typed, "type the code").await?;
+    type_keys(&code_field, "\u{e007}", "press Enter").await?;
 
-    let username = client
-        .wait()
-        .at_most(WAIT)
-        .for_element(Locator::Id("username"))
-        .await
-        .map_err(step("see the sign-in page"))?;
-    let lead = client
-        .find(Locator::Css("p.lead"))
-        .await
-        .map_err(step("find the sign-in page's lead"))?
-        .text()
-        .await
-        .map_err(step("read the lead"))?;
+    let username = wait_for(client, "#username", "see the sign-in page").await?;
+    let lead = text_of(client, "p.lead", "read the sign-in page's lead").await?;
     if !lead.contains("Living-room TV") {
         return Err(format!(
             "the sign-in page does not name the device: {lead:?}"
@@ -686,71 +661,31 @@ async fn connect_a_device(
     }
     check_layout("device sign-in page", &layout_of(client).await?)?;
     screenshot(client, &format!("device_sign_in_{device}")).await?;
-    username
-        .send_keys(email)
-        .await
-        .map_err(step("type the email"))?;
-    let password = client
-        .find(Locator::Id("password"))
-        .await
-        .map_err(step("find the password field"))?;
-    password
-        .send_keys(e2e::PASSWORD)
-        .await
-        .map_err(step("type the password"))?;
-    password
-        .send_keys("\u{e007}")
-        .await
-        .map_err(step("press Enter"))?;
+    type_keys(&username, email, "type the email").await?;
+    let password = wait_for(client, "#password", "find the password field").await?;
+    type_keys(&password, e2e::PASSWORD, "type the password").await?;
+    type_keys(&password, "\u{e007}", "press Enter").await?;
 
-    let allow = client
-        .wait()
-        .at_most(WAIT)
-        .for_element(Locator::Css("button[value=approve]"))
-        .await
-        .map_err(step("see the consent page"))?;
+    let allow = wait_for(client, "button[value=approve]", "see the consent page").await?;
     check_layout("device consent page", &layout_of(client).await?)?;
-    let scopes = client
-        .find(Locator::Css("ul.scopes"))
-        .await
-        .map_err(step("find the scopes"))?
-        .text()
-        .await
-        .map_err(step("read the scopes"))?;
+    let scopes = text_of(client, "ul.scopes", "read the scopes").await?;
     if !scopes.contains("Read your profile") {
         return Err(format!("the scopes are not said in words: {scopes:?}"));
     }
-    let who = client
-        .find(Locator::Css("p.who"))
-        .await
-        .map_err(step("find who is signed in"))?
-        .text()
-        .await
-        .map_err(step("read who is signed in"))?;
+    // The code as the device shows it, so the person can compare them.
+    let who = text_of(client, "p.who", "read who is signed in").await?;
     if !who.contains(email) || !who.contains(user_code) {
         return Err(format!(
             "the consent page does not show {email} and {user_code}: {who:?}"
         ));
     }
     screenshot(client, &format!("device_consent_{device}")).await?;
-    allow.click().await.map_err(step("press Allow"))?;
+    allow
+        .click()
+        .await
+        .map_err(|e| format!("press Allow: {e}"))?;
 
-    // The form posts and a new page replaces this one: the heading is read
-    // afresh until it is the done page's.
-    let deadline = std::time::Instant::now() + WAIT;
-    loop {
-        let text = match client.find(Locator::Css("h1")).await {
-            Ok(heading) => heading.text().await.unwrap_or_default(),
-            Err(_) => String::new(),
-        };
-        if text == "Device connected" {
-            break;
-        }
-        if std::time::Instant::now() > deadline {
-            return Err(format!("no done page; the heading says {text:?}"));
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    wait_for_heading(client, "Device connected").await?;
     check_layout("device done page", &layout_of(client).await?)?;
     screenshot(client, &format!("device_done_{device}")).await
 }

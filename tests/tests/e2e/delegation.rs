@@ -262,30 +262,16 @@ async fn a_token_exchanged_at_one_instance_dies_with_its_family_revoked_at_the_o
 async fn the_axum_example_reads_its_callers_profile_with_an_exchanged_token() {
     let stack = spawn_stack().await;
     let user = stack.new_user().await;
-    let output = stack
-        .auth
-        .command()
-        .args([
-            "clients",
-            "create",
-            "--name",
-            "axum-service",
-            "--grant",
-            "token-exchange",
-            "--scope",
-            "profile:read",
-            "--audience",
-            e2e::AUDIENCE,
-            "--json",
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let client: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let client = stack.auth.create_client(&[
+        "--name",
+        "axum-service",
+        "--grant",
+        "token-exchange",
+        "--scope",
+        "profile:read",
+        "--audience",
+        e2e::AUDIENCE,
+    ]);
     let client_id = client["client_id"].as_str().unwrap();
 
     let dir = tempfile::TempDir::new().unwrap();

@@ -36,29 +36,15 @@ async fn next_line(lines: &mut tokio::sync::mpsc::UnboundedReceiver<String>) -> 
 async fn the_device_login_example_signs_in_and_prints_the_profile() {
     let stack = spawn_stack().await;
     let user = stack.new_user().await;
-    let output = stack
-        .auth
-        .command()
-        .args([
-            "clients",
-            "create",
-            "--name",
-            "Example CLI",
-            "--public",
-            "--grant",
-            "device_code",
-            "--scope",
-            "profile:read",
-            "--json",
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let client: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let client = stack.auth.create_client(&[
+        "--name",
+        "Example CLI",
+        "--public",
+        "--grant",
+        "device_code",
+        "--scope",
+        "profile:read",
+    ]);
 
     let dir = tempfile::TempDir::new().unwrap();
     let mut example = Running(
