@@ -362,6 +362,11 @@ async fn a_logout_sends_the_client_a_signed_logout_token_naming_the_session() {
     assert_eq!(refreshed.status(), 200);
     let refreshed: Value = refreshed.json().await.unwrap();
     assert_eq!(id_token_sid(&refreshed), sid);
+    // A later authorization riding the session carries the same sid.
+    let none = query_with(&client.id, &[("scope", "openid"), ("prompt", "none")]);
+    let again = authorize_with_cookie(&app, &none, &session).await;
+    let again = tokens_for(&app, &client, &again).await;
+    assert_eq!(id_token_sid(&again), sid);
     assert!(receiver.received().is_empty(), "nothing before the logout");
 
     let response = logout(&app, &session, &tokens).await;
