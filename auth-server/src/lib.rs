@@ -76,6 +76,11 @@ impl Services {
             clock.clone(),
             config.event_retention,
         ));
+        background.spawn(oauth::backchannel_logout::run(
+            db.clone(),
+            tokens.clone(),
+            clock.clone(),
+        ));
         Ok(Services {
             config,
             db,

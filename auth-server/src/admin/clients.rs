@@ -96,6 +96,40 @@ pub fn with_targets(
     Ok(new)
 }
 
+/// Checks a `backchannel_logout_uri` (OpenID Connect Back-Channel Logout
+/// 1.0 §2.2) given by an operator and adds it to `new`. The command line
+/// and the admin API may name any absolute http(s) URL, an internal
+/// service included; dynamic registration has its own, stricter rule.
+pub fn with_backchannel_logout_uri(
+    mut new: NewClient,
+    uri: Option<&str>,
+) -> Result<NewClient, String> {
+    if let Some(uri) = uri {
+        check_backchannel_logout_uri(uri)
+            .map_err(|why| format!("--backchannel-logout-uri {uri:?}: {why}"))?;
+        new.metadata.backchannel_logout_uri = Some(uri.to_owned());
+    }
+    Ok(new)
+}
+
+/// An absolute `http` or `https` URL with a host and no fragment (§2.2).
+pub fn check_backchannel_logout_uri(uri: &str) -> Result<(), &'static str> {
+    if uri.chars().count() > 2000 {
+        return Err("longer than 2000 characters");
+    }
+    if uri.contains(|c: char| c.is_whitespace() || c.is_control()) {
+        return Err("must not contain spaces or control characters");
+    }
+    let parsed = url::Url::parse(uri).map_err(|_| "not an absolute URL")?;
+    if !matches!(parsed.scheme(), "https" | "http") || parsed.host().is_none() {
+        return Err("not an http or https URL");
+    }
+    if parsed.fragment().is_some() || uri.contains('#') {
+        return Err("must not have a fragment");
+    }
+    Ok(())
+}
+
 fn dedup(values: &[String]) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
     for value in values {
@@ -162,7 +196,7 @@ pub fn check_redirect_uri(uri: &str) -> Result<(), &'static str> {
 /// metadata and when it was registered; never its secret.
 pub fn describe(client: &Client) -> Value {
     let metadata = &client.metadata;
-    json!({
+    let mut shown = json!({
         "client_id": client.id,
         "name": metadata.name,
         "public": client.is_public(),
@@ -173,5 +207,9 @@ pub fn describe(client: &Client) -> Value {
         "audiences": metadata.audiences,
         "post_logout_redirect_uris": metadata.post_logout_redirect_uris,
         "created_at": shared::clock::rfc3339(client.created_at),
-    })
+    });
+    if let Some(uri) = &metadata.backchannel_logout_uri {
+        shown["backchannel_logout_uri"] = json!(uri);
+    }
+    shown
 }

@@ -8,13 +8,15 @@ use serde_json::{Value, json};
 use shared::clock::{Clock, SystemClock};
 
 use super::CliError;
-use crate::admin::clients::{validate, with_targets};
+use crate::admin::clients::{validate, with_backchannel_logout_uri, with_targets};
 use crate::admin::{self, Actor};
 use crate::config::AppConfig;
 use crate::grant_type::GrantType;
 use crate::store::clients::{AuthMethod, Client, ClientAuth, ClientMetadata, Clients};
 use crate::store::db::Db;
 
+// Parsed once per run: the size of `Create`'s flags costs nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum ClientsCommand {
     /// Register a client and print its client_id and (once) its secret.
@@ -59,6 +61,11 @@ pub enum ClientsCommand {
         /// Its authorization requests must be pushed to /oauth/par (RFC 9126).
         #[arg(long)]
         require_par: bool,
+        /// Where a logout_token is posted when a session in which the
+        /// client got tokens ends (OpenID Connect Back-Channel Logout 1.0):
+        /// an absolute http(s) URL.
+        #[arg(long = "backchannel-logout-uri", value_name = "URI")]
+        backchannel_logout_uri: Option<String>,
         #[arg(long)]
         json: bool,
     },
@@ -181,6 +188,9 @@ fn describe(
         "audiences": metadata.audiences,
         "post_logout_redirect_uris": metadata.post_logout_redirect_uris,
     });
+    if let Some(uri) = &metadata.backchannel_logout_uri {
+        shown["backchannel_logout_uri"] = json!(uri);
+    }
     for (name, value) in more {
         shown[name] = value;
     }
@@ -235,6 +245,7 @@ pub async fn run(command: ClientsCommand, figment: &Figment) -> Result<(), CliEr
             jwks_file,
             jwks_uri,
             require_par,
+            backchannel_logout_uri,
             json,
         } => {
             let (public, mut auth) = auth_of(
@@ -248,6 +259,8 @@ pub async fn run(command: ClientsCommand, figment: &Figment) -> Result<(), CliEr
                 .map_err(CliError)?;
             let new =
                 with_targets(new, &audiences, &post_logout_redirect_uris).map_err(CliError)?;
+            let new = with_backchannel_logout_uri(new, backchannel_logout_uri.as_deref())
+                .map_err(CliError)?;
             let clients = open(figment).await?;
             let now = SystemClock.now();
             let (client_id, secret) =

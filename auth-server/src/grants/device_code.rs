@@ -69,6 +69,7 @@ pub async fn grant(ctx: &GrantContext<'_>, form: &TokenForm) -> Result<TokenSucc
         access_jti: None,
         nonce: None,
         auth_time: None,
+        sid: None,
         grant_scope: None,
         refresh: Refresh::NewFamily,
     };

@@ -80,6 +80,7 @@ pub async fn grant(
         access_jti: None,
         nonce: None,
         auth_time: None,
+        sid: None,
         grant_scope: None,
         refresh: Refresh::NewFamily,
     };

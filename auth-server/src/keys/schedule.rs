@@ -360,3 +360,52 @@ pub async fn revoke(
     }
     Err(KeyStoreError::NoSigner)
 }
+
+/// Records `key_activated` for each key whose time to sign has come since
+/// it was published as `next`: the one change of the walk that no command
+/// makes, only the clock. Once per key however many instances look: the
+/// conditional update marks it, and only the instance whose update did
+/// records the event. Keys that signed from their creation (the first key)
+/// or were removed before their time are not recorded.
+pub async fn record_activations(db: &Db, now: i64) -> Result<u64, sqlx::Error> {
+    macro_rules! due {
+        () => {
+            "activation_recorded_at is null and activates_at <= $1 \
+             and activates_at > created_at \
+             and (removed_at is null or removed_at > activates_at)"
+        };
+    }
+    // A read first, so the write (on SQLite, its lock) is taken only on
+    // the rare tick with something to record.
+    let due: Option<String> = sqlx::query_scalar(concat!(
+        "select kid from signing_keys where ",
+        due!(),
+        " limit 1"
+    ))
+    .bind(now)
+    .fetch_optional(&db.pool)
+    .await?;
+    if due.is_none() {
+        return Ok(0);
+    }
+    let mut tx = db.begin_write().await?;
+    let activated = sqlx::query(concat!(
+        "update signing_keys set activation_recorded_at = $1 where ",
+        due!(),
+        " returning kid, activates_at"
+    ))
+    .bind(now)
+    .fetch_all(&mut *tx)
+    .await?;
+    for row in &activated {
+        let kid: String = row.try_get("kid")?;
+        let activates_at: i64 = row.try_get("activates_at")?;
+        let recorded = Event::new("key_activated")
+            .detail("kid", kid.as_str())
+            .detail("activates_at", activates_at);
+        events::insert(&mut tx, recorded, now).await?;
+        tracing::info!(%kid, activates_at, "key activated");
+    }
+    tx.commit().await?;
+    Ok(activated.len() as u64)
+}

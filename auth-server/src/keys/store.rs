@@ -219,6 +219,9 @@ pub async fn tick(store: &KeyStore, config: &AppConfig, now: i64) -> Result<(), 
             .await
             .map_err(|e| format!("cannot erase removed keys: {e}"))?;
     }
+    schedule::record_activations(store.db(), now)
+        .await
+        .map_err(|e| format!("cannot record key activations: {e}"))?;
     let Some(interval) = config.key_rotation_interval else {
         return Ok(());
     };

@@ -20,6 +20,9 @@ pub struct IdTokenFacts<'a> {
     /// When the user typed their password; absent for grants that began
     /// before sessions existed.
     pub auth_time: Option<i64>,
+    /// The session signed in (Back-Channel Logout 1.0 §2.1 `sid`), which a
+    /// logout token will name; absent for grants that began outside one.
+    pub sid: Option<&'a str>,
     /// The authorization request's `nonce`, echoed exactly; only on the
     /// code exchange (OIDC Core §12.2: a refresh need not repeat it).
     pub nonce: Option<&'a str>,
@@ -36,6 +39,9 @@ pub fn id_token_claims(facts: IdTokenFacts<'_>) -> Map<String, Value> {
     claims.insert("azp".into(), facts.client_id.into());
     if let Some(auth_time) = facts.auth_time {
         claims.insert("auth_time".into(), auth_time.into());
+    }
+    if let Some(sid) = facts.sid {
+        claims.insert("sid".into(), sid.into());
     }
     if let Some(nonce) = facts.nonce {
         claims.insert("nonce".into(), nonce.into());
@@ -72,6 +78,7 @@ pub const CLAIMS_SUPPORTED: &[&str] = &[
     "exp",
     "iat",
     "auth_time",
+    "sid",
     "nonce",
     "at_hash",
     "azp",

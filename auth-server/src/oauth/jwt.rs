@@ -53,6 +53,13 @@ pub struct MintedToken {
     pub expires_at: i64,
 }
 
+/// The lifetime of a logout token: long enough for a slow receiver, short
+/// enough that a copy is soon worthless.
+pub const LOGOUT_TOKEN_TTL: i64 = 120;
+
+/// The event a logout token carries (Back-Channel Logout 1.0 §2.4).
+pub const BACKCHANNEL_LOGOUT_EVENT: &str = "http://schemas.openid.net/event/backchannel-logout";
+
 /// A fresh access token id (RFC 9068 `jti`).
 pub fn new_jti() -> String {
     platform::ids::random_uuid().to_string()
@@ -179,12 +186,51 @@ impl TokenMinter {
         claims.insert("iss".into(), self.issuer.clone().into());
         claims.insert("iat".into(), now.into());
         claims.insert("exp".into(), (now + self.ttl).into());
+        self.sign_typed("JWT", &claims, now)
+    }
+
+    /// Signs an OpenID Connect Back-Channel Logout token (§2.4) for the
+    /// client `audience`: `typ` `logout+jwt` (§2.4: explicitly typed,
+    /// so it passes for no other token), the user `subject` and the session `sid`, the
+    /// back-channel logout event, and never a `nonce`. `jti` is the
+    /// delivery's, the same at every attempt.
+    pub fn sign_logout_token(
+        &self,
+        audience: &str,
+        subject: &str,
+        sid: &str,
+        jti: &str,
+        now: i64,
+    ) -> Result<String, SigningError> {
+        let mut events = serde_json::Map::new();
+        events.insert(BACKCHANNEL_LOGOUT_EVENT.into(), serde_json::json!({}));
+        let claims = serde_json::json!({
+            "iss": self.issuer,
+            "aud": audience,
+            "iat": now,
+            "exp": now + LOGOUT_TOKEN_TTL,
+            "jti": jti,
+            "sub": subject,
+            "sid": sid,
+            "events": events,
+        });
+        self.sign_typed("logout+jwt", &claims, now)
+    }
+
+    /// Signs `claims` with the key that signs at `now`, the header naming
+    /// `typ`.
+    fn sign_typed(
+        &self,
+        typ: &str,
+        claims: &impl Serialize,
+        now: i64,
+    ) -> Result<String, SigningError> {
         let ring = self.keys.current();
         let key = ring.signer_at(now);
-        let header = serde_json::json!({"alg": "RS256", "typ": "JWT", "kid": key.kid});
+        let header = serde_json::json!({"alg": "RS256", "typ": typ, "kid": key.kid});
         let mut token = URL_SAFE_NO_PAD.encode(header.to_string());
         token.push('.');
-        let payload = serde_json::to_vec(&claims).map_err(|_| SigningError)?;
+        let payload = serde_json::to_vec(claims).map_err(|_| SigningError)?;
         URL_SAFE_NO_PAD.encode_string(&payload, &mut token);
         let signature = key.try_sign(token.as_bytes()).map_err(|_| SigningError)?;
         token.push('.');

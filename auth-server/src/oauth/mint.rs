@@ -71,6 +71,8 @@ pub struct Issuance<'a> {
     pub nonce: Option<String>,
     /// OpenID Connect: when the user signed in.
     pub auth_time: Option<i64>,
+    /// OpenID Connect: the session signed in (`sid`), when there was one.
+    pub sid: Option<String>,
     /// The scope of the original grant, which a narrowed refresh keeps for
     /// the next rotation (RFC 6749 §6); `None` is the token's own.
     pub grant_scope: Option<String>,
@@ -142,6 +144,7 @@ pub async fn mint(
             client_id: &client.id,
             scope: &scope,
             auth_time: issuance.auth_time,
+            sid: issuance.sid.as_deref(),
             nonce: issuance.nonce.as_deref(),
             access_token: &minted.token,
         });

@@ -15,6 +15,7 @@
 //! - [`audit`]: the audit event of every token response.
 
 pub mod audit;
+pub mod backchannel_logout;
 pub mod client_assertion;
 pub mod client_auth;
 pub mod client_keys;

@@ -27,6 +27,7 @@ use crate::errors::OAuthError;
 use crate::oauth::context::GrantContext;
 use crate::oauth::forms::AuthorizationRequest;
 use crate::store::clients::Client;
+use crate::store::sessions::SignedIn;
 use crate::store::users::User;
 
 /// The authorization request as oxide-auth's flow reads it.
@@ -145,15 +146,15 @@ pub async fn validate(
     }
 }
 
-/// Stores a code for `user`, who signed in at `auth_time`: the redirect
-/// that carries it, or an error redirect (`Err(Some)`), or a failure.
+/// Stores a code for `user`, `signed_in` as it says: the redirect that
+/// carries it, or an error redirect (`Err(Some)`), or a failure.
 pub async fn authorize(
     ctx: &GrantContext<'_>,
     validated: &Validated,
     user: &User,
-    auth_time: i64,
+    signed_in: &SignedIn,
 ) -> Result<Url, Option<Url>> {
-    let flow = Flow::authorization(ctx, Some((user, auth_time)));
+    let flow = Flow::authorization(ctx, Some((user, signed_in)));
     let mut endpoint = GrantEndpoint::new(&flow);
     let owner = Cow::Borrowed(user.id.as_str());
     match validated

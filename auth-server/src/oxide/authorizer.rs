@@ -47,6 +47,7 @@ impl Authorizer for CodeAuthorizer<'_> {
         let nonce = private(&grant.extensions, ext::NONCE);
         let resource = private(&grant.extensions, ext::RESOURCE);
         let auth_time = flow.auth_time();
+        let sid = flow.sid();
         codes::create(
             flow.ctx.db,
             codes::NewCode {
@@ -57,6 +58,7 @@ impl Authorizer for CodeAuthorizer<'_> {
                 code_challenge: challenge.as_deref(),
                 nonce: nonce.as_deref(),
                 auth_time,
+                sid: sid.as_deref(),
                 resource: resource.as_deref(),
                 now: flow.ctx.now,
             },
@@ -137,6 +139,9 @@ impl Authorizer for CodeAuthorizer<'_> {
         }
         if let Some(resource) = &stored.resource {
             set_private(&mut extensions, ext::RESOURCE, resource.as_str());
+        }
+        if let Some(sid) = &stored.sid {
+            set_private(&mut extensions, ext::SID, sid.as_str());
         }
         // oxide-auth compares redirect URIs as parsed URLs; GrantChecks
         // then compares the exact strings.

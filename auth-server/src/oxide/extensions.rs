@@ -43,6 +43,8 @@ pub mod ext {
     pub const AUTH_TIME: &str = "auth_time";
     /// RFC 8707: the resource the grant was authorized for.
     pub const RESOURCE: &str = "resource";
+    /// OpenID Connect: the sign-in session of the grant (`sid`).
+    pub const SID: &str = "sid";
 }
 
 pub fn private(extensions: &Extensions, key: &str) -> Option<String> {

@@ -34,6 +34,7 @@ use crate::oauth::mint::TokenSuccess;
 use crate::store::clients::Client;
 use crate::store::codes::StoredCode;
 use crate::store::refresh_families;
+use crate::store::sessions::SignedIn;
 use crate::store::users::{self, User};
 
 /// One request's run of an oxide-auth flow.
@@ -59,8 +60,9 @@ struct Learned {
     asserted: Option<Client>,
     /// The user of the grant, read once.
     user: Option<User>,
-    /// When the user of an authorization being granted signed in.
-    auth_time: Option<i64>,
+    /// When the user of an authorization being granted signed in, and in
+    /// which session.
+    signed_in: Option<SignedIn>,
     /// The precise reason a primitive refused, which beats oxide-auth's.
     refusal: Option<OAuthError>,
     /// What the issuer minted, for the response.
@@ -83,10 +85,10 @@ impl<'r> Flow<'r> {
     }
 
     /// The authorization request's flow, for `user` when one is signed in.
-    pub fn authorization(ctx: &'r GrantContext<'r>, user: Option<(&User, i64)>) -> Flow<'r> {
+    pub fn authorization(ctx: &'r GrantContext<'r>, user: Option<(&User, &SignedIn)>) -> Flow<'r> {
         let learned = Learned {
             user: user.map(|(user, _)| user.clone()),
-            auth_time: user.map(|(_, auth_time)| auth_time),
+            signed_in: user.map(|(_, signed_in)| signed_in.clone()),
             ..Learned::default()
         };
         Flow {
@@ -156,7 +158,15 @@ impl<'r> Flow<'r> {
 
     /// When the user of the authorization being granted signed in.
     pub(super) fn auth_time(&self) -> Option<i64> {
-        self.learned().auth_time
+        self.learned().signed_in.as_ref().map(|s| s.auth_time)
+    }
+
+    /// The session (`sid`) of the authorization being granted.
+    pub(super) fn sid(&self) -> Option<String> {
+        self.learned()
+            .signed_in
+            .as_ref()
+            .and_then(|s| s.sid.clone())
     }
 
     /// Loads a client by id, once per request.

@@ -80,6 +80,7 @@ impl<'c> GrantIssuer<'c> {
             access_jti: private(extensions, ext::ACCESS_JTI),
             nonce: private(extensions, ext::NONCE),
             auth_time: private(extensions, ext::AUTH_TIME).and_then(|t| t.parse().ok()),
+            sid: private(extensions, ext::SID),
             grant_scope: private(extensions, ext::GRANT_SCOPE),
             refresh,
         };
@@ -203,14 +204,17 @@ impl Issuer for GrantIssuer<'_> {
         set_private(&mut extensions, ext::GRANT_SCOPE, scope.to_string());
         // The id_token of a refresh names the original sign-in (OIDC Core
         // §12.2); the access token keeps the grant's resource.
-        let (auth_time, resource) = refresh_families::family_context(ctx.db, &stored.family_id)
+        let family = refresh_families::family_context(ctx.db, &stored.family_id)
             .await
             .map_err(|e| flow.db_failed(e))?;
-        if let Some(auth_time) = auth_time {
+        if let Some(auth_time) = family.auth_time {
             set_private(&mut extensions, ext::AUTH_TIME, auth_time.to_string());
         }
-        if let Some(resource) = resource {
+        if let Some(resource) = family.resource {
             set_private(&mut extensions, ext::RESOURCE, resource);
+        }
+        if let Some(sid) = family.sid {
+            set_private(&mut extensions, ext::SID, sid);
         }
         Ok(Some(Grant {
             owner_id: stored.user_id,

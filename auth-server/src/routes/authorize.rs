@@ -34,7 +34,7 @@ use crate::pages::authorization::{
     ForRequest, PageResponse, database_failure, error_page, failed, redirect, unavailable,
 };
 use crate::store::codes;
-use crate::store::sessions;
+use crate::store::sessions::{self, SignedIn};
 use crate::store::throttle::{LoginThrottle, MAX_USERNAME_CHARS};
 use crate::store::users::{self, User};
 
@@ -140,7 +140,7 @@ pub async fn authorize_page(
                 &validated,
                 &context,
                 &user,
-                session.auth_time,
+                &session.signed_in(),
                 prompt,
                 &csrf,
             )
@@ -198,14 +198,14 @@ fn redirect_error(validated: &Validated, code: &str, description: &str) -> PageR
     redirect(url)
 }
 
-/// The user is known (a session, or the password just now), signed in at
-/// `auth_time`: a code at once when every scope was consented to before,
+/// The user is known (a session, or the password just now), `signed_in`
+/// as it says: a code at once when every scope was consented to before,
 /// else the consent page.
 async fn continue_signed_in(
     validated: &Validated,
     context: &GrantContext<'_>,
     user: &User,
-    auth_time: i64,
+    signed_in: &SignedIn,
     prompt: Prompt,
     csrf: &str,
 ) -> PageResponse {
@@ -218,7 +218,7 @@ async fn continue_signed_in(
     };
     if !prompt.consent {
         match sessions::has_consent(db, &user.id, &validated.client.id, &scope).await {
-            Ok(true) => return grant_code(validated, context, user, auth_time).await,
+            Ok(true) => return grant_code(validated, context, user, signed_in).await,
             Ok(false) => {}
             Err(error) => return database_failure(error),
         }
@@ -234,7 +234,7 @@ async fn continue_signed_in(
         db,
         &user.id,
         &validated.client.id,
-        auth_time,
+        signed_in,
         now,
     )
     .await
@@ -254,13 +254,13 @@ fn users_share(validated: &Validated, user: &User) -> Result<ScopeSet, OAuthErro
     })
 }
 
-/// Stores a code for `user`, signed in at `auth_time`, and redirects it
-/// to the client.
+/// Stores a code for `user`, `signed_in` as it says, and redirects it to
+/// the client.
 async fn grant_code(
     validated: &Validated,
     context: &GrantContext<'_>,
     user: &User,
-    auth_time: i64,
+    signed_in: &SignedIn,
 ) -> PageResponse {
     // A pushed request serves one authorization, whoever gets here first.
     match par::spend(context, &validated.request).await {
@@ -273,7 +273,7 @@ async fn grant_code(
         }
         Err(page) => return page,
     }
-    match authorization_request::authorize(context, validated, user, auth_time).await {
+    match authorization_request::authorize(context, validated, user, signed_in).await {
         Ok(url) => {
             tracing::info!(user_id = %user.id, client_id = %validated.client.id, "authorization code issued");
             redirect(url)
@@ -418,9 +418,10 @@ async fn login(
         Err(Undecided::Database(error)) => return database_failure(error),
     };
     // Later authorization requests from this browser skip the password.
-    if let Err(error) = session_cookie::start(db, jar, config, &user.id, now).await {
-        return database_failure(error);
-    }
+    let sid = match session_cookie::start(db, jar, config, &user.id, now).await {
+        Ok(sid) => sid,
+        Err(error) => return database_failure(error),
+    };
     // The prompt was parsed on the way to this form; `login` is now done.
     let prompt = validated
         .request
@@ -430,7 +431,11 @@ async fn login(
             ..prompt
         })
         .unwrap_or_default();
-    continue_signed_in(validated, context, &user, now, prompt, csrf).await
+    let signed_in = SignedIn {
+        auth_time: now,
+        sid: Some(sid),
+    };
+    continue_signed_in(validated, context, &user, &signed_in, prompt, csrf).await
 }
 
 async fn consent(
@@ -448,7 +453,7 @@ async fn consent(
         }
         None => None,
     };
-    let Some((user_id, auth_time)) = signed_in else {
+    let Some((user_id, signed_in)) = signed_in else {
         return error_page(
             Status::BadRequest,
             "Your login has expired. Please start again from the application.",
@@ -470,5 +475,5 @@ async fn consent(
     {
         return database_failure(error);
     }
-    grant_code(validated, context, &user, auth_time).await
+    grant_code(validated, context, &user, &signed_in).await
 }

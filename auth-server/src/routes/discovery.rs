@@ -125,6 +125,9 @@ impl OpenIdMetadata {
                     serde_json::json!(["none", "login", "consent"]),
                 ),
                 ("resource_indicators_supported", true.into()),
+                // Back-Channel Logout 1.0 §2.1: logout tokens carry `sid`.
+                ("backchannel_logout_supported", true.into()),
+                ("backchannel_logout_session_supported", true.into()),
             ] {
                 members.insert(name.to_owned(), value);
             }

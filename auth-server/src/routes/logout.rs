@@ -226,7 +226,7 @@ async fn end_session(
         ];
         return confirm_page(jar, context, &session, hidden, target.as_ref()).await;
     }
-    if let Err(error) = session_cookie::end(db, jar).await {
+    if let Err(error) = session_cookie::end(db, jar, context.now).await {
         return database_failure(error);
     }
     if let Some(user_id) = ended {

@@ -16,27 +16,28 @@ const COOKIE_PATH: &str = "/oauth";
 /// A cookie value longer than this is no session (ours are 43 characters).
 const MAX_COOKIE_CHARS: usize = 128;
 
-/// Starts a session for `user_id`, signed in at `now`, and sets its cookie.
+/// Starts a session for `user_id`, signed in at `now`, and sets its
+/// cookie; returns the session's `sid`.
 pub async fn start(
     db: &Db,
     jar: &CookieJar<'_>,
     config: &AppConfig,
     user_id: &str,
     now: i64,
-) -> Result<(), sqlx::Error> {
-    let token = sessions::start(db, user_id, now, config.session_ttl).await?;
+) -> Result<String, sqlx::Error> {
+    let started = sessions::start(db, user_id, now, config.session_ttl).await?;
     // A session replaced by a new sign-in ends at once.
     if let Some(old) = presented(jar) {
-        sessions::end(db, &old).await?;
+        sessions::end(db, &old, now).await?;
     }
-    let cookie = Cookie::build((COOKIE, token))
+    let cookie = Cookie::build((COOKIE, started.token))
         .http_only(true)
         .same_site(SameSite::Lax)
         .secure(config.issuer.starts_with("https://"))
         .path(COOKIE_PATH)
         .max_age(rocket::time::Duration::seconds(config.session_ttl));
     jar.add(cookie);
-    Ok(())
+    Ok(started.sid)
 }
 
 fn presented(jar: &CookieJar<'_>) -> Option<String> {
@@ -59,9 +60,9 @@ pub async fn current(
 
 /// Ends this browser's session, here and at every instance, and removes
 /// the cookie.
-pub async fn end(db: &Db, jar: &CookieJar<'_>) -> Result<(), sqlx::Error> {
+pub async fn end(db: &Db, jar: &CookieJar<'_>, now: i64) -> Result<(), sqlx::Error> {
     if let Some(token) = presented(jar) {
-        sessions::end(db, &token).await?;
+        sessions::end(db, &token, now).await?;
     }
     if jar.get(COOKIE).is_some() {
         jar.remove(Cookie::build(COOKIE).path(COOKIE_PATH));

@@ -10,8 +10,9 @@
 use sqlx::Row;
 
 use super::db::Db;
-use super::refresh_families;
 use super::secrets::{generate_secret, hash_secret};
+use super::sessions::SignedIn;
+use super::{logout_deliveries, refresh_families};
 
 /// RFC 6749 §4.1.2 recommends at most ten minutes; one is plenty for a redirect.
 pub const CODE_TTL: i64 = 60;
@@ -29,6 +30,8 @@ pub struct NewCode<'a> {
     pub nonce: Option<&'a str>,
     /// When the user signed in.
     pub auth_time: Option<i64>,
+    /// The session signed in (`sid`), when there is one.
+    pub sid: Option<&'a str>,
     /// RFC 8707: the resource the access token will be for.
     pub resource: Option<&'a str>,
     pub now: i64,
@@ -40,8 +43,8 @@ pub async fn create(db: &Db, new: NewCode<'_>) -> Result<String, sqlx::Error> {
     sqlx::query(
         "insert into authorization_codes \
          (code_hash, client_id, user_id, redirect_uri, scope, code_challenge, expires_at, created_at, \
-          nonce, auth_time, resource) \
-         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+          nonce, auth_time, resource, sid) \
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
     )
     .bind(hash_secret(&code))
     .bind(new.client_id)
@@ -54,6 +57,7 @@ pub async fn create(db: &Db, new: NewCode<'_>) -> Result<String, sqlx::Error> {
     .bind(new.nonce)
     .bind(new.auth_time)
     .bind(new.resource)
+    .bind(new.sid)
     .execute(&db.pool)
     .await?;
     Ok(code)
@@ -73,6 +77,7 @@ pub struct StoredCode {
     pub nonce: Option<String>,
     pub auth_time: Option<i64>,
     pub resource: Option<String>,
+    pub sid: Option<String>,
 }
 
 /// What presenting a code found.
@@ -113,6 +118,7 @@ fn stored_code(row: &sqlx::any::AnyRow) -> Result<StoredCode, sqlx::Error> {
         nonce: row.try_get("nonce")?,
         auth_time: row.try_get("auth_time")?,
         resource: row.try_get("resource")?,
+        sid: row.try_get("sid")?,
     })
 }
 
@@ -134,7 +140,7 @@ pub async fn redeem(db: &Db, code: &str, plan: &Plan<'_>) -> Result<Redemption, 
          access_jti = case when client_id = $2 and expires_at > $1 then $4 end \
          where code_hash = $5 and used_at is null \
          returning client_id, user_id, redirect_uri, scope, code_challenge, expires_at, family_id, access_jti, \
-         nonce, auth_time, resource",
+         nonce, auth_time, resource, sid",
     )
     .bind(now)
     .bind(plan.client_id)
@@ -158,15 +164,27 @@ pub async fn redeem(db: &Db, code: &str, plan: &Plan<'_>) -> Result<Redemption, 
                 now,
                 auth_time: stored.auth_time,
                 resource: stored.resource.as_deref(),
+                sid: stored.sid.as_deref(),
             };
             refresh_families::insert_family(&mut tx, &family).await?;
+        }
+        // Its client got tokens in this session: told when it ends.
+        if let (Some(sid), true) = (&stored.sid, stored.client_id == plan.client_id) {
+            logout_deliveries::remember_client(
+                &mut tx,
+                sid,
+                &stored.client_id,
+                &stored.user_id,
+                now,
+            )
+            .await?;
         }
         tx.commit().await?;
         return Ok(Redemption::Fresh(stored));
     }
     let row = sqlx::query(
         "select client_id, user_id, redirect_uri, scope, code_challenge, expires_at, family_id, access_jti, \
-         nonce, auth_time, resource from authorization_codes where code_hash = $1",
+         nonce, auth_time, resource, sid from authorization_codes where code_hash = $1",
     )
     .bind(&hash)
     .fetch_optional(&mut *tx)
@@ -178,42 +196,44 @@ pub async fn redeem(db: &Db, code: &str, plan: &Plan<'_>) -> Result<Redemption, 
     })
 }
 
-/// Issues a login ticket for `user_id`, signed in at `auth_time`, at
+/// Issues a login ticket for `user_id`, `signed_in` as it says, at
 /// `client_id`'s consent page.
 pub async fn create_login_ticket(
     db: &Db,
     user_id: &str,
     client_id: &str,
-    auth_time: i64,
+    signed_in: &SignedIn,
     now: i64,
 ) -> Result<String, sqlx::Error> {
     let ticket = generate_secret();
     sqlx::query(
-        "insert into login_tickets (ticket_hash, user_id, client_id, expires_at, auth_time) \
-         values ($1, $2, $3, $4, $5)",
+        "insert into login_tickets (ticket_hash, user_id, client_id, expires_at, auth_time, sid) \
+         values ($1, $2, $3, $4, $5, $6)",
     )
     .bind(hash_secret(&ticket))
     .bind(user_id)
     .bind(client_id)
     .bind(now + LOGIN_TICKET_TTL)
-    .bind(auth_time)
+    .bind(signed_in.auth_time)
+    .bind(signed_in.sid.as_deref())
     .execute(&db.pool)
     .await?;
     Ok(ticket)
 }
 
-/// Spends a login ticket and returns its user and sign-in time, if it is
-/// live and was made for this client. Single use: a consent answer cannot
-/// be replayed.
+/// Spends a login ticket and returns its user and sign-in, if it is live
+/// and was made for this client. Single use: a consent answer cannot be
+/// replayed.
 pub async fn take_login_ticket(
     db: &Db,
     ticket: &str,
     client_id: &str,
     now: i64,
-) -> Result<Option<(String, i64)>, sqlx::Error> {
+) -> Result<Option<(String, SignedIn)>, sqlx::Error> {
     let hash = hash_secret(ticket);
     let row = sqlx::query(
-        "select user_id, client_id, expires_at, auth_time from login_tickets where ticket_hash = $1",
+        "select user_id, client_id, expires_at, auth_time, sid from login_tickets \
+         where ticket_hash = $1",
     )
     .bind(&hash)
     .fetch_optional(&db.pool)
@@ -234,5 +254,9 @@ pub async fn take_login_ticket(
         return Ok(None);
     }
     let auth_time: Option<i64> = row.try_get("auth_time")?;
-    Ok(Some((row.try_get("user_id")?, auth_time.unwrap_or(now))))
+    let signed_in = SignedIn {
+        auth_time: auth_time.unwrap_or(now),
+        sid: row.try_get("sid")?,
+    };
+    Ok(Some((row.try_get("user_id")?, signed_in)))
 }

@@ -10,7 +10,10 @@ use std::time::Duration;
 use shared::clock::AppClock;
 
 use super::db::Db;
-use super::{assertion_jtis, device_codes, exchanged_tokens, pushed_requests, sessions, throttle};
+use super::{
+    assertion_jtis, device_codes, exchanged_tokens, logout_deliveries, pushed_requests, sessions,
+    throttle,
+};
 
 /// How often the tables are swept.
 const INTERVAL: Duration = Duration::from_secs(600);
@@ -66,5 +69,7 @@ pub async fn prune(db: &Db, now: i64) -> Result<u64, sqlx::Error> {
     deleted += device_codes::prune(db, now).await?;
     deleted += assertion_jtis::prune(db, now).await?;
     deleted += pushed_requests::prune(db, now).await?;
+    // After the sessions: the clients of those that are gone.
+    deleted += logout_deliveries::prune(db).await?;
     Ok(deleted)
 }

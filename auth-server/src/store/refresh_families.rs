@@ -71,6 +71,8 @@ pub struct NewFamily<'a> {
     pub auth_time: Option<i64>,
     /// RFC 8707: the resource the grant's access tokens are for.
     pub resource: Option<&'a str>,
+    /// OpenID Connect: the session signed in (`sid`), when there was one.
+    pub sid: Option<&'a str>,
 }
 
 /// An issued refresh token: the value for the client and its family.
@@ -94,19 +96,31 @@ pub enum Continued {
     TokenDead,
 }
 
-/// What a family remembers for OpenID Connect and RFC 8707: when the user
-/// signed in, and the resource its access tokens are for.
-pub async fn family_context(
-    db: &Db,
-    family_id: &str,
-) -> Result<(Option<i64>, Option<String>), sqlx::Error> {
-    let row = sqlx::query("select auth_time, resource from refresh_families where family_id = $1")
-        .bind(family_id)
-        .fetch_optional(&db.pool)
-        .await?;
+/// What a family remembers for OpenID Connect and RFC 8707.
+#[derive(Debug, Clone, Default)]
+pub struct FamilyContext {
+    /// When the user signed in.
+    pub auth_time: Option<i64>,
+    /// The resource its access tokens are for.
+    pub resource: Option<String>,
+    /// The session signed in (`sid`).
+    pub sid: Option<String>,
+}
+
+/// What a family remembers for OpenID Connect and RFC 8707.
+pub async fn family_context(db: &Db, family_id: &str) -> Result<FamilyContext, sqlx::Error> {
+    let row =
+        sqlx::query("select auth_time, resource, sid from refresh_families where family_id = $1")
+            .bind(family_id)
+            .fetch_optional(&db.pool)
+            .await?;
     match row {
-        Some(row) => Ok((row.try_get("auth_time")?, row.try_get("resource")?)),
-        None => Ok((None, None)),
+        Some(row) => Ok(FamilyContext {
+            auth_time: row.try_get("auth_time")?,
+            resource: row.try_get("resource")?,
+            sid: row.try_get("sid")?,
+        }),
+        None => Ok(FamilyContext::default()),
     }
 }
 
@@ -121,8 +135,8 @@ pub async fn insert_family(
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
         "insert into refresh_families \
-         (family_id, client_id, user_id, created_at, expires_at, updated_at, auth_time, resource) \
-         values ($1, $2, $3, $4, $5, $4, $6, $7)",
+         (family_id, client_id, user_id, created_at, expires_at, updated_at, auth_time, resource, sid) \
+         values ($1, $2, $3, $4, $5, $4, $6, $7, $8)",
     )
     .bind(family.family_id)
     .bind(family.client_id)
@@ -131,6 +145,7 @@ pub async fn insert_family(
     .bind(family.now.saturating_add(family.max_lifetime))
     .bind(family.auth_time)
     .bind(family.resource)
+    .bind(family.sid)
     .execute(&mut **tx)
     .await?;
     Ok(())
@@ -151,6 +166,7 @@ pub async fn start_family(
         now: new.now,
         auth_time: None,
         resource: None,
+        sid: None,
     };
     let mut tx = db.begin_write().await?;
     insert_family(&mut tx, &family).await?;

@@ -7,6 +7,12 @@
 //! ending one (logout) ends it everywhere. A value that is unknown,
 //! expired, or whose user is gone is simply no session.
 //!
+//! A session also has a public id, `sid` (OpenID Connect Back-Channel
+//! Logout 1.0 §2.1): random, unrelated to the cookie, carried by the codes
+//! of the session into their id_tokens. When a session ends, the clients
+//! that got tokens in it are told (`logout_deliveries`), in the
+//! transaction that ends it.
+//!
 //! Consent is one row per (user, client, scope): a request is answered
 //! without the consent page only when it would grant something and every
 //! scope of it was allowed before.
@@ -15,6 +21,7 @@ use shared::scope::ScopeSet;
 use sqlx::Row;
 
 use super::db::Db;
+use super::logout_deliveries;
 use super::secrets::{generate_secret, hash_secret};
 
 /// A live sign-in.
@@ -23,30 +30,60 @@ pub struct Session {
     pub user_id: String,
     /// When the password was typed (unix seconds).
     pub auth_time: i64,
+    /// The session's public id; `None` for one begun before sessions had
+    /// one.
+    pub sid: Option<String>,
 }
 
-/// Starts a session for `user_id`, signed in at `now`, for `ttl` seconds;
-/// returns the value the browser is to present.
-pub async fn start(db: &Db, user_id: &str, now: i64, ttl: i64) -> Result<String, sqlx::Error> {
+impl Session {
+    pub fn signed_in(&self) -> SignedIn {
+        SignedIn {
+            auth_time: self.auth_time,
+            sid: self.sid.clone(),
+        }
+    }
+}
+
+/// What an authorization carries of the sign-in behind it, from the page
+/// to the code and on to every id_token of the grant.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignedIn {
+    /// When the password was typed (OIDC `auth_time`).
+    pub auth_time: i64,
+    /// The session (`sid`), when there is one.
+    pub sid: Option<String>,
+}
+
+/// A session just begun: the value the browser presents, and its `sid`.
+#[derive(Debug)]
+pub struct Started {
+    pub token: String,
+    pub sid: String,
+}
+
+/// Starts a session for `user_id`, signed in at `now`, for `ttl` seconds.
+pub async fn start(db: &Db, user_id: &str, now: i64, ttl: i64) -> Result<Started, sqlx::Error> {
     let token = generate_secret();
+    let sid = platform::ids::random_uuid().simple().to_string();
     sqlx::query(
-        "insert into sign_in_sessions (session_hash, user_id, auth_time, expires_at) \
-         values ($1, $2, $3, $4)",
+        "insert into sign_in_sessions (session_hash, user_id, auth_time, expires_at, sid) \
+         values ($1, $2, $3, $4, $5)",
     )
     .bind(hash_secret(&token))
     .bind(user_id)
     .bind(now)
     .bind(now.saturating_add(ttl))
+    .bind(&sid)
     .execute(&db.pool)
     .await?;
-    Ok(token)
+    Ok(Started { token, sid })
 }
 
 /// The live session `token` names, if any: known, not expired, and its
 /// user still exists.
 pub async fn find(db: &Db, token: &str, now: i64) -> Result<Option<Session>, sqlx::Error> {
     let row = sqlx::query(
-        "select s.user_id, s.auth_time from sign_in_sessions s \
+        "select s.user_id, s.auth_time, s.sid from sign_in_sessions s \
          join users u on u.id = s.user_id \
          where s.session_hash = $1 and s.expires_at > $2",
     )
@@ -58,18 +95,25 @@ pub async fn find(db: &Db, token: &str, now: i64) -> Result<Option<Session>, sql
         Ok(Session {
             user_id: row.try_get("user_id")?,
             auth_time: row.try_get("auth_time")?,
+            sid: row.try_get("sid")?,
         })
     })
     .transpose()
 }
 
-/// Ends the session `token` names, here and at every instance.
-pub async fn end(db: &Db, token: &str) -> Result<(), sqlx::Error> {
-    sqlx::query("delete from sign_in_sessions where session_hash = $1")
-        .bind(hash_secret(token))
-        .execute(&db.pool)
-        .await?;
-    Ok(())
+/// Ends the session `token` names, here and at every instance; the
+/// clients that got tokens in it are told by the back channel.
+pub async fn end(db: &Db, token: &str, now: i64) -> Result<(), sqlx::Error> {
+    let mut tx = db.begin_write().await?;
+    let ended: Option<Option<String>> =
+        sqlx::query_scalar("delete from sign_in_sessions where session_hash = $1 returning sid")
+            .bind(hash_secret(token))
+            .fetch_optional(&mut *tx)
+            .await?;
+    if let Some(Some(sid)) = ended {
+        logout_deliveries::session_ended(&mut tx, &sid, now).await?;
+    }
+    tx.commit().await
 }
 
 /// Has `user_id` allowed `client_id` every scope of `scope` before? Never

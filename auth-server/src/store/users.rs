@@ -1,7 +1,8 @@
 //! The `users` table: accounts, found by email (sign-in) or by id (the
 //! `sub` of their tokens), and the operator's changes to them. A change of
 //! rights or a deletion revokes the account's refresh token families in the
-//! same transaction (`refresh_families`).
+//! same transaction (`refresh_families`), and ends their sign-in sessions,
+//! whose clients are told by the back channel (`logout_deliveries`).
 //!
 //! What a new account must look like, and how its password is hashed, is
 //! `accounts`; this is where the rows are.
@@ -10,7 +11,7 @@ use sqlx::Row;
 
 use super::db::{Db, flag, is_unique_violation};
 use super::events::{self, Event};
-use super::refresh_families;
+use super::{logout_deliveries, refresh_families};
 
 #[derive(Debug, Clone)]
 pub struct User {
@@ -213,6 +214,9 @@ pub async fn update_user_recorded(
     let revoked_families = if is_admin == was_admin {
         0
     } else {
+        // The sessions signed in under the old rights end too, and their
+        // clients are told (back-channel logout).
+        logout_deliveries::user_sessions_ended(&mut tx, &user.id, now).await?;
         refresh_families::revoke_user_families(&mut tx, &user.id, now, access_expires_at).await?
     };
     let mut event = event
@@ -272,6 +276,8 @@ pub async fn delete_user_recorded(
     let user = user_from_row(&row)?;
     let revoked_families =
         refresh_families::revoke_user_families(&mut tx, &user.id, now, access_expires_at).await?;
+    // Before the sessions go with the user: their clients are told.
+    logout_deliveries::user_sessions_ended(&mut tx, &user.id, now).await?;
     // Without the cascade (a SQLite connection with foreign keys off), the
     // rows would stay, revoked, and every grant still finds no user.
     sqlx::query("delete from users where id = $1")

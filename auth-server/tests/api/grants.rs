@@ -251,6 +251,7 @@ async fn an_expired_code_is_invalid_grant() {
             code_challenge: Some(&challenge(VERIFIER)),
             nonce: None,
             auth_time: None,
+            sid: None,
             resource: None,
             now: issued_at,
         },

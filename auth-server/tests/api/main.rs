@@ -6,6 +6,7 @@
 mod admin_api;
 mod arbitrary_requests;
 mod authorize;
+mod backchannel_logout;
 mod cli;
 mod client_address;
 mod device_grant;

@@ -35,6 +35,7 @@ async fn stored_code(app: &TestApp, client: &RegisteredClient, user_id: &str) ->
             code_challenge: Some(&challenge(VERIFIER)),
             nonce: None,
             auth_time: None,
+            sid: None,
             resource: None,
             now: SystemClock.now(),
         },

@@ -6,6 +6,7 @@
 mod abuse;
 mod authorization_code;
 mod axum_example;
+mod backchannel_logout;
 mod browser;
 mod delegation;
 mod device_login_example;

@@ -36,6 +36,9 @@ pub struct NewClientRequest {
     pub audiences: Vec<String>,
     #[serde(default)]
     pub post_logout_redirect_uris: Vec<String>,
+    /// Back-channel logout: an absolute http(s) URL.
+    #[serde(default)]
+    pub backchannel_logout_uri: Option<String>,
     #[serde(default)]
     pub public: bool,
     #[serde(default)]
@@ -52,6 +55,7 @@ fn field_of(message: &str) -> &'static str {
         ("--public", "public"),
         ("--audience", "audiences"),
         ("--post-logout-redirect-uri", "post_logout_redirect_uris"),
+        ("--backchannel-logout-uri", "backchannel_logout_uri"),
     ];
     flags
         .iter()
@@ -162,6 +166,9 @@ pub async fn create(
     )
     .and_then(|new| {
         checks::with_targets(new, &request.audiences, &request.post_logout_redirect_uris)
+    })
+    .and_then(|new| {
+        checks::with_backchannel_logout_uri(new, request.backchannel_logout_uri.as_deref())
     })
     .map_err(|message| invalid(field_of(&message), message))?;
     let now = clock.now();
