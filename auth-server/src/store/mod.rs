@@ -25,6 +25,7 @@ pub mod exchanged_tokens;
 pub mod prune;
 pub mod pushed_requests;
 pub mod refresh_families;
+pub mod registration_tokens;
 pub mod secrets;
 pub mod sessions;
 pub mod throttle;

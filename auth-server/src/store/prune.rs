@@ -66,5 +66,6 @@ pub async fn prune(db: &Db, now: i64) -> Result<u64, sqlx::Error> {
     deleted += device_codes::prune(db, now).await?;
     deleted += assertion_jtis::prune(db, now).await?;
     deleted += pushed_requests::prune(db, now).await?;
+    deleted += super::registration_tokens::prune(db, now).await?;
     Ok(deleted)
 }

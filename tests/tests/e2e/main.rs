@@ -16,5 +16,6 @@ mod issuer;
 mod logs;
 mod oidc;
 mod profiles;
+mod registration;
 mod rejections;
 mod startup;
