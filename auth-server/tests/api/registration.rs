@@ -9,6 +9,7 @@ use sqlx::Row;
 use crate::admin_api::{admin_token, call, cli_json};
 use crate::helpers::{TestApp, spawn_app, spawn_app_with};
 use crate::oauth_support::RegisteredClient;
+use crate::private_key_jwt::{ASSERTION_TYPE, assertion, es256_key};
 
 async fn initial_token(app: &TestApp, max_uses: i64) -> String {
     let (_, admin) = admin_token(app).await;
@@ -649,5 +650,63 @@ async fn discovery_and_the_openapi_document_name_the_registration_endpoint() {
         paths["/admin/v1/clients/{client_id}"]
             .get("patch")
             .is_some()
+    );
+}
+
+#[tokio::test]
+async fn a_key_client_registers_its_jwk_set_and_authenticates_with_it() {
+    let app = spawn_app().await;
+    let token = initial_token(&app, 1).await;
+    let key = es256_key("reg-1");
+    let body = json!({
+        "client_name": "Signer",
+        "grant_types": ["client_credentials"],
+        "token_endpoint_auth_method": "private_key_jwt",
+        "jwks": {"keys": [key.jwk]},
+    });
+    let response = register(&app, Some(&token), &body.to_string()).await;
+    assert_eq!(response.status(), 201);
+    let created: Value = response.json().await.unwrap();
+    assert_eq!(created["token_endpoint_auth_method"], "private_key_jwt");
+    assert!(created.get("client_secret").is_none());
+    assert_eq!(created["jwks"]["keys"][0]["kid"], "reg-1");
+    let client_id = created["client_id"].as_str().unwrap();
+    let response = app
+        .post_token(&[
+            ("grant_type", "client_credentials"),
+            ("client_assertion_type", ASSERTION_TYPE),
+            ("client_assertion", &assertion(&key, client_id)),
+        ])
+        .await;
+    assert_eq!(response.status(), 200);
+}
+
+#[tokio::test]
+async fn the_command_line_refuses_a_token_out_of_range_with_one_line() {
+    let app = spawn_app().await;
+    for args in [
+        &["registration-tokens", "create", "--max-uses", "0"][..],
+        &["registration-tokens", "create", "--expires-in", "10"][..],
+    ] {
+        let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_auth-server"))
+            .args(args)
+            .env_clear()
+            .env("DATABASE_URL", &app.database_url)
+            .env("KEYS_DIR", &app.keys_dir)
+            .env("RUST_LOG", "off")
+            .output()
+            .await
+            .unwrap();
+        assert_eq!(output.status.code(), Some(1), "{args:?}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+        assert!(
+            stderr.contains("--max-uses") || stderr.contains("--expires-in"),
+            "{stderr}"
+        );
+    }
+    assert_eq!(
+        count(&app, "select count(*) as n from registration_tokens").await,
+        0
     );
 }
