@@ -710,3 +710,60 @@ async fn the_command_line_refuses_a_token_out_of_range_with_one_line() {
         0
     );
 }
+
+#[tokio::test]
+async fn of_replacements_racing_with_one_registration_token_exactly_one_wins() {
+    let app = spawn_app().await;
+    let token = initial_token(&app, 1).await;
+    let created: Value = register(&app, Some(&token), &web_app().to_string())
+        .await
+        .json()
+        .await
+        .unwrap();
+    let client_id = created["client_id"].as_str().unwrap().to_owned();
+    let path = format!("/oauth/register/{client_id}");
+    let mut current = created["registration_access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    for trial in 0..20 {
+        let racers = (0..4).map(|i| {
+            let mut body = web_app();
+            body["client_id"] = json!(client_id);
+            body["client_name"] = json!(format!("Printer {trial}-{i}"));
+            app.client
+                .put(app.url(&path))
+                .bearer_auth(&current)
+                .header("content-type", "application/json")
+                .body(body.to_string())
+                .send()
+        });
+        let answers = futures::future::join_all(racers).await;
+        let mut winners = Vec::new();
+        for answer in answers {
+            let answer = answer.unwrap();
+            match answer.status().as_u16() {
+                200 => winners.push(answer.json::<Value>().await.unwrap()),
+                401 => {}
+                other => panic!("trial {trial}: {other}"),
+            }
+        }
+        assert_eq!(winners.len(), 1, "trial {trial}");
+        let winner = &winners[0];
+        current = winner["registration_access_token"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let read: Value = app
+            .client
+            .get(app.url(&path))
+            .bearer_auth(&current)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(read["client_name"], winner["client_name"], "trial {trial}");
+    }
+}
