@@ -153,6 +153,9 @@ pub fn validate(
             Vec::new()
         }
     });
+    if response_types.len() > MAX_LIST_LENGTH {
+        return Err(Refusal::metadata("response_types: too many entries"));
+    }
     if response_types.iter().any(|r| r != "code") {
         return Err(Refusal::metadata("response_types: only code is supported"));
     }

@@ -277,6 +277,8 @@ async fn bad_metadata_is_refused_and_changes_nothing() {
             "invalid_client_metadata",
         ),
         (with("scope", json!("openid ".repeat(200))), "invalid_client_metadata"),
+        (with("response_types", json!(vec!["code"; 21])), "invalid_client_metadata"),
+        (with("jwks_uri", json!(format!("https://keys.example/{long}"))), "invalid_client_metadata"),
         (with("client_name", json!("tab\there")), "invalid_client_metadata"),
     ];
     for (body, error) in &cases {
