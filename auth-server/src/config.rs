@@ -40,6 +40,7 @@ const ENV_SETTINGS: &[&str] = &[
     "SESSION_TTL",
     "EVENT_RETENTION",
     "REQUIRE_PAR",
+    "OPEN_REGISTRATION",
 ];
 
 pub const DEFAULT_PORT: u16 = 8000;
@@ -80,6 +81,7 @@ struct RawSettings {
     session_ttl: Option<i64>,
     event_retention: Option<i64>,
     require_par: Option<String>,
+    open_registration: Option<String>,
 }
 
 /// Where the key-encryption key comes from; the key itself is read by
@@ -139,6 +141,9 @@ pub struct AppConfig {
     pub event_retention: i64,
     /// `REQUIRE_PAR=on`: every authorization request must be pushed.
     pub require_par: bool,
+    /// `OPEN_REGISTRATION=on`: `POST /oauth/register` needs no initial
+    /// access token.
+    pub open_registration: bool,
 }
 
 /// `SERVICE_NAME`: shown on every page, so short and printable.
@@ -279,6 +284,11 @@ impl AppConfig {
             Some("on") => true,
             Some(_) => return Err(invalid("REQUIRE_PAR", "must be on or off")),
         };
+        let open_registration = match raw.open_registration.as_deref().map(str::trim) {
+            None | Some("off") => false,
+            Some("on") => true,
+            Some(_) => return Err(invalid("OPEN_REGISTRATION", "must be on or off")),
+        };
 
         Ok(AppConfig {
             database_url,
@@ -299,6 +309,7 @@ impl AppConfig {
             session_ttl,
             event_retention,
             require_par,
+            open_registration,
         })
     }
 

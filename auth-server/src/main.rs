@@ -19,6 +19,9 @@ async fn main() -> ExitCode {
         Command::Users(command) => auth_server::cli::users_command::run(command, &figment).await,
         Command::Keys(command) => auth_server::cli::keys_command::run(command, &figment).await,
         Command::Events(command) => auth_server::cli::events_command::run(command, &figment).await,
+        Command::RegistrationTokens(command) => {
+            auth_server::cli::registration_tokens_command::run(command, &figment).await
+        }
     };
     platform::boot::exit("auth-server", result)
 }

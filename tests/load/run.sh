@@ -15,6 +15,9 @@
 #     (and, for comparison, / the server's own RS256 signer on every core)
 #   JWKS / auth-server /health                          >= 0.95
 #   token exchange (RFC 8693) / client_credentials      >= 0.9
+#   admin API: one client read / /profile/me            >= 0.5
+#   admin API: a list of 100 clients / /profile/me      >= 0.1
+#     (/profile/me measured here, at a resource-server of this run)
 #   /profile/me (one token) / resource-server /health   >= 0.9
 #   /profile/me (1,000 tokens) / resource-server /health >= 0.3
 # The raw gauges are `auth-server/examples/gauge.rs`, built from this tree.
@@ -68,6 +71,40 @@ else
   EXCHANGE_BODY=""
 fi
 
+# --- the admin API, against /profile/me ------------------------------------
+# A client with `admin` (command line), 100 clients made through the API,
+# and a resource-server trusting this auth-server for /profile/me.
+ADMIN_JSON=$(env DATABASE_URL="sqlite://$WORK/auth.db" KEYS_DIR="$WORK/keys" ISSUER="http://127.0.0.1:1" \
+  "$BIN_DIR/auth-server" clients create --name load-admin --grant client_credentials \
+  --scope admin --json 2>/dev/null || true)
+ADMIN_ID=$(sed -n 's/.*"client_id":"\([^"]*\)".*/\1/p' <<<"$ADMIN_JSON")
+ADMIN_SECRET=$(sed -n 's/.*"client_secret":"\([^"]*\)".*/\1/p' <<<"$ADMIN_JSON")
+ADMIN_BASIC="Basic $(printf '%s:%s' "$ADMIN_ID" "$ADMIN_SECRET" | base64 -w0)"
+# A token per round: the run may outlast one ACCESS_TOKEN_TTL.
+admin_token() {
+  curl -fsS "$AUTH_URL/oauth/token" -H "Authorization: $ADMIN_BASIC" -d grant_type=client_credentials |
+    sed -n 's/.*"access_token":"\([^"]*\)".*/\1/p'
+}
+user_token() {
+  curl -fsS "$AUTH_URL/oauth/token" -d grant_type=password -d username=load@example.com \
+    -d "password=$PASSWORD" | sed -n 's/.*"access_token":"\([^"]*\)".*/\1/p'
+}
+ADMIN_API=""
+if [ -n "$ADMIN_ID" ]; then
+  ADMIN_TOKEN=$(admin_token)
+  for i in $(seq 1 100); do
+    curl -fsS -o /dev/null "$AUTH_URL/admin/v1/clients" -H "Authorization: Bearer $ADMIN_TOKEN" \
+      -H 'content-type: application/json' -d "{\"name\":\"load-$i\"}"
+  done
+  start RESOURCE resource-server DATABASE_URL="sqlite://$WORK/resource.db" ISSUER="http://127.0.0.1:1" \
+    JWKS_URL="$AUTH_URL/.well-known/jwks.json"
+  for _ in $(seq 1 100); do
+    curl -fsS -o /dev/null "$RESOURCE_URL/ready" 2>/dev/null && break
+    sleep 0.1
+  done
+  ADMIN_API=1
+fi
+
 SLOTS="${PASSWORD_HASH_CONCURRENCY:-$(nproc)}"
 echo "# auth-server, ${SECONDS_PER_RUN}s per run, $CONNECTIONS connections, $ROUNDS rounds, $(nproc) cores, $SLOTS hashing slots"
 for round in $(seq 1 "$ROUNDS"); do
@@ -82,6 +119,15 @@ for round in $(seq 1 "$ROUNDS"); do
   if [ -n "$EXCHANGE_BODY" ]; then
     LOAD_BODY="$EXCHANGE_BODY" LOAD_AUTHORIZATION="$EXCHANGE_BASIC" \
       rps "token_exchange#$round" "$AUTH_URL/oauth/token" -s "$HERE/form_post.lua"
+  fi
+  if [ -n "$ADMIN_API" ]; then
+    ADMIN_TOKEN=$(admin_token)
+    USER_TOKEN=$(user_token)
+    rps "profile_me#$round" "$RESOURCE_URL/profile/me" -H "Authorization: Bearer $USER_TOKEN"
+    rps "admin_client_read#$round" "$AUTH_URL/admin/v1/clients/$CLIENT_ID" \
+      -H "Authorization: Bearer $ADMIN_TOKEN"
+    rps "admin_clients_list#$round" "$AUTH_URL/admin/v1/clients?limit=100" \
+      -H "Authorization: Bearer $ADMIN_TOKEN"
   fi
 done
 
@@ -112,6 +158,13 @@ ratio jwks auth_health 0.95
 if [ -n "$EXCHANGE_BODY" ]; then
   summary token_exchange
   ratio token_exchange client_credentials 0.9
+fi
+if [ -n "$ADMIN_API" ]; then
+  summary profile_me
+  summary admin_client_read
+  summary admin_clients_list
+  ratio admin_client_read profile_me 0.5
+  ratio admin_clients_list profile_me 0.1
 fi
 
 # --- resource-server: GET /profile/me with a valid token vs /health ------

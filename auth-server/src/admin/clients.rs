@@ -1,12 +1,14 @@
 //! Clients as operators register them, by either door: the checks of a
 //! registration (the contract's redirect URI rules, grants and scopes), and
-//! a client as the doors show it.
+//! a client as the doors show it; and the changes to a client that only
+//! the admin API makes (a change of registration, a new secret).
 
 use serde_json::{Value, json};
 use shared::scope::{Scope, ScopeSet};
 
+use super::Actor;
 use crate::grant_type::GrantType;
-use crate::store::clients::{Client, ClientMetadata, NewClient};
+use crate::store::clients::{Client, ClientMetadata, Clients, NewClient};
 
 /// Checks a registration request and turns it into a [`NewClient`].
 pub fn validate(
@@ -206,10 +208,139 @@ pub fn describe(client: &Client) -> Value {
         "redirect_uris": metadata.redirect_uris,
         "audiences": metadata.audiences,
         "post_logout_redirect_uris": metadata.post_logout_redirect_uris,
+        "backchannel_logout_uri": metadata.backchannel_logout_uri,
         "created_at": shared::clock::rfc3339(client.created_at),
     });
     if let Some(uri) = &metadata.backchannel_logout_uri {
         shown["backchannel_logout_uri"] = json!(uri);
     }
     shown
+}
+
+/// What an operator changes on a client (`PATCH /admin/v1/clients/{id}`):
+/// each field given replaces the registered one.
+#[derive(Debug, Default, Clone)]
+pub struct ClientChanges {
+    pub name: Option<String>,
+    pub grant_types: Option<Vec<GrantType>>,
+    pub scope: Option<String>,
+    pub redirect_uris: Option<Vec<String>>,
+    pub audiences: Option<Vec<String>>,
+    pub post_logout_redirect_uris: Option<Vec<String>>,
+    /// `Some(None)` removes it.
+    pub backchannel_logout_uri: Option<Option<String>>,
+}
+
+/// Why a change to a client was not made.
+#[derive(Debug)]
+pub enum ClientError {
+    /// A rule of a registration is broken; the message names the flag.
+    Invalid(String),
+    Database(sqlx::Error),
+}
+
+impl From<sqlx::Error> for ClientError {
+    fn from(error: sqlx::Error) -> ClientError {
+        ClientError::Database(error)
+    }
+}
+
+/// Applies `changes` to the client, checked as a registration is (the
+/// result must be one `clients create` would accept); every instance uses
+/// the change within 2 s (the clients' version). `None` when there is no
+/// such client.
+pub async fn update(
+    clients: &Clients,
+    client_id: &str,
+    changes: &ClientChanges,
+    actor: &Actor,
+    now: i64,
+) -> Result<Option<Client>, ClientError> {
+    let Some(client) = clients.find(client_id).await? else {
+        return Ok(None);
+    };
+    let current = &client.metadata;
+    let name = changes.name.as_deref().unwrap_or(&current.name);
+    let grants = changes
+        .grant_types
+        .clone()
+        .unwrap_or_else(|| current.grant_types.clone());
+    let scope = changes
+        .scope
+        .clone()
+        .unwrap_or_else(|| current.scopes.to_string());
+    // Only the command line hands out the admin API itself.
+    if ScopeSet::parse(&scope).has(Scope::Admin) && !current.scopes.has(Scope::Admin) {
+        return Err(ClientError::Invalid(
+            "--scope admin is registered only from the command line".into(),
+        ));
+    }
+    let redirect_uris = changes
+        .redirect_uris
+        .as_ref()
+        .unwrap_or(&current.redirect_uris);
+    let audiences = changes.audiences.as_ref().unwrap_or(&current.audiences);
+    let post_logout = changes
+        .post_logout_redirect_uris
+        .as_ref()
+        .unwrap_or(&current.post_logout_redirect_uris);
+    let backchannel = match &changes.backchannel_logout_uri {
+        Some(uri) => uri.clone(),
+        None => current.backchannel_logout_uri.clone(),
+    };
+    if let Some(uri) = &backchannel {
+        check_backchannel_logout_uri(uri).map_err(|why| {
+            ClientError::Invalid(format!("--backchannel-logout-uri {uri:?}: {why}"))
+        })?;
+    }
+    let mut new = validate(
+        name,
+        &grants,
+        &scope,
+        redirect_uris,
+        client.is_public(),
+        current.first_party,
+    )
+    .and_then(|new| with_targets(new, audiences, post_logout))
+    .map_err(ClientError::Invalid)?;
+    new.metadata.backchannel_logout_uri = backchannel;
+    let event = actor.event("client_updated");
+    if !clients
+        .update_recorded(client_id, &new.metadata, &client.auth, now, event)
+        .await?
+    {
+        return Ok(None);
+    }
+    Ok(clients.find(client_id).await?)
+}
+
+/// The outcome of a new secret.
+#[derive(Debug)]
+pub enum SecretRotation {
+    /// The new secret, shown once.
+    Rotated(String),
+    NoSuchClient,
+    /// A public or key client has no secret to replace.
+    NoSecret,
+}
+
+/// Gives a secret client a new secret; the old one stops working at once
+/// here, and at every instance within 2 s.
+pub async fn rotate_secret(
+    clients: &Clients,
+    client_id: &str,
+    actor: &Actor,
+    now: i64,
+) -> Result<SecretRotation, sqlx::Error> {
+    let event = actor.event("client_secret_rotated");
+    if let Some(secret) = clients
+        .rotate_secret_recorded(client_id, now, event)
+        .await?
+    {
+        return Ok(SecretRotation::Rotated(secret));
+    }
+    Ok(match clients.find(client_id).await? {
+        Some(_) => SecretRotation::NoSecret,
+        None => SecretRotation::NoSuchClient,
+    })
 }

@@ -6,6 +6,8 @@
 
 pub mod clients;
 pub mod keys;
+pub mod registration;
+pub mod users;
 
 use std::net::IpAddr;
 
@@ -17,7 +19,8 @@ use crate::errors::ApiError;
 use crate::store::clients::{ClientAuth, Clients, NewClient};
 use crate::store::db::Db;
 use crate::store::events::{self, Event, Filter, StoredEvent};
-use crate::store::users::{self, UpdatedUser, User, UserChanges};
+use crate::store::registration_tokens;
+use crate::store::users::{self as user_rows, UpdatedUser, User, UserChanges};
 
 /// Who asked for a change, as its event records it.
 #[derive(Debug, Clone)]
@@ -29,6 +32,9 @@ pub enum Actor {
         client_id: String,
         address: Option<IpAddr>,
     },
+    /// A third party registering or managing its own client (RFC 7591,
+    /// RFC 7592).
+    Registration { address: Option<IpAddr> },
 }
 
 impl Actor {
@@ -40,6 +46,9 @@ impl Actor {
                 .address(*address)
                 .detail("by", "admin_api")
                 .detail("admin_client_id", client_id.as_str()),
+            Actor::Registration { address } => Event::new(kind)
+                .address(*address)
+                .detail("by", "registration"),
         }
     }
 }
@@ -91,7 +100,7 @@ pub async fn update_user(
     access_expires_at: i64,
 ) -> Result<Option<UpdatedUser>, sqlx::Error> {
     let event = actor.event("user_updated");
-    users::update_user_recorded(db, email, changes, now, access_expires_at, event).await
+    user_rows::update_user_recorded(db, email, changes, now, access_expires_at, event).await
 }
 
 /// Deletes an account and revokes its refresh token families.
@@ -103,7 +112,7 @@ pub async fn delete_user(
     access_expires_at: i64,
 ) -> Result<Option<UpdatedUser>, sqlx::Error> {
     let event = actor.event("user_deleted");
-    users::delete_user_recorded(db, email, now, access_expires_at, event).await
+    user_rows::delete_user_recorded(db, email, now, access_expires_at, event).await
 }
 
 /// A page of audit events, newest first.
@@ -130,4 +139,63 @@ pub fn parse_time(text: &str) -> Option<i64> {
     time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
         .ok()
         .map(|t| t.unix_timestamp())
+}
+
+/// How long an initial access token lives unless asked otherwise: a day.
+pub const REGISTRATION_TOKEN_TTL: i64 = 86_400;
+
+/// A new initial access token (RFC 7591 §3), as both doors show it.
+#[derive(Debug)]
+pub struct RegistrationToken {
+    /// Shown once; only its digest is stored.
+    pub token: String,
+    pub expires_at: i64,
+    pub max_uses: i64,
+}
+
+impl RegistrationToken {
+    pub fn describe(&self) -> Value {
+        json!({
+            "initial_access_token": self.token,
+            "expires_at": rfc3339(self.expires_at),
+            "max_uses": self.max_uses,
+        })
+    }
+}
+
+/// Makes an initial access token good for `max_uses` registrations (1 to
+/// 1,000,000; default 1) for `expires_in` seconds (60 to 31,536,000;
+/// default a day). `422` naming the field otherwise.
+pub async fn create_registration_token(
+    db: &Db,
+    expires_in: Option<i64>,
+    max_uses: Option<i64>,
+    actor: &Actor,
+    now: i64,
+) -> Result<RegistrationToken, ApiError> {
+    let field = |field: &str, message: &str| {
+        ApiError::Validation(vec![shared::problem::FieldError {
+            field: field.to_owned(),
+            message: message.to_owned(),
+        }])
+    };
+    let expires_in = expires_in.unwrap_or(REGISTRATION_TOKEN_TTL);
+    if !(60..=31_536_000).contains(&expires_in) {
+        return Err(field(
+            "expires_in",
+            "must be between 60 and 31536000 seconds",
+        ));
+    }
+    let max_uses = max_uses.unwrap_or(1);
+    if !(1..=1_000_000).contains(&max_uses) {
+        return Err(field("max_uses", "must be between 1 and 1000000"));
+    }
+    let expires_at = now + expires_in;
+    let event = actor.event("registration_token_created");
+    let token = registration_tokens::create_recorded(db, expires_at, max_uses, now, event).await?;
+    Ok(RegistrationToken {
+        token,
+        expires_at,
+        max_uses,
+    })
 }

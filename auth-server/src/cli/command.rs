@@ -3,7 +3,9 @@
 
 use clap::{Parser, Subcommand};
 
-use super::{clients_command, events_command, keys_command, users_command};
+use super::{
+    clients_command, events_command, keys_command, registration_tokens_command, users_command,
+};
 
 #[derive(Debug, Parser)]
 #[command(name = "auth-server", version, about = "OAuth 2.0 token issuer")]
@@ -28,6 +30,9 @@ pub enum Command {
     /// Read the audit trail.
     #[command(subcommand)]
     Events(events_command::EventsCommand),
+    /// Initial access tokens for dynamic client registration (RFC 7591).
+    #[command(subcommand)]
+    RegistrationTokens(registration_tokens_command::RegistrationTokensCommand),
 }
 
 #[cfg(test)]

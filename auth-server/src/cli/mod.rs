@@ -7,6 +7,7 @@ pub mod clients_command;
 pub mod command;
 pub mod events_command;
 pub mod keys_command;
+pub mod registration_tokens_command;
 pub mod users_command;
 
 /// A failed command: one line for the operator.

@@ -3,6 +3,8 @@
 //! from standard input so it never shows in the process list or shell
 //! history. Changing a user's rights or deleting the user revokes their
 //! refresh token families at once, on every instance sharing the database.
+//! The rules and events are [`crate::admin::users`]'s, which the admin API
+//! calls too; this is a thin front that reads flags and prints.
 
 use std::io::Read;
 
@@ -11,11 +13,11 @@ use rocket::figment::Figment;
 use shared::clock::{Clock, SystemClock};
 
 use super::CliError;
-use crate::accounts::{check_name, validate_new_user};
-use crate::admin::{self, Actor};
+use crate::admin::Actor;
+use crate::admin::users::{self as accounts, NewAccount};
 use crate::config::AppConfig;
+use crate::errors::ApiError;
 use crate::store::db::Db;
-use crate::store::users::{UpdatedUser, UserChanges};
 
 #[derive(Debug, Subcommand)]
 pub enum UsersCommand {
@@ -57,55 +59,51 @@ async fn open(figment: &Figment) -> Result<(AppConfig, Db), CliError> {
     Ok((config, db))
 }
 
-fn describe(updated: &UpdatedUser) -> serde_json::Value {
-    let user = &updated.user;
-    serde_json::json!({
-        "id": user.id,
-        "email": user.email,
-        "name": user.name,
-        "admin": user.is_admin,
-        "revoked_refresh_families": updated.revoked_families,
-    })
-}
-
-fn no_account(email: &str) -> CliError {
-    CliError(format!("no account has the email {email}"))
+/// One line for an operation refused or failed.
+fn failed(doing: &str, email: &str, error: ApiError) -> CliError {
+    match error {
+        ApiError::Validation(errors) => {
+            let list: Vec<String> = errors
+                .iter()
+                .map(|e| match e.field.as_str() {
+                    "body" => e.message.clone(),
+                    field => format!("{field} {}", e.message),
+                })
+                .collect();
+            CliError(format!("invalid user: {}", list.join("; ")))
+        }
+        ApiError::Conflict(_) => CliError("an account with this email already exists".into()),
+        ApiError::NotFound => CliError(format!("no account has the email {email}")),
+        other => CliError(format!("cannot {doing} the user: {other}")),
+    }
 }
 
 pub async fn run(command: UsersCommand, figment: &Figment) -> Result<(), CliError> {
+    let now = SystemClock.now();
     match command {
         UsersCommand::Create { email, name, admin } => {
-            let config = AppConfig::from_figment(figment).map_err(|e| CliError(e.to_string()))?;
+            let (config, db) = open(figment).await?;
             let mut password = String::new();
             std::io::stdin()
                 .read_to_string(&mut password)
                 .map_err(|e| {
                     CliError(format!("cannot read the password from standard input: {e}"))
                 })?;
-            let password = password.trim_end_matches(['\r', '\n']);
-            let name =
-                name.unwrap_or_else(|| email.split('@').next().unwrap_or_default().to_owned());
-            let mut new_user = validate_new_user(
-                Some(&email),
-                Some(&name),
-                Some(password),
+            let account = NewAccount {
+                email: &email,
+                name: name.as_deref(),
+                password: password.trim_end_matches(['\r', '\n']),
+                admin,
+            };
+            let user = accounts::create(
+                &db,
+                account,
                 config.password_min_length,
+                &Actor::CommandLine,
+                now,
             )
-            .map_err(|errors| {
-                let list: Vec<String> = errors
-                    .iter()
-                    .map(|e| format!("{} {}", e.field, e.message))
-                    .collect();
-                CliError(format!("invalid user: {}", list.join("; ")))
-            })?;
-            new_user.is_admin = admin;
-            let db = Db::connect(&config.database_url)
-                .await
-                .map_err(|e| CliError(format!("DATABASE_URL: {e}")))?;
-            let user = admin::create_user(&db, new_user, &Actor::CommandLine, SystemClock.now())
-                .await
-                .map_err(|e| CliError(format!("cannot create the user: {e}")))?
-                .ok_or_else(|| CliError("an account with this email already exists".into()))?;
+            .await
+            .map_err(|e| failed("create", &email, e))?;
             println!(
                 "{}",
                 serde_json::json!({"id": user.id, "email": user.email, "name": user.name, "admin": user.is_admin})
@@ -118,45 +116,50 @@ pub async fn run(command: UsersCommand, figment: &Figment) -> Result<(), CliErro
             no_admin,
             name,
         } => {
-            let name = name.map(|n| n.trim().to_owned());
-            if let Some(name) = &name {
-                check_name(name).map_err(|message| CliError(format!("--name {message}")))?;
-            }
-            let changes = UserChanges {
-                is_admin: match (admin, no_admin) {
-                    (true, _) => Some(true),
-                    (_, true) => Some(false),
-                    _ => None,
-                },
-                name,
+            let admin = match (admin, no_admin) {
+                (true, _) => Some(true),
+                (_, true) => Some(false),
+                _ => None,
             };
-            if changes.is_admin.is_none() && changes.name.is_none() {
-                return Err(CliError(
-                    "nothing to change: give --admin, --no-admin or --name".into(),
-                ));
-            }
+            let changes = accounts::changes(admin, name.as_deref()).map_err(|e| match e {
+                ApiError::Validation(errors) if errors.iter().any(|e| e.field == "body") => {
+                    CliError("nothing to change: give --admin, --no-admin or --name".into())
+                }
+                ApiError::Validation(errors) => CliError(format!(
+                    "--name {}",
+                    errors
+                        .first()
+                        .map(|e| e.message.as_str())
+                        .unwrap_or_default()
+                )),
+                other => CliError(other.to_string()),
+            })?;
             let (config, db) = open(figment).await?;
-            let email = email.trim().to_lowercase();
-            let now = SystemClock.now();
-            let expires = now + config.access_token_ttl;
-            let updated =
-                admin::update_user(&db, &email, &changes, &Actor::CommandLine, now, expires)
-                    .await
-                    .map_err(|e| CliError(format!("cannot update the user: {e}")))?
-                    .ok_or_else(|| no_account(&email))?;
-            println!("{}", describe(&updated));
+            let updated = accounts::update(
+                &db,
+                &email,
+                &changes,
+                config.access_token_ttl,
+                &Actor::CommandLine,
+                now,
+            )
+            .await
+            .map_err(|e| failed("update", &email.trim().to_lowercase(), e))?;
+            println!("{}", accounts::describe_change(&updated));
             Ok(())
         }
         UsersCommand::Delete { email } => {
             let (config, db) = open(figment).await?;
-            let email = email.trim().to_lowercase();
-            let now = SystemClock.now();
-            let expires = now + config.access_token_ttl;
-            let deleted = admin::delete_user(&db, &email, &Actor::CommandLine, now, expires)
-                .await
-                .map_err(|e| CliError(format!("cannot delete the user: {e}")))?
-                .ok_or_else(|| no_account(&email))?;
-            println!("{}", describe(&deleted));
+            let deleted = accounts::delete(
+                &db,
+                &email,
+                config.access_token_ttl,
+                &Actor::CommandLine,
+                now,
+            )
+            .await
+            .map_err(|e| failed("delete", &email.trim().to_lowercase(), e))?;
+            println!("{}", accounts::describe_change(&deleted));
             Ok(())
         }
     }

@@ -17,6 +17,7 @@ pub mod introspect;
 pub mod logout;
 pub mod openapi;
 pub mod par;
+pub mod register;
 pub mod revoke;
 pub mod session_cookie;
 pub mod signup;
@@ -62,7 +63,11 @@ pub fn oauth_endpoints() -> AdHoc {
                     userinfo::userinfo_get,
                     userinfo::userinfo_post,
                     logout::logout,
-                    logout::logout_submit
+                    logout::logout_submit,
+                    register::register,
+                    register::read,
+                    register::replace,
+                    register::remove
                 ],
             )
             .mount("/", page::routes())

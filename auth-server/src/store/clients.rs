@@ -21,6 +21,7 @@ use subtle::ConstantTimeEq;
 use super::client_cache::VersionedCache;
 use super::db::{Db, Tx, flag};
 use super::events::{self, Event};
+use super::registration_tokens;
 use super::secrets::{generate_secret, hash_secret};
 use crate::grant_type::GrantType;
 
@@ -195,6 +196,72 @@ fn client_from_row(row: &sqlx::any::AnyRow) -> Result<Client, sqlx::Error> {
     })
 }
 
+/// Inserts a client in `tx` with `event`, completed with the client's id
+/// and what it was registered with (never its secret); returns the id and,
+/// for a secret client, the secret (shown once: only its digest is stored).
+async fn insert_in(
+    tx: &mut Tx,
+    new: &NewClient,
+    auth: &ClientAuth,
+    registration_token_hash: Option<&str>,
+    now: i64,
+    event: Event,
+) -> Result<(String, Option<String>), sqlx::Error> {
+    let id = uuid::Uuid::new_v4().simple().to_string();
+    let secret = (auth.method == AuthMethod::ClientSecretBasic).then(generate_secret);
+    let metadata = &new.metadata;
+    sqlx::query(
+        "insert into clients (id, name, secret_hash, first_party, grant_types, scopes, redirect_uris, \
+         audiences, post_logout_redirect_uris, created_at, auth_method, jwks, jwks_uri, require_par, \
+         dpop_bound, backchannel_logout_uri, registration_token_hash) \
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
+    )
+    .bind(&id)
+    .bind(&metadata.name)
+    .bind(secret.as_deref().map(hash_secret))
+    .bind(metadata.first_party)
+    .bind(grant_list(metadata))
+    .bind(metadata.scopes.to_string())
+    .bind(metadata.redirect_uris.join(" "))
+    .bind(metadata.audiences.join(" "))
+    .bind(metadata.post_logout_redirect_uris.join(" "))
+    .bind(now)
+    .bind(auth.method.as_str())
+    .bind(auth.jwks.as_deref())
+    .bind(auth.jwks_uri.as_deref())
+    .bind(auth.require_par)
+    .bind(auth.dpop_bound)
+    .bind(metadata.backchannel_logout_uri.as_deref())
+    .bind(registration_token_hash)
+    .execute(&mut **tx)
+    .await?;
+    let event = described(event.client(id.as_str()), metadata)
+        .detail("public", new.public)
+        .detail("auth_method", auth.method.as_str())
+        .detail("first_party", metadata.first_party);
+    events::insert(tx, event, now).await?;
+    Ok((id, secret))
+}
+
+fn grant_list(metadata: &ClientMetadata) -> String {
+    metadata
+        .grant_types
+        .iter()
+        .map(|g| g.as_str())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// `event` with what a client is registered with (never a secret).
+fn described(event: Event, metadata: &ClientMetadata) -> Event {
+    let grants: Vec<&str> = metadata.grant_types.iter().map(|g| g.as_str()).collect();
+    event
+        .detail("name", metadata.name.as_str())
+        .detail("grant_types", grants)
+        .detail("scope", metadata.scopes.to_string())
+        .detail("redirect_uris", metadata.redirect_uris.clone())
+}
+
 /// How often a running server reads `key_ring.clients_version`: a change
 /// made anywhere is in use everywhere within about this long (API.md: 2 s).
 const POLL: Duration = Duration::from_secs(1);
@@ -287,54 +354,166 @@ impl Clients {
         now: i64,
         event: Event,
     ) -> Result<(String, Option<String>), sqlx::Error> {
-        let id = uuid::Uuid::new_v4().simple().to_string();
-        let secret = (auth.method == AuthMethod::ClientSecretBasic).then(generate_secret);
-        let metadata = &new.metadata;
         let mut tx = self.begin_change().await?;
-        sqlx::query(
-            "insert into clients (id, name, secret_hash, first_party, grant_types, scopes, redirect_uris, \
-             audiences, post_logout_redirect_uris, created_at, auth_method, jwks, jwks_uri, require_par, \
-             dpop_bound, backchannel_logout_uri) \
-             values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
+        let created = insert_in(&mut tx, new, auth, None, now, event).await?;
+        self.end_change(tx).await?;
+        Ok(created)
+    }
+
+    /// A client registering itself (RFC 7591): spends one use of
+    /// `initial_token` (none when registration is open) and inserts the
+    /// client with the digest of its `registration_token` (RFC 7592), in
+    /// one transaction; `None` when the initial token could not be spent,
+    /// and then nothing changed.
+    pub async fn register_recorded(
+        &self,
+        new: &NewClient,
+        auth: &ClientAuth,
+        initial_token: Option<&str>,
+        registration_token: &str,
+        now: i64,
+        event: Event,
+    ) -> Result<Option<(String, Option<String>)>, sqlx::Error> {
+        let mut tx = self.begin_change().await?;
+        if let Some(token) = initial_token
+            && !registration_tokens::spend(&mut tx, token, now).await?
+        {
+            tx.rollback().await?;
+            return Ok(None);
+        }
+        let digest = hash_secret(registration_token);
+        let created = insert_in(&mut tx, new, auth, Some(&digest), now, event).await?;
+        self.end_change(tx).await?;
+        Ok(Some(created))
+    }
+
+    /// Changes what `client_id` is registered with: its metadata and key
+    /// set, never its id, secret or way of authenticating; `false` when
+    /// there is no such client.
+    pub async fn update_recorded(
+        &self,
+        client_id: &str,
+        metadata: &ClientMetadata,
+        auth: &ClientAuth,
+        now: i64,
+        event: Event,
+    ) -> Result<bool, sqlx::Error> {
+        self.update_in(client_id, metadata, auth, None, now, event)
+            .await
+    }
+
+    /// An RFC 7592 replacement: [`Clients::update_recorded`] of the client
+    /// whose registration access token is `presented`, rotated to
+    /// `rotated`; `false` when `presented` is not (or no longer) its token.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn replace_registered(
+        &self,
+        client_id: &str,
+        presented: &str,
+        rotated: &str,
+        metadata: &ClientMetadata,
+        auth: &ClientAuth,
+        now: i64,
+        event: Event,
+    ) -> Result<bool, sqlx::Error> {
+        let tokens = (hash_secret(presented), hash_secret(rotated));
+        self.update_in(client_id, metadata, auth, Some(tokens), now, event)
+            .await
+    }
+
+    async fn update_in(
+        &self,
+        client_id: &str,
+        metadata: &ClientMetadata,
+        auth: &ClientAuth,
+        tokens: Option<(String, String)>,
+        now: i64,
+        event: Event,
+    ) -> Result<bool, sqlx::Error> {
+        let mut tx = self.begin_change().await?;
+        let (presented, rotated) = tokens.unzip();
+        // With a presented token, the row changes only while that is its
+        // token: of two replacements racing with one token, one wins.
+        let done = sqlx::query(
+            "update clients set name = $2, grant_types = $3, scopes = $4, redirect_uris = $5, \
+             audiences = $6, post_logout_redirect_uris = $7, jwks = $8, jwks_uri = $9, \
+             backchannel_logout_uri = $10, \
+             registration_token_hash = coalesce($11, registration_token_hash) \
+             where id = $1 and ($12 = '' or registration_token_hash = $12)",
         )
-        .bind(&id)
+        .bind(client_id)
         .bind(&metadata.name)
-        .bind(secret.as_deref().map(hash_secret))
-        .bind(metadata.first_party)
-        .bind(
-            metadata
-                .grant_types
-                .iter()
-                .map(|g| g.as_str())
-                .collect::<Vec<_>>()
-                .join(" "),
-        )
+        .bind(grant_list(metadata))
         .bind(metadata.scopes.to_string())
         .bind(metadata.redirect_uris.join(" "))
         .bind(metadata.audiences.join(" "))
         .bind(metadata.post_logout_redirect_uris.join(" "))
-        .bind(now)
-        .bind(auth.method.as_str())
         .bind(auth.jwks.as_deref())
         .bind(auth.jwks_uri.as_deref())
-        .bind(auth.require_par)
-        .bind(auth.dpop_bound)
         .bind(metadata.backchannel_logout_uri.as_deref())
+        .bind(rotated)
+        .bind(presented.unwrap_or_default())
         .execute(&mut *tx)
         .await?;
-        let grants: Vec<&str> = metadata.grant_types.iter().map(|g| g.as_str()).collect();
-        let event = event
-            .client(id.as_str())
-            .detail("name", metadata.name.as_str())
-            .detail("grant_types", grants)
-            .detail("scope", metadata.scopes.to_string())
-            .detail("redirect_uris", metadata.redirect_uris.clone())
-            .detail("public", new.public)
-            .detail("auth_method", auth.method.as_str())
-            .detail("first_party", metadata.first_party);
+        if done.rows_affected() == 0 {
+            tx.rollback().await?;
+            return Ok(false);
+        }
+        let event = described(event.client(client_id), metadata);
         events::insert(&mut tx, event, now).await?;
         self.end_change(tx).await?;
-        Ok((id, secret))
+        Ok(true)
+    }
+
+    /// Gives a secret client a new secret, returned once; the old one stops
+    /// working here at once and at every other instance by its next poll.
+    /// `None` when there is no such client or it has no secret.
+    pub async fn rotate_secret_recorded(
+        &self,
+        client_id: &str,
+        now: i64,
+        event: Event,
+    ) -> Result<Option<String>, sqlx::Error> {
+        let secret = generate_secret();
+        let mut tx = self.begin_change().await?;
+        let done =
+            sqlx::query("update clients set secret_hash = $2 where id = $1 and auth_method = $3")
+                .bind(client_id)
+                .bind(hash_secret(&secret))
+                .bind(AuthMethod::ClientSecretBasic.as_str())
+                .execute(&mut *tx)
+                .await?;
+        if done.rows_affected() == 0 {
+            tx.rollback().await?;
+            return Ok(None);
+        }
+        events::insert(&mut tx, event.client(client_id), now).await?;
+        self.end_change(tx).await?;
+        Ok(Some(secret))
+    }
+
+    /// Whether `presented` is the registration access token of `client_id`
+    /// (compared by digest in constant time); `false` for an unknown client
+    /// or one an operator made, which has none.
+    pub async fn registration_token_matches(
+        &self,
+        client_id: &str,
+        presented: &str,
+    ) -> Result<bool, sqlx::Error> {
+        if client_id.contains('\0') {
+            return Ok(false);
+        }
+        let row = sqlx::query("select registration_token_hash from clients where id = $1")
+            .bind(client_id)
+            .fetch_optional(&self.db.pool)
+            .await?;
+        let stored: Option<String> = match row {
+            Some(row) => row.try_get("registration_token_hash")?,
+            None => None,
+        };
+        Ok(stored.is_some_and(|stored| {
+            bool::from(hash_secret(presented).as_bytes().ct_eq(stored.as_bytes()))
+        }))
     }
 
     pub async fn delete(&self, client_id: &str) -> Result<bool, sqlx::Error> {

@@ -28,6 +28,7 @@ pub mod logout_deliveries;
 pub mod prune;
 pub mod pushed_requests;
 pub mod refresh_families;
+pub mod registration_tokens;
 pub mod secrets;
 pub mod sessions;
 pub mod throttle;

@@ -69,6 +69,7 @@ pub async fn prune(db: &Db, now: i64) -> Result<u64, sqlx::Error> {
     deleted += device_codes::prune(db, now).await?;
     deleted += assertion_jtis::prune(db, now).await?;
     deleted += pushed_requests::prune(db, now).await?;
+    deleted += super::registration_tokens::prune(db, now).await?;
     // After the sessions: the clients of those that are gone.
     deleted += logout_deliveries::prune(db).await?;
     Ok(deleted)

@@ -294,3 +294,24 @@ pub async fn delete_user_recorded(
         revoked_families,
     }))
 }
+
+/// At most `limit` accounts by id, after `after` when given, with this
+/// (normalised) email only when one is given (the admin API's list).
+pub async fn list_page(
+    db: &Db,
+    email: Option<&str>,
+    after: Option<&str>,
+    limit: i64,
+) -> Result<Vec<User>, sqlx::Error> {
+    let rows = sqlx::query(concat!(
+        "select ",
+        user_columns!(),
+        " from users where email = coalesce($1, email) and id > $2 order by id limit $3"
+    ))
+    .bind(email)
+    .bind(after.unwrap_or_default())
+    .bind(limit)
+    .fetch_all(&db.pool)
+    .await?;
+    rows.iter().map(user_from_row).collect()
+}

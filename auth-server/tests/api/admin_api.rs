@@ -12,7 +12,7 @@ use crate::oauth_support::{RegisteredClient, post_revoke, service};
 const BIN: &str = env!("CARGO_BIN_EXE_auth-server");
 const PROBLEM_JSON: &str = "application/problem+json";
 
-async fn cli_json(app: &TestApp, args: &[&str]) -> Value {
+pub(crate) async fn cli_json(app: &TestApp, args: &[&str]) -> Value {
     let output = tokio::process::Command::new(BIN)
         .args(args)
         .env_clear()
@@ -31,7 +31,7 @@ async fn cli_json(app: &TestApp, args: &[&str]) -> Value {
 }
 
 /// A client registered from the command line with `admin`.
-async fn operator(app: &TestApp) -> RegisteredClient {
+pub(crate) async fn operator(app: &TestApp) -> RegisteredClient {
     let created = cli_json(
         app,
         &[
@@ -53,7 +53,7 @@ async fn operator(app: &TestApp) -> RegisteredClient {
     }
 }
 
-async fn client_token(app: &TestApp, client: &RegisteredClient) -> String {
+pub(crate) async fn client_token(app: &TestApp, client: &RegisteredClient) -> String {
     let response = app
         .client
         .post(app.url("/oauth/token"))
@@ -67,13 +67,13 @@ async fn client_token(app: &TestApp, client: &RegisteredClient) -> String {
     body["access_token"].as_str().unwrap().to_owned()
 }
 
-async fn admin_token(app: &TestApp) -> (RegisteredClient, String) {
+pub(crate) async fn admin_token(app: &TestApp) -> (RegisteredClient, String) {
     let ops = operator(app).await;
     let token = client_token(app, &ops).await;
     (ops, token)
 }
 
-async fn call(
+pub(crate) async fn call(
     app: &TestApp,
     method: reqwest::Method,
     path: &str,
@@ -97,7 +97,7 @@ async fn get(app: &TestApp, path: &str, token: &str) -> reqwest::Response {
 }
 
 /// A problem+json answer with `status`; its body.
-async fn problem(response: reqwest::Response, status: u16) -> Value {
+pub(crate) async fn problem(response: reqwest::Response, status: u16) -> Value {
     assert_eq!(response.status(), status);
     assert_eq!(response.headers()["content-type"], PROBLEM_JSON);
     let body: Value = response.json().await.unwrap();

@@ -94,6 +94,11 @@ fn unusable_settings_stop_start_up_with_one_line_naming_them() {
             "auth-server: CLIENT_ADDRESS_HEADER: ",
         ),
         ("REQUIRE_PAR", "yes", "auth-server: REQUIRE_PAR: "),
+        (
+            "OPEN_REGISTRATION",
+            "yes",
+            "auth-server: OPEN_REGISTRATION: ",
+        ),
     ] {
         let (code, stderr) = start_with(var, value);
         assert_eq!(code, Some(1), "{var}={value}: {stderr}");

@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod admin_api;
+mod admin_changes;
 mod arbitrary_requests;
 mod authorize;
 mod backchannel_logout;
@@ -32,6 +33,7 @@ mod primitives;
 mod private_key_jwt;
 mod redirect_uris;
 mod refresh_families;
+mod registration;
 mod rotation;
 mod signup;
 mod signup_limit;

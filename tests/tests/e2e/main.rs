@@ -17,5 +17,6 @@ mod issuer;
 mod logs;
 mod oidc;
 mod profiles;
+mod registration;
 mod rejections;
 mod startup;

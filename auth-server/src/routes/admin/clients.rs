@@ -1,10 +1,11 @@
-//! `/admin/v1/clients`: list, register, read and delete clients, with the
-//! command line's checks and events ([`crate::admin`]).
+//! `/admin/v1/clients`: list, register, read, change and delete clients,
+//! and give one a new secret, with the command line's checks and events
+//! ([`crate::admin`]).
 
 use rocket::http::{ContentType, Status};
 use rocket::response::status::Custom;
 use rocket::serde::json::Json;
-use rocket::{Data, State, delete, get, post};
+use rocket::{Data, State, delete, get, patch, post};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use shared::clock::AppClock;
@@ -222,5 +223,115 @@ pub async fn delete(
         Ok(Status::NoContent)
     } else {
         Err(ApiError::NotFound.into())
+    }
+}
+
+/// A change of registration: each member given replaces the registered one.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ClientChangeRequest {
+    pub name: Option<String>,
+    pub grant_types: Option<Vec<String>>,
+    pub scope: Option<String>,
+    pub redirect_uris: Option<Vec<String>>,
+    pub audiences: Option<Vec<String>>,
+    pub post_logout_redirect_uris: Option<Vec<String>>,
+    /// `null` removes it.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
+    pub backchannel_logout_uri: Option<Option<String>>,
+}
+
+/// A member that is present, even as `null`, is `Some`.
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
+    Option::<String>::deserialize(d).map(Some)
+}
+
+/// Change a client's registration, with the checks of `clients create`;
+/// every instance uses the change within 2 s.
+#[utoipa::path(patch, path = "/admin/v1/clients/{client_id}", tag = "admin",
+    params(("client_id" = String, Path)),
+    request_body(content = ClientChangeRequest, content_type = "application/json"),
+    security(("admin" = ["admin"])),
+    responses((status = 200, description = "The client as changed"),
+              (status = 400, description = "Not a JSON object, or a member named twice", body = Problem, content_type = "application/problem+json"),
+              (status = 401, description = "No or a bad token", body = Problem, content_type = "application/problem+json"),
+              (status = 403, description = "insufficient_scope", body = Problem, content_type = "application/problem+json"),
+              (status = 404, description = "No such client", body = Problem, content_type = "application/problem+json"),
+              (status = 422, description = "A field breaks the registration rules, or a member is unknown", body = Problem, content_type = "application/problem+json")))]
+#[patch("/clients/<client_id>", data = "<data>")]
+pub async fn update(
+    caller: Result<AdminCaller, AdminRefusal>,
+    client_id: &str,
+    content_type: Option<&ContentType>,
+    data: Data<'_>,
+    clients: &State<Clients>,
+    clock: &State<AppClock>,
+) -> Result<Json<Value>, AdminError> {
+    let caller = caller?;
+    let body = form::json_object(content_type, data).await?;
+    let request: ClientChangeRequest =
+        serde_json::from_value(Value::Object(body)).map_err(|e| {
+            let what = e.to_string();
+            let what = what.split(" at line").next().unwrap_or_default().to_owned();
+            invalid("body", what)
+        })?;
+    let grant_types = match &request.grant_types {
+        Some(names) => {
+            let mut grants = Vec::new();
+            for grant in names {
+                grants.push(GrantType::parse(grant).ok_or_else(|| {
+                    invalid("grant_types", format!("{grant:?} is not a grant type"))
+                })?);
+            }
+            Some(grants)
+        }
+        None => None,
+    };
+    let changes = checks::ClientChanges {
+        name: request.name,
+        grant_types,
+        scope: request.scope,
+        redirect_uris: request.redirect_uris,
+        audiences: request.audiences,
+        post_logout_redirect_uris: request.post_logout_redirect_uris,
+        backchannel_logout_uri: request.backchannel_logout_uri,
+    };
+    match checks::update(clients, client_id, &changes, &caller.actor(), clock.now()).await {
+        Ok(Some(client)) => Ok(Json(checks::describe(&client))),
+        Ok(None) => Err(ApiError::NotFound.into()),
+        Err(checks::ClientError::Invalid(message)) => Err(invalid(field_of(&message), message)),
+        Err(checks::ClientError::Database(error)) => Err(error.into()),
+    }
+}
+
+/// Give a client a new secret, in this answer only; the old one stops
+/// working at once.
+#[utoipa::path(post, path = "/admin/v1/clients/{client_id}/secret", tag = "admin",
+    params(("client_id" = String, Path)),
+    security(("admin" = ["admin"])),
+    responses((status = 200, description = "The new secret, shown once"),
+              (status = 401, description = "No or a bad token", body = Problem, content_type = "application/problem+json"),
+              (status = 403, description = "insufficient_scope", body = Problem, content_type = "application/problem+json"),
+              (status = 404, description = "No such client", body = Problem, content_type = "application/problem+json"),
+              (status = 409, description = "The client has no secret (public, or private_key_jwt)", body = Problem, content_type = "application/problem+json")))]
+#[post("/clients/<client_id>/secret")]
+pub async fn rotate_secret(
+    caller: Result<AdminCaller, AdminRefusal>,
+    client_id: &str,
+    clients: &State<Clients>,
+    clock: &State<AppClock>,
+) -> Result<Json<Value>, AdminError> {
+    let caller = caller?;
+    match checks::rotate_secret(clients, client_id, &caller.actor(), clock.now()).await? {
+        checks::SecretRotation::Rotated(secret) => Ok(Json(json!({
+            "client_id": client_id,
+            "client_secret": secret,
+        }))),
+        checks::SecretRotation::NoSuchClient => Err(ApiError::NotFound.into()),
+        checks::SecretRotation::NoSecret => Err(ApiError::Conflict(
+            "This client has no secret: it is public or authenticates with private_key_jwt.",
+        )
+        .into()),
     }
 }

@@ -8,6 +8,8 @@
 pub mod clients;
 pub mod events;
 pub mod keys;
+pub mod registration_tokens;
+pub mod users;
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -43,6 +45,14 @@ pub fn stage() -> rocket::fairing::AdHoc {
                 keys::rotate,
                 keys::revoke,
                 events::list,
+                clients::update,
+                clients::rotate_secret,
+                users::list,
+                users::create,
+                users::read,
+                users::update,
+                users::delete,
+                registration_tokens::create,
             ],
         )
     })
