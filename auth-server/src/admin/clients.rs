@@ -208,7 +208,6 @@ pub fn describe(client: &Client) -> Value {
         "redirect_uris": metadata.redirect_uris,
         "audiences": metadata.audiences,
         "post_logout_redirect_uris": metadata.post_logout_redirect_uris,
-        "backchannel_logout_uri": metadata.backchannel_logout_uri,
         "created_at": shared::clock::rfc3339(client.created_at),
     });
     if let Some(uri) = &metadata.backchannel_logout_uri {
