@@ -40,6 +40,7 @@ const ENV_SETTINGS: &[&str] = &[
     "SESSION_TTL",
     "EVENT_RETENTION",
     "REQUIRE_PAR",
+    "DPOP_NONCE",
 ];
 
 pub const DEFAULT_PORT: u16 = 8000;
@@ -80,6 +81,7 @@ struct RawSettings {
     session_ttl: Option<i64>,
     event_retention: Option<i64>,
     require_par: Option<String>,
+    dpop_nonce: Option<String>,
 }
 
 /// Where the key-encryption key comes from; the key itself is read by
@@ -139,6 +141,9 @@ pub struct AppConfig {
     pub event_retention: i64,
     /// `REQUIRE_PAR=on`: every authorization request must be pushed.
     pub require_par: bool,
+    /// `DPOP_NONCE=on`: DPoP proofs at the issuer must carry a server
+    /// nonce (RFC 9449 §8).
+    pub dpop_nonce: bool,
 }
 
 /// `SERVICE_NAME`: shown on every page, so short and printable.
@@ -279,6 +284,11 @@ impl AppConfig {
             Some("on") => true,
             Some(_) => return Err(invalid("REQUIRE_PAR", "must be on or off")),
         };
+        let dpop_nonce = match raw.dpop_nonce.as_deref().map(str::trim) {
+            None | Some("off") => false,
+            Some("on") => true,
+            Some(_) => return Err(invalid("DPOP_NONCE", "must be on or off")),
+        };
 
         Ok(AppConfig {
             database_url,
@@ -299,6 +309,7 @@ impl AppConfig {
             session_ttl,
             event_retention,
             require_par,
+            dpop_nonce,
         })
     }
 

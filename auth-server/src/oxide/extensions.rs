@@ -43,6 +43,8 @@ pub mod ext {
     pub const AUTH_TIME: &str = "auth_time";
     /// RFC 8707: the resource the grant was authorized for.
     pub const RESOURCE: &str = "resource";
+    /// RFC 9449 §10: the key thumbprint a code's redemption must prove.
+    pub const DPOP_JKT: &str = "dpop_jkt";
 }
 
 pub fn private(extensions: &Extensions, key: &str) -> Option<String> {

@@ -78,6 +78,7 @@ fn oauth_document(config: &AppConfig) -> serde_json::Value {
             "code_challenge_methods_supported": ["S256"],
             "pushed_authorization_request_endpoint": config.endpoint("/oauth/par"),
             "require_pushed_authorization_requests": config.require_par,
+            "dpop_signing_alg_values_supported": crate::oauth::dpop::DPOP_ALGORITHMS,
     })
 }
 

@@ -160,13 +160,14 @@ fn refusal(refused: Refused) -> OAuthError {
 /// Our own descriptions come back from the redirect as text; answered only
 /// as one of the fixed texts (never an echo).
 fn known_description(description: &str) -> &'static str {
-    const KNOWN: [&str; 6] = [
+    const KNOWN: [&str; 7] = [
         "PKCE (code_challenge with S256) is required.",
         "The code_challenge is malformed.",
         "Only the S256 code_challenge_method is supported.",
         "The code_challenge_method is not supported.",
         "The nonce is longer than 512 characters.",
         "The response_type parameter is required.",
+        "The dpop_jkt is malformed.",
     ];
     KNOWN
         .into_iter()

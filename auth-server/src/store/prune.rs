@@ -10,7 +10,9 @@ use std::time::Duration;
 use shared::clock::AppClock;
 
 use super::db::Db;
-use super::{assertion_jtis, device_codes, exchanged_tokens, pushed_requests, sessions, throttle};
+use super::{
+    assertion_jtis, device_codes, dpop_jtis, exchanged_tokens, pushed_requests, sessions, throttle,
+};
 
 /// How often the tables are swept.
 const INTERVAL: Duration = Duration::from_secs(600);
@@ -66,5 +68,6 @@ pub async fn prune(db: &Db, now: i64) -> Result<u64, sqlx::Error> {
     deleted += device_codes::prune(db, now).await?;
     deleted += assertion_jtis::prune(db, now).await?;
     deleted += pushed_requests::prune(db, now).await?;
+    deleted += dpop_jtis::prune(db, now).await?;
     Ok(deleted)
 }

@@ -252,6 +252,7 @@ async fn an_expired_code_is_invalid_grant() {
             nonce: None,
             auth_time: None,
             resource: None,
+            dpop_jkt: None,
             now: issued_at,
         },
     )

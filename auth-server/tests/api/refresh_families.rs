@@ -36,6 +36,7 @@ async fn stored_code(app: &TestApp, client: &RegisteredClient, user_id: &str) ->
             nonce: None,
             auth_time: None,
             resource: None,
+            dpop_jkt: None,
             now: SystemClock.now(),
         },
     )
