@@ -128,7 +128,9 @@ async fn code_with(
     extra: &[(&'static str, String)],
 ) -> String {
     let mut query = pkce_query(client_id);
+    // Each of `extra` replaces the parameter of its name, or is added.
     for (name, value) in extra {
+        query.retain(|(sent, _)| sent != name);
         query.push((name, value.clone()));
     }
     let redirect = authorize_like_a_browser(app, &as_refs(&query), email).await;
@@ -642,7 +644,7 @@ async fn userinfo_takes_a_bound_token_under_dpop_only() {
         &app,
         &public.id,
         "ada@example.com",
-        &[("scope", "openid".into())],
+        &[("scope", "openid profile:read".into())],
     )
     .await;
     let body = assert_bound(redeem(&app, &public.id, &code, &[&proof(&key)]).await, &key).await;
