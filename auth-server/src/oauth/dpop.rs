@@ -33,8 +33,9 @@ const JTI_MEMORY_SECS: i64 = 2 * PROOF_WINDOW_SECS;
 const BAD_PROOF: &str = "The DPoP proof is invalid.";
 
 /// The key a token request's `DPoP` header proves, checked for `POST` to
-/// the token endpoint: `None` without the header. A client registered
-/// `--dpop-bound` (`client_id`, as the request names it) must send one.
+/// `path` (the token endpoint, or `/oauth/par`, whose proof binds the
+/// code): `None` without the header. A client registered `--dpop-bound`
+/// (`client_id`, as a token request names it) must send one.
 /// With `DPOP_NONCE=on` the proof must carry a nonce of ours; its `jti` is
 /// spent last, so a proof refused for its nonce may be sent again with one.
 pub async fn token_request_key(

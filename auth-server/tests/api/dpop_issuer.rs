@@ -739,3 +739,56 @@ async fn discovery_lists_the_dpop_algorithms() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_proof_sent_with_a_pushed_request_binds_its_code() {
+    let app = spawn_app().await;
+    let public = public_app(&app).await;
+    app.signup("ada@example.com").await;
+    let key = es256_key("k");
+    let stranger = es256_key("s");
+    let par_proof = |key: &ClientKey| {
+        signed(
+            key,
+            &header(key),
+            &claims("POST", &format!("{ISSUER}/oauth/par")),
+        )
+    };
+    let push = |proof: String, extra: Option<String>| {
+        let mut form = pkce_query(&public.id);
+        if let Some(jkt) = extra {
+            form.push(("dpop_jkt", jkt));
+        }
+        let request = app
+            .client
+            .post(app.url("/oauth/par"))
+            .header("DPoP", proof)
+            .form(&form);
+        async move { request.send().await.unwrap() }
+    };
+
+    // A proof and a dpop_jkt of another key disagree.
+    let response = push(par_proof(&key), Some(jkt(&stranger))).await;
+    assert_oauth_error(response, 400, "invalid_dpop_proof").await;
+    // A proof for another URL is refused.
+    let response = push(proof(&key), None).await;
+    assert_oauth_error(response, 400, "invalid_dpop_proof").await;
+
+    for (redeemer, bound) in [(&stranger, false), (&key, true)] {
+        let response = push(par_proof(&key), None).await;
+        assert_eq!(response.status(), 201);
+        let pushed: Value = response.json().await.unwrap();
+        let query = [
+            ("client_id", public.id.as_str()),
+            ("request_uri", pushed["request_uri"].as_str().unwrap()),
+        ];
+        let redirect = authorize_like_a_browser(&app, &query, "ada@example.com").await;
+        let code = location_param(&redirect, "code").unwrap();
+        let response = redeem(&app, &public.id, &code, &[&proof(redeemer)]).await;
+        if bound {
+            assert_bound(response, &key).await;
+        } else {
+            assert_oauth_error(response, 400, "invalid_dpop_proof").await;
+        }
+    }
+}
