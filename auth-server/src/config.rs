@@ -41,6 +41,7 @@ const ENV_SETTINGS: &[&str] = &[
     "EVENT_RETENTION",
     "REQUIRE_PAR",
     "OPEN_REGISTRATION",
+    "DPOP_NONCE",
 ];
 
 pub const DEFAULT_PORT: u16 = 8000;
@@ -82,6 +83,7 @@ struct RawSettings {
     event_retention: Option<i64>,
     require_par: Option<String>,
     open_registration: Option<String>,
+    dpop_nonce: Option<String>,
 }
 
 /// Where the key-encryption key comes from; the key itself is read by
@@ -144,6 +146,9 @@ pub struct AppConfig {
     /// `OPEN_REGISTRATION=on`: `POST /oauth/register` needs no initial
     /// access token.
     pub open_registration: bool,
+    /// `DPOP_NONCE=on`: DPoP proofs at the issuer must carry a server
+    /// nonce (RFC 9449 §8).
+    pub dpop_nonce: bool,
 }
 
 /// `SERVICE_NAME`: shown on every page, so short and printable.
@@ -289,6 +294,11 @@ impl AppConfig {
             Some("on") => true,
             Some(_) => return Err(invalid("OPEN_REGISTRATION", "must be on or off")),
         };
+        let dpop_nonce = match raw.dpop_nonce.as_deref().map(str::trim) {
+            None | Some("off") => false,
+            Some("on") => true,
+            Some(_) => return Err(invalid("DPOP_NONCE", "must be on or off")),
+        };
 
         Ok(AppConfig {
             database_url,
@@ -310,6 +320,7 @@ impl AppConfig {
             event_retention,
             require_par,
             open_registration,
+            dpop_nonce,
         })
     }
 

@@ -116,3 +116,17 @@ ratio() {
     if (t == "-") printf "%-44s %6.2f   (for comparison)\n", l, a / b
     else printf "%-44s %6.2f   target >= %s: %s\n", l, a / b, t, (a / b >= t + 0 ? "met" : "NOT met") }'
 }
+
+# dpop_load ARGS…: auth-server/examples/dpop_load.rs (ES256 DPoP proofs and
+# client assertions made ahead), built from this tree once.
+DPOP_LOAD="${CARGO_TARGET_DIR:-target}/release/examples/dpop_load"
+dpop_load() {
+  if [ -z "${DPOP_LOAD_BUILT:-}" ]; then
+    cargo build --release --quiet -p auth-server --example dpop_load
+    DPOP_LOAD_BUILT=1
+  fi
+  "$DPOP_LOAD" "$@"
+}
+# How many one-use credentials a run is given per second it lasts: more
+# than the fastest such path serves on this machine.
+ONE_USE_PER_SECOND="${LOAD_ONE_USE_PER_SECOND:-8000}"

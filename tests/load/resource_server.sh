@@ -72,6 +72,16 @@ with open(path, "w") as out:
     out.write("\n".join(tokens) + "\n")
 PY
 TOKEN=$(head -1 "$TOKENS")
+# A token bound to an ES256 key (DPoP, RFC 9449): a proof at the token
+# endpoint, then a fresh proof per request to /profile/me, made ahead per
+# run (each jti is accepted once, and only within 60 s of its iat).
+DPOP_DIR="$WORK/dpop-key"
+mkdir -p "$DPOP_DIR"
+dpop_load keygen "$DPOP_DIR"
+DPOP_TOKEN=$(curl -fsS "$AUTH_URL/oauth/token" \
+  -H "DPoP: $(dpop_load proofs "$DPOP_DIR" POST "$ISSUER/oauth/token" 1)" \
+  -d grant_type=password -d username=load@example.com -d "password=$PASSWORD" |
+  sed -n 's/.*"access_token":"\([^"]*\)".*/\1/p')
 for url in "$RESOURCE_URL" "$UNCACHED_URL"; do
   for _ in $(seq 1 100); do
     curl -fsS -o /dev/null "$url/ready" 2>/dev/null && break
@@ -87,6 +97,10 @@ echo "# resource-server, ${SECONDS_PER_RUN}s per run, $CONNECTIONS connections, 
 for round in $(seq 1 "$ROUNDS"); do
   rps "health#$round" "$RESOURCE_URL/health"
   rps "profile_me#$round" "$RESOURCE_URL/profile/me" -H "Authorization: Bearer $TOKEN"
+  dpop_load proofs "$DPOP_DIR" GET "$RESOURCE_URL/profile/me" $((SECONDS_PER_RUN * ONE_USE_PER_SECOND)) \
+    "$DPOP_TOKEN" >"$WORK/proofs.txt"
+  LOAD_LINES="$WORK/proofs.txt" LOAD_LINE_AS=dpop LOAD_AUTHORIZATION="DPoP $DPOP_TOKEN" \
+    rps "profile_me_dpop#$round" "$RESOURCE_URL/profile/me" -s "$HERE/one_use.lua"
   LOAD_TOKENS="$TOKENS" rps "profile_me_${TOKEN_COUNT}#$round" "$RESOURCE_URL/profile/me" -s "$HERE/tokens.lua"
   rps "profile_me_uncached#$round" "$UNCACHED_URL/profile/me" -H "Authorization: Bearer $TOKEN"
 done
@@ -96,6 +110,8 @@ summary health
 summary profile_me
 summary "profile_me_${TOKEN_COUNT}"
 summary profile_me_uncached
+summary profile_me_dpop
 ratio profile_me health 0.9
+ratio profile_me_dpop profile_me 0.4
 ratio "profile_me_${TOKEN_COUNT}" health 0.3
 ratio profile_me_uncached health -

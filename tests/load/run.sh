@@ -52,6 +52,19 @@ CLIENT_ID=$(sed -n 's/.*"client_id":"\([^"]*\)".*/\1/p' <<<"$CLIENT_JSON")
 CLIENT_SECRET=$(sed -n 's/.*"client_secret":"\([^"]*\)".*/\1/p' <<<"$CLIENT_JSON")
 BASIC="Basic $(printf '%s:%s' "$CLIENT_ID" "$CLIENT_SECRET" | base64 -w0)"
 
+# --- client credentials with private_key_jwt (RFC 7523) -----------------
+# The same grant for a client that authenticates with an ES256 assertion
+# of its own key: the assertion checked and its jti spent in the database
+# on every request. Assertions (a fresh jti each) are made ahead per run.
+KEY_DIR="$WORK/client-key"
+mkdir -p "$KEY_DIR"
+dpop_load keygen "$KEY_DIR"
+KEY_CLIENT_JSON=$(env DATABASE_URL="sqlite://$WORK/auth.db" KEYS_DIR="$WORK/keys" ISSUER="http://127.0.0.1:1" \
+  "$BIN_DIR/auth-server" clients create --name load-key-service --grant client_credentials \
+  --scope profiles:read --auth-method private_key_jwt --jwks-file "$KEY_DIR/jwks.json" --json 2>/dev/null || true)
+KEY_CLIENT_ID=$(sed -n 's/.*"client_id":"\([^"]*\)".*/\1/p' <<<"$KEY_CLIENT_JSON")
+KEY_BODY="grant_type=client_credentials&client_assertion_type=urn%3Aietf%3Aparams%3Aoauth%3Aclient-assertion-type%3Ajwt-bearer&client_assertion="
+
 # --- token exchange (RFC 8693) -------------------------------------------
 # A service trading one user's token for a narrower one: the subject token
 # verified against the key ring, its revocation looked up, the new token
@@ -114,6 +127,12 @@ for round in $(seq 1 "$ROUNDS"); do
     rps "client_credentials#$round" "$AUTH_URL/oauth/token" -s "$HERE/form_post.lua"
   LOAD_BODY="grant_type=password&username=load%40example.com&password=$PASSWORD" \
     rps "password_grant#$round" "$AUTH_URL/oauth/token" -s "$HERE/form_post.lua"
+  if [ -n "$KEY_CLIENT_ID" ]; then
+    dpop_load assertions "$KEY_DIR" "$KEY_CLIENT_ID" "http://127.0.0.1:1" \
+      $((SECONDS_PER_RUN * ONE_USE_PER_SECOND)) >"$WORK/assertions.txt"
+    LOAD_LINES="$WORK/assertions.txt" LOAD_LINE_AS=body LOAD_BODY="$KEY_BODY" \
+      rps "client_credentials_pkjwt#$round" "$AUTH_URL/oauth/token" -s "$HERE/one_use.lua"
+  fi
   gauge "argon2id_gauge#$round" argon2id "$SLOTS"
   gauge "rs256_gauge#$round" rs256 "$(nproc)"
   if [ -n "$EXCHANGE_BODY" ]; then
@@ -165,6 +184,10 @@ if [ -n "$ADMIN_API" ]; then
   summary admin_clients_list
   ratio admin_client_read profile_me 0.5
   ratio admin_clients_list profile_me 0.1
+fi
+if [ -n "$KEY_CLIENT_ID" ]; then
+  summary client_credentials_pkjwt
+  ratio client_credentials_pkjwt client_credentials 0.8
 fi
 
 # --- resource-server: GET /profile/me with a valid token vs /health ------

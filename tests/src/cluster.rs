@@ -154,6 +154,9 @@ impl Cluster {
                 self.settings.access_token_ttl.to_string(),
             ),
         ];
+        // DPoP server nonces on: they only matter to requests with a proof,
+        // and a nonce must be good at every instance (RFC 9449 §8).
+        env.push(("DPOP_NONCE".to_owned(), "on".to_owned()));
         if let Some(interval) = self.settings.key_rotation_interval {
             env.push(("KEY_ROTATION_INTERVAL".to_owned(), interval.to_string()));
         }

@@ -209,6 +209,7 @@ pub fn describe(client: &Client) -> Value {
         "audiences": metadata.audiences,
         "post_logout_redirect_uris": metadata.post_logout_redirect_uris,
         "created_at": shared::clock::rfc3339(client.created_at),
+        "dpop_bound": client.auth.dpop_bound,
     });
     if let Some(uri) = &metadata.backchannel_logout_uri {
         shown["backchannel_logout_uri"] = json!(uri);

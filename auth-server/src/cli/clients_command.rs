@@ -66,6 +66,10 @@ pub enum ClientsCommand {
         /// an absolute http(s) URL.
         #[arg(long = "backchannel-logout-uri", value_name = "URI")]
         backchannel_logout_uri: Option<String>,
+        /// Every token request must carry a DPoP proof (RFC 9449), so its
+        /// tokens are always sender-constrained.
+        #[arg(long)]
+        dpop_bound: bool,
         #[arg(long)]
         json: bool,
     },
@@ -214,6 +218,7 @@ fn described(client: &Client) -> Value {
 fn with_auth(shown: &mut Value, auth: &ClientAuth) {
     shown["token_endpoint_auth_method"] = json!(auth.method.as_str());
     shown["require_pushed_authorization_requests"] = json!(auth.require_par);
+    shown["dpop_bound"] = json!(auth.dpop_bound);
     if let Some(uri) = &auth.jwks_uri {
         shown["jwks_uri"] = json!(uri);
     }
@@ -246,6 +251,7 @@ pub async fn run(command: ClientsCommand, figment: &Figment) -> Result<(), CliEr
             jwks_uri,
             require_par,
             backchannel_logout_uri,
+            dpop_bound,
             json,
         } => {
             let (public, mut auth) = auth_of(
@@ -255,6 +261,7 @@ pub async fn run(command: ClientsCommand, figment: &Figment) -> Result<(), CliEr
                 jwks_uri.as_deref(),
             )?;
             auth.require_par = require_par;
+            auth.dpop_bound = dpop_bound;
             let new = validate(&name, &grants, &scope, &redirect_uris, public, first_party)
                 .map_err(CliError)?;
             let new =

@@ -39,6 +39,11 @@ pub enum OAuthErrorCode {
     /// wait `Retry-After`.
     TemporarilyUnavailable,
     ServerError,
+    /// RFC 9449 §5: a DPoP proof missing where one is required, or bad.
+    InvalidDpopProof,
+    /// RFC 9449 §8: the proof must carry the server's nonce, sent in the
+    /// `DPoP-Nonce` header of the answer.
+    UseDpopNonce,
 }
 
 impl OAuthErrorCode {
@@ -59,6 +64,8 @@ impl OAuthErrorCode {
             OAuthErrorCode::RequestNotSupported => "request_not_supported",
             OAuthErrorCode::TemporarilyUnavailable => "temporarily_unavailable",
             OAuthErrorCode::ServerError => "server_error",
+            OAuthErrorCode::InvalidDpopProof => "invalid_dpop_proof",
+            OAuthErrorCode::UseDpopNonce => "use_dpop_nonce",
         }
     }
 }
@@ -159,6 +166,20 @@ impl OAuthError {
         OAuthError::new(
             OAuthErrorCode::ServerError,
             "The server could not complete the request.",
+        )
+    }
+
+    /// RFC 9449 §5.
+    pub const fn invalid_dpop_proof(description: &'static str) -> OAuthError {
+        OAuthError::new(OAuthErrorCode::InvalidDpopProof, description)
+    }
+
+    /// RFC 9449 §8: the answer carries a fresh nonce (the token endpoint
+    /// adds `DPoP-Nonce` whenever nonces are on).
+    pub const fn use_dpop_nonce() -> OAuthError {
+        OAuthError::new(
+            OAuthErrorCode::UseDpopNonce,
+            "The DPoP proof must carry the server's nonce.",
         )
     }
 

@@ -7,8 +7,10 @@
 //! checked by the one JWS verifier against our key ring (`own_tokens`), and
 //! live: unexpired and not revoked, themselves or any token they were
 //! exchanged from. Every refusal of a token is `invalid_request` (§2.2.2).
-//! A token bound to a DPoP key (`cnf`) is refused: exchanging it would need
-//! a proof of that key, and DPoP proofs are not taken yet.
+//! A token bound to a DPoP key (`cnf`) is exchanged only with a proof of
+//! that key (RFC 9449 §6 would let anyone holding it trade it for a bearer
+//! token otherwise); the exchanged token is bound to the proof's key
+//! whenever a proof is sent.
 
 use serde_json::{Map, Value, json};
 use shared::claims::AccessTokenClaims;
@@ -58,10 +60,13 @@ pub async fn grant(ctx: &GrantContext<'_>, form: &TokenForm) -> Result<TokenSucc
     let (subject, members) = live_token(ctx, subject_token)
         .await?
         .ok_or(OAuthError::invalid_request(BAD_SUBJECT))?;
-    if members.contains_key("cnf") {
-        return Err(OAuthError::invalid_request(
-            "A sender-constrained subject_token cannot be exchanged.",
-        ));
+    if let Some(cnf) = members.get("cnf") {
+        let bound_to = cnf.get("jkt").and_then(Value::as_str);
+        if bound_to.is_none() || bound_to != ctx.dpop_jkt.as_deref() {
+            return Err(OAuthError::invalid_request(
+                "A sender-constrained subject_token is exchanged only with a DPoP proof of its key.",
+            ));
+        }
     }
     let actor = match (
         form.actor_token.as_deref(),

@@ -11,6 +11,7 @@ use std::io::{Read, Write};
 use std::path::Path;
 
 use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
+use aws_lc_rs::hmac;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use secrecy::ExposeSecret;
@@ -33,6 +34,10 @@ pub struct Kek {
     /// A hash of the key (not the key), recorded in the database so that an
     /// instance given another KEK says so at start.
     id: String,
+    /// The MAC key of DPoP server nonces (RFC 9449 §8), derived from the
+    /// KEK so that every instance of one issuer makes and checks the same
+    /// nonces without sharing any state beyond the KEK they already share.
+    dpop_nonce_key: hmac::Key,
 }
 
 impl std::fmt::Debug for Kek {
@@ -74,11 +79,27 @@ impl Kek {
         hasher.update(b"auth-server key-encryption key id\0");
         hasher.update(bytes);
         let id = URL_SAFE_NO_PAD.encode(&hasher.finalize()[..16]);
-        Ok(Kek { key, id })
+        // HMAC with a fixed label as the KDF (HKDF-Extract's shape): the
+        // nonce key tells nothing about the KEK, nor the KEK's id about it.
+        let derived = hmac::sign(
+            &hmac::Key::new(hmac::HMAC_SHA256, bytes),
+            b"auth-server DPoP nonce key",
+        );
+        let dpop_nonce_key = hmac::Key::new(hmac::HMAC_SHA256, derived.as_ref());
+        Ok(Kek {
+            key,
+            id,
+            dpop_nonce_key,
+        })
     }
 
     pub fn id(&self) -> &str {
         &self.id
+    }
+
+    /// The HMAC-SHA256 key DPoP server nonces are made and checked with.
+    pub fn dpop_nonce_key(&self) -> &hmac::Key {
+        &self.dpop_nonce_key
     }
 
     /// base64url(nonce ‖ ciphertext ‖ tag), with a random 96-bit nonce and

@@ -30,6 +30,10 @@ pub struct GrantContext<'r> {
     /// The server's clock when the request arrived (Unix seconds).
     pub now: i64,
     pub meta: RequestMeta,
+    /// The thumbprint of the key a token request's DPoP proof proved
+    /// (RFC 9449), set by the token endpoint once the proof passed, before
+    /// any grant runs: what the tokens are bound to.
+    pub dpop_jkt: Option<String>,
 }
 
 /// What a request says besides its parameters.
@@ -39,6 +43,9 @@ pub struct RequestMeta {
     /// The TCP peer, or what a trusted proxy says (`TRUSTED_PROXIES`);
     /// never `X-Real-IP` or a forwarding header from anyone else.
     pub client_ip: Option<IpAddr>,
+    /// Every `DPoP` header (RFC 9449 §4.1), to be checked; more than one
+    /// is refused.
+    pub dpop: Vec<String>,
 }
 
 impl RequestMeta {
@@ -49,6 +56,7 @@ impl RequestMeta {
                 .get_one("Authorization")
                 .map(str::to_owned),
             client_ip: ClientAddr::of(request).0,
+            dpop: request.headers().get("DPoP").map(str::to_owned).collect(),
         }
     }
 }
@@ -97,6 +105,7 @@ impl<'r> GrantContext<'r> {
             client_keys: ClientKeySets::default(),
             now,
             meta: RequestMeta::default(),
+            dpop_jkt: None,
         }
     }
 

@@ -155,6 +155,9 @@ pub struct AuthorizationRequest {
     /// RFC 9126: a request pushed to `/oauth/par`, run instead of these
     /// parameters (only `client_id` is read beside it)
     pub request_uri: Option<String>,
+    /// RFC 9449 §10: the thumbprint of the DPoP key the code's redemption
+    /// must prove
+    pub dpop_jkt: Option<String>,
 }
 
 /// What `prompt` asks (OIDC Core §3.1.2.1); unknown values are ignored.
@@ -193,6 +196,7 @@ impl AuthorizationRequest {
             ("prompt", &self.prompt),
             ("max_age", &self.max_age),
             ("resource", &self.resource),
+            ("dpop_jkt", &self.dpop_jkt),
         ]
         .into_iter()
         .filter_map(|(name, value)| Some((name, value.clone()?)))

@@ -26,7 +26,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::signature::Signer;
 use serde::Serialize;
-use shared::claims::{AccessTokenClaims, Audience};
+use shared::claims::{AccessTokenClaims, Audience, Confirmation};
 use shared::scope::ScopeSet;
 
 use crate::keys::KeyStore;
@@ -116,6 +116,22 @@ impl TokenMinter {
         jti: String,
         resource: Option<&str>,
     ) -> Result<MintedToken, SigningError> {
+        self.sign_bound_access_token(subject, client_id, scope, now, jti, resource, None)
+    }
+
+    /// [`TokenMinter::sign_access_token`], bound (`cnf`, RFC 9449 §6) to
+    /// the DPoP key of thumbprint `jkt` when there is one.
+    #[allow(clippy::too_many_arguments)]
+    pub fn sign_bound_access_token(
+        &self,
+        subject: Subject<'_>,
+        client_id: &str,
+        scope: &ScopeSet,
+        now: i64,
+        jti: String,
+        resource: Option<&str>,
+        jkt: Option<&str>,
+    ) -> Result<MintedToken, SigningError> {
         let (sub, email, name) = match subject {
             Subject::User { id, email, name } => (
                 id.to_owned(),
@@ -136,7 +152,9 @@ impl TokenMinter {
             scope: scope.to_string(),
             email,
             name,
-            cnf: None,
+            cnf: jkt.map(|jkt| Confirmation {
+                jkt: jkt.to_owned(),
+            }),
         };
         let token = self.sign_access_claims(&claims, now)?;
         Ok(MintedToken {

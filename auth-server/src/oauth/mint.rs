@@ -10,7 +10,7 @@
 use rocket::http::Status;
 use rocket::request::Request;
 use rocket::response::{self, Responder};
-use shared::claims::{AccessTokenClaims, Audience};
+use shared::claims::{AccessTokenClaims, Audience, Confirmation};
 use shared::oauth::TokenResponse;
 use shared::scope::{Scope, ScopeSet};
 
@@ -89,6 +89,16 @@ impl<'r> Responder<'r, 'static> for TokenSuccess {
     }
 }
 
+/// `DPoP` for tokens bound to the request's proof (RFC 9449 §5), else
+/// `Bearer`.
+fn token_type(ctx: &GrantContext<'_>) -> &'static str {
+    if ctx.dpop_jkt.is_some() {
+        "DPoP"
+    } else {
+        "Bearer"
+    }
+}
+
 /// Mints the tokens of a grant, or says why not.
 pub async fn mint(
     ctx: &GrantContext<'_>,
@@ -103,18 +113,19 @@ pub async fn mint(
             let scope = scope_rules::for_token(&issuance.scope, client, None)?;
             let minted = ctx
                 .tokens
-                .sign_access_token(
+                .sign_bound_access_token(
                     Subject::Client,
                     &client.id,
                     &scope,
                     ctx.now,
                     new_jti(),
                     resource,
+                    ctx.dpop_jkt.as_deref(),
                 )
                 .map_err(signing_failed)?;
             return Ok(TokenSuccess(TokenResponse {
                 access_token: minted.token,
-                token_type: "Bearer".into(),
+                token_type: token_type(ctx).into(),
                 expires_in: minted.expires_in,
                 scope: scope.to_string(),
                 refresh_token: None,
@@ -136,7 +147,15 @@ pub async fn mint(
     // Signed before any transaction, so no lock waits on RSA.
     let minted = ctx
         .tokens
-        .sign_access_token(subject, &client.id, &scope, ctx.now, jti, resource)
+        .sign_bound_access_token(
+            subject,
+            &client.id,
+            &scope,
+            ctx.now,
+            jti,
+            resource,
+            ctx.dpop_jkt.as_deref(),
+        )
         .map_err(signing_failed)?;
     let id_token = if scope.has(Scope::OpenId) {
         let claims = id_token::id_token_claims(IdTokenFacts {
@@ -166,13 +185,16 @@ pub async fn mint(
             ttl: ctx.config.refresh_token_ttl,
             now: ctx.now,
         };
-        issue_refresh(ctx, issuance.refresh, new).await?
+        // RFC 9449 §5: a public client's refresh tokens are bound to its
+        // key; a confidential client's are bound to its authentication.
+        let family_key = ctx.dpop_jkt.as_deref().filter(|_| client.is_public());
+        issue_refresh(ctx, issuance.refresh, new, family_key).await?
     } else {
         None
     };
     Ok(TokenSuccess(TokenResponse {
         access_token: minted.token,
-        token_type: "Bearer".into(),
+        token_type: token_type(ctx).into(),
         expires_in: minted.expires_in,
         scope: scope.to_string(),
         refresh_token,
@@ -189,11 +211,13 @@ async fn issue_refresh(
     ctx: &GrantContext<'_>,
     refresh: Refresh<'_>,
     new: NewRefreshToken<'_>,
+    family_key: Option<&str>,
 ) -> Result<Option<String>, OAuthError> {
     let (family, presented, refused) = match refresh {
         Refresh::NewFamily => {
             let max_lifetime = ctx.config.refresh_token_max_lifetime;
-            let issued = refresh_families::start_family(ctx.db, new, max_lifetime).await?;
+            let issued =
+                refresh_families::start_family(ctx.db, new, max_lifetime, family_key).await?;
             return Ok(Some(issued.token));
         }
         Refresh::CodeFamily(None) => return Ok(None),
@@ -281,9 +305,9 @@ pub async fn mint_exchanged(
         scope: scope.to_string(),
         email,
         name,
-        // Bound subject tokens are refused until the issuer binds tokens
-        // (DPoP), so an exchanged token is a bearer token.
-        cnf: None,
+        // Bound to the key of the request's proof, if it sent one (the
+        // subject token's own key, when that was bound).
+        cnf: ctx.dpop_jkt.clone().map(|jkt| Confirmation { jkt }),
     };
     let token = ctx
         .tokens
@@ -304,7 +328,7 @@ pub async fn mint_exchanged(
     exchanged_tokens::record(ctx.db, lineage).await?;
     Ok(TokenSuccess(TokenResponse {
         access_token: token,
-        token_type: "Bearer".into(),
+        token_type: token_type(ctx).into(),
         expires_in: exp - ctx.now,
         scope: claims.scope,
         refresh_token: None,

@@ -11,6 +11,8 @@
 //! - [`sign_in`]: one throttled password check, whatever door it comes by;
 //! - [`mint`]: the one path every grant's tokens take, and the token
 //!   response; [`jwt`] signs them, [`id_token`] says what an id_token holds;
+//! - [`dpop`]: DPoP proofs (RFC 9449) at the issuer, their `jti`s and
+//!   server nonces;
 //! - [`own_tokens`]: recognising the tokens this issuer signed;
 //! - [`audit`]: the audit event of every token response.
 
@@ -20,6 +22,7 @@ pub mod client_assertion;
 pub mod client_auth;
 pub mod client_keys;
 pub mod context;
+pub mod dpop;
 pub mod forms;
 pub mod id_token;
 pub mod jwt;

@@ -62,6 +62,7 @@ impl AuthorizationFlowRequest for FlowRequest<'_> {
             "code_challenge_method" => borrowed(&self.0.code_challenge_method),
             "nonce" => borrowed(&self.0.nonce),
             "resource" => borrowed(&self.0.resource),
+            "dpop_jkt" => borrowed(&self.0.dpop_jkt),
             _ => None,
         }
     }

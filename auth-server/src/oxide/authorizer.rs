@@ -46,6 +46,7 @@ impl Authorizer for CodeAuthorizer<'_> {
         let challenge = private(&grant.extensions, ext::CHALLENGE);
         let nonce = private(&grant.extensions, ext::NONCE);
         let resource = private(&grant.extensions, ext::RESOURCE);
+        let dpop_jkt = private(&grant.extensions, ext::DPOP_JKT);
         let auth_time = flow.auth_time();
         let sid = flow.sid();
         codes::create(
@@ -60,6 +61,7 @@ impl Authorizer for CodeAuthorizer<'_> {
                 auth_time,
                 sid: sid.as_deref(),
                 resource: resource.as_deref(),
+                dpop_jkt: dpop_jkt.as_deref(),
                 now: flow.ctx.now,
             },
         )
@@ -91,6 +93,9 @@ impl Authorizer for CodeAuthorizer<'_> {
             access_jti: &access_jti,
             family_id: family_id.as_deref(),
             max_lifetime: context.config.refresh_token_max_lifetime,
+            // RFC 9449 §5: a public client's refresh tokens are bound to
+            // the key of the proof that redeems its code.
+            dpop_jkt: context.dpop_jkt.as_deref().filter(|_| client.is_public()),
             now: context.now,
         };
         let redemption = codes::redeem(context.db, code, &plan)
@@ -142,6 +147,9 @@ impl Authorizer for CodeAuthorizer<'_> {
         }
         if let Some(sid) = &stored.sid {
             set_private(&mut extensions, ext::SID, sid.as_str());
+        }
+        if let Some(jkt) = &stored.dpop_jkt {
+            set_private(&mut extensions, ext::DPOP_JKT, jkt.as_str());
         }
         // oxide-auth compares redirect URIs as parsed URLs; GrantChecks
         // then compares the exact strings.

@@ -79,7 +79,20 @@ impl authorization::Extension for GrantChecks<'_> {
             flow.refuse(OAuthError::invalid_target());
             return Err(());
         }
+        // A SHA-256 thumbprint in base64url is 43 characters.
+        let dpop_jkt = request.extension("dpop_jkt");
+        if dpop_jkt.as_deref().is_some_and(|jkt| {
+            jkt.len() != 43
+                || !jkt
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        }) {
+            return refuse("The dpop_jkt is malformed.");
+        }
         let mut extensions = Extensions::new();
+        if let Some(jkt) = dpop_jkt {
+            set_private(&mut extensions, ext::DPOP_JKT, jkt);
+        }
         if let Some(nonce) = nonce {
             set_private(&mut extensions, ext::NONCE, nonce);
         }
@@ -140,6 +153,15 @@ impl access_token::Extension for GrantChecks<'_> {
                 return refuse(OAuthError::invalid_grant("Public clients must use PKCE."));
             }
             (None, None) => {}
+        }
+        // RFC 9449 §10: the code was bound to a key at the authorization
+        // request; only a proof of that key redeems it.
+        if let Some(jkt) = private(&data, ext::DPOP_JKT)
+            && flow.ctx.dpop_jkt.as_deref() != Some(jkt.as_str())
+        {
+            return refuse(OAuthError::invalid_dpop_proof(
+                "The code is bound to a DPoP key this request does not prove.",
+            ));
         }
         Ok(data)
     }

@@ -45,6 +45,8 @@ pub mod ext {
     pub const RESOURCE: &str = "resource";
     /// OpenID Connect: the sign-in session of the grant (`sid`).
     pub const SID: &str = "sid";
+    /// RFC 9449 §10: the key thumbprint a code's redemption must prove.
+    pub const DPOP_JKT: &str = "dpop_jkt";
 }
 
 pub fn private(extensions: &Extensions, key: &str) -> Option<String> {

@@ -178,6 +178,16 @@ impl Issuer for GrantIssuer<'_> {
         {
             return no_grant();
         }
+        // RFC 9449 §5: a bound token is refreshed only with a proof of its
+        // key; refused here, nothing is rotated or revoked.
+        if let Some(jkt) = &stored.dpop_jkt
+            && ctx.dpop_jkt.as_ref() != Some(jkt)
+        {
+            flow.refuse(OAuthError::invalid_dpop_proof(
+                "The refresh token is bound to a DPoP key this request does not prove.",
+            ));
+            return Ok(None);
+        }
         if stored.used_at.is_some() && stored.revoked_at.is_none() {
             tracing::warn!(client_id = %stored.client_id, "rotated refresh token presented again");
             let access_expires_at = ctx.now + ctx.tokens.ttl();

@@ -79,6 +79,7 @@ fn oauth_document(config: &AppConfig) -> serde_json::Value {
             "pushed_authorization_request_endpoint": config.endpoint("/oauth/par"),
             "require_pushed_authorization_requests": config.require_par,
             "registration_endpoint": config.endpoint(super::register::REGISTER),
+            "dpop_signing_alg_values_supported": crate::oauth::dpop::DPOP_ALGORITHMS,
     })
 }
 

@@ -121,6 +121,11 @@ pub async fn introspect(
         if let Some(act) = members.get("act") {
             body["act"] = act.clone();
         }
+        // RFC 9449 §6.2: a bound token says so, and to which key.
+        if let Some(cnf) = claims.cnf {
+            body["token_type"] = json!("DPoP");
+            body["cnf"] = json!({ "jkt": cnf.jkt });
+        }
         return Ok(Introspection(body));
     }
 
@@ -128,15 +133,23 @@ pub async fn introspect(
         .await
         .map_err(OAuthError::from)?;
     match stored {
-        Some(stored) if stored.is_live(now) => Ok(Introspection(json!({
-            "active": true,
-            "token_type": "refresh_token",
-            "scope": stored.scope,
-            "client_id": stored.client_id,
-            "sub": stored.user_id,
-            "iss": config.issuer,
-            "exp": stored.expires_at,
-        }))),
+        Some(stored) if stored.is_live(now) => {
+            let mut body = json!({
+                "active": true,
+                "token_type": "refresh_token",
+                "scope": stored.scope,
+                "client_id": stored.client_id,
+                "sub": stored.user_id,
+                "iss": config.issuer,
+                "exp": stored.expires_at,
+            });
+            // A public client's refresh token bound to its DPoP key.
+            if let Some(jkt) = stored.dpop_jkt {
+                body["token_type"] = json!("DPoP");
+                body["cnf"] = json!({ "jkt": jkt });
+            }
+            Ok(Introspection(body))
+        }
         _ => Ok(Introspection::inactive()),
     }
 }

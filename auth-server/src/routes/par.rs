@@ -16,14 +16,19 @@ use serde_json::{Map, Value, json};
 use shared::oauth::OAuthErrorBody;
 
 use super::form::{OAuthForm, TokenFailure};
+use super::token::WithDpopNonce;
 use crate::errors::oauth::json_answer;
 use crate::errors::{OAuthError, OAuthErrorCode};
 use crate::oauth::client_auth;
 use crate::oauth::context::GrantContext;
+use crate::oauth::dpop;
 use crate::oauth::forms::{AuthorizationRequest, CarriesCredentials};
 use crate::oxide::authorization_request::{self, Refused};
 use crate::pages::authorization::{PageResponse, database_failure, error_page};
 use crate::store::pushed_requests::{self, LIFETIME};
+
+/// Where requests are pushed: a proof sent with one names it as `htu`.
+const PAR_PATH: &str = "/oauth/par";
 
 /// A pushed authorization request: the authorization request's parameters
 /// and the client's credentials.
@@ -77,6 +82,17 @@ impl<'r> Responder<'r, 'static> for Pushed {
 pub async fn par(
     context: GrantContext<'_>,
     form: Result<OAuthForm<PushForm>, TokenFailure>,
+) -> WithDpopNonce<Result<Pushed, TokenFailure>> {
+    let nonce = context
+        .config
+        .dpop_nonce
+        .then(|| dpop::fresh_nonce(&context));
+    WithDpopNonce(push(context, form).await, nonce)
+}
+
+async fn push(
+    context: GrantContext<'_>,
+    form: Result<OAuthForm<PushForm>, TokenFailure>,
 ) -> Result<Pushed, TokenFailure> {
     let OAuthForm(form) = form?;
     let presented = form.credentials(&context.meta)?;
@@ -95,6 +111,17 @@ pub async fn par(
     }
     let mut request = form.request;
     request.client_id = Some(client.id.clone());
+    // RFC 9449 §10.1: a proof sent with the pushed request binds its code
+    // to the proof's key, as `dpop_jkt` does; sent together, they agree.
+    if let Some(jkt) = dpop::token_request_key(&context, PAR_PATH, None).await? {
+        if request.dpop_jkt.as_ref().is_some_and(|asked| *asked != jkt) {
+            return Err(OAuthError::invalid_dpop_proof(
+                "The dpop_jkt is not the thumbprint of the proof's key.",
+            )
+            .into());
+        }
+        request.dpop_jkt = Some(jkt);
+    }
     let validated = authorization_request::validate(&context, request)
         .await
         .map_err(refusal)?;
@@ -160,13 +187,14 @@ fn refusal(refused: Refused) -> OAuthError {
 /// Our own descriptions come back from the redirect as text; answered only
 /// as one of the fixed texts (never an echo).
 fn known_description(description: &str) -> &'static str {
-    const KNOWN: [&str; 6] = [
+    const KNOWN: [&str; 7] = [
         "PKCE (code_challenge with S256) is required.",
         "The code_challenge is malformed.",
         "Only the S256 code_challenge_method is supported.",
         "The code_challenge_method is not supported.",
         "The nonce is longer than 512 characters.",
         "The response_type parameter is required.",
+        "The dpop_jkt is malformed.",
     ];
     KNOWN
         .into_iter()

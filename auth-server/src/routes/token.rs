@@ -1,8 +1,13 @@
 //! The token endpoint (`POST /oauth/token`, RFC 6749 §3.2) and its
 //! seed-compatible alias `POST /login`: the form read, the grant
 //! dispatched on `grant_type` (a new grant is one more arm here and a
-//! file in `grants/`), and the metrics of each outcome.
+//! file in `grants/`), and the metrics of each outcome. A `DPoP` proof
+//! (RFC 9449) is checked before any grant runs, and with `DPOP_NONCE=on`
+//! every answer carries a fresh `DPoP-Nonce`.
 
+use rocket::http::Header;
+use rocket::request::Request;
+use rocket::response::{self, Responder};
 use rocket::{State, post};
 use shared::oauth::{OAuthErrorBody, TokenResponse};
 use shared::problem::Problem;
@@ -13,7 +18,8 @@ use crate::grant_type::GrantType;
 use crate::grants;
 use crate::oauth::audit;
 use crate::oauth::context::GrantContext;
-use crate::oauth::forms::{TokenForm, required};
+use crate::oauth::dpop;
+use crate::oauth::forms::{CarriesCredentials, TokenForm, required};
 use crate::oauth::mint::TokenSuccess;
 use crate::store::throttle::LoginThrottle;
 
@@ -30,15 +36,35 @@ use crate::store::throttle::LoginThrottle;
          headers(("Retry-After" = u64, description = "Seconds to wait"))),
         (status = 503, description = "temporarily_unavailable: database unreachable, or too many password checks waiting",
          body = OAuthErrorBody, headers(("Retry-After" = u64, description = "Seconds to wait"))),
-    )
+    ),
+    params(("DPoP" = Option<String>, Header, description = "A DPoP proof (RFC 9449): the tokens are bound to its key; `400 invalid_dpop_proof` when bad, `400 use_dpop_nonce` (with `DPoP-Nonce`) when `DPOP_NONCE=on` and it lacks the nonce")),
 )]
 #[post("/oauth/token", data = "<form>")]
 pub async fn token(
     context: GrantContext<'_>,
     throttle: &State<LoginThrottle>,
     form: Result<OAuthForm<TokenForm>, TokenFailure>,
+) -> WithDpopNonce<Result<TokenSuccess, TokenFailure>> {
+    let nonce = context
+        .config
+        .dpop_nonce
+        .then(|| dpop::fresh_nonce(&context));
+    WithDpopNonce(token_answer(context, throttle, form).await, nonce)
+}
+
+async fn token_answer(
+    mut context: GrantContext<'_>,
+    throttle: &State<LoginThrottle>,
+    form: Result<OAuthForm<TokenForm>, TokenFailure>,
 ) -> Result<TokenSuccess, TokenFailure> {
     let OAuthForm(form) = form?;
+    let client_id = form
+        .credentials(&context.meta)
+        .ok()
+        .and_then(|presented| presented.client_id);
+    context.dpop_jkt =
+        dpop::token_request_key(&context, shared::routes::TOKEN, client_id.as_deref()).await?;
+    let context = context;
     let grant_type = GrantType::parse(required(&form.grant_type, "grant_type")?);
     let result = match grant_type {
         Some(GrantType::Password) => grants::password::grant(&context, &form, throttle).await,
@@ -77,6 +103,19 @@ pub async fn login(
     form: Result<OAuthForm<TokenForm>, TokenFailure>,
 ) -> Result<TokenSuccess, TokenFailure> {
     let OAuthForm(form) = form?;
+    // The alias takes no proof (its URL is not the token endpoint's), so a
+    // client that must send one cannot use it.
+    let client_id = form
+        .credentials(&context.meta)
+        .ok()
+        .and_then(|presented| presented.client_id);
+    if !context.meta.dpop.is_empty() {
+        return Err(OAuthError::invalid_dpop_proof(
+            "DPoP proofs are taken at /oauth/token, not /login.",
+        )
+        .into());
+    }
+    dpop::token_request_key(&context, shared::routes::TOKEN, client_id.as_deref()).await?;
     let grant_type = form.grant_type.as_deref();
     if grant_type.is_some_and(|g| GrantType::parse(g) != Some(GrantType::Password)) {
         return Err(OAuthError::unsupported_grant_type().into());
@@ -99,5 +138,19 @@ async fn record_outcome(
         }
         Err(e) => metrics::counter!("token_requests_failed_total", "grant" => grant, "error" => e.code.as_str())
             .increment(1),
+    }
+}
+
+/// An answer with a fresh `DPoP-Nonce` (RFC 9449 §8) when nonces are on:
+/// on success, and on every refusal, `use_dpop_nonce` above all.
+pub struct WithDpopNonce<R>(pub R, pub Option<String>);
+
+impl<'r, R: Responder<'r, 'static>> Responder<'r, 'static> for WithDpopNonce<R> {
+    fn respond_to(self, request: &'r Request<'_>) -> response::Result<'static> {
+        let mut response = self.0.respond_to(request)?;
+        if let Some(nonce) = self.1 {
+            response.set_header(Header::new("DPoP-Nonce", nonce));
+        }
+        Ok(response)
     }
 }

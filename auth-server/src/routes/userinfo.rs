@@ -5,25 +5,35 @@
 //! issuer, checked against the key ring (no network call), and answers
 //! from the user's current record. Errors are RFC 6750's, with their
 //! challenge; every answer is never stored by a cache.
+//!
+//! A token bound to a DPoP key (`cnf`) comes under the DPoP scheme with a
+//! proof for this request, checked as a resource server checks it (RFC
+//! 9449 §7), its `jti` spent in the issuer's table; sent as `Bearer` it is
+//! refused. Challenges name both schemes.
 
 use rocket::http::{Header, Status};
 use rocket::request::{FromRequest, Outcome, Request};
 use rocket::response::{self, Responder};
 use rocket::{get, post};
 use serde_json::{Map, Value};
-use shared::access::{AccessError, Challenge, credentials_from_headers};
+use shared::access::{AccessError, Challenge, Scheme, credentials_from_headers};
 use shared::oauth::OAuthErrorBody;
 use shared::scope::{Scope, ScopeSet};
 use shared::verifier::TokenRejection;
 
 use crate::errors::oauth::{error_response, json_answer};
 use crate::oauth::context::GrantContext;
+use crate::oauth::dpop;
 use crate::oauth::id_token::add_profile_claims;
 use crate::oauth::own_tokens::own_access_token;
 use crate::store::{refresh_families, users};
 
-/// The bearer token of a UserInfo request, or the RFC 6750 reason why not.
-pub struct BearerToken(Result<String, AccessError>);
+/// The access token of a UserInfo request with its scheme, or the RFC
+/// 6750 reason why not; and the request's method, which a DPoP proof
+/// must name.
+pub struct BearerToken(Result<(Scheme, String), AccessError>, String);
+
+const USERINFO: &str = "/oauth/userinfo";
 
 #[rocket::async_trait]
 impl<'r> FromRequest<'r> for BearerToken {
@@ -31,8 +41,8 @@ impl<'r> FromRequest<'r> for BearerToken {
 
     async fn from_request(request: &'r Request<'_>) -> Outcome<Self, Self::Error> {
         let token = credentials_from_headers(request.headers().get("Authorization"))
-            .map(|credentials| credentials.token.to_owned());
-        Outcome::Success(BearerToken(token))
+            .map(|credentials| (credentials.scheme, credentials.token.to_owned()));
+        Outcome::Success(BearerToken(token, request.method().as_str().to_owned()))
     }
 }
 
@@ -54,7 +64,9 @@ impl<'r> Responder<'r, 'static> for UserInfo {
                     error_description: error.description().to_owned(),
                 };
                 let mut response = error_response(Status::new(error.status()), &body);
-                let challenge = Challenge::new("userinfo").www_authenticate(&error);
+                let challenge = Challenge::new("userinfo")
+                    .with_dpop()
+                    .www_authenticate(&error);
                 response.set_header(Header::new("WWW-Authenticate", challenge));
                 Ok(response)
             }
@@ -78,7 +90,8 @@ impl<'r> Responder<'r, 'static> for UserInfo {
 }
 
 async fn answer(token: BearerToken, ctx: GrantContext<'_>) -> UserInfo {
-    let token = match token.0 {
+    let BearerToken(token, method) = token;
+    let (scheme, token) = match token {
         Ok(token) => token,
         Err(error) => return UserInfo::Refused(error),
     };
@@ -98,11 +111,6 @@ async fn answer(token: BearerToken, ctx: GrantContext<'_>) -> UserInfo {
     {
         return invalid(TokenRejection::WrongAudience);
     }
-    let scope = ScopeSet::parse(&claims.scope);
-    // A client's own token (client credentials) names no user.
-    if claims.sub == claims.client_id || !scope.has(Scope::OpenId) {
-        return UserInfo::Refused(AccessError::InsufficientScope(Scope::OpenId));
-    }
     let failed = |error: sqlx::Error| {
         if platform::db::is_unavailable(&error) {
             UserInfo::Unavailable(Status::ServiceUnavailable)
@@ -111,6 +119,27 @@ async fn answer(token: BearerToken, ctx: GrantContext<'_>) -> UserInfo {
             UserInfo::Unavailable(Status::InternalServerError)
         }
     };
+    match (scheme, claims.cnf.as_ref()) {
+        (Scheme::DPoP, Some(cnf)) => {
+            match dpop::check_resource_proof(&ctx, &method, USERINFO, &token, &cnf.jkt).await {
+                Ok(Ok(())) => {}
+                Ok(Err(refusal)) => {
+                    tracing::info!(reason = %refusal, "DPoP proof refused");
+                    return UserInfo::Refused(AccessError::InvalidProof(refusal));
+                }
+                Err(error) => return failed(error),
+            }
+        }
+        // RFC 9449 §7.2: a bound token is worthless without its proof.
+        (_, Some(_)) => return invalid(TokenRejection::BoundAsBearer),
+        (Scheme::DPoP, None) => return invalid(TokenRejection::NotBound),
+        (_, None) => {}
+    }
+    let scope = ScopeSet::parse(&claims.scope);
+    // A client's own token (client credentials) names no user.
+    if claims.sub == claims.client_id || !scope.has(Scope::OpenId) {
+        return UserInfo::Refused(AccessError::InsufficientScope(Scope::OpenId));
+    }
     match refresh_families::is_access_token_revoked(ctx.db, &claims.jti).await {
         Ok(false) => {}
         Ok(true) => return invalid(TokenRejection::BadSignature),

@@ -34,6 +34,8 @@ pub struct NewCode<'a> {
     pub sid: Option<&'a str>,
     /// RFC 8707: the resource the access token will be for.
     pub resource: Option<&'a str>,
+    /// RFC 9449 §10: the key the redemption must prove.
+    pub dpop_jkt: Option<&'a str>,
     pub now: i64,
 }
 
@@ -43,8 +45,8 @@ pub async fn create(db: &Db, new: NewCode<'_>) -> Result<String, sqlx::Error> {
     sqlx::query(
         "insert into authorization_codes \
          (code_hash, client_id, user_id, redirect_uri, scope, code_challenge, expires_at, created_at, \
-          nonce, auth_time, resource, sid) \
-         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+          nonce, auth_time, resource, sid, dpop_jkt) \
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
     )
     .bind(hash_secret(&code))
     .bind(new.client_id)
@@ -58,6 +60,7 @@ pub async fn create(db: &Db, new: NewCode<'_>) -> Result<String, sqlx::Error> {
     .bind(new.auth_time)
     .bind(new.resource)
     .bind(new.sid)
+    .bind(new.dpop_jkt)
     .execute(&db.pool)
     .await?;
     Ok(code)
@@ -78,6 +81,7 @@ pub struct StoredCode {
     pub auth_time: Option<i64>,
     pub resource: Option<String>,
     pub sid: Option<String>,
+    pub dpop_jkt: Option<String>,
 }
 
 /// What presenting a code found.
@@ -102,6 +106,9 @@ pub struct Plan<'a> {
     pub family_id: Option<&'a str>,
     /// `REFRESH_TOKEN_MAX_LIFETIME`, for that family.
     pub max_lifetime: i64,
+    /// The key that family's tokens are bound to (a public client's, RFC
+    /// 9449 §5).
+    pub dpop_jkt: Option<&'a str>,
     pub now: i64,
 }
 
@@ -119,6 +126,7 @@ fn stored_code(row: &sqlx::any::AnyRow) -> Result<StoredCode, sqlx::Error> {
         auth_time: row.try_get("auth_time")?,
         resource: row.try_get("resource")?,
         sid: row.try_get("sid")?,
+        dpop_jkt: row.try_get("dpop_jkt")?,
     })
 }
 
@@ -140,7 +148,7 @@ pub async fn redeem(db: &Db, code: &str, plan: &Plan<'_>) -> Result<Redemption, 
          access_jti = case when client_id = $2 and expires_at > $1 then $4 end \
          where code_hash = $5 and used_at is null \
          returning client_id, user_id, redirect_uri, scope, code_challenge, expires_at, family_id, access_jti, \
-         nonce, auth_time, resource, sid",
+         nonce, auth_time, resource, sid, dpop_jkt",
     )
     .bind(now)
     .bind(plan.client_id)
@@ -165,6 +173,7 @@ pub async fn redeem(db: &Db, code: &str, plan: &Plan<'_>) -> Result<Redemption, 
                 auth_time: stored.auth_time,
                 resource: stored.resource.as_deref(),
                 sid: stored.sid.as_deref(),
+                dpop_jkt: plan.dpop_jkt,
             };
             refresh_families::insert_family(&mut tx, &family).await?;
         }
@@ -184,7 +193,7 @@ pub async fn redeem(db: &Db, code: &str, plan: &Plan<'_>) -> Result<Redemption, 
     }
     let row = sqlx::query(
         "select client_id, user_id, redirect_uri, scope, code_challenge, expires_at, family_id, access_jti, \
-         nonce, auth_time, resource, sid from authorization_codes where code_hash = $1",
+         nonce, auth_time, resource, sid, dpop_jkt from authorization_codes where code_hash = $1",
     )
     .bind(&hash)
     .fetch_optional(&mut *tx)

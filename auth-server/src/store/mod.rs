@@ -7,9 +7,9 @@
 //! (what each exchanged token descends from), `sessions`
 //! (sign-in sessions and remembered consent), `throttle` (failed logins and
 //! signups per key), `assertion_jtis` (client assertions already used),
-//! `pushed_requests` (RFC 9126), `events` (the audit trail),
-//! `logout_deliveries` (back-channel logout: the sessions' clients and the
-//! queue of logout tokens), and `prune`,
+//! `pushed_requests` (RFC 9126), `dpop_jtis` (DPoP proofs already used),
+//! `events` (the audit trail), `logout_deliveries` (back-channel logout:
+//! the sessions' clients and the queue of logout tokens), and `prune`,
 //! which deletes what has expired from all of them.
 //!
 //! Nothing here knows HTTP or OAuth's error format: a store answers rows or
@@ -21,6 +21,7 @@ pub mod clients;
 pub mod codes;
 pub mod db;
 pub mod device_codes;
+pub mod dpop_jtis;
 pub mod event_queue;
 pub mod events;
 pub mod exchanged_tokens;

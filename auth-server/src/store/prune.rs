@@ -11,8 +11,8 @@ use shared::clock::AppClock;
 
 use super::db::Db;
 use super::{
-    assertion_jtis, device_codes, exchanged_tokens, logout_deliveries, pushed_requests, sessions,
-    throttle,
+    assertion_jtis, device_codes, dpop_jtis, exchanged_tokens, logout_deliveries, pushed_requests,
+    sessions, throttle,
 };
 
 /// How often the tables are swept.
@@ -69,6 +69,7 @@ pub async fn prune(db: &Db, now: i64) -> Result<u64, sqlx::Error> {
     deleted += device_codes::prune(db, now).await?;
     deleted += assertion_jtis::prune(db, now).await?;
     deleted += pushed_requests::prune(db, now).await?;
+    deleted += dpop_jtis::prune(db, now).await?;
     deleted += super::registration_tokens::prune(db, now).await?;
     // After the sessions: the clients of those that are gone.
     deleted += logout_deliveries::prune(db).await?;

@@ -37,6 +37,9 @@ pub struct StoredRefreshToken {
     pub expires_at: i64,
     pub used_at: Option<i64>,
     pub revoked_at: Option<i64>,
+    /// The key its family is bound to (RFC 9449 §5): refreshing needs a
+    /// DPoP proof of it.
+    pub dpop_jkt: Option<String>,
 }
 
 impl StoredRefreshToken {
@@ -73,6 +76,8 @@ pub struct NewFamily<'a> {
     pub resource: Option<&'a str>,
     /// OpenID Connect: the session signed in (`sid`), when there was one.
     pub sid: Option<&'a str>,
+    /// RFC 9449 §5: the DPoP key a public client's tokens are bound to.
+    pub dpop_jkt: Option<&'a str>,
 }
 
 /// An issued refresh token: the value for the client and its family.
@@ -135,8 +140,9 @@ pub async fn insert_family(
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
         "insert into refresh_families \
-         (family_id, client_id, user_id, created_at, expires_at, updated_at, auth_time, resource, sid) \
-         values ($1, $2, $3, $4, $5, $4, $6, $7, $8)",
+         (family_id, client_id, user_id, created_at, expires_at, updated_at, auth_time, resource, sid, \
+          dpop_jkt) \
+         values ($1, $2, $3, $4, $5, $4, $6, $7, $8, $9)",
     )
     .bind(family.family_id)
     .bind(family.client_id)
@@ -146,16 +152,19 @@ pub async fn insert_family(
     .bind(family.auth_time)
     .bind(family.resource)
     .bind(family.sid)
+    .bind(family.dpop_jkt)
     .execute(&mut **tx)
     .await?;
     Ok(())
 }
 
-/// Begins a family with its first token (a fresh grant).
+/// Begins a family with its first token (a fresh grant), bound to the DPoP
+/// key `dpop_jkt` when there is one.
 pub async fn start_family(
     db: &Db,
     new: NewRefreshToken<'_>,
     max_lifetime: i64,
+    dpop_jkt: Option<&str>,
 ) -> Result<IssuedRefreshToken, sqlx::Error> {
     let family_id = new_family_id();
     let family = NewFamily {
@@ -167,6 +176,7 @@ pub async fn start_family(
         auth_time: None,
         resource: None,
         sid: None,
+        dpop_jkt,
     };
     let mut tx = db.begin_write().await?;
     insert_family(&mut tx, &family).await?;
@@ -330,8 +340,10 @@ pub async fn continue_family(
 /// Looks a presented token up by its digest.
 pub async fn find(db: &Db, token: &str) -> Result<Option<StoredRefreshToken>, sqlx::Error> {
     let row = sqlx::query(
-        "select family_id, client_id, user_id, scope, expires_at, used_at, revoked_at \
-         from refresh_tokens where token_hash = $1",
+        "select t.family_id, t.client_id, t.user_id, t.scope, t.expires_at, t.used_at, \
+         t.revoked_at, f.dpop_jkt \
+         from refresh_tokens t left join refresh_families f on f.family_id = t.family_id \
+         where t.token_hash = $1",
     )
     .bind(hash_secret(token))
     .fetch_optional(&db.pool)
@@ -345,6 +357,7 @@ pub async fn find(db: &Db, token: &str) -> Result<Option<StoredRefreshToken>, sq
             expires_at: row.try_get("expires_at")?,
             used_at: row.try_get("used_at")?,
             revoked_at: row.try_get("revoked_at")?,
+            dpop_jkt: row.try_get("dpop_jkt")?,
         })
     })
     .transpose()

@@ -547,3 +547,58 @@ async fn an_event_written_at_one_instance_is_listed_at_another() {
     assert_eq!(items[0]["details"]["reason"], "wrong_password");
     shutdown_b.notify();
 }
+
+#[tokio::test]
+async fn dpop_bound_clients_are_registered_by_the_admin_api_and_the_command_line() {
+    let app = spawn_app().await;
+    let (_, token) = admin_token(&app).await;
+    let response = call(
+        &app,
+        reqwest::Method::POST,
+        "/admin/v1/clients",
+        Some(&token),
+        Some(r#"{"name": "Bound", "grant_types": ["client_credentials"], "scope": "profiles:read", "dpop_bound": true}"#),
+    )
+    .await;
+    assert_eq!(response.status(), 201);
+    let created: Value = response.json().await.unwrap();
+    assert_eq!(created["dpop_bound"], true);
+    let bound = RegisteredClient {
+        id: created["client_id"].as_str().unwrap().to_owned(),
+        secret: created["client_secret"].as_str().map(str::to_owned),
+    };
+    // Without a proof it gets nothing.
+    let response = crate::oauth_support::post_form(
+        &app,
+        "/oauth/token",
+        Some(&bound.basic()),
+        &[("grant_type", "client_credentials")],
+    )
+    .await;
+    crate::oauth_support::assert_oauth_error(response, 400, "invalid_dpop_proof").await;
+
+    let created = cli_json(
+        &app,
+        &[
+            "clients",
+            "create",
+            "--name",
+            "Bound CLI",
+            "--grant",
+            "client_credentials",
+            "--scope",
+            "profiles:read",
+            "--dpop-bound",
+            "--json",
+        ],
+    )
+    .await;
+    assert_eq!(created["dpop_bound"], true);
+    let listed = cli_json(&app, &["clients", "list", "--json"]).await;
+    let listed = listed.as_array().unwrap();
+    let find =
+        |id: &Value| listed.iter().find(|c| c["client_id"] == *id).unwrap()["dpop_bound"].clone();
+    assert_eq!(find(&created["client_id"]), true);
+    let unbound = listed.iter().find(|c| c["dpop_bound"] == false);
+    assert!(unbound.is_some(), "others are not bound");
+}

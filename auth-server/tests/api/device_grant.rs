@@ -59,7 +59,7 @@ async fn wait_an_interval(app: &TestApp) {
 }
 
 /// Decides on a user code as the page would, for `email`'s account.
-async fn decide(app: &TestApp, user_code: &str, email: &str, approve: bool) {
+pub async fn decide(app: &TestApp, user_code: &str, email: &str, approve: bool) {
     let user = auth_server::store::users::find_by_email(&app.db, email)
         .await
         .unwrap()

@@ -253,6 +253,7 @@ async fn an_expired_code_is_invalid_grant() {
             auth_time: None,
             sid: None,
             resource: None,
+            dpop_jkt: None,
             now: issued_at,
         },
     )

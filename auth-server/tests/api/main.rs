@@ -13,6 +13,7 @@ mod client_address;
 mod device_grant;
 mod device_pages;
 mod discovery;
+mod dpop_issuer;
 mod empty_grants;
 mod events;
 mod grants;

@@ -171,6 +171,7 @@ impl<'a> Browser<'a> {
             "max_age",
             "resource",
             "request_uri",
+            "dpop_jkt",
             "ticket",
         ] {
             if let Some(value) = hidden(page, name) {

@@ -26,8 +26,8 @@ pub const ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jw
 
 /// A client's key pair made in the test: how it signs, and its public JWK.
 pub struct ClientKey {
-    alg: Algorithm,
-    encoding: EncodingKey,
+    pub alg: Algorithm,
+    pub encoding: EncodingKey,
     pub jwk: Value,
 }
 

@@ -37,6 +37,7 @@ async fn stored_code(app: &TestApp, client: &RegisteredClient, user_id: &str) ->
             auth_time: None,
             sid: None,
             resource: None,
+            dpop_jkt: None,
             now: SystemClock.now(),
         },
     )

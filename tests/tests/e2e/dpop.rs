@@ -161,3 +161,97 @@ async fn the_axum_example_takes_a_bound_token_through_the_layer() {
     assert_eq!(status, 401);
     assert_eq!(challenge, BOUND_AS_BEARER);
 }
+
+/// A proof for the token endpoint of the cluster's issuer, with `nonce`.
+fn token_proof(client: &Client, jti: &str, nonce: Option<&str>) -> String {
+    let header = json!({"typ": "dpop+jwt", "alg": "RS256", "jwk": client.jwk});
+    let mut claims = json!({
+        "htm": "POST",
+        "htu": format!("{}/oauth/token", e2e::cluster::CLUSTER_ISSUER),
+        "iat": now(),
+        "jti": jti,
+    });
+    if let Some(nonce) = nonce {
+        claims["nonce"] = json!(nonce);
+    }
+    let input = signing_input(&header, &claims);
+    let signature = jsonwebtoken::crypto::sign(
+        input.as_bytes(),
+        &client.key.encoding,
+        jsonwebtoken::Algorithm::RS256,
+    )
+    .unwrap();
+    format!("{input}.{signature}")
+}
+
+/// Client credentials at instance `i` with `proof`: status, `DPoP-Nonce`,
+/// body.
+async fn token_at(
+    cluster: &e2e::cluster::Cluster,
+    i: usize,
+    service: &(String, String),
+    proof: &str,
+) -> (u16, Option<String>, Value) {
+    let response = cluster
+        .http
+        .post(cluster.auth_url(i, "/oauth/token"))
+        .basic_auth(&service.0, Some(&service.1))
+        .header("DPoP", proof)
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    let nonce = response
+        .headers()
+        .get("dpop-nonce")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    (status, nonce, response.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_nonce_from_one_issuer_instance_is_taken_by_another_and_a_proof_works_once_across_them() {
+    let cluster = e2e::cluster::Cluster::start(2, e2e::cluster::ClusterSettings::default()).await;
+    let service = cluster.create_service_client();
+    let client = Client::new();
+
+    // Without a nonce (DPOP_NONCE=on in the cluster): A hands one out.
+    let (status, nonce, body) =
+        token_at(&cluster, 0, &service, &token_proof(&client, "j-0", None)).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("use_dpop_nonce")),
+        "{body}"
+    );
+    let nonce = nonce.expect("a DPoP-Nonce header");
+
+    // A's nonce is good at B.
+    let proof = token_proof(&client, "j-1", Some(&nonce));
+    let (status, fresh, body) = token_at(&cluster, 1, &service, &proof).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["token_type"], "DPoP");
+    assert_eq!(
+        claims_of(body["access_token"].as_str().unwrap())["cnf"]["jkt"],
+        client.jkt
+    );
+    assert!(fresh.is_some(), "a success carries a fresh nonce too");
+
+    // The proof spent at B is refused at A.
+    let (status, _, body) = token_at(&cluster, 0, &service, &proof).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_dpop_proof")),
+        "{body}"
+    );
+    // A proof spent at A is refused at B.
+    let proof = token_proof(&client, "j-2", Some(&nonce));
+    let (status, _, body) = token_at(&cluster, 0, &service, &proof).await;
+    assert_eq!(status, 200, "{body}");
+    let (status, _, body) = token_at(&cluster, 1, &service, &proof).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_dpop_proof")),
+        "{body}"
+    );
+}

@@ -13,6 +13,7 @@ mod device_login_example;
 mod dpop;
 mod faults;
 mod instances;
+mod interop_node;
 mod issuer;
 mod logs;
 mod oidc;

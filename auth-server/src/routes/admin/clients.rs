@@ -44,6 +44,9 @@ pub struct NewClientRequest {
     pub public: bool,
     #[serde(default)]
     pub first_party: bool,
+    /// Every token request must carry a DPoP proof (RFC 9449).
+    #[serde(default)]
+    pub dpop_bound: bool,
 }
 
 /// The field of the request a command-line check's message names.
@@ -175,7 +178,8 @@ pub async fn create(
     let now = clock.now();
     // The admin API registers secret or public clients; key-authenticated
     // ones (`private_key_jwt`) come from the command line for now.
-    let auth = ClientAuth::by_secret_or_none(new.public);
+    let mut auth = ClientAuth::by_secret_or_none(new.public);
+    auth.dpop_bound = request.dpop_bound;
     let (client_id, secret) =
         admin::create_client(clients, &new, &auth, &caller.actor(), now).await?;
     let created = clients.find(&client_id).await?.ok_or(ApiError::NotFound)?;

@@ -1,0 +1,163 @@
+//! DPoP at the issuer (RFC 9449): the proof a token request carries,
+//! checked by `shared`'s one proof check for `POST ISSUER/oauth/token`, its
+//! `jti` spent in the database so that a proof works once on any instance,
+//! and, with `DPOP_NONCE=on`, the server nonce (§8) that every instance
+//! makes and takes without sharing state: base64url(time step ‖
+//! HMAC-SHA256(key, time step)), the key derived from the key-encryption
+//! key. A nonce of the current step or the one before is taken, so any
+//! nonce lives at least one step.
+//!
+//! UserInfo takes the DPoP scheme with the same proof check and the same
+//! `jti` table ([`check_resource_proof`]).
+
+use aws_lc_rs::hmac;
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use shared::access::ProofRefusal;
+use shared::dpop::{PROOF_WINDOW_SECS, ProofRequest, VerifiedProof, check_proof};
+
+use super::context::GrantContext;
+use crate::errors::OAuthError;
+use crate::store::dpop_jtis;
+
+/// The algorithms proofs are taken in, as discovery lists them.
+pub const DPOP_ALGORITHMS: [&str; 4] = ["ES256", "PS256", "RS256", "EdDSA"];
+
+/// A nonce's time step: a nonce is taken for one to two steps.
+pub const NONCE_STEP_SECS: i64 = 60;
+
+/// A proof's `jti` is kept until its `iat` is out of the window on every
+/// instance: the window, and as much again for clocks that disagree.
+const JTI_MEMORY_SECS: i64 = 2 * PROOF_WINDOW_SECS;
+
+const BAD_PROOF: &str = "The DPoP proof is invalid.";
+
+/// The key a token request's `DPoP` header proves, checked for `POST` to
+/// `path` (the token endpoint, or `/oauth/par`, whose proof binds the
+/// code): `None` without the header. A client registered `--dpop-bound`
+/// (`client_id`, as a token request names it) must send one.
+/// With `DPOP_NONCE=on` the proof must carry a nonce of ours; its `jti` is
+/// spent last, so a proof refused for its nonce may be sent again with one.
+pub async fn token_request_key(
+    ctx: &GrantContext<'_>,
+    path: &str,
+    client_id: Option<&str>,
+) -> Result<Option<String>, OAuthError> {
+    let proof = match ctx.meta.dpop.as_slice() {
+        [] => None,
+        [proof] => Some(proof),
+        _ => return Err(OAuthError::invalid_dpop_proof("Send one DPoP header.")),
+    };
+    let Some(proof) = proof else {
+        if let Some(id) = client_id
+            && let Some(client) = ctx.clients.find(id).await?
+            && client.auth.dpop_bound
+        {
+            return Err(OAuthError::invalid_dpop_proof(
+                "This client must send a DPoP proof with every token request.",
+            ));
+        }
+        return Ok(None);
+    };
+    let url = ctx.config.endpoint(path);
+    let verified = check_proof(
+        proof,
+        &ProofRequest {
+            method: "POST",
+            url: &url,
+            access_token: None,
+            now: ctx.now,
+        },
+    )
+    .map_err(|reason| {
+        tracing::info!(%reason, "DPoP proof refused");
+        OAuthError::invalid_dpop_proof(BAD_PROOF)
+    })?;
+    if ctx.config.dpop_nonce && !nonce_is_current(ctx, verified.nonce.as_deref()) {
+        return Err(OAuthError::use_dpop_nonce());
+    }
+    if !spend(ctx, &verified).await? {
+        tracing::info!("DPoP proof replayed");
+        return Err(OAuthError::invalid_dpop_proof(
+            "The DPoP proof was already used.",
+        ));
+    }
+    Ok(Some(verified.jkt))
+}
+
+/// A proof presented with `access_token` bound to `jkt` at an endpoint of
+/// ours that takes the DPoP scheme (UserInfo), as a resource server checks
+/// it (RFC 9449 §7): one header, the request's method and URL, `ath`, the
+/// token's key, a `jti` not seen.
+pub async fn check_resource_proof(
+    ctx: &GrantContext<'_>,
+    method: &str,
+    path: &str,
+    access_token: &str,
+    jkt: &str,
+) -> Result<Result<(), ProofRefusal>, sqlx::Error> {
+    let proof = match ctx.meta.dpop.as_slice() {
+        [] => return Ok(Err(ProofRefusal::Missing)),
+        [proof] => proof,
+        _ => return Ok(Err(ProofRefusal::Repeated)),
+    };
+    let url = ctx.config.endpoint(path);
+    let request = ProofRequest {
+        method,
+        url: &url,
+        access_token: Some(access_token),
+        now: ctx.now,
+    };
+    let verified = match check_proof(proof, &request) {
+        Ok(verified) => verified,
+        Err(error) => return Ok(Err(ProofRefusal::Proof(error))),
+    };
+    if verified.jkt != jkt {
+        return Ok(Err(ProofRefusal::OtherKey));
+    }
+    if !spend(ctx, &verified).await? {
+        return Ok(Err(ProofRefusal::Replayed));
+    }
+    Ok(Ok(()))
+}
+
+async fn spend(ctx: &GrantContext<'_>, verified: &VerifiedProof) -> Result<bool, sqlx::Error> {
+    let expires_at = verified.iat.saturating_add(JTI_MEMORY_SECS);
+    dpop_jtis::spend(ctx.db, &verified.jkt, &verified.jti, expires_at).await
+}
+
+fn nonce_key(ctx: &GrantContext<'_>) -> std::sync::Arc<crate::keys::Kek> {
+    ctx.tokens.keys().kek()
+}
+
+fn nonce_at(key: &hmac::Key, step: i64) -> String {
+    let step = step.to_be_bytes();
+    let tag = hmac::sign(key, &step);
+    let mut bytes = step.to_vec();
+    bytes.extend_from_slice(tag.as_ref());
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// A nonce for proofs sent from now on (RFC 9449 §8), good on every
+/// instance of this issuer.
+pub fn fresh_nonce(ctx: &GrantContext<'_>) -> String {
+    let kek = nonce_key(ctx);
+    nonce_at(kek.dpop_nonce_key(), ctx.now.div_euclid(NONCE_STEP_SECS))
+}
+
+/// Is `nonce` one of ours of this step or the one before?
+fn nonce_is_current(ctx: &GrantContext<'_>, nonce: Option<&str>) -> bool {
+    let Some(bytes) = nonce.and_then(|n| URL_SAFE_NO_PAD.decode(n).ok()) else {
+        return false;
+    };
+    let Some((step, tag)) = bytes.split_first_chunk::<8>() else {
+        return false;
+    };
+    let current = ctx.now.div_euclid(NONCE_STEP_SECS);
+    let step_number = i64::from_be_bytes(*step);
+    if step_number != current && step_number != current.saturating_sub(1) {
+        return false;
+    }
+    let kek = nonce_key(ctx);
+    hmac::verify(kek.dpop_nonce_key(), step, tag).is_ok()
+}
