@@ -51,7 +51,7 @@ profile() {
   wait "$perf_pid" || true
   echo "## $label: top $TOP frames by self time"
   perf report -i "$data" --no-children --sort symbol --stdio 2>/dev/null |
-    grep -E '^ +[0-9.]+%' | head -n "$TOP"
+    grep -E '^ +[0-9.]+%' | awk -v n="$TOP" 'NR <= n' | cut -c1-110
   echo
 }
 
