@@ -13,8 +13,8 @@ use shared::jwks_cache::CLIENT_ALGORITHMS;
 
 use super::context::GrantContext;
 use crate::errors::OAuthError;
-use crate::store::assertion_jtis;
 use crate::store::clients::Client;
+use crate::store::spent_jtis::SpentJtis;
 
 /// RFC 7523 §2.2's `client_assertion_type`.
 pub const ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
@@ -53,7 +53,9 @@ pub async fn check(
         }
     };
     let (jti, exp) = claims;
-    let first = assertion_jtis::spend(ctx.db, &client.id, &jti, exp + LEEWAY).await?;
+    let first = SpentJtis::ClientAssertions
+        .spend(ctx.db, &client.id, &jti, exp + LEEWAY)
+        .await?;
     if !first {
         tracing::info!(client_id = %client.id, "client assertion replayed");
         return Err(OAuthError::invalid_client());

@@ -18,7 +18,7 @@ use shared::dpop::{PROOF_WINDOW_SECS, ProofRequest, VerifiedProof, check_proof};
 
 use super::context::GrantContext;
 use crate::errors::OAuthError;
-use crate::store::dpop_jtis;
+use crate::store::spent_jtis::SpentJtis;
 
 /// The algorithms proofs are taken in, as discovery lists them.
 pub const DPOP_ALGORITHMS: [&str; 4] = ["ES256", "PS256", "RS256", "EdDSA"];
@@ -123,7 +123,9 @@ pub async fn check_resource_proof(
 
 async fn spend(ctx: &GrantContext<'_>, verified: &VerifiedProof) -> Result<bool, sqlx::Error> {
     let expires_at = verified.iat.saturating_add(JTI_MEMORY_SECS);
-    dpop_jtis::spend(ctx.db, &verified.jkt, &verified.jti, expires_at).await
+    SpentJtis::DpopProofs
+        .spend(ctx.db, &verified.jkt, &verified.jti, expires_at)
+        .await
 }
 
 fn nonce_key(ctx: &GrantContext<'_>) -> std::sync::Arc<crate::keys::Kek> {

@@ -6,22 +6,19 @@
 //! tokens, their families and the revoked access tokens), `exchanged_tokens`
 //! (what each exchanged token descends from), `sessions`
 //! (sign-in sessions and remembered consent), `throttle` (failed logins and
-//! signups per key), `assertion_jtis` (client assertions already used),
-//! `pushed_requests` (RFC 9126), `dpop_jtis` (DPoP proofs already used),
-//! `events` (the audit trail), `logout_deliveries` (back-channel logout:
+//! signups per key), `spent_jtis` (client assertions and DPoP proofs
+//! already used), `pushed_requests` (RFC 9126), `events` (the audit trail), `logout_deliveries` (back-channel logout:
 //! the sessions' clients and the queue of logout tokens), and `prune`,
 //! which deletes what has expired from all of them.
 //!
 //! Nothing here knows HTTP or OAuth's error format: a store answers rows or
 //! a `sqlx::Error`, and the code above decides what that means.
 
-pub mod assertion_jtis;
 pub mod client_cache;
 pub mod clients;
 pub mod codes;
 pub mod db;
 pub mod device_codes;
-pub mod dpop_jtis;
 pub mod event_queue;
 pub mod events;
 pub mod exchanged_tokens;
@@ -32,6 +29,7 @@ pub mod refresh_families;
 pub mod registration_tokens;
 pub mod secrets;
 pub mod sessions;
+pub mod spent_jtis;
 pub mod throttle;
 pub mod users;
 

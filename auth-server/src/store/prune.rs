@@ -10,9 +10,9 @@ use std::time::Duration;
 use shared::clock::AppClock;
 
 use super::db::Db;
+use super::spent_jtis::SpentJtis;
 use super::{
-    assertion_jtis, device_codes, dpop_jtis, exchanged_tokens, logout_deliveries, pushed_requests,
-    sessions, throttle,
+    device_codes, exchanged_tokens, logout_deliveries, pushed_requests, sessions, throttle,
 };
 
 /// How often the tables are swept.
@@ -67,9 +67,9 @@ pub async fn prune(db: &Db, now: i64) -> Result<u64, sqlx::Error> {
     deleted += sessions::prune(db, now).await?;
     deleted += exchanged_tokens::prune(db, now).await?;
     deleted += device_codes::prune(db, now).await?;
-    deleted += assertion_jtis::prune(db, now).await?;
+    deleted += SpentJtis::ClientAssertions.prune(db, now).await?;
     deleted += pushed_requests::prune(db, now).await?;
-    deleted += dpop_jtis::prune(db, now).await?;
+    deleted += SpentJtis::DpopProofs.prune(db, now).await?;
     deleted += super::registration_tokens::prune(db, now).await?;
     // After the sessions: the clients of those that are gone.
     deleted += logout_deliveries::prune(db).await?;
