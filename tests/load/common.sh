@@ -54,14 +54,26 @@ start() {
   echo "$name did not start:" >&2; cat "$WORK/$name.err" >&2; exit 1
 }
 
+# free_port: a loopback port nothing listens on now, for a service whose
+# own URL must be known before it starts (PUBLIC_URL).
+free_port() {
+  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
 # rps LABEL URL [wrk args…]: one wrk run, bounded in time; prints the rate
 # and latency and records the rate in RPS[LABEL], p99 in P99[LABEL] (ms).
+# A run with any answer that is not 2xx records a rate of 0 and says so:
+# refusals are fast, and a rate of them would pass for the path's.
 declare -A RPS P99
 rps() {
   local label=$1 url=$2; shift 2
   local output p99
   output=$(timeout $((SECONDS_PER_RUN + 30)) wrk -t2 -c"$CONNECTIONS" -d"${SECONDS_PER_RUN}s" --latency "$@" "$url")
   RPS[$label]=$(awk '/^Requests\/sec:/ {print $2}' <<<"$output")
+  if grep -q 'Non-2xx' <<<"$output"; then
+    echo "$label: answers that are not 2xx; its rate counts as 0" >&2
+    RPS[$label]=0
+  fi
   p99=$(awk '$1=="99%" {print $2}' <<<"$output")
   P99[$label]=$(to_ms "$p99")
   printf '%-28s %10s req/s   p50 %-9s p99 %-9s %s\n' "$label" "${RPS[$label]}" \

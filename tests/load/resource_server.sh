@@ -36,8 +36,12 @@ PASSWORD="violet-harbor-quantum-91x"
 # from the real address through JWKS_URL.
 ISSUER="http://127.0.0.1:1"
 start AUTH auth-server DATABASE_URL="sqlite://$WORK/auth.db" KEYS_DIR="$WORK/keys" ISSUER="$ISSUER"
+# Its port is chosen first: a DPoP proof's htu is checked against
+# PUBLIC_URL, which must then be the URL the load is sent to.
+RESOURCE_PORT=$(free_port)
 start RESOURCE resource-server DATABASE_URL="sqlite://$WORK/resource.db" ISSUER="$ISSUER" \
-  JWKS_URL="$AUTH_URL/.well-known/jwks.json"
+  JWKS_URL="$AUTH_URL/.well-known/jwks.json" ROCKET_PORT="$RESOURCE_PORT" \
+  PUBLIC_URL="http://127.0.0.1:$RESOURCE_PORT"
 start UNCACHED resource-server DATABASE_URL="sqlite://$WORK/resource.db" ISSUER="$ISSUER" \
   JWKS_URL="$AUTH_URL/.well-known/jwks.json" PROFILE_CACHE_TTL_MS=0
 
@@ -92,6 +96,10 @@ for url in "$RESOURCE_URL" "$UNCACHED_URL"; do
     [ "$status" = 200 ] || { echo "GET /profile/me answered $status before the run" >&2; exit 1; }
   done
 done
+
+status=$(curl -s -o /dev/null -w '%{http_code}' "$RESOURCE_URL/profile/me" -H "authorization: DPoP $DPOP_TOKEN" \
+  -H "DPoP: $(dpop_load proofs "$DPOP_DIR" GET "$RESOURCE_URL/profile/me" 1 "$DPOP_TOKEN")")
+[ "$status" = 200 ] || { echo "GET /profile/me with DPoP answered $status before the run" >&2; exit 1; }
 
 echo "# resource-server, ${SECONDS_PER_RUN}s per run, $CONNECTIONS connections, $ROUNDS rounds, $(nproc) cores"
 for round in $(seq 1 "$ROUNDS"); do
