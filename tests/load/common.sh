@@ -141,4 +141,4 @@ dpop_load() {
 }
 # How many one-use credentials a run is given per second it lasts: more
 # than the fastest such path serves on this machine.
-ONE_USE_PER_SECOND="${LOAD_ONE_USE_PER_SECOND:-8000}"
+ONE_USE_PER_SECOND="${LOAD_ONE_USE_PER_SECOND:-25000}"
