@@ -99,16 +99,24 @@ done
 
 status=$(curl -s -o /dev/null -w '%{http_code}' "$RESOURCE_URL/profile/me" -H "authorization: DPoP $DPOP_TOKEN" \
   -H "DPoP: $(dpop_load proofs "$DPOP_DIR" GET "$RESOURCE_URL/profile/me" 1 "$DPOP_TOKEN")")
-[ "$status" = 200 ] || { echo "GET /profile/me with DPoP answered $status before the run" >&2; exit 1; }
+# An issuer that binds no token (a build from before DPoP, under
+# compare.sh) leaves the scenario out rather than measuring refusals.
+DPOP=1
+if [ "$status" != 200 ]; then
+  echo "GET /profile/me with DPoP answered $status before the run: the DPoP scenario is left out" >&2
+  DPOP=""
+fi
 
 echo "# resource-server, ${SECONDS_PER_RUN}s per run, $CONNECTIONS connections, $ROUNDS rounds, $(nproc) cores"
 for round in $(seq 1 "$ROUNDS"); do
   rps "health#$round" "$RESOURCE_URL/health"
   rps "profile_me#$round" "$RESOURCE_URL/profile/me" -H "Authorization: Bearer $TOKEN"
-  dpop_load proofs "$DPOP_DIR" GET "$RESOURCE_URL/profile/me" $((SECONDS_PER_RUN * ONE_USE_PER_SECOND)) \
-    "$DPOP_TOKEN" >"$WORK/proofs.txt"
-  LOAD_LINES="$WORK/proofs.txt" LOAD_LINE_AS=dpop LOAD_AUTHORIZATION="DPoP $DPOP_TOKEN" \
-    rps "profile_me_dpop#$round" "$RESOURCE_URL/profile/me" -s "$HERE/one_use.lua"
+  if [ -n "$DPOP" ]; then
+    dpop_load proofs "$DPOP_DIR" GET "$RESOURCE_URL/profile/me" $((SECONDS_PER_RUN * ONE_USE_PER_SECOND)) \
+      "$DPOP_TOKEN" >"$WORK/proofs.txt"
+    LOAD_LINES="$WORK/proofs.txt" LOAD_LINE_AS=dpop LOAD_AUTHORIZATION="DPoP $DPOP_TOKEN" \
+      rps "profile_me_dpop#$round" "$RESOURCE_URL/profile/me" -s "$HERE/one_use.lua"
+  fi
   LOAD_TOKENS="$TOKENS" rps "profile_me_${TOKEN_COUNT}#$round" "$RESOURCE_URL/profile/me" -s "$HERE/tokens.lua"
   rps "profile_me_uncached#$round" "$UNCACHED_URL/profile/me" -H "Authorization: Bearer $TOKEN"
 done
@@ -118,8 +126,8 @@ summary health
 summary profile_me
 summary "profile_me_${TOKEN_COUNT}"
 summary profile_me_uncached
-summary profile_me_dpop
+[ -z "$DPOP" ] || summary profile_me_dpop
 ratio profile_me health 0.9
-ratio profile_me_dpop profile_me 0.4
+[ -z "$DPOP" ] || ratio profile_me_dpop profile_me 0.4
 ratio "profile_me_${TOKEN_COUNT}" health 0.3
 ratio profile_me_uncached health -
