@@ -110,5 +110,51 @@ fn verify(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, verify);
+/// A DPoP proof (RFC 9449) as a resource server checks one on every
+/// request: a fresh ES256 proof with its key in the header, for a request's
+/// method, URL and token. The P-256 verification is the floor; the rest is
+/// parsing the proof and its key, the thumbprint and the `ath` hash.
+fn dpop_proof(c: &mut Criterion) {
+    use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair as _};
+    use sha2::{Digest, Sha256};
+    use shared::dpop::{ProofRequest, check_proof};
+
+    let pair = EcdsaKeyPair::generate(&ECDSA_P256_SHA256_FIXED_SIGNING).unwrap();
+    let point = pair.public_key().as_ref().to_vec();
+    let encoding = EncodingKey::from_ec_der(pair.to_pkcs8v1().unwrap().as_ref());
+    let token = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ4In0.c2lnbmF0dXJl";
+    let url = "http://127.0.0.1:8001/profile/me";
+    let header = json!({
+        "typ": "dpop+jwt", "alg": "ES256",
+        "jwk": {
+            "kty": "EC", "crv": "P-256",
+            "x": URL_SAFE_NO_PAD.encode(&point[1..33]),
+            "y": URL_SAFE_NO_PAD.encode(&point[33..65]),
+        },
+    });
+    let claims = json!({
+        "htm": "GET", "htu": url, "iat": NOW, "jti": "e1f0c7a4-5b7d-4c41-9c55-0f5d7a3b9e21",
+        "ath": URL_SAFE_NO_PAD.encode(Sha256::digest(token.as_bytes())),
+    });
+    let input = format!(
+        "{}.{}",
+        URL_SAFE_NO_PAD.encode(header.to_string()),
+        URL_SAFE_NO_PAD.encode(claims.to_string())
+    );
+    let signature =
+        jsonwebtoken::crypto::sign(input.as_bytes(), &encoding, Algorithm::ES256).unwrap();
+    let proof = format!("{input}.{signature}");
+    let request = ProofRequest {
+        method: "GET",
+        url,
+        access_token: Some(token),
+        now: NOW,
+    };
+    assert!(check_proof(&proof, &request).is_ok());
+    c.bench_function("check_dpop_proof_es256", |b| {
+        b.iter(|| check_proof(&proof, &request).unwrap())
+    });
+}
+
+criterion_group!(benches, verify, dpop_proof);
 criterion_main!(benches);

@@ -11,6 +11,7 @@ use aws_lc_rs::signature::{
 };
 use base64::engine::general_purpose::STANDARD;
 use jsonwebtoken::EncodingKey;
+use jsonwebtoken::jwk::ThumbprintHash;
 use serde_json::json;
 
 use super::*;

@@ -16,6 +16,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::jwk::ThumbprintHash;
 use jsonwebtoken::{Algorithm, DecodingKey};
+use serde::Deserialize;
 use serde_json::Value;
 
 use crate::jwk::Jwk;
@@ -101,6 +102,14 @@ impl VerifyingKey {
     /// encryption, or whose `alg` its kind cannot sign with is refused. A
     /// key without a `kid` is known by its RFC 7638 thumbprint.
     pub fn from_client_jwk(value: &Value) -> Result<VerifyingKey, String> {
+        Self::from_client_jwk_with_thumbprint(value).map(|(key, _)| key)
+    }
+
+    /// [`VerifyingKey::from_client_jwk`], with the key's RFC 7638 SHA-256
+    /// thumbprint (a DPoP proof's `jkt`), from the one parse of the JWK.
+    pub fn from_client_jwk_with_thumbprint(
+        value: &Value,
+    ) -> Result<(VerifyingKey, String), String> {
         let members = value.as_object().ok_or("not a JSON object")?;
         if let Some(private) = PRIVATE_MEMBERS.iter().find(|m| members.contains_key(**m)) {
             return Err(format!("has the private member {private:?}"));
@@ -108,8 +117,8 @@ impl VerifyingKey {
         if members.get("use").is_some_and(|u| u != "sig") {
             return Err("use is not sig".into());
         }
-        let jwk: jsonwebtoken::jwk::Jwk =
-            serde_json::from_value(value.clone()).map_err(|e| format!("not a JWK: {e}"))?;
+        let jwk =
+            jsonwebtoken::jwk::Jwk::deserialize(value).map_err(|e| format!("not a JWK: {e}"))?;
         let kty = members.get("kty").and_then(Value::as_str).unwrap_or("");
         let crv = members.get("crv").and_then(Value::as_str).unwrap_or("");
         let family: &'static [Algorithm] = match (kty, crv) {
@@ -149,17 +158,19 @@ impl VerifyingKey {
             }
         };
         let key = DecodingKey::from_jwk(&jwk).map_err(|e| format!("not a usable key: {e}"))?;
+        let thumbprint = jwk
+            .thumbprint(ThumbprintHash::SHA256)
+            .map_err(|e| format!("no thumbprint: {e}"))?;
         let kid = match members.get("kid").and_then(Value::as_str) {
             Some(kid) if !kid.is_empty() => kid.to_owned(),
-            _ => jwk
-                .thumbprint(ThumbprintHash::SHA256)
-                .map_err(|e| format!("no thumbprint: {e}"))?,
+            _ => thumbprint.clone(),
         };
-        Ok(VerifyingKey {
+        let key = VerifyingKey {
             kid,
             key,
             algorithms,
-        })
+        };
+        Ok((key, thumbprint))
     }
 
     /// Whether this key may verify a signature made with `algorithm`.
