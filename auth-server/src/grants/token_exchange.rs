@@ -62,7 +62,7 @@ pub async fn grant(ctx: &GrantContext<'_>, form: &TokenForm) -> Result<TokenSucc
         .ok_or(OAuthError::invalid_request(BAD_SUBJECT))?;
     if let Some(cnf) = members.get("cnf") {
         let bound_to = cnf.get("jkt").and_then(Value::as_str);
-        if bound_to.is_none() || bound_to != ctx.dpop_jkt.as_deref() {
+        if bound_to.is_none() || bound_to != ctx.dpop_jkt() {
             return Err(OAuthError::invalid_request(
                 "A sender-constrained subject_token is exchanged only with a DPoP proof of its key.",
             ));

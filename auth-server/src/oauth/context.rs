@@ -11,6 +11,7 @@ use platform::client_addr::ClientAddr;
 use rocket::http::Status;
 use rocket::request::{FromRequest, Outcome, Request};
 use shared::clock::AppClock;
+use shared::dpop::VerifiedProof;
 
 use super::client_keys::ClientKeySets;
 use super::jwt::TokenMinter;
@@ -30,10 +31,10 @@ pub struct GrantContext<'r> {
     /// The server's clock when the request arrived (Unix seconds).
     pub now: i64,
     pub meta: RequestMeta,
-    /// The thumbprint of the key a token request's DPoP proof proved
-    /// (RFC 9449), set by the token endpoint once the proof passed, before
-    /// any grant runs: what the tokens are bound to.
-    pub dpop_jkt: Option<String>,
+    /// A token request's DPoP proof (RFC 9449), set by the token endpoint
+    /// once the proof passed, before any grant runs: its key is what the
+    /// tokens are bound to, and its `jti` is spent as they are minted.
+    pub dpop_proof: Option<VerifiedProof>,
 }
 
 /// What a request says besides its parameters.
@@ -105,8 +106,14 @@ impl<'r> GrantContext<'r> {
             client_keys: ClientKeySets::default(),
             now,
             meta: RequestMeta::default(),
-            dpop_jkt: None,
+            dpop_proof: None,
         }
+    }
+
+    /// The thumbprint of the key the token request's proof proved (RFC
+    /// 7638), when it sent one.
+    pub fn dpop_jkt(&self) -> Option<&str> {
+        self.dpop_proof.as_ref().map(|proof| proof.jkt.as_str())
     }
 
     /// May `client` have tokens for `resource`? `AUDIENCE` always; others

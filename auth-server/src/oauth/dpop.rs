@@ -1,6 +1,7 @@
 //! DPoP at the issuer (RFC 9449): the proof a token request carries,
 //! checked by `shared`'s one proof check for `POST ISSUER/oauth/token`, its
-//! `jti` spent in the database so that a proof works once on any instance,
+//! `jti` spent in the database as the tokens are minted (after the client
+//! and the grant are proven), so that a proof works once on any instance,
 //! and, with `DPOP_NONCE=on`, the server nonce (§8) that every instance
 //! makes and takes without sharing state: base64url(time step ‖
 //! HMAC-SHA256(key, time step)), the key derived from the key-encryption
@@ -18,6 +19,7 @@ use shared::dpop::{PROOF_WINDOW_SECS, ProofRequest, VerifiedProof, check_proof};
 
 use super::context::GrantContext;
 use crate::errors::OAuthError;
+use crate::store::clients::Client;
 use crate::store::spent_jtis::SpentJtis;
 
 /// The algorithms proofs are taken in, as discovery lists them.
@@ -32,32 +34,22 @@ const JTI_MEMORY_SECS: i64 = 2 * PROOF_WINDOW_SECS;
 
 const BAD_PROOF: &str = "The DPoP proof is invalid.";
 
-/// The key a token request's `DPoP` header proves, checked for `POST` to
-/// `path` (the token endpoint, or `/oauth/par`, whose proof binds the
-/// code): `None` without the header. A client registered `--dpop-bound`
-/// (`client_id`, as a token request names it) must send one.
-/// With `DPOP_NONCE=on` the proof must carry a nonce of ours; its `jti` is
-/// spent last, so a proof refused for its nonce may be sent again with one.
-pub async fn token_request_key(
+/// A token request's `DPoP` header, checked for `POST` to `path` (the
+/// token endpoint, or `/oauth/par`, whose proof binds the code) without
+/// touching the database: `None` without the header. With `DPOP_NONCE=on`
+/// the proof must carry a nonce of ours. Its `jti` is not spent here but
+/// by [`spend_for_minting`] (or [`pushed_request_key`]) once the client and
+/// the grant are proven, so that a caller who proves nothing cannot add a
+/// row per request, and a proof refused for its nonce or its request may
+/// be sent again.
+pub fn check_token_request_proof(
     ctx: &GrantContext<'_>,
     path: &str,
-    client_id: Option<&str>,
-) -> Result<Option<String>, OAuthError> {
+) -> Result<Option<VerifiedProof>, OAuthError> {
     let proof = match ctx.meta.dpop.as_slice() {
-        [] => None,
-        [proof] => Some(proof),
+        [] => return Ok(None),
+        [proof] => proof,
         _ => return Err(OAuthError::invalid_dpop_proof("Send one DPoP header.")),
-    };
-    let Some(proof) = proof else {
-        if let Some(id) = client_id
-            && let Some(client) = ctx.clients.find(id).await?
-            && client.auth.dpop_bound
-        {
-            return Err(OAuthError::invalid_dpop_proof(
-                "This client must send a DPoP proof with every token request.",
-            ));
-        }
-        return Ok(None);
     };
     let url = ctx.config.endpoint(path);
     let verified = check_proof(
@@ -76,13 +68,48 @@ pub async fn token_request_key(
     if ctx.config.dpop_nonce && !nonce_is_current(ctx, verified.nonce.as_deref()) {
         return Err(OAuthError::use_dpop_nonce());
     }
-    if !spend(ctx, &verified).await? {
-        tracing::info!("DPoP proof replayed");
-        return Err(OAuthError::invalid_dpop_proof(
-            "The DPoP proof was already used.",
-        ));
+    Ok(Some(verified))
+}
+
+/// The last step before tokens are signed for `client`, whose
+/// authentication and grant have been proven: a client registered
+/// `--dpop-bound` must have sent a proof, and the proof's `jti` is spent
+/// now, once on any instance.
+pub async fn spend_for_minting(ctx: &GrantContext<'_>, client: &Client) -> Result<(), OAuthError> {
+    match &ctx.dpop_proof {
+        None if client.auth.dpop_bound => Err(OAuthError::invalid_dpop_proof(
+            "This client must send a DPoP proof with every token request.",
+        )),
+        None => Ok(()),
+        Some(verified) => spend_or_refuse(ctx, verified).await,
     }
+}
+
+/// The key a pushed authorization request's proof binds its code to, the
+/// pushing client already authenticated: checked, then spent.
+pub async fn pushed_request_key(
+    ctx: &GrantContext<'_>,
+    path: &str,
+) -> Result<Option<String>, OAuthError> {
+    let Some(verified) = check_token_request_proof(ctx, path)? else {
+        return Ok(None);
+    };
+    spend_or_refuse(ctx, &verified).await?;
     Ok(Some(verified.jkt))
+}
+
+async fn spend_or_refuse(
+    ctx: &GrantContext<'_>,
+    verified: &VerifiedProof,
+) -> Result<(), OAuthError> {
+    if spend(ctx, verified).await? {
+        Ok(())
+    } else {
+        tracing::info!("DPoP proof replayed");
+        Err(OAuthError::invalid_dpop_proof(
+            "The DPoP proof was already used.",
+        ))
+    }
 }
 
 /// A proof presented with `access_token` bound to `jkt` at an endpoint of

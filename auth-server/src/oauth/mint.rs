@@ -15,6 +15,7 @@ use shared::oauth::TokenResponse;
 use shared::scope::{Scope, ScopeSet};
 
 use super::context::GrantContext;
+use super::dpop;
 use super::id_token::{self, IdTokenFacts};
 use super::jwt::{Subject, new_jti};
 use super::scope_rules;
@@ -92,7 +93,7 @@ impl<'r> Responder<'r, 'static> for TokenSuccess {
 /// `DPoP` for tokens bound to the request's proof (RFC 9449 §5), else
 /// `Bearer`.
 fn token_type(ctx: &GrantContext<'_>) -> &'static str {
-    if ctx.dpop_jkt.is_some() {
+    if ctx.dpop_jkt().is_some() {
         "DPoP"
     } else {
         "Bearer"
@@ -105,6 +106,7 @@ pub async fn mint(
     issuance: Issuance<'_>,
 ) -> Result<TokenSuccess, OAuthError> {
     let client = issuance.client;
+    dpop::spend_for_minting(ctx, client).await?;
     let resource = issuance.resource.as_deref();
     let signing_failed = |_| OAuthError::server_error();
     let user = match issuance.holder {
@@ -120,7 +122,7 @@ pub async fn mint(
                     ctx.now,
                     new_jti(),
                     resource,
-                    ctx.dpop_jkt.as_deref(),
+                    ctx.dpop_jkt(),
                 )
                 .map_err(signing_failed)?;
             return Ok(TokenSuccess(TokenResponse {
@@ -154,7 +156,7 @@ pub async fn mint(
             ctx.now,
             jti,
             resource,
-            ctx.dpop_jkt.as_deref(),
+            ctx.dpop_jkt(),
         )
         .map_err(signing_failed)?;
     let id_token = if scope.has(Scope::OpenId) {
@@ -187,7 +189,7 @@ pub async fn mint(
         };
         // RFC 9449 §5: a public client's refresh tokens are bound to its
         // key; a confidential client's are bound to its authentication.
-        let family_key = ctx.dpop_jkt.as_deref().filter(|_| client.is_public());
+        let family_key = ctx.dpop_jkt().filter(|_| client.is_public());
         issue_refresh(ctx, issuance.refresh, new, family_key).await?
     } else {
         None
@@ -283,6 +285,7 @@ pub async fn mint_exchanged(
     exchange: Exchange<'_>,
 ) -> Result<TokenSuccess, OAuthError> {
     let client = exchange.client;
+    dpop::spend_for_minting(ctx, client).await?;
     let scope = scope_rules::for_token(&exchange.scope, client, exchange.user)?;
     let first_party = client.metadata.first_party;
     let (email, name) = match exchange.user {
@@ -307,7 +310,10 @@ pub async fn mint_exchanged(
         name,
         // Bound to the key of the request's proof, if it sent one (the
         // subject token's own key, when that was bound).
-        cnf: ctx.dpop_jkt.clone().map(|jkt| Confirmation { jkt }),
+        cnf: ctx
+            .dpop_jkt()
+            .map(str::to_owned)
+            .map(|jkt| Confirmation { jkt }),
     };
     let token = ctx
         .tokens

@@ -95,7 +95,7 @@ impl Authorizer for CodeAuthorizer<'_> {
             max_lifetime: context.config.refresh_token_max_lifetime,
             // RFC 9449 §5: a public client's refresh tokens are bound to
             // the key of the proof that redeems its code.
-            dpop_jkt: context.dpop_jkt.as_deref().filter(|_| client.is_public()),
+            dpop_jkt: context.dpop_jkt().filter(|_| client.is_public()),
             now: context.now,
         };
         let redemption = codes::redeem(context.db, code, &plan)

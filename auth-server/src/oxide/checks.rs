@@ -157,7 +157,7 @@ impl access_token::Extension for GrantChecks<'_> {
         // RFC 9449 §10: the code was bound to a key at the authorization
         // request; only a proof of that key redeems it.
         if let Some(jkt) = private(&data, ext::DPOP_JKT)
-            && flow.ctx.dpop_jkt.as_deref() != Some(jkt.as_str())
+            && flow.ctx.dpop_jkt() != Some(jkt.as_str())
         {
             return refuse(OAuthError::invalid_dpop_proof(
                 "The code is bound to a DPoP key this request does not prove.",

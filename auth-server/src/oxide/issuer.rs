@@ -181,7 +181,7 @@ impl Issuer for GrantIssuer<'_> {
         // RFC 9449 §5: a bound token is refreshed only with a proof of its
         // key; refused here, nothing is rotated or revoked.
         if let Some(jkt) = &stored.dpop_jkt
-            && ctx.dpop_jkt.as_ref() != Some(jkt)
+            && ctx.dpop_jkt() != Some(jkt.as_str())
         {
             flow.refuse(OAuthError::invalid_dpop_proof(
                 "The refresh token is bound to a DPoP key this request does not prove.",

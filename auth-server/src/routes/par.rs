@@ -113,7 +113,7 @@ async fn push(
     request.client_id = Some(client.id.clone());
     // RFC 9449 §10.1: a proof sent with the pushed request binds its code
     // to the proof's key, as `dpop_jkt` does; sent together, they agree.
-    if let Some(jkt) = dpop::token_request_key(&context, PAR_PATH, None).await? {
+    if let Some(jkt) = dpop::pushed_request_key(&context, PAR_PATH).await? {
         if request.dpop_jkt.as_ref().is_some_and(|asked| *asked != jkt) {
             return Err(OAuthError::invalid_dpop_proof(
                 "The dpop_jkt is not the thumbprint of the proof's key.",

@@ -19,7 +19,7 @@ use crate::grants;
 use crate::oauth::audit;
 use crate::oauth::context::GrantContext;
 use crate::oauth::dpop;
-use crate::oauth::forms::{CarriesCredentials, TokenForm, required};
+use crate::oauth::forms::{TokenForm, required};
 use crate::oauth::mint::TokenSuccess;
 use crate::store::throttle::LoginThrottle;
 
@@ -58,12 +58,7 @@ async fn token_answer(
     form: Result<OAuthForm<TokenForm>, TokenFailure>,
 ) -> Result<TokenSuccess, TokenFailure> {
     let OAuthForm(form) = form?;
-    let client_id = form
-        .credentials(&context.meta)
-        .ok()
-        .and_then(|presented| presented.client_id);
-    context.dpop_jkt =
-        dpop::token_request_key(&context, shared::routes::TOKEN, client_id.as_deref()).await?;
+    context.dpop_proof = dpop::check_token_request_proof(&context, shared::routes::TOKEN)?;
     let context = context;
     let grant_type = GrantType::parse(required(&form.grant_type, "grant_type")?);
     let result = match grant_type {
@@ -104,18 +99,13 @@ pub async fn login(
 ) -> Result<TokenSuccess, TokenFailure> {
     let OAuthForm(form) = form?;
     // The alias takes no proof (its URL is not the token endpoint's), so a
-    // client that must send one cannot use it.
-    let client_id = form
-        .credentials(&context.meta)
-        .ok()
-        .and_then(|presented| presented.client_id);
+    // client that must send one cannot use it (minting refuses it).
     if !context.meta.dpop.is_empty() {
         return Err(OAuthError::invalid_dpop_proof(
             "DPoP proofs are taken at /oauth/token, not /login.",
         )
         .into());
     }
-    dpop::token_request_key(&context, shared::routes::TOKEN, client_id.as_deref()).await?;
     let grant_type = form.grant_type.as_deref();
     if grant_type.is_some_and(|g| GrantType::parse(g) != Some(GrantType::Password)) {
         return Err(OAuthError::unsupported_grant_type().into());

@@ -461,6 +461,67 @@ async fn of_one_proof_sent_at_once_exactly_one_wins() {
     }
 }
 
+/// A proof's `jti` is spent only as tokens are minted: a caller who
+/// cannot authenticate, or whose grant is refused, adds no row however
+/// many proofs it sends, and the client's own proof still works after.
+#[tokio::test]
+async fn refused_requests_spend_no_proof() {
+    let app = spawn_app().await;
+    let billing = service(&app).await;
+    let key = es256_key("k");
+    let before = spent_proofs(&app).await;
+    let one = proof(&key);
+    let wrong_secret = RegisteredClient {
+        id: billing.id.clone(),
+        secret: Some("not-the-secret".into()),
+    };
+    for _ in 0..3 {
+        let response = post_token(
+            &app,
+            &[&one],
+            Some(&wrong_secret.basic()),
+            &client_credentials(),
+        )
+        .await;
+        assert_oauth_error(response, 401, "invalid_client").await;
+    }
+    let unknown = post_token(
+        &app,
+        &[&proof(&key)],
+        Some("Basic bm9ib2R5Om5vdGhpbmc="),
+        &client_credentials(),
+    )
+    .await;
+    assert_oauth_error(unknown, 401, "invalid_client").await;
+    let bad_password = post_token(
+        &app,
+        &[&proof(&key)],
+        None,
+        &[
+            ("grant_type", "password"),
+            ("username", "nobody@example.com"),
+            ("password", PASSWORD),
+        ],
+    )
+    .await;
+    assert_oauth_error(bad_password, 400, "invalid_grant").await;
+    let public = public_app(&app).await;
+    let bad_code = redeem(&app, &public.id, "no-such-code", &[&proof(&key)]).await;
+    assert_oauth_error(bad_code, 400, "invalid_grant").await;
+    assert_eq!(
+        spent_proofs(&app).await,
+        before,
+        "a refused request spent a proof"
+    );
+    // The proof refused with the wrong secret is the client's own: it
+    // still works, once.
+    let response = post_token(&app, &[&one], Some(&billing.basic()), &client_credentials()).await;
+    assert_bound(response, &key).await;
+    assert_eq!(spent_proofs(&app).await, before + 1);
+    let replay = post_token(&app, &[&one], Some(&billing.basic()), &client_credentials()).await;
+    assert_oauth_error(replay, 400, "invalid_dpop_proof").await;
+}
+
 #[tokio::test]
 async fn a_public_clients_bound_refresh_token_needs_a_proof_of_its_key() {
     let app = spawn_app().await;
