@@ -37,9 +37,11 @@ const DEFAULT_NAME: &str = "Registered client";
 
 /// RFC 7591 §2 client metadata, as a registration (or an RFC 7592
 /// replacement) sends it. `client_id` and `client_secret` are read only in
-/// a replacement (RFC 7592 §2.2).
+/// a replacement (RFC 7592 §2.2). Any other member is ignored, as §2
+/// requires of metadata the server does not understand (`first_party`
+/// included: nothing a registration sends can make a client first-party),
+/// and is not stored or echoed.
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
 pub struct Metadata {
     pub redirect_uris: Option<Vec<String>>,
     pub grant_types: Option<Vec<String>>,
@@ -81,14 +83,14 @@ impl Refusal {
     }
 }
 
-/// Reads a JSON object as [`Metadata`]: an unknown member or one of the
-/// wrong type is refused, naming the member only.
+/// Reads a JSON object as [`Metadata`]: a member of the wrong type is
+/// refused, naming the member only; unknown members are ignored.
 pub fn parse(body: serde_json::Map<String, Value>) -> Result<Metadata, Refusal> {
     serde_json::from_value(Value::Object(body)).map_err(|e| {
         let what = e.to_string();
         let what = what.split(" at line").next().unwrap_or_default();
-        // serde's message names the member and the expectation; cap it so
-        // an unknown member's long name is not echoed whole.
+        // serde's message names the member and the expectation; cap it
+        // all the same.
         Refusal::metadata(what.chars().take(200).collect::<String>())
     })
 }

@@ -229,6 +229,54 @@ async fn a_public_client_registers_without_a_secret() {
     assert!(body["registration_access_token"].is_string());
 }
 
+/// RFC 7591 §2: metadata the server does not understand is ignored, not
+/// refused, and not stored or echoed; none of it makes a client
+/// first-party.
+#[tokio::test]
+async fn unknown_metadata_is_ignored() {
+    let app = spawn_app().await;
+    let token = initial_token(&app, 1).await;
+    let mut body = web_app();
+    body["first_party"] = json!(true);
+    body["software_statement"] = json!("eyJhbGciOiJub25lIn0.e30.");
+    body["logo_uri"] = json!("https://printer.example/logo.png");
+    body["x_vendor"] = json!({ "nested": [1, 2, 3] });
+    let response = register(&app, Some(&token), &body.to_string()).await;
+    assert_eq!(response.status(), 201);
+    let stored: Value = response.json().await.unwrap();
+    for member in ["first_party", "software_statement", "logo_uri", "x_vendor"] {
+        assert!(stored.get(member).is_none(), "{member} echoed: {stored}");
+    }
+    let client_id = stored["client_id"].as_str().unwrap();
+    let first_party: bool = sqlx::query("select first_party from clients where id = $1")
+        .bind(client_id)
+        .fetch_one(&app.db.pool)
+        .await
+        .map(|row| {
+            row.try_get::<bool, _>("first_party")
+                .or_else(|_| row.try_get::<i64, _>("first_party").map(|v| v != 0))
+                .unwrap()
+        })
+        .unwrap();
+    assert!(!first_party);
+    // A client that is not first-party may not use the password grant.
+    let response = app
+        .client
+        .post(app.url("/oauth/token"))
+        .basic_auth(client_id, stored["client_secret"].as_str())
+        .form(&[
+            ("grant_type", "password"),
+            ("username", "nobody@example.com"),
+            ("password", "whatever-password-1"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400);
+    let error: Value = response.json().await.unwrap();
+    assert_eq!(error["error"], "unauthorized_client", "{error}");
+}
+
 #[tokio::test]
 async fn bad_metadata_is_refused_and_changes_nothing() {
     let app = spawn_app().await;
@@ -251,9 +299,7 @@ async fn bad_metadata_is_refused_and_changes_nothing() {
         (with("grant_types", json!(["implicit"])), "invalid_client_metadata"),
         (with("response_types", json!(["token"])), "invalid_client_metadata"),
         (with("token_endpoint_auth_method", json!("client_secret_jwt")), "invalid_client_metadata"),
-        // Unknown members, wrong types.
-        (with("first_party", json!(true)), "invalid_client_metadata"),
-        (with("software_statement", json!("x")), "invalid_client_metadata"),
+        // Wrong types, a member only a replacement may send.
         (with("redirect_uris", json!("https://printer.example/cb")), "invalid_client_metadata"),
         (with("client_id", json!("chosen")), "invalid_client_metadata"),
         // Duplicate members, not JSON, not an object.
