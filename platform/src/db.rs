@@ -12,14 +12,19 @@
 //! (`BEGIN IMMEDIATE`): a transaction that reads first and writes later can
 //! otherwise find, at its first write, that another writer went before it,
 //! and SQLite then fails it at once (`SQLITE_BUSY`) instead of waiting.
+//! The writers of one process queue for that lock in tokio
+//! ([`WriteTurns`]) rather than in SQLite's sleeping busy handler.
 
+use std::ops::{Deref, DerefMut};
 use std::path::Path;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::migrate::Migrator;
 use sqlx::{Any, AnyConnection, AnyPool, Connection, Executor, Transaction};
+use tokio::sync::{Mutex, OwnedMutexGuard};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -175,21 +180,98 @@ async fn configure_sqlite_connection(conn: &mut AnyConnection) -> Result<(), sql
     Ok(())
 }
 
-/// Begins a transaction that will write: on SQLite it takes the write lock
-/// now (`BEGIN IMMEDIATE`), waiting up to [`SQLITE_BUSY_TIMEOUT`] for it, so
-/// that nothing it reads can change before it writes and its writes never
-/// fail for a writer that came between; PostgreSQL's row locks do that by
-/// themselves. Every transaction that writes begins here (`clippy.toml`
-/// forbids `Pool::begin` elsewhere).
+/// This process's writers to one SQLite file, taken in turn before SQLite's
+/// own write lock. Two writers that meet at `BEGIN IMMEDIATE` are parted by
+/// SQLite's busy handler, which sleeps 1, 2, 5, 10… ms between tries while
+/// the writer ahead holds the lock for well under a millisecond: under load
+/// most of a write's time was that sleep, and a pool connection slept with
+/// it. Here the next writer in line starts the moment the one ahead ends.
+/// Another process on the same file (the command line beside a server)
+/// still meets the busy handler. PostgreSQL needs no turn: its row locks
+/// part writers without sleeping.
+#[derive(Debug, Clone)]
+pub struct WriteTurns(Option<Arc<Mutex<()>>>);
+
+impl WriteTurns {
+    pub fn for_backend(backend: Backend) -> WriteTurns {
+        WriteTurns((backend == Backend::Sqlite).then(|| Arc::new(Mutex::new(()))))
+    }
+
+    /// Waits for this process's turn to write, as long as SQLite would wait
+    /// for its lock ([`SQLITE_BUSY_TIMEOUT`]): past that, an error that
+    /// [`is_unavailable`] calls "not now" (`503` with `Retry-After`).
+    /// Holding the turn, write at once and let it go: nothing else in this
+    /// process writes meanwhile.
+    pub async fn take(&self) -> Result<WriteTurn, sqlx::Error> {
+        let Some(lock) = &self.0 else {
+            return Ok(WriteTurn(None));
+        };
+        match tokio::time::timeout(SQLITE_BUSY_TIMEOUT, lock.clone().lock_owned()).await {
+            Ok(turn) => Ok(WriteTurn(Some(turn))),
+            Err(_) => Err(sqlx::Error::PoolTimedOut),
+        }
+    }
+}
+
+/// One writer's turn ([`WriteTurns::take`]), given back when dropped.
+#[derive(Debug)]
+#[must_use = "the turn ends when dropped: hold it while writing"]
+pub struct WriteTurn(#[allow(dead_code)] Option<OwnedMutexGuard<()>>);
+
+/// A transaction that writes, begun by [`begin_write`], holding this
+/// process's turn until it ends. It reads and writes as the connection it
+/// derefs to (`&mut *tx`), as a `sqlx::Transaction` does.
+#[derive(Debug)]
+pub struct WriteTx {
+    // Dropped before the turn: a transaction dropped unfinished queues its
+    // rollback first, then the next writer goes.
+    tx: Transaction<'static, Any>,
+    _turn: WriteTurn,
+}
+
+impl WriteTx {
+    pub async fn commit(self) -> Result<(), sqlx::Error> {
+        self.tx.commit().await
+    }
+
+    pub async fn rollback(self) -> Result<(), sqlx::Error> {
+        self.tx.rollback().await
+    }
+}
+
+impl Deref for WriteTx {
+    type Target = AnyConnection;
+
+    fn deref(&self) -> &AnyConnection {
+        &self.tx
+    }
+}
+
+impl DerefMut for WriteTx {
+    fn deref_mut(&mut self) -> &mut AnyConnection {
+        &mut self.tx
+    }
+}
+
+/// Begins a transaction that will write: on SQLite, in this process's turn
+/// ([`WriteTurns`]), then taking the file's write lock now (`BEGIN
+/// IMMEDIATE`, waiting up to [`SQLITE_BUSY_TIMEOUT`] for another process),
+/// so that nothing it reads can change before it writes and its writes
+/// never fail for a writer that came between; PostgreSQL's row locks do
+/// that by themselves. Every transaction that writes begins here
+/// (`clippy.toml` forbids `Pool::begin` elsewhere).
 #[allow(clippy::disallowed_methods)]
 pub async fn begin_write(
     pool: &AnyPool,
     backend: Backend,
-) -> Result<Transaction<'static, Any>, sqlx::Error> {
-    match backend {
-        Backend::Sqlite => pool.begin_with("begin immediate").await,
-        Backend::Postgres => pool.begin().await,
-    }
+    turns: &WriteTurns,
+) -> Result<WriteTx, sqlx::Error> {
+    let turn = turns.take().await?;
+    let tx = match backend {
+        Backend::Sqlite => pool.begin_with("begin immediate").await?,
+        Backend::Postgres => pool.begin().await?,
+    };
+    Ok(WriteTx { tx, _turn: turn })
 }
 
 /// Creates the folder of a SQLite file and asks SQLite to create the file

@@ -65,7 +65,7 @@ pub async fn holds_keys(db: &Db) -> Result<bool, sqlx::Error> {
     Ok(row.try_get::<i64, _>("n")? > 0)
 }
 
-pub type Tx = sqlx::Transaction<'static, sqlx::Any>;
+pub use crate::store::db::Tx;
 
 /// Begins a change: the version bump comes first, so the transaction holds
 /// the lock every other changer waits for before it reads anything.

@@ -61,7 +61,7 @@ pub async fn create(db: &Db, new: NewCode<'_>) -> Result<String, sqlx::Error> {
     .bind(new.resource)
     .bind(new.sid)
     .bind(new.dpop_jkt)
-    .execute(&db.pool)
+    .execute(&mut *db.writer().await?)
     .await?;
     Ok(code)
 }
@@ -225,7 +225,7 @@ pub async fn create_login_ticket(
     .bind(now + LOGIN_TICKET_TTL)
     .bind(signed_in.auth_time)
     .bind(signed_in.sid.as_deref())
-    .execute(&db.pool)
+    .execute(&mut *db.writer().await?)
     .await?;
     Ok(ticket)
 }
@@ -250,11 +250,11 @@ pub async fn take_login_ticket(
     // Only the request whose delete removed the row may use it.
     let deleted = sqlx::query("delete from login_tickets where ticket_hash = $1")
         .bind(&hash)
-        .execute(&db.pool)
+        .execute(&mut *db.writer().await?)
         .await?;
     sqlx::query("delete from login_tickets where expires_at <= $1")
         .bind(now)
-        .execute(&db.pool)
+        .execute(&mut *db.writer().await?)
         .await?;
     let Some(row) = row else { return Ok(None) };
     let owner: String = row.try_get("client_id")?;

@@ -8,17 +8,44 @@
 //! with `Retry-After`) from real faults. The pool reconnects by itself, so
 //! service resumes as soon as the database is back.
 
-use platform::db::{ACQUIRE_TIMEOUT, Backend, DbSetupError, Migrations, PoolSize};
-use sqlx::AnyPool;
+use platform::db::{
+    ACQUIRE_TIMEOUT, Backend, DbSetupError, Migrations, PoolSize, WriteTurn, WriteTurns,
+};
+use std::ops::{Deref, DerefMut};
+
 use sqlx::migrate::Migrator;
+use sqlx::pool::PoolConnection;
+use sqlx::{Any, AnyConnection, AnyPool};
 
 use super::event_queue::EventQueue;
 
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/sqlite");
 static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/postgres");
 
-/// A transaction of the pool, as the stores pass it between their steps.
-pub type Tx = sqlx::Transaction<'static, sqlx::Any>;
+/// A pooled connection holding this process's turn to write ([`Db::writer`]).
+pub struct WriteConn {
+    // Back to the pool before the next writer's turn begins.
+    conn: PoolConnection<Any>,
+    _turn: WriteTurn,
+}
+
+impl Deref for WriteConn {
+    type Target = AnyConnection;
+
+    fn deref(&self) -> &AnyConnection {
+        &self.conn
+    }
+}
+
+impl DerefMut for WriteConn {
+    fn deref_mut(&mut self) -> &mut AnyConnection {
+        &mut self.conn
+    }
+}
+
+/// A transaction that writes, as the stores pass it between their steps:
+/// it holds this process's turn to write ([`WriteTurns`]) until it ends.
+pub type Tx = platform::db::WriteTx;
 
 #[derive(Debug, Clone)]
 pub struct Db {
@@ -26,6 +53,8 @@ pub struct Db {
     pub backend: Backend,
     /// Where audit events recorded outside a transaction go.
     pub events: EventQueue,
+    /// This process's writers, in turn (SQLite).
+    turns: WriteTurns,
 }
 
 impl Db {
@@ -47,13 +76,25 @@ impl Db {
             pool,
             backend,
             events: EventQueue::default(),
+            turns: WriteTurns::for_backend(backend),
         })
     }
 
     /// Begins a transaction that writes (`platform::db::begin_write`: on
     /// SQLite the write lock is taken now, not at the first write).
     pub async fn begin_write(&self) -> Result<Tx, sqlx::Error> {
-        platform::db::begin_write(&self.pool, self.backend).await
+        platform::db::begin_write(&self.pool, self.backend, &self.turns).await
+    }
+
+    /// A connection to write one statement with, outside a transaction,
+    /// in this process's turn (`platform::db::WriteTurns`). Used as a
+    /// temporary, `.execute(&mut *db.writer().await?)`, it holds the turn
+    /// for that statement only, so no writer can end up waiting for a turn
+    /// its own task holds.
+    pub async fn writer(&self) -> Result<WriteConn, sqlx::Error> {
+        let turn = self.turns.take().await?;
+        let conn = self.pool.acquire().await?;
+        Ok(WriteConn { conn, _turn: turn })
     }
 
     /// Whether the database answers now, within a short time.

@@ -101,7 +101,7 @@ pub async fn create(db: &Db, new: NewDeviceCode<'_>) -> Result<IssuedDeviceCode,
         .bind(POLL_INTERVAL)
         .bind(new.now)
         .bind(new.now + DEVICE_CODE_TTL)
-        .execute(&db.pool)
+        .execute(&mut *db.writer().await?)
         .await;
         match inserted {
             Ok(_) => {
@@ -283,7 +283,7 @@ pub async fn prune(db: &Db, now: i64) -> Result<u64, sqlx::Error> {
     Ok(
         sqlx::query("delete from device_codes where expires_at < $1")
             .bind(now - EXPIRED_MEMORY)
-            .execute(&db.pool)
+            .execute(&mut *db.writer().await?)
             .await?
             .rows_affected(),
     )

@@ -208,7 +208,7 @@ async fn write(db: &Db, events: &[StoredEvent]) -> Result<(), sqlx::Error> {
              from json_each($1)",
         )
         .bind(rows)
-        .execute(&db.pool)
+        .execute(&mut *db.writer().await?)
         .await?;
         return Ok(());
     }
@@ -269,7 +269,7 @@ pub async fn run_pruner(db: Db, clock: shared::clock::AppClock, retention: i64) 
 pub async fn prune(db: &Db, before: i64) -> Result<u64, sqlx::Error> {
     Ok(sqlx::query("delete from events where time < $1")
         .bind(before)
-        .execute(&db.pool)
+        .execute(&mut *db.writer().await?)
         .await?
         .rows_affected())
 }

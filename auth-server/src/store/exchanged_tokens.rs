@@ -8,10 +8,7 @@
 //! revocation of an ancestor that races the exchange still reaches it:
 //! whichever commits first, the check at introspection joins both.
 
-use sqlx::Transaction;
-use sqlx::any::Any;
-
-use super::db::Db;
+use super::db::{Db, Tx};
 
 /// What an exchanged token came from.
 pub struct Lineage<'a> {
@@ -39,18 +36,14 @@ pub async fn record(db: &Db, lineage: Lineage<'_>) -> Result<(), sqlx::Error> {
     .bind(lineage.subject_jti)
     .bind(lineage.user_id)
     .bind(lineage.expires_at)
-    .execute(&db.pool)
+    .execute(&mut *db.writer().await?)
     .await?;
     Ok(())
 }
 
 /// Lists every live exchanged token of a user as revoked, inside the
 /// caller's transaction (their rights changed, or they were deleted).
-pub async fn revoke_user(
-    tx: &mut Transaction<'_, Any>,
-    user_id: &str,
-    now: i64,
-) -> Result<(), sqlx::Error> {
+pub async fn revoke_user(tx: &mut Tx, user_id: &str, now: i64) -> Result<(), sqlx::Error> {
     sqlx::query(
         "insert into revoked_access_tokens (jti, expires_at) \
          select distinct jti, expires_at from exchanged_tokens \
@@ -69,7 +62,7 @@ pub async fn prune(db: &Db, now: i64) -> Result<u64, sqlx::Error> {
     Ok(
         sqlx::query("delete from exchanged_tokens where expires_at < $1")
             .bind(now)
-            .execute(&db.pool)
+            .execute(&mut *db.writer().await?)
             .await?
             .rows_affected(),
     )

@@ -254,7 +254,7 @@ pub async fn retry_at(db: &Db, delivery: &Delivery, at: i64) -> Result<(), sqlx:
     sqlx::query("update logout_deliveries set next_attempt_at = $1 where id = $2")
         .bind(at)
         .bind(&delivery.id)
-        .execute(&db.pool)
+        .execute(&mut *db.writer().await?)
         .await?;
     Ok(())
 }
@@ -287,7 +287,7 @@ pub async fn prune(db: &Db) -> Result<u64, sqlx::Error> {
         "delete from session_clients where not exists \
          (select 1 from sign_in_sessions s where s.sid = session_clients.sid)",
     )
-    .execute(&db.pool)
+    .execute(&mut *db.writer().await?)
     .await?
     .rows_affected())
 }

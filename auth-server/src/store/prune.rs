@@ -39,28 +39,28 @@ pub async fn prune(db: &Db, now: i64) -> Result<u64, sqlx::Error> {
     let mut deleted = 0;
     deleted += sqlx::query("delete from login_tickets where expires_at < $1")
         .bind(now)
-        .execute(&db.pool)
+        .execute(&mut *db.writer().await?)
         .await?
         .rows_affected();
     deleted += sqlx::query("delete from revoked_access_tokens where expires_at < $1")
         .bind(now)
-        .execute(&db.pool)
+        .execute(&mut *db.writer().await?)
         .await?
         .rows_affected();
     deleted += sqlx::query("delete from refresh_tokens where expires_at < $1")
         .bind(now)
-        .execute(&db.pool)
+        .execute(&mut *db.writer().await?)
         .await?
         .rows_affected();
     // After its tokens: none outlives its family.
     deleted += sqlx::query("delete from refresh_families where expires_at < $1")
         .bind(now)
-        .execute(&db.pool)
+        .execute(&mut *db.writer().await?)
         .await?
         .rows_affected();
     deleted += sqlx::query("delete from authorization_codes where expires_at < $1")
         .bind(now - CODE_MEMORY)
-        .execute(&db.pool)
+        .execute(&mut *db.writer().await?)
         .await?
         .rows_affected();
     deleted += throttle::prune(db, now).await?;

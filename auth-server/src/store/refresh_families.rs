@@ -20,10 +20,9 @@
 //! A family ends `REFRESH_TOKEN_MAX_LIFETIME` after it began, whatever its
 //! rotations: each token lives `REFRESH_TOKEN_TTL` but never past its family.
 
-use sqlx::any::Any;
-use sqlx::{Row, Transaction};
+use sqlx::Row;
 
-use super::db::Db;
+use super::db::{Db, Tx};
 use super::events::{self, Event};
 use super::secrets::{generate_secret, hash_secret};
 
@@ -134,10 +133,7 @@ pub fn new_family_id() -> String {
 }
 
 /// Inserts a family row, inside the caller's transaction.
-pub async fn insert_family(
-    tx: &mut Transaction<'_, Any>,
-    family: &NewFamily<'_>,
-) -> Result<(), sqlx::Error> {
+pub async fn insert_family(tx: &mut Tx, family: &NewFamily<'_>) -> Result<(), sqlx::Error> {
     sqlx::query(
         "insert into refresh_families \
          (family_id, client_id, user_id, created_at, expires_at, updated_at, auth_time, resource, sid, \
@@ -191,7 +187,7 @@ pub async fn start_family(
 /// nor past its end); `None` otherwise, and the transaction must not add to
 /// it.
 async fn lock_live_family(
-    tx: &mut Transaction<'_, Any>,
+    tx: &mut Tx,
     family_id: &str,
     now: i64,
 ) -> Result<Option<i64>, sqlx::Error> {
@@ -209,10 +205,7 @@ async fn lock_live_family(
 
 /// The end of a family that was revoked, if it was; taken inside the
 /// caller's transaction, after its family lock.
-async fn revoked_family_end(
-    tx: &mut Transaction<'_, Any>,
-    family_id: &str,
-) -> Result<Option<i64>, sqlx::Error> {
+async fn revoked_family_end(tx: &mut Tx, family_id: &str) -> Result<Option<i64>, sqlx::Error> {
     sqlx::query_scalar(
         "select expires_at from refresh_families \
          where family_id = $1 and revoked_at is not null",
@@ -223,7 +216,7 @@ async fn revoked_family_end(
 }
 
 async fn insert_token(
-    tx: &mut Transaction<'_, Any>,
+    tx: &mut Tx,
     family_id: &str,
     new: &NewRefreshToken<'_>,
     family_end: i64,
@@ -410,7 +403,7 @@ fn replay_event(client_id: &str, user_id: &str, family_id: &str) -> Event {
 /// The body of a revocation. Its first statement is the family lock (or
 /// re-takes it, within a rotation).
 async fn revoke_family_locked(
-    tx: &mut Transaction<'_, Any>,
+    tx: &mut Tx,
     family_id: &str,
     now: i64,
     access_expires_at: i64,
@@ -450,7 +443,7 @@ async fn revoke_family_locked(
 /// its successor is revoked here) or finds its family revoked. Returns how
 /// many families were live.
 pub async fn revoke_user_families(
-    tx: &mut Transaction<'_, Any>,
+    tx: &mut Tx,
     user_id: &str,
     now: i64,
     access_expires_at: i64,
@@ -489,7 +482,7 @@ pub async fn revoke_access_token(db: &Db, jti: &str, expires_at: i64) -> Result<
     )
     .bind(jti)
     .bind(expires_at)
-    .execute(&db.pool)
+    .execute(&mut *db.writer().await?)
     .await?;
     Ok(())
 }

@@ -76,7 +76,7 @@ pub async fn prune(db: &Db, now: i64) -> Result<u64, sqlx::Error> {
     Ok(
         sqlx::query("delete from registration_tokens where expires_at < $1")
             .bind(now)
-            .execute(&db.pool)
+            .execute(&mut *db.writer().await?)
             .await?
             .rows_affected(),
     )

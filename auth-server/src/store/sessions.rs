@@ -74,7 +74,7 @@ pub async fn start(db: &Db, user_id: &str, now: i64, ttl: i64) -> Result<Started
     .bind(now)
     .bind(now.saturating_add(ttl))
     .bind(&sid)
-    .execute(&db.pool)
+    .execute(&mut *db.writer().await?)
     .await?;
     Ok(Started { token, sid })
 }
@@ -158,7 +158,7 @@ pub async fn remember_consent(
         .bind(client_id)
         .bind(token)
         .bind(now)
-        .execute(&db.pool)
+        .execute(&mut *db.writer().await?)
         .await?;
     }
     Ok(())
@@ -169,7 +169,7 @@ pub async fn prune(db: &Db, now: i64) -> Result<u64, sqlx::Error> {
     Ok(
         sqlx::query("delete from sign_in_sessions where expires_at <= $1")
             .bind(now)
-            .execute(&db.pool)
+            .execute(&mut *db.writer().await?)
             .await?
             .rows_affected(),
     )

@@ -61,7 +61,7 @@ impl SpentJtis {
         };
         Ok(sqlx::query(delete)
             .bind(now)
-            .execute(&db.pool)
+            .execute(&mut *db.writer().await?)
             .await?
             .rows_affected())
     }

@@ -603,7 +603,7 @@ impl SignupThrottle {
         .bind(now)
         .bind(now + self.policy.window)
         .bind(self.policy.allowance)
-        .fetch_one(&db.pool)
+        .fetch_one(&mut *db.writer().await?)
         .await?;
         if count > self.policy.allowance {
             return Ok(Err(u64::try_from(window_end - now).unwrap_or(1).max(1)));
@@ -622,7 +622,7 @@ impl SignupThrottle {
         .bind(&place.key.hash)
         .bind(place.window_end)
         .bind(self.policy.allowance)
-        .execute(&db.pool)
+        .execute(&mut *db.writer().await?)
         .await?;
         Ok(())
     }
@@ -653,7 +653,7 @@ pub async fn prune(db: &Db, now: i64) -> Result<u64, sqlx::Error> {
          where expires_at < $1 and locked_until < $1 and pending_until < $1",
     )
     .bind(now)
-    .execute(&db.pool)
+    .execute(&mut *db.writer().await?)
     .await?
     .rows_affected())
 }
