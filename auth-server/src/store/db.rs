@@ -12,7 +12,10 @@ use platform::db::{ACQUIRE_TIMEOUT, Backend, DbSetupError, Migrations, PoolSize}
 use sqlx::AnyPool;
 use sqlx::migrate::Migrator;
 
+use std::sync::Arc;
+
 use super::event_queue::EventQueue;
+use super::revocations::RevocationView;
 
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/sqlite");
 static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/postgres");
@@ -26,6 +29,10 @@ pub struct Db {
     pub backend: Backend,
     /// Where audit events recorded outside a transaction go.
     pub events: EventQueue,
+    /// The revocation answers remembered for the admin API and token
+    /// exchange (`revocations`), shared by every clone of the handle so
+    /// that a revocation committed through any of them is seen at once.
+    pub revocations: Arc<RevocationView>,
 }
 
 impl Db {
@@ -47,6 +54,7 @@ impl Db {
             pool,
             backend,
             events: EventQueue::default(),
+            revocations: Arc::default(),
         })
     }
 
@@ -54,6 +62,12 @@ impl Db {
     /// SQLite the write lock is taken now, not at the first write).
     pub async fn begin_write(&self) -> Result<Tx, sqlx::Error> {
         platform::db::begin_write(&self.pool, self.backend).await
+    }
+
+    /// After the commit of a transaction that [`bumped`](super::revocations::bump)
+    /// the revocations' version: this process forgets its answers at once.
+    pub fn revoked_here(&self) {
+        self.revocations.clear();
     }
 
     /// Whether the database answers now, within a short time.

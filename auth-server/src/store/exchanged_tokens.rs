@@ -46,6 +46,8 @@ pub async fn record(db: &Db, lineage: Lineage<'_>) -> Result<(), sqlx::Error> {
 
 /// Lists every live exchanged token of a user as revoked, inside the
 /// caller's transaction (their rights changed, or they were deleted).
+/// The caller (`refresh_families::revoke_user_families`) moves the
+/// revocations' version in the same transaction.
 pub async fn revoke_user(
     tx: &mut Transaction<'_, Any>,
     user_id: &str,
