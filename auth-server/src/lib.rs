@@ -69,6 +69,7 @@ impl Services {
         background.spawn(keys::store::poll(keys.clone(), config.clone()));
         let clients = Clients::new(db.clone());
         background.spawn(clients.clone().poll());
+        background.spawn(store::revocations::poll(db.clone()));
         background.spawn(store::prune::run(db.clone(), clock.clone()));
         background.spawn(store::events::run_writer(db.clone()));
         background.spawn(store::events::run_pruner(

@@ -4,20 +4,27 @@
 //! for whom (§4.1).
 //!
 //! The subject and actor tokens must be access tokens this issuer signed,
-//! checked by the one JWS verifier against our key ring (`own_tokens`), and
-//! live: unexpired and not revoked, themselves or any token they were
-//! exchanged from. Every refusal of a token is `invalid_request` (§2.2.2).
+//! checked by the one JWS verifier against our key ring (`own_tokens`, which
+//! remembers a verified token while its key is in the ring), and live:
+//! unexpired and not revoked, themselves or any token they were exchanged
+//! from. Revocation is read from the remembered view of
+//! `store::revocations`: one made at this instance is seen by the next
+//! exchange, one made at another instance within 2 seconds.
+//! Every refusal of a token is `invalid_request` (§2.2.2).
 //! A token bound to a DPoP key (`cnf`) is exchanged only with a proof of
 //! that key (RFC 9449 §6 would let anyone holding it trade it for a bearer
 //! token otherwise); the exchanged token is bound to the proof's key
 //! whenever a proof is sent.
 
-use serde_json::{Map, Value, json};
+use std::sync::Arc;
+
+use serde_json::{Value, json};
 use shared::claims::AccessTokenClaims;
 use shared::scope::ScopeSet;
 
 use crate::errors::OAuthError;
 use crate::grant_type::GrantType;
+use crate::keys::verified::VerifiedToken;
 use crate::oauth::client_auth;
 use crate::oauth::context::GrantContext;
 use crate::oauth::forms::{CarriesCredentials, TokenForm, required};
@@ -25,7 +32,7 @@ use crate::oauth::mint::{self, ACCESS_TOKEN_TYPE, Exchange, TokenSuccess};
 use crate::oauth::own_tokens::own_access_token_members;
 use crate::oauth::scope_rules;
 use crate::store::clients::Client;
-use crate::store::{refresh_families, users};
+use crate::store::{revocations, users};
 
 /// How deep `act` may nest in an issued token: a longer chain of services
 /// acting for one another is more likely a loop than a design.
@@ -57,9 +64,10 @@ pub async fn grant(ctx: &GrantContext<'_>, form: &TokenForm) -> Result<TokenSucc
     }
     let audience = target(&client, form)?;
 
-    let (subject, members) = live_token(ctx, subject_token)
+    let verified = live_token(ctx, subject_token)
         .await?
         .ok_or(OAuthError::invalid_request(BAD_SUBJECT))?;
+    let (subject, members) = (&verified.claims, &verified.members);
     if let Some(cnf) = members.get("cnf") {
         let bound_to = cnf.get("jkt").and_then(Value::as_str);
         if bound_to.is_none() || bound_to != ctx.dpop_jkt() {
@@ -76,8 +84,7 @@ pub async fn grant(ctx: &GrantContext<'_>, form: &TokenForm) -> Result<TokenSucc
         (Some(token), Some(ACCESS_TOKEN_TYPE)) => Some(
             live_token(ctx, token)
                 .await?
-                .ok_or(OAuthError::invalid_request(BAD_ACTOR))?
-                .0,
+                .ok_or(OAuthError::invalid_request(BAD_ACTOR))?,
         ),
         (Some(_), Some(_)) => return Err(OAuthError::invalid_request(UNKNOWN_TYPE)),
         // RFC 8693 §2.1: each of the two comes with the other.
@@ -94,13 +101,13 @@ pub async fn grant(ctx: &GrantContext<'_>, form: &TokenForm) -> Result<TokenSucc
             "The delegation chain would be deeper than 5 actors.",
         ));
     }
-    let actor_sub = actor.map_or_else(|| client.id.clone(), |actor| actor.sub);
+    let actor_sub = actor.map_or_else(|| client.id.clone(), |actor| actor.claims.sub.clone());
     let act = match prior {
         Some(prior) => json!({ "sub": actor_sub, "act": prior }),
         None => json!({ "sub": actor_sub }),
     };
 
-    let scope = narrowed_scope(form.scope.as_deref(), &subject)?;
+    let scope = narrowed_scope(form.scope.as_deref(), subject)?;
     let user = users::find_by_id(ctx.db, &subject.sub).await?;
     // A client's own token (client credentials) has its client as subject;
     // any other subject must still be an account.
@@ -111,7 +118,7 @@ pub async fn grant(ctx: &GrantContext<'_>, form: &TokenForm) -> Result<TokenSucc
         ctx,
         Exchange {
             client: &client,
-            subject: &subject,
+            subject,
             user: user.as_ref(),
             scope,
             audience,
@@ -172,19 +179,19 @@ fn narrowed_scope(
 async fn live_token(
     ctx: &GrantContext<'_>,
     token: &str,
-) -> Result<Option<(AccessTokenClaims, Map<String, Value>)>, OAuthError> {
-    let Some((claims, members)) = own_access_token_members(ctx.tokens.keys(), ctx.config, token)
-    else {
+) -> Result<Option<Arc<VerifiedToken>>, OAuthError> {
+    let Some(verified) = own_access_token_members(ctx.tokens.keys(), ctx.config, token) else {
         return Ok(None);
     };
+    let claims = &verified.claims;
     let leeway = shared::verifier::MAX_LEEWAY_SECS;
     if claims.exp <= ctx.now || claims.nbf > ctx.now + leeway {
         return Ok(None);
     }
-    if refresh_families::is_access_token_revoked(ctx.db, &claims.jti).await? {
+    if revocations::is_revoked(ctx.db, &claims.jti).await? {
         return Ok(None);
     }
-    Ok(Some((claims, members)))
+    Ok(Some(verified))
 }
 
 /// How many actors an `act` claim nests (RFC 8693 §4.1): 0 without one.

@@ -13,7 +13,8 @@
 //! - [`ring`]: the keys at one moment and their JWK Set;
 //! - [`import`]: the policy for keys that come from files;
 //! - [`schedule`]: the rotation policy (first key, rotate, import, revoke);
-//! - [`store`]: the live ring of a running server and its poll.
+//! - [`store`]: the live ring of a running server and its poll;
+//! - [`verified`]: our access tokens already verified by the live ring.
 //!
 //! Outside this folder, the names below are the ones to use.
 
@@ -27,6 +28,7 @@ pub mod rows;
 pub mod schedule;
 pub mod signing_key;
 pub mod store;
+pub mod verified;
 
 pub use error::{KeyError, KeyStoreError};
 pub use kek::Kek;

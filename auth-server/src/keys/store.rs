@@ -19,6 +19,7 @@ use super::ring::KeyRing;
 use super::rows::{self, StoredKey};
 use super::schedule::{self, When};
 use super::signing_key::SigningKey;
+use super::verified::VerifiedTokens;
 use crate::config::AppConfig;
 use crate::store::db::Db;
 
@@ -30,6 +31,8 @@ pub struct KeyStore {
     current: RwLock<Arc<KeyRing>>,
     /// The `key_ring` version the current ring was read at.
     version: AtomicI64,
+    /// Our access tokens verified by keys of this ring.
+    verified: VerifiedTokens,
 }
 
 impl KeyStore {
@@ -64,6 +67,7 @@ impl KeyStore {
             kek,
             current: RwLock::new(Arc::new(ring)),
             version: AtomicI64::new(version),
+            verified: VerifiedTokens::default(),
         })
     }
 
@@ -73,6 +77,12 @@ impl KeyStore {
 
     pub fn kek(&self) -> Arc<Kek> {
         self.kek.clone()
+    }
+
+    /// Our access tokens already verified; an entry counts only while its
+    /// key is in [`KeyStore::current`].
+    pub fn verified(&self) -> &VerifiedTokens {
+        &self.verified
     }
 
     /// The ring signing now: memory only, never the database.
@@ -93,6 +103,7 @@ impl KeyStore {
             Err(poisoned) => *poisoned.into_inner() = ring,
         }
         self.version.store(version, Ordering::Release);
+        self.verified.clear();
         Ok(())
     }
 

@@ -92,7 +92,8 @@ pub async fn introspect(
 
     // A JWT is recognised by its signature without a database read, so
     // the hint need not order anything: a wrong hint changes nothing.
-    if let Some((claims, members)) = own_access_token_members(keys, config, token) {
+    if let Some(verified) = own_access_token_members(keys, config, token) {
+        let (claims, members) = (&verified.claims, &verified.members);
         let live = claims.exp > now
             && claims.nbf <= now + shared::verifier::MAX_LEEWAY_SECS
             && !refresh_families::is_access_token_revoked(db, &claims.jti)
@@ -114,7 +115,7 @@ pub async fn introspect(
             "nbf": claims.nbf,
             "jti": claims.jti,
         });
-        if let Some(email) = claims.email {
+        if let Some(email) = &claims.email {
             body["username"] = json!(email);
         }
         // RFC 8693 §4.1: who acts for the subject, in an exchanged token.
@@ -122,7 +123,7 @@ pub async fn introspect(
             body["act"] = act.clone();
         }
         // RFC 9449 §6.2: a bound token says so, and to which key.
-        if let Some(cnf) = claims.cnf {
+        if let Some(cnf) = &claims.cnf {
             body["token_type"] = json!("DPoP");
             body["cnf"] = json!({ "jkt": cnf.jkt });
         }

@@ -84,6 +84,12 @@ impl<T: Clone + Send + Sync + 'static> VersionedCache<T> {
         polled_at.is_some_and(|at| at.elapsed() < FRESH_FOR)
     }
 
+    /// Whether something read under `stamp` may still be served: the last
+    /// poll is recent and nothing changed since the read began.
+    pub fn is_current(&self, stamp: u64) -> bool {
+        self.is_fresh() && stamp == self.generation()
+    }
+
     pub fn get(&self, id: &str) -> Option<T> {
         if !self.is_fresh() {
             return None;

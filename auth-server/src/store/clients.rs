@@ -9,9 +9,11 @@
 //! Every change to the table bumps `key_ring.clients_version` in its own
 //! transaction, and [`Clients::poll`] reads that column every second, so a
 //! client changed anywhere is not served from any instance's memory after
-//! 2 seconds (`client_cache`).
+//! 2 seconds (`client_cache`). The whole table sorted by id
+//! ([`Clients::sorted`], the admin API's list) is remembered by the same
+//! rule.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use shared::scope::ScopeSet;
@@ -273,6 +275,21 @@ const POLL: Duration = Duration::from_secs(1);
 pub struct Clients {
     db: Db,
     cache: Arc<VersionedCache<Client>>,
+    /// Every client sorted by id, stamped with the cache generation it was
+    /// read under.
+    sorted: Arc<SortedSlot>,
+}
+
+/// The sorted clients last read, with the generation they were read under.
+type SortedSlot = Mutex<Option<(u64, Arc<SortedClients>)>>;
+
+/// Every client at one generation, sorted by id, and a slot for what the
+/// caller makes of them once (the admin API's described items), so that a
+/// list at an unchanged generation reads, sorts and renders nothing.
+#[derive(Debug)]
+pub struct SortedClients {
+    pub clients: Vec<Client>,
+    pub rendered: OnceLock<Vec<String>>,
 }
 
 impl Clients {
@@ -280,7 +297,39 @@ impl Clients {
         Clients {
             db,
             cache: Arc::default(),
+            sorted: Arc::default(),
         }
+    }
+
+    /// Every client, sorted by id: from memory while the last version poll
+    /// is recent and nothing changed since it was read, else from the
+    /// database (and remembered).
+    pub async fn sorted(&self) -> Result<Arc<SortedClients>, sqlx::Error> {
+        let remembered = match self.sorted.lock() {
+            Ok(slot) => slot.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        };
+        if let Some((stamp, sorted)) = remembered
+            && self.cache.is_current(stamp)
+        {
+            return Ok(sorted);
+        }
+        let generation = self.cache.generation();
+        let mut clients = self.list().await?;
+        clients.sort_by(|a, b| a.id.cmp(&b.id));
+        let sorted = Arc::new(SortedClients {
+            clients,
+            rendered: OnceLock::new(),
+        });
+        let mut slot = match self.sorted.lock() {
+            Ok(slot) => slot,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        // Reads may finish out of order: a later generation stays.
+        if slot.as_ref().is_none_or(|(stamp, _)| *stamp <= generation) {
+            *slot = Some((generation, sorted.clone()));
+        }
+        Ok(sorted)
     }
 
     /// The client with this id: from memory while the last version poll is

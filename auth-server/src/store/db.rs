@@ -8,16 +8,18 @@
 //! with `Retry-After`) from real faults. The pool reconnects by itself, so
 //! service resumes as soon as the database is back.
 
+use std::ops::{Deref, DerefMut};
+use std::sync::Arc;
+
 use platform::db::{
     ACQUIRE_TIMEOUT, Backend, DbSetupError, Migrations, PoolSize, WriteTurn, WriteTurns,
 };
-use std::ops::{Deref, DerefMut};
-
 use sqlx::migrate::Migrator;
 use sqlx::pool::PoolConnection;
 use sqlx::{Any, AnyConnection, AnyPool};
 
 use super::event_queue::EventQueue;
+use super::revocations::RevocationView;
 
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/sqlite");
 static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/postgres");
@@ -55,6 +57,10 @@ pub struct Db {
     pub events: EventQueue,
     /// This process's writers, in turn (SQLite).
     turns: WriteTurns,
+    /// The revocation answers remembered for the admin API and token
+    /// exchange (`revocations`), shared by every clone of the handle so
+    /// that a revocation committed through any of them is seen at once.
+    pub revocations: Arc<RevocationView>,
 }
 
 impl Db {
@@ -77,6 +83,7 @@ impl Db {
             backend,
             events: EventQueue::default(),
             turns: WriteTurns::for_backend(backend),
+            revocations: Arc::default(),
         })
     }
 
@@ -95,6 +102,12 @@ impl Db {
         let turn = self.turns.take().await?;
         let conn = self.pool.acquire().await?;
         Ok(WriteConn { conn, _turn: turn })
+    }
+
+    /// After the commit of a transaction that [`bumped`](super::revocations::bump)
+    /// the revocations' version: this process forgets its answers at once.
+    pub fn revoked_here(&self) {
+        self.revocations.clear();
     }
 
     /// Whether the database answers now, within a short time.

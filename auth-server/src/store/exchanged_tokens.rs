@@ -43,7 +43,13 @@ pub async fn record(db: &Db, lineage: Lineage<'_>) -> Result<(), sqlx::Error> {
 
 /// Lists every live exchanged token of a user as revoked, inside the
 /// caller's transaction (their rights changed, or they were deleted).
-pub async fn revoke_user(tx: &mut Tx, user_id: &str, now: i64) -> Result<(), sqlx::Error> {
+/// The caller (`refresh_families::revoke_user_families`) moves the
+/// revocations' version in the same transaction.
+pub async fn revoke_user(
+    tx: &mut Tx,
+    user_id: &str,
+    now: i64,
+) -> Result<(), sqlx::Error> {
     sqlx::query(
         "insert into revoked_access_tokens (jti, expires_at) \
          select distinct jti, expires_at from exchanged_tokens \

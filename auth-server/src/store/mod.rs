@@ -4,7 +4,8 @@
 //! `users`, `clients` (with `client_cache`), `codes` (authorization codes
 //! and the consent page's login tickets), `device_codes` (RFC 8628), `refresh_families` (refresh
 //! tokens, their families and the revoked access tokens), `exchanged_tokens`
-//! (what each exchanged token descends from), `sessions`
+//! (what each exchanged token descends from), `revocations` (the
+//! remembered revocation answers of the admin API and token exchange), `sessions`
 //! (sign-in sessions and remembered consent), `throttle` (failed logins and
 //! signups per key), `spent_jtis` (client assertions and DPoP proofs
 //! already used), `pushed_requests` (RFC 9126), `events` (the audit trail), `logout_deliveries` (back-channel logout:
@@ -27,6 +28,7 @@ pub mod prune;
 pub mod pushed_requests;
 pub mod refresh_families;
 pub mod registration_tokens;
+pub mod revocations;
 pub mod secrets;
 pub mod sessions;
 pub mod spent_jtis;

@@ -24,6 +24,7 @@ use sqlx::Row;
 
 use super::db::{Db, Tx};
 use super::events::{self, Event};
+use super::revocations;
 use super::secrets::{generate_secret, hash_secret};
 
 /// A refresh token as stored.
@@ -317,6 +318,7 @@ pub async fn continue_family(
             let replay = replay_event(new.client_id, new.user_id, family_id);
             events::insert(&mut tx, replay, now).await?;
             tx.commit().await?;
+            db.revoked_here();
             metrics::counter!("refresh_token_replays_total").increment(1);
             tracing::warn!(family_id, "refresh token reused: family revoked");
             return Ok(Continued::Replayed);
@@ -370,6 +372,7 @@ pub async fn revoke_family(
     let mut tx = db.begin_write().await?;
     revoke_family_locked(&mut tx, family_id, now, access_expires_at).await?;
     tx.commit().await?;
+    db.revoked_here();
     tracing::warn!(family_id, "refresh token family revoked");
     Ok(())
 }
@@ -388,6 +391,7 @@ pub async fn revoke_replayed_family(
     let replay = replay_event(&stored.client_id, &stored.user_id, family_id);
     events::insert(&mut tx, replay, now).await?;
     tx.commit().await?;
+    db.revoked_here();
     metrics::counter!("refresh_token_replays_total").increment(1);
     tracing::warn!(family_id, "refresh token reused: family revoked");
     Ok(())
@@ -401,7 +405,9 @@ fn replay_event(client_id: &str, user_id: &str, family_id: &str) -> Event {
 }
 
 /// The body of a revocation. Its first statement is the family lock (or
-/// re-takes it, within a rotation).
+/// re-takes it, within a rotation), its last the revocations' version
+/// (`revocations::bump`): the caller calls `Db::revoked_here` after the
+/// commit.
 async fn revoke_family_locked(
     tx: &mut Tx,
     family_id: &str,
@@ -433,7 +439,7 @@ async fn revoke_family_locked(
     .bind(family_id)
     .execute(&mut **tx)
     .await?;
-    Ok(())
+    revocations::bump(tx).await
 }
 
 /// Revokes every family of one user, and lists their access tokens as
@@ -441,7 +447,8 @@ async fn revoke_family_locked(
 /// or changed their rights). Family rows are written first, as every
 /// rotation does, so a rotation racing this either committed before (and
 /// its successor is revoked here) or finds its family revoked. Returns how
-/// many families were live.
+/// many families were live. The revocations' version is moved last: the
+/// caller calls `Db::revoked_here` after the commit.
 pub async fn revoke_user_families(
     tx: &mut Tx,
     user_id: &str,
@@ -471,24 +478,38 @@ pub async fn revoke_user_families(
     .execute(&mut **tx)
     .await?;
     super::exchanged_tokens::revoke_user(tx, user_id, now).await?;
+    revocations::bump(tx).await?;
     Ok(families)
 }
 
-/// Lists an access token as revoked until it would have expired anyway.
+/// Lists an access token as revoked until it would have expired anyway,
+/// with the revocations' version in the same transaction.
 pub async fn revoke_access_token(db: &Db, jti: &str, expires_at: i64) -> Result<(), sqlx::Error> {
-    sqlx::query(
+    let mut tx = db.begin_write().await?;
+    let listed = sqlx::query(
         "insert into revoked_access_tokens (jti, expires_at) values ($1, $2) \
          on conflict (jti) do nothing",
     )
     .bind(jti)
     .bind(expires_at)
-    .execute(&mut *db.writer().await?)
-    .await?;
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    if listed == 0 {
+        // Listed already, and its bump with it.
+        tx.rollback().await?;
+        return Ok(());
+    }
+    revocations::bump(&mut tx).await?;
+    tx.commit().await?;
+    db.revoked_here();
     Ok(())
 }
 
 /// Whether an access token is revoked: listed itself, or (an exchanged
-/// token) one of the tokens it descends from is.
+/// token) one of the tokens it descends from is. Read from the database
+/// every time (introspection, UserInfo, the refresh flow); the admin API
+/// and token exchange ask `revocations::is_revoked`.
 pub async fn is_access_token_revoked(db: &Db, jti: &str) -> Result<bool, sqlx::Error> {
     let row = sqlx::query(
         "select 1 as revoked from revoked_access_tokens where jti = $1 \

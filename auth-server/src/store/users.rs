@@ -230,6 +230,7 @@ pub async fn update_user_recorded(
     }
     events::insert(&mut tx, event, now).await?;
     tx.commit().await?;
+    db.revoked_here();
     Ok(Some(UpdatedUser {
         user,
         revoked_families,
@@ -289,6 +290,7 @@ pub async fn delete_user_recorded(
         .detail("revoked_families", revoked_families);
     events::insert(&mut tx, event, now).await?;
     tx.commit().await?;
+    db.revoked_here();
     Ok(Some(UpdatedUser {
         user,
         revoked_families,

@@ -602,3 +602,93 @@ async fn dpop_bound_clients_are_registered_by_the_admin_api_and_the_command_line
     let unbound = listed.iter().find(|c| c["dpop_bound"] == false);
     assert!(unbound.is_some(), "others are not bound");
 }
+
+/// The ids of a page of the client list.
+async fn listed_ids(app: &TestApp, token: &str) -> Vec<String> {
+    let response = get(app, "/admin/v1/clients", token).await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["content-type"], "application/json");
+    let page: Value = response.json().await.unwrap();
+    assert!(page["next_cursor"].is_null(), "{page}");
+    page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|item| item["client_id"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn the_remembered_list_and_revocations_follow_every_change_made_here_at_once() {
+    let app = spawn_app().await;
+    let (ops, token) = admin_token(&app).await;
+    let before = listed_ids(&app, &token).await;
+    assert!(before.contains(&ops.id), "{before:?}");
+    assert_eq!(listed_ids(&app, &token).await, before);
+
+    // Registered, renamed and deleted through the API: the next list shows it.
+    let response = call(
+        &app,
+        reqwest::Method::POST,
+        "/admin/v1/clients",
+        Some(&token),
+        Some(r#"{"name": "Fresh"}"#),
+    )
+    .await;
+    assert_eq!(response.status(), 201);
+    let fresh: Value = response.json().await.unwrap();
+    let fresh = fresh["client_id"].as_str().unwrap().to_owned();
+    let mut with_fresh = before.clone();
+    with_fresh.push(fresh.clone());
+    with_fresh.sort();
+    assert_eq!(listed_ids(&app, &token).await, with_fresh);
+    let path = format!("/admin/v1/clients/{fresh}");
+    let response = call(
+        &app,
+        reqwest::Method::PATCH,
+        &path,
+        Some(&token),
+        Some(r#"{"name": "Renamed"}"#),
+    )
+    .await;
+    assert_eq!(response.status(), 200);
+    let page: Value = get(&app, "/admin/v1/clients", &token)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let names: Vec<&str> = page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|item| item["name"].as_str().unwrap())
+        .collect();
+    assert!(names.contains(&"Renamed"), "{names:?}");
+    let response = call(&app, reqwest::Method::DELETE, &path, Some(&token), None).await;
+    assert_eq!(response.status(), 204);
+    assert_eq!(listed_ids(&app, &token).await, before);
+
+    // Registered by another process (the command line): listed within 2 s.
+    let other = operator(&app).await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_millis(2_500);
+    loop {
+        if listed_ids(&app, &token).await.contains(&other.id) {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "a client made elsewhere is listed within 2 s"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+
+    // A token that opened the API, revoked: refused by the very next request.
+    let response = post_revoke(&app, Some(&ops.basic()), &[("token", &token)]).await;
+    assert_eq!(response.status(), 200);
+    problem(get(&app, "/admin/v1/clients", &token).await, 401).await;
+    let fresh_token = client_token(&app, &ops).await;
+    assert_eq!(
+        get(&app, "/admin/v1/clients", &fresh_token).await.status(),
+        200
+    );
+}

@@ -582,6 +582,52 @@ async fn changing_the_users_rights_revokes_exchanged_tokens() {
     );
 }
 
+#[tokio::test]
+async fn a_revocation_made_here_stops_the_next_exchange_whatever_was_remembered() {
+    let app = spawn_app().await;
+    let user = user_tokens(&app, "ada@example.com").await;
+    let subject = user["access_token"].as_str().unwrap();
+    let refresh = user["refresh_token"].as_str().unwrap();
+    let orders = orders(&app).await;
+    let billing = exchanger(&app, "Billing", "profile:read", &["ledger"]).await;
+    let first = exchanged(&app, &orders, subject, &[("audience", "billing")]).await;
+    let first = first["access_token"].as_str().unwrap().to_owned();
+    // Each presented more than once: verified and found live, remembered.
+    for _ in 0..3 {
+        exchanged(&app, &orders, subject, &[("audience", "shipping")]).await;
+        exchanged(&app, &billing, &first, &[("audience", "ledger")]).await;
+    }
+
+    // The subject's family revoked: neither it nor what descends from it
+    // is exchanged by the very next request.
+    let response = post_revoke(&app, None, &[("token", refresh)]).await;
+    assert_eq!(response.status(), 200);
+    let response = post_exchange(&app, &billing, &first, &[("audience", "ledger")]).await;
+    assert_oauth_error(response, 400, "invalid_request").await;
+    let response = post_exchange(&app, &orders, subject, &[("audience", "billing")]).await;
+    assert_oauth_error(response, 400, "invalid_request").await;
+
+    // A user's rights changed: the tokens exchanged from theirs neither.
+    let bob = user_tokens(&app, "bob@example.com").await;
+    let bob_token = bob["access_token"].as_str().unwrap();
+    let bob_first = exchanged(&app, &orders, bob_token, &[("audience", "billing")]).await;
+    let bob_first = bob_first["access_token"].as_str().unwrap().to_owned();
+    for _ in 0..2 {
+        exchanged(&app, &billing, &bob_first, &[("audience", "ledger")]).await;
+    }
+    let changes = UserChanges {
+        is_admin: Some(true),
+        name: None,
+    };
+    let now = now();
+    update_user(&app.db, "bob@example.com", &changes, now, now + 900)
+        .await
+        .unwrap()
+        .unwrap();
+    let response = post_exchange(&app, &billing, &bob_first, &[("audience", "ledger")]).await;
+    assert_oauth_error(response, 400, "invalid_request").await;
+}
+
 async fn user_tokens_of_existing(app: &TestApp, email: &str) -> String {
     app.password_token(email).await
 }

@@ -465,3 +465,93 @@ async fn a_client_deleted_on_the_command_line_is_refused_everywhere_within_two_s
         );
     }
 }
+
+/// `GET /admin/v1/clients` at instance `i` with `token`; the status.
+async fn admin_list(cluster: &Cluster, i: usize, token: &str) -> u16 {
+    let response = cluster
+        .http
+        .get(cluster.auth_url(i, "/admin/v1/clients"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    response.status().as_u16()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_admin_token_revoked_at_one_instance_is_refused_by_the_other_within_two_seconds() {
+    let cluster = Cluster::start(2, ClusterSettings::default()).await;
+    let output = cluster.cli(
+        &[
+            "clients",
+            "create",
+            "--name",
+            "Ops",
+            "--grant",
+            "client_credentials",
+            "--scope",
+            "admin",
+            "--json",
+        ],
+        None,
+    );
+    assert!(
+        output.status.success(),
+        "clients create: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let ops: Value = serde_json::from_slice(&output.stdout).expect("JSON");
+    let ops = (
+        ops["client_id"].as_str().unwrap().to_owned(),
+        ops["client_secret"].as_str().unwrap().to_owned(),
+    );
+    let token: Value = cluster
+        .http
+        .post(cluster.auth_url(0, "/oauth/token"))
+        .basic_auth(&ops.0, Some(&ops.1))
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = token["access_token"].as_str().unwrap().to_owned();
+    // Both instances have let it in, and remember so.
+    for i in 0..2 {
+        for _ in 0..3 {
+            assert_eq!(admin_list(&cluster, i, &token).await, 200, "instance {i}");
+        }
+    }
+
+    let response = cluster
+        .http
+        .post(cluster.auth_url(0, "/oauth/revoke"))
+        .basic_auth(&ops.0, Some(&ops.1))
+        .form(&[("token", token.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let revoked = Instant::now();
+    assert_eq!(admin_list(&cluster, 0, &token).await, 401, "at once at A");
+    let refused_after = loop {
+        let status = admin_list(&cluster, 1, &token).await;
+        assert!(status == 200 || status == 401, "instance B: {status}");
+        if status == 401 {
+            break revoked.elapsed();
+        }
+        assert!(
+            revoked.elapsed() < PROPAGATION + Duration::from_millis(500),
+            "instance B still accepts the revoked token"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(
+        refused_after <= PROPAGATION + Duration::from_millis(500),
+        "B refused only after {refused_after:?}"
+    );
+    for i in 0..2 {
+        assert_eq!(admin_list(&cluster, i, &token).await, 401, "instance {i}");
+    }
+}

@@ -91,22 +91,27 @@ pub async fn list(
     limit: Option<i64>,
     clients: &State<Clients>,
     keys: &State<Arc<KeyStore>>,
-) -> Result<Json<Page>, AdminError> {
+) -> Result<(ContentType, String), AdminError> {
     caller?;
     let limit = super::limit(limit)?;
     let after = cursor
         .map(|c| Cursor::open(c, LIST, keys))
         .transpose()?
         .map(|c| c.after);
-    let mut all = clients.list().await?;
-    all.sort_by(|a, b| a.id.cmp(&b.id));
-    let rest: Vec<_> = all
-        .into_iter()
-        .filter(|c| after.as_deref().is_none_or(|after| c.id.as_str() > after))
-        .collect();
-    let page: Vec<_> = rest.iter().take(limit as usize).collect();
-    let next_cursor = match page.last() {
-        Some(last) if rest.len() > page.len() => Some(
+    // Read, sorted and described once per change of the clients.
+    let sorted = clients.sorted().await?;
+    let all = &sorted.clients;
+    let items = sorted.rendered.get_or_init(|| {
+        all.iter()
+            .map(|client| checks::describe(client).to_string())
+            .collect()
+    });
+    let start = after
+        .as_deref()
+        .map_or(0, |after| all.partition_point(|c| c.id.as_str() <= after));
+    let end = start.saturating_add(limit as usize).min(all.len());
+    let next_cursor = match end.checked_sub(1).and_then(|last| all.get(last)) {
+        Some(last) if end < all.len() && start < end => Some(
             Cursor {
                 list: LIST.into(),
                 after: last.id.clone(),
@@ -116,10 +121,17 @@ pub async fn list(
         ),
         _ => None,
     };
-    Ok(Json(Page {
-        items: page.into_iter().map(checks::describe).collect(),
-        next_cursor,
-    }))
+    // The page as `Page` serializes it, from the items described already.
+    let page = items.get(start..end).unwrap_or_default();
+    let next_cursor =
+        serde_json::to_string(&next_cursor).map_err(|e| ApiError::Internal(e.to_string()))?;
+    let mut body = String::with_capacity(page.iter().map(|i| i.len() + 1).sum::<usize>() + 64);
+    body.push_str("{\"items\":[");
+    body.push_str(&page.join(","));
+    body.push_str("],\"next_cursor\":");
+    body.push_str(&next_cursor);
+    body.push('}');
+    Ok((ContentType::JSON, body))
 }
 
 /// Register a client; a confidential client's secret is in this answer only.

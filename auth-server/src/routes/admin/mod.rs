@@ -4,6 +4,12 @@
 //! `admin` scope ([`AdminCaller`]), checked by the workspace's one JWS
 //! verifier over the local ring, unexpired and unrevoked. Errors are
 //! problem+json; lists are paged by an opaque cursor ([`Cursor`]).
+//!
+//! A caller's token presented again is not verified again: the verdict is
+//! remembered while its key stays in the ring (`oauth::own_tokens`). Its
+//! revocation is looked up in the remembered view of `store::revocations`:
+//! a token revoked at this instance is refused by the next request, one
+//! revoked at another instance within 2 seconds (docs/operations.md).
 
 pub mod clients;
 pub mod events;
@@ -29,7 +35,7 @@ use crate::errors::ApiError;
 use crate::keys::KeyStore;
 use crate::oauth::own_tokens::own_access_token;
 use crate::store::db::Db;
-use crate::store::refresh_families;
+use crate::store::revocations;
 
 /// The admin API's routes.
 pub fn stage() -> rocket::fairing::AdHoc {
@@ -122,7 +128,7 @@ async fn admin_caller(request: &Request<'_>) -> Result<AdminCaller, AdminRefusal
     if claims.exp <= now || claims.nbf > now {
         return Err(AdminRefusal::InvalidToken);
     }
-    let revoked = refresh_families::is_access_token_revoked(db, &claims.jti)
+    let revoked = revocations::is_revoked(db, &claims.jti)
         .await
         .map_err(|_| AdminRefusal::Unavailable)?;
     if revoked {
