@@ -45,11 +45,7 @@ pub async fn record(db: &Db, lineage: Lineage<'_>) -> Result<(), sqlx::Error> {
 /// caller's transaction (their rights changed, or they were deleted).
 /// The caller (`refresh_families::revoke_user_families`) moves the
 /// revocations' version in the same transaction.
-pub async fn revoke_user(
-    tx: &mut Tx,
-    user_id: &str,
-    now: i64,
-) -> Result<(), sqlx::Error> {
+pub async fn revoke_user(tx: &mut Tx, user_id: &str, now: i64) -> Result<(), sqlx::Error> {
     sqlx::query(
         "insert into revoked_access_tokens (jti, expires_at) \
          select distinct jti, expires_at from exchanged_tokens \

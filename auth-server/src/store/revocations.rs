@@ -26,7 +26,6 @@
 
 use std::time::{Duration, Instant};
 
-
 use super::client_cache::VersionedCache;
 use super::db::{Db, Tx};
 use super::refresh_families;

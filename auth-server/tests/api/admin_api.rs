@@ -692,3 +692,58 @@ async fn the_remembered_list_and_revocations_follow_every_change_made_here_at_on
         200
     );
 }
+
+/// Deleting an admin client, or taking `admin` from it, ends what its
+/// tokens open at once, though they are unexpired and unrevoked.
+#[tokio::test]
+async fn a_deleted_or_demoted_admin_client_loses_the_api_at_once() {
+    let app = spawn_app().await;
+    let (first, first_token) = admin_token(&app).await;
+    let (second, second_token) = admin_token(&app).await;
+    assert_eq!(
+        get(&app, "/admin/v1/clients", &first_token).await.status(),
+        200
+    );
+    assert_eq!(
+        get(&app, "/admin/v1/clients", &second_token).await.status(),
+        200
+    );
+
+    let response = call(
+        &app,
+        reqwest::Method::PATCH,
+        &format!("/admin/v1/clients/{}", first.id),
+        Some(&second_token),
+        Some(r#"{"scope": "profiles:read"}"#),
+    )
+    .await;
+    assert_eq!(response.status(), 200);
+    let refused = problem(get(&app, "/admin/v1/clients", &first_token).await, 401).await;
+    assert!(
+        refused["detail"].as_str().unwrap().contains("invalid"),
+        "{refused}"
+    );
+
+    let response = call(
+        &app,
+        reqwest::Method::DELETE,
+        &format!("/admin/v1/clients/{}", second.id),
+        Some(&second_token),
+        None,
+    )
+    .await;
+    assert_eq!(response.status(), 204);
+    let response = get(&app, "/admin/v1/clients", &second_token).await;
+    assert_eq!(
+        response.headers()["www-authenticate"],
+        "Bearer realm=\"admin\", error=\"invalid_token\""
+    );
+    problem(response, 401).await;
+    // A client made an operator again from the command line opens it again
+    // with a new token.
+    let (_, third_token) = admin_token(&app).await;
+    assert_eq!(
+        get(&app, "/admin/v1/clients", &third_token).await.status(),
+        200
+    );
+}

@@ -34,6 +34,7 @@ use crate::config::AppConfig;
 use crate::errors::ApiError;
 use crate::keys::KeyStore;
 use crate::oauth::own_tokens::own_access_token;
+use crate::store::clients::Clients;
 use crate::store::db::Db;
 use crate::store::revocations;
 
@@ -107,11 +108,12 @@ impl<'r> FromRequest<'r> for AdminCaller {
 
 async fn admin_caller(request: &Request<'_>) -> Result<AdminCaller, AdminRefusal> {
     let rocket = request.rocket();
-    let (Some(keys), Some(config), Some(db), Some(clock)) = (
+    let (Some(keys), Some(config), Some(db), Some(clock), Some(clients)) = (
         rocket.state::<Arc<KeyStore>>(),
         rocket.state::<AppConfig>(),
         rocket.state::<Db>(),
         rocket.state::<AppClock>(),
+        rocket.state::<Clients>(),
     ) else {
         return Err(AdminRefusal::Unavailable);
     };
@@ -137,6 +139,15 @@ async fn admin_caller(request: &Request<'_>) -> Result<AdminCaller, AdminRefusal
     // Only a client acting for itself holds `admin` (client credentials).
     if !ScopeSet::parse(&claims.scope).has(Scope::Admin) || claims.sub != claims.client_id {
         return Err(AdminRefusal::InsufficientScope);
+    }
+    // Deleting the client, or taking `admin` from it, ends what its tokens
+    // open, as revoking them does: its registration is read as every
+    // client read is (from memory; a change made at another instance is
+    // seen within 2 seconds).
+    match clients.find(&claims.client_id).await {
+        Ok(Some(client)) if client.metadata.scopes.has(Scope::Admin) => {}
+        Ok(_) => return Err(AdminRefusal::InvalidToken),
+        Err(_) => return Err(AdminRefusal::Unavailable),
     }
     Ok(AdminCaller {
         client_id: claims.client_id,
