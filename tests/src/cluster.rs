@@ -246,28 +246,66 @@ impl Cluster {
         email
     }
 
-    /// A confidential client allowed client credentials; `(id, secret)`.
-    pub fn create_service_client(&self) -> (String, String) {
-        let output = self.cli(
-            &[
-                "clients",
-                "create",
-                "--name",
-                "introspector",
-                "--grant",
-                "client_credentials",
-                "--scope",
-                "profile:read",
-                "--json",
-            ],
-            None,
-        );
+    /// `auth-server ARGS… --json` on the command line, which must succeed:
+    /// what it prints.
+    pub fn cli_json(&self, args: &[&str]) -> Value {
+        let mut args = args.to_vec();
+        args.push("--json");
+        let output = self.cli(&args, None);
         assert!(
             output.status.success(),
-            "clients create: {}",
+            "{args:?}: {}",
             String::from_utf8_lossy(&output.stderr)
         );
-        let body: Value = serde_json::from_slice(&output.stdout).expect("JSON");
+        serde_json::from_slice(&output.stdout).expect("--json prints JSON")
+    }
+
+    /// A confidential client allowed client credentials; `(id, secret)`.
+    pub fn create_service_client(&self) -> (String, String) {
+        self.client_with(&[
+            "--name",
+            "introspector",
+            "--grant",
+            "client_credentials",
+            "--scope",
+            "profile:read",
+        ])
+    }
+
+    /// A client registered from the command line with the admin API's
+    /// scope, and an access token for it from instance `i`:
+    /// `(id, secret, token)`.
+    pub async fn operator(&self, i: usize) -> (String, String, String) {
+        let (id, secret) = self.client_with(&[
+            "--name",
+            "Ops",
+            "--grant",
+            "client_credentials",
+            "--scope",
+            "admin",
+        ]);
+        let response = self
+            .http
+            .post(self.auth_url(i, "/oauth/token"))
+            .basic_auth(&id, Some(&secret))
+            .form(&[("grant_type", "client_credentials")])
+            .send()
+            .await
+            .expect("token request");
+        assert_eq!(response.status(), 200);
+        let body: Value = response.json().await.expect("token JSON");
+        let token = body["access_token"]
+            .as_str()
+            .expect("access_token")
+            .to_owned();
+        (id, secret, token)
+    }
+
+    /// A confidential client made by `clients create ARGS…`; `(id, secret)`.
+    fn client_with(&self, args: &[&str]) -> (String, String) {
+        let mut all = vec!["clients", "create"];
+        all.extend_from_slice(args);
+        let body = self.cli_json(&all);
         (
             body["client_id"].as_str().expect("client_id").to_owned(),
             body["client_secret"].as_str().expect("secret").to_owned(),

@@ -68,15 +68,6 @@ async fn receiver() -> (String, Arc<Mutex<Vec<String>>>) {
     (format!("http://{address}/backchannel"), got)
 }
 
-fn created_json(output: &std::process::Output) -> Value {
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    serde_json::from_slice(&output.stdout).expect("one JSON object")
-}
-
 /// Signs in at instance `i` with a fresh browser, allows when asked, and
 /// redeems the code there: the session cookie header and the tokens.
 async fn sign_in(cluster: &Cluster, i: usize, client_id: &str, email: &str) -> (String, Value) {
@@ -135,23 +126,19 @@ async fn sign_in(cluster: &Cluster, i: usize, client_id: &str, email: &str) -> (
 async fn each_logout_token_is_delivered_once_by_one_of_two_instances() {
     let cluster = Cluster::start(2, ClusterSettings::default()).await;
     let (uri, got) = receiver().await;
-    let client = created_json(&cluster.cli(
-        &[
-            "clients",
-            "create",
-            "--name",
-            "RP",
-            "--public",
-            "--scope",
-            "openid",
-            "--redirect-uri",
-            REDIRECT_URI,
-            "--backchannel-logout-uri",
-            &uri,
-            "--json",
-        ],
-        None,
-    ));
+    let client = cluster.cli_json(&[
+        "clients",
+        "create",
+        "--name",
+        "RP",
+        "--public",
+        "--scope",
+        "openid",
+        "--redirect-uri",
+        REDIRECT_URI,
+        "--backchannel-logout-uri",
+        &uri,
+    ]);
     assert_eq!(client["backchannel_logout_uri"], uri.as_str());
     let client_id = client["client_id"].as_str().unwrap().to_owned();
     let email = cluster.create_user();
@@ -226,35 +213,8 @@ async fn each_logout_token_is_delivered_once_by_one_of_two_instances() {
     assert_eq!(delivered_sids, sids);
 
     // Events written at either instance, listed at B by the admin API.
-    let ops = created_json(&cluster.cli(
-        &[
-            "clients",
-            "create",
-            "--name",
-            "Ops",
-            "--grant",
-            "client_credentials",
-            "--scope",
-            "admin",
-            "--json",
-        ],
-        None,
-    ));
-    let token: Value = cluster
-        .http
-        .post(cluster.auth_url(1, "/oauth/token"))
-        .basic_auth(
-            ops["client_id"].as_str().unwrap(),
-            ops["client_secret"].as_str(),
-        )
-        .form(&[("grant_type", "client_credentials")])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let token = token["access_token"].as_str().unwrap();
+    let (_, _, token) = cluster.operator(1).await;
+    let token = token.as_str();
     let list = |kind: &'static str| {
         let (cluster, token) = (&cluster, token.to_owned());
         async move {

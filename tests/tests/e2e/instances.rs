@@ -481,42 +481,8 @@ async fn admin_list(cluster: &Cluster, i: usize, token: &str) -> u16 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_admin_token_revoked_at_one_instance_is_refused_by_the_other_within_two_seconds() {
     let cluster = Cluster::start(2, ClusterSettings::default()).await;
-    let output = cluster.cli(
-        &[
-            "clients",
-            "create",
-            "--name",
-            "Ops",
-            "--grant",
-            "client_credentials",
-            "--scope",
-            "admin",
-            "--json",
-        ],
-        None,
-    );
-    assert!(
-        output.status.success(),
-        "clients create: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let ops: Value = serde_json::from_slice(&output.stdout).expect("JSON");
-    let ops = (
-        ops["client_id"].as_str().unwrap().to_owned(),
-        ops["client_secret"].as_str().unwrap().to_owned(),
-    );
-    let token: Value = cluster
-        .http
-        .post(cluster.auth_url(0, "/oauth/token"))
-        .basic_auth(&ops.0, Some(&ops.1))
-        .form(&[("grant_type", "client_credentials")])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let token = token["access_token"].as_str().unwrap().to_owned();
+    let (id, secret, token) = cluster.operator(0).await;
+    let ops = (id, secret);
     // Both instances have let it in, and remember so.
     for i in 0..2 {
         for _ in 0..3 {

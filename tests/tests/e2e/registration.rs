@@ -24,23 +24,10 @@ async fn client_credentials(cluster: &Cluster, i: usize, id: &str, secret: &str)
         .as_u16()
 }
 
-fn cli_json(cluster: &Cluster, args: &[&str]) -> Value {
-    let output = cluster.cli(args, None);
-    assert!(
-        output.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    serde_json::from_slice(&output.stdout).unwrap()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_registered_at_a_works_at_b_and_a_secret_rotated_at_a_dies_at_b() {
     let cluster = Cluster::start(2, ClusterSettings::default()).await;
-    let made = cli_json(
-        &cluster,
-        &["registration-tokens", "create", "--max-uses", "1", "--json"],
-    );
+    let made = cluster.cli_json(&["registration-tokens", "create", "--max-uses", "1"]);
     let initial = made["initial_access_token"].as_str().unwrap();
     let metadata = json!({
         "client_name": "Indexer",
@@ -81,35 +68,8 @@ async fn a_client_registered_at_a_works_at_b_and_a_secret_rotated_at_a_dies_at_b
     assert_eq!(read.status(), 200);
 
     // An operator with the admin API at A gives it a new secret.
-    let ops = cli_json(
-        &cluster,
-        &[
-            "clients",
-            "create",
-            "--name",
-            "ops",
-            "--grant",
-            "client_credentials",
-            "--scope",
-            "admin",
-            "--json",
-        ],
-    );
-    let token: Value = cluster
-        .http
-        .post(cluster.auth_url(0, "/oauth/token"))
-        .basic_auth(
-            ops["client_id"].as_str().unwrap(),
-            ops["client_secret"].as_str(),
-        )
-        .form(&[("grant_type", "client_credentials")])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let admin = token["access_token"].as_str().unwrap();
+    let (_, _, admin) = cluster.operator(0).await;
+    let admin = admin.as_str();
     let rotated = cluster
         .http
         .post(cluster.auth_url(0, &format!("/admin/v1/clients/{id}/secret")))
