@@ -90,6 +90,18 @@ pub enum ProofError {
 /// when an access token came with it, `ath` its base64url SHA-256. No
 /// member may be named twice in the header or the claims.
 pub fn check_proof(proof: &str, request: &ProofRequest<'_>) -> Result<VerifiedProof, ProofError> {
+    check_proof_digested(proof, request, None)
+}
+
+/// [`check_proof`] for a caller that holds the SHA-256 of
+/// `request.access_token` already: a resource server hashes the token once
+/// for its verified-token cache, and `ath` is the same digest. `digest`
+/// must be that of `request.access_token`; `None` hashes it here.
+pub(crate) fn check_proof_digested(
+    proof: &str,
+    request: &ProofRequest<'_>,
+    digest: Option<&[u8; 32]>,
+) -> Result<VerifiedProof, ProofError> {
     if proof.len() > MAX_PROOF_BYTES {
         return Err(ProofError::Malformed);
     }
@@ -137,10 +149,11 @@ pub fn check_proof(proof: &str, request: &ProofRequest<'_>) -> Result<VerifiedPr
     if text("htm") != Some(request.method) {
         return Err(ProofError::Method);
     }
-    let htu = text("htu")
-        .and_then(normalised_url)
-        .ok_or(ProofError::Url)?;
-    if normalised_url(request.url).is_none_or(|url| url != htu) {
+    let sent_htu = text("htu").ok_or(ProofError::Url)?;
+    let htu = normalised_url(sent_htu).ok_or(ProofError::Url)?;
+    // The same text normalises the same way: a client that sends the URL
+    // as we know it (the usual case) spares a second parse.
+    if sent_htu != request.url && normalised_url(request.url).is_none_or(|url| url != htu) {
         return Err(ProofError::Url);
     }
     let iat = claims
@@ -152,7 +165,11 @@ pub fn check_proof(proof: &str, request: &ProofRequest<'_>) -> Result<VerifiedPr
         .filter(|jti| !jti.is_empty() && jti.chars().count() <= MAX_JTI_CHARS)
         .ok_or(ProofError::Jti)?;
     if let Some(token) = request.access_token {
-        let expected = URL_SAFE_NO_PAD.encode(Sha256::digest(token.as_bytes()));
+        let digest: [u8; 32] = match digest {
+            Some(digest) => *digest,
+            None => Sha256::digest(token.as_bytes()).into(),
+        };
+        let expected = URL_SAFE_NO_PAD.encode(digest);
         if text("ath") != Some(expected.as_str()) {
             return Err(ProofError::AccessTokenHash);
         }

@@ -32,6 +32,8 @@ pub mod strict_json;
 #[cfg(feature = "verifier")]
 pub mod access;
 #[cfg(feature = "verifier")]
+mod counters;
+#[cfg(feature = "verifier")]
 pub mod dpop;
 #[cfg(feature = "rocket")]
 pub mod guard;

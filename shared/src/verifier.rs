@@ -52,7 +52,10 @@ pub mod token_cache;
 
 use std::sync::Arc;
 
+use sha2::{Digest, Sha256};
+
 use crate::claims::AccessTokenClaims;
+use crate::counters::static_counter;
 use crate::jwks_cache::JwksCache;
 use crate::scope::ScopeSet;
 
@@ -129,6 +132,14 @@ pub struct TokenCacheUsage {
     pub entries: u64,
     /// The weighted size, which is at least the bytes the entries hold.
     pub weighted_bytes: u64,
+}
+
+/// The SHA-256 of a token's bytes: the verified-token cache's key, and
+/// what a DPoP proof's `ath` encodes.
+pub(crate) type TokenDigest = [u8; 32];
+
+pub(crate) fn token_digest(token: &str) -> TokenDigest {
+    Sha256::digest(token.as_bytes()).into()
 }
 
 /// A token that passed every check.
@@ -222,11 +233,21 @@ impl Verifier {
         token: &str,
         now: i64,
     ) -> Result<Arc<VerifiedToken>, TokenRejection> {
-        let result = self.verify_inner(token, now).await;
+        self.verify_digested(token, None, now).await
+    }
+
+    /// [`Verifier::verify`] for a caller that hashed `token` already
+    /// ([`token_digest`], for a DPoP proof's `ath`): the token cache is
+    /// keyed by that same digest. `digest` must be that of `token`.
+    pub(crate) async fn verify_digested(
+        &self,
+        token: &str,
+        digest: Option<&TokenDigest>,
+        now: i64,
+    ) -> Result<Arc<VerifiedToken>, TokenRejection> {
+        let result = self.verify_inner(token, digest, now).await;
         match &result {
-            Ok(_) => {
-                metrics::counter!("token_verifications_total", "result" => "valid").increment(1)
-            }
+            Ok(_) => static_counter!("token_verifications_total", "result" => "valid").increment(1),
             Err(rejection) => metrics::counter!(
                 "token_verifications_total",
                 "result" => "rejected",
@@ -240,12 +261,14 @@ impl Verifier {
     async fn verify_inner(
         &self,
         token: &str,
+        digest: Option<&TokenDigest>,
         now: i64,
     ) -> Result<Arc<VerifiedToken>, TokenRejection> {
         #[cfg(feature = "token-cache")]
         if let Some(cache) = &self.cache {
-            return self.verify_cached(cache, token, now).await;
+            return self.verify_cached(cache, token, digest, now).await;
         }
+        let _ = digest;
         self.verify_fully(token, now).await.map(Arc::new)
     }
 
@@ -256,25 +279,29 @@ impl Verifier {
         &self,
         cache: &TokenCache,
         token: &str,
+        digest: Option<&TokenDigest>,
         now: i64,
     ) -> Result<Arc<VerifiedToken>, TokenRejection> {
         // Refused unread, as by the full check, and before any hashing.
         if token.len() > MAX_TOKEN_BYTES {
             return Err(TokenRejection::TooLong);
         }
-        let key = token_cache::key_of(token);
+        let key = match digest {
+            Some(digest) => *digest,
+            None => token_digest(token),
+        };
         if let Some(entry) = cache.get(&key) {
             let verified = &entry.verified;
             // At exp the entry is done whatever the leeway: the full check
             // below decides, exactly as without a cache, and does not cache.
             if now < verified.claims.exp && self.keys.serves(&verified.kid) {
-                metrics::counter!("token_cache_total", "outcome" => "hit").increment(1);
+                static_counter!("token_cache_total", "outcome" => "hit").increment(1);
                 self.rules.check(&verified.claims, Some(now))?;
                 return Ok(Arc::clone(verified));
             }
             cache.remove(&key);
         }
-        metrics::counter!("token_cache_total", "outcome" => "miss").increment(1);
+        static_counter!("token_cache_total", "outcome" => "miss").increment(1);
         let verified = Arc::new(self.verify_fully(token, now).await?);
         cache.insert(key, &verified, now);
         // The key may have left the set while we verified, after the JWKS

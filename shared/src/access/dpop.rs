@@ -19,7 +19,7 @@ use moka::sync::Cache;
 use sha2::{Digest, Sha256};
 
 use super::RequestHead;
-use crate::dpop::{PROOF_WINDOW_SECS, ProofError, ProofRequest, check_proof};
+use crate::dpop::{PROOF_WINDOW_SECS, ProofError, ProofRequest, check_proof_digested};
 
 /// The algorithms a resource server takes proofs in, as challenges name
 /// them.
@@ -93,11 +93,13 @@ impl DpopCheck {
     }
 
     /// Checks the proof of `request`, which came with `token` bound to the
-    /// key of thumbprint `jkt`, at time `now`.
+    /// key of thumbprint `jkt`, at time `now`. `digest`, when given, is the
+    /// token's SHA-256, already computed for the token cache.
     pub(super) fn check<R>(
         &self,
         request: &R,
         token: &str,
+        digest: Option<&[u8; 32]>,
         jkt: &str,
         now: i64,
     ) -> Result<(), ProofRefusal>
@@ -110,7 +112,7 @@ impl DpopCheck {
             return Err(ProofRefusal::Repeated);
         }
         let url = format!("{}{}", self.public_url, request.path());
-        let verified = check_proof(
+        let verified = check_proof_digested(
             proof,
             &ProofRequest {
                 method: request.method(),
@@ -118,6 +120,7 @@ impl DpopCheck {
                 access_token: Some(token),
                 now,
             },
+            digest,
         )?;
         if verified.jkt != jkt {
             return Err(ProofRefusal::OtherKey);

@@ -31,16 +31,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use moka::sync::Cache;
-use sha2::{Digest, Sha256};
 
-use super::{TokenCacheConfig, TokenCacheUsage, VerifiedToken};
+use super::{TokenCacheConfig, TokenCacheUsage, TokenDigest, VerifiedToken};
 
-/// SHA-256 of the token's bytes.
-pub(crate) type TokenKey = [u8; 32];
-
-pub(crate) fn key_of(token: &str) -> TokenKey {
-    Sha256::digest(token.as_bytes()).into()
-}
+/// SHA-256 of the token's bytes ([`super::token_digest`]).
+pub(crate) type TokenKey = TokenDigest;
 
 #[derive(Debug)]
 pub(crate) struct Entry {
@@ -226,7 +221,7 @@ mod tests {
     }
 
     fn key(n: u64) -> TokenKey {
-        key_of(&format!("token-{n}"))
+        crate::verifier::token_digest(&format!("token-{n}"))
     }
 
     #[test]
