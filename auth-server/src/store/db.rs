@@ -18,8 +18,8 @@ use sqlx::migrate::Migrator;
 use sqlx::pool::PoolConnection;
 use sqlx::{Any, AnyConnection, AnyPool};
 
+use super::client_cache::VersionedCache;
 use super::event_queue::EventQueue;
-use super::revocations::RevocationView;
 
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/sqlite");
 static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/postgres");
@@ -60,7 +60,9 @@ pub struct Db {
     /// The revocation answers remembered for the admin API and token
     /// exchange (`revocations`), shared by every clone of the handle so
     /// that a revocation committed through any of them is seen at once.
-    pub revocations: Arc<RevocationView>,
+    /// (`store::revocations` reads and fills it; held here, as a plain
+    /// versioned cache, so that the handle depends on no store module.)
+    pub revocations: Arc<VersionedCache<bool>>,
 }
 
 impl Db {
@@ -104,7 +106,7 @@ impl Db {
         Ok(WriteConn { conn, _turn: turn })
     }
 
-    /// After the commit of a transaction that [`bumped`](super::revocations::bump)
+    /// After the commit of a transaction that bumped (`refresh_families::bump_revocations`)
     /// the revocations' version: this process forgets its answers at once.
     pub fn revoked_here(&self) {
         self.revocations.clear();

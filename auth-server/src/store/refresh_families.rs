@@ -24,7 +24,6 @@ use sqlx::Row;
 
 use super::db::{Db, Tx};
 use super::events::{self, Event};
-use super::revocations;
 use super::secrets::{generate_secret, hash_secret};
 
 /// A refresh token as stored.
@@ -406,7 +405,7 @@ fn replay_event(client_id: &str, user_id: &str, family_id: &str) -> Event {
 
 /// The body of a revocation. Its first statement is the family lock (or
 /// re-takes it, within a rotation), its last the revocations' version
-/// (`revocations::bump`): the caller calls `Db::revoked_here` after the
+/// ([`bump_revocations`]): the caller calls `Db::revoked_here` after the
 /// commit.
 async fn revoke_family_locked(
     tx: &mut Tx,
@@ -439,7 +438,7 @@ async fn revoke_family_locked(
     .bind(family_id)
     .execute(&mut **tx)
     .await?;
-    revocations::bump(tx).await
+    bump_revocations(tx).await
 }
 
 /// Revokes every family of one user, and lists their access tokens as
@@ -478,7 +477,7 @@ pub async fn revoke_user_families(
     .execute(&mut **tx)
     .await?;
     super::exchanged_tokens::revoke_user(tx, user_id, now).await?;
-    revocations::bump(tx).await?;
+    bump_revocations(tx).await?;
     Ok(families)
 }
 
@@ -500,7 +499,7 @@ pub async fn revoke_access_token(db: &Db, jti: &str, expires_at: i64) -> Result<
         tx.rollback().await?;
         return Ok(());
     }
-    revocations::bump(&mut tx).await?;
+    bump_revocations(&mut tx).await?;
     tx.commit().await?;
     db.revoked_here();
     Ok(())
@@ -521,4 +520,15 @@ pub async fn is_access_token_revoked(db: &Db, jti: &str) -> Result<bool, sqlx::E
     .fetch_optional(&db.pool)
     .await?;
     Ok(row.is_some())
+}
+
+/// Moves the revocations' version (`store::revocations`), inside the transaction that inserts
+/// into `revoked_access_tokens`; its last statement, so that the one-row
+/// lock is always taken after the family and user rows (no lock cycle).
+/// The caller calls `Db::revoked_here` after the commit.
+pub async fn bump_revocations(tx: &mut Tx) -> Result<(), sqlx::Error> {
+    sqlx::query("update revocations_version set version = version + 1 where id = 1")
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
 }

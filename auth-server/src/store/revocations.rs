@@ -7,7 +7,8 @@
 //! The rule (the one the clients cache follows, API.md: 2 s):
 //! - Every insert into `revoked_access_tokens` (a token, a family, every
 //!   token of a user, exchanged ones included) bumps
-//!   `revocations_version.version` in its own transaction ([`bump`]), and
+//!   `revocations_version.version` in its own transaction
+//!   ([`refresh_families::bump_revocations`]), and
 //!   the process that committed it drops what it remembers at once
 //!   ([`RevocationView::forget`]): a revocation made here is seen here by
 //!   the next request.
@@ -27,7 +28,7 @@
 use std::time::{Duration, Instant};
 
 use super::client_cache::VersionedCache;
-use super::db::{Db, Tx};
+use super::db::Db;
 use super::refresh_families;
 
 /// How often the version is read: a revocation elsewhere is seen here
@@ -36,17 +37,6 @@ const POLL: Duration = Duration::from_secs(1);
 
 /// The revocation answers this process remembers, by jti.
 pub type RevocationView = VersionedCache<bool>;
-
-/// Moves the revocations' version, inside the transaction that inserts
-/// into `revoked_access_tokens`; its last statement, so that the one-row
-/// lock is always taken after the family and user rows (no lock cycle).
-/// The caller calls [`Db::revoked_here`] after the commit.
-pub async fn bump(tx: &mut Tx) -> Result<(), sqlx::Error> {
-    sqlx::query("update revocations_version set version = version + 1 where id = 1")
-        .execute(&mut **tx)
-        .await?;
-    Ok(())
-}
 
 /// Whether an access token is revoked (itself or an ancestor), as the view
 /// knows it: at most 2 s late about another instance, never about this one.
