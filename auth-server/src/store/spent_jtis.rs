@@ -40,14 +40,15 @@ impl SpentJtis {
             }
         };
         let key = hash_secret(&format!("{owner}\n{jti}"));
-        let mut tx = db.begin_write().await?;
+        // One statement is atomic by itself: no BEGIN and COMMIT around it,
+        // whose two more round trips to SQLite's worker thread each held
+        // the one write turn.
         let inserted = sqlx::query(insert)
             .bind(key)
             .bind(expires_at)
-            .execute(&mut *tx)
+            .execute(&mut *db.writer().await?)
             .await?
             .rows_affected();
-        tx.commit().await?;
         Ok(inserted == 1)
     }
 
