@@ -147,26 +147,45 @@ pub async fn open(
         tracing::warn!(error = %describe(&error), "the SQLite file stays out of WAL mode for now");
     }
     let _ = probe.close().await;
-    let mut pool = AnyPoolOptions::new()
-        .max_connections(match backend {
-            Backend::Sqlite => size.sqlite,
-            Backend::Postgres => size.postgres,
-        })
-        .acquire_timeout(size.acquire_timeout);
-    if backend == Backend::Sqlite {
-        pool = pool.after_connect(|conn, _| {
-            Box::pin(async move { configure_sqlite_connection(conn).await })
-        });
-    }
-    let pool = pool
-        .connect_with(options)
-        .await
-        .map_err(|e| DbSetupError::Connect(describe(&e)))?;
+    let pool_of = |connections: u32, acquire_timeout: Duration| {
+        let pool = AnyPoolOptions::new()
+            .max_connections(connections)
+            .acquire_timeout(acquire_timeout);
+        if backend == Backend::Sqlite {
+            pool.after_connect(|conn, _| {
+                Box::pin(async move { configure_sqlite_connection(conn).await })
+            })
+        } else {
+            pool
+        }
+    };
+    // The migrations run through a pool of their own, one connection
+    // waited for as long as the first one was: the service's pool waits
+    // only ACQUIRE_TIMEOUT, sized for a request, which once failed a start
+    // between two migrations on a busy machine.
     let migrator = match backend {
         Backend::Sqlite => migrations.sqlite,
         Backend::Postgres => migrations.postgres,
     };
-    migrator.run(&pool).await.map_err(DbSetupError::Migrate)?;
+    let migrating = pool_of(1, FIRST_CONNECT_TIMEOUT)
+        .connect_with(options.clone())
+        .await
+        .map_err(|e| DbSetupError::Connect(describe(&e)))?;
+    migrator
+        .run(&migrating)
+        .await
+        .map_err(DbSetupError::Migrate)?;
+    migrating.close().await;
+    // The database answered just now: the service's connections are opened
+    // as requests need them, each within the request's own wait.
+    let pool = pool_of(
+        match backend {
+            Backend::Sqlite => size.sqlite,
+            Backend::Postgres => size.postgres,
+        },
+        size.acquire_timeout,
+    )
+    .connect_lazy_with(options);
     Ok((pool, backend))
 }
 
