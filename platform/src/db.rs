@@ -23,7 +23,7 @@ use std::time::Duration;
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::migrate::Migrator;
-use sqlx::{Any, AnyConnection, AnyPool, Connection, Executor, Transaction};
+use sqlx::{Any, AnyConnection, AnyPool, ConnectOptions, Connection, Executor, Transaction};
 use tokio::sync::{Mutex, OwnedMutexGuard};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -132,10 +132,19 @@ pub async fn open(
     // One direct connection first: the pool would only say "timed out"
     // where this says "connection refused" or "password authentication
     // failed".
-    let probe = tokio::time::timeout(FIRST_CONNECT_TIMEOUT, AnyConnection::connect_with(&options))
-        .await
-        .map_err(|_| DbSetupError::Connect("timed out".into()))?
-        .map_err(|e| DbSetupError::Connect(describe(&e)))?;
+    // Its statements (the switch to WAL, which may wait on the disk) are
+    // not reported as slow: a start that fails must say one line, and a
+    // slow first open is nothing an operator acts on.
+    let probe_options = options
+        .clone()
+        .log_slow_statements(log::LevelFilter::Debug, SQLITE_BUSY_TIMEOUT);
+    let probe = tokio::time::timeout(
+        FIRST_CONNECT_TIMEOUT,
+        AnyConnection::connect_with(&probe_options),
+    )
+    .await
+    .map_err(|_| DbSetupError::Connect("timed out".into()))?
+    .map_err(|e| DbSetupError::Connect(describe(&e)))?;
     let mut probe = probe;
     if backend == Backend::Sqlite
         && let Err(error) = probe.execute("pragma journal_mode = wal").await
