@@ -89,6 +89,9 @@ pub struct JwksConfig {
     pub max_body_bytes: usize,
     /// Which keys of the set are kept, and what they may verify.
     pub purpose: KeyPurpose,
+    /// The URL came from a stranger (a self-registered client): fetch it
+    /// only from public addresses ([`ReqwestFetcher::public_addresses_only`]).
+    pub public_addresses_only: bool,
 }
 
 impl JwksConfig {
@@ -107,6 +110,7 @@ impl JwksConfig {
             request_timeout: Duration::from_secs(5),
             max_body_bytes: 64 * 1024,
             purpose: KeyPurpose::IssuerTokens,
+            public_addresses_only: false,
         }
     }
 }
@@ -223,7 +227,12 @@ impl JwksCache {
     /// fetched until [`JwksCache::refresh`] or the refresher runs.
     #[cfg(feature = "reqwest")]
     pub fn new(config: JwksConfig) -> Result<JwksCache, JwksError> {
-        let fetcher = ReqwestFetcher::new(config.connect_timeout, config.request_timeout)?;
+        let (connect, request) = (config.connect_timeout, config.request_timeout);
+        let fetcher = if config.public_addresses_only {
+            ReqwestFetcher::public_addresses_only(connect, request)?
+        } else {
+            ReqwestFetcher::new(connect, request)?
+        };
         Ok(JwksCache::with_fetcher(config, Arc::new(fetcher)))
     }
 

@@ -24,6 +24,7 @@ pub mod jwk;
 pub mod oauth;
 #[cfg(feature = "openapi")]
 pub mod openapi;
+pub mod outbound;
 pub mod problem;
 pub mod routes;
 pub mod scope;

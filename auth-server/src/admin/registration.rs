@@ -12,10 +12,9 @@
 //! ignored as RFC 7591 §2 allows: a misspelt member silently dropped would
 //! register a client other than the one asked for.
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
-
 use serde::Deserialize;
 use serde_json::{Value, json};
+use shared::outbound::is_internal;
 use shared::scope::{Scope, ScopeSet};
 
 use super::clients as checks;
@@ -309,7 +308,8 @@ fn check_jwks(jwks: &Value) -> Result<String, Refusal> {
 /// stranger: `https`, no credentials nor fragment, and a host that is not a
 /// loopback, private, link-local, unspecified or otherwise internal
 /// address, nor a name for one (`localhost`, `*.localhost`). A public name
-/// that resolves to an internal address is the fetcher's to refuse.
+/// that resolves to an internal address is refused when the server
+/// connects (`shared::outbound::PublicAddressesOnly`): names move.
 pub fn check_outbound_uri(uri: &str) -> Result<(), &'static str> {
     if uri.len() > MAX_URI_LENGTH {
         return Err("too long");
@@ -329,8 +329,8 @@ pub fn check_outbound_uri(uri: &str) -> Result<(), &'static str> {
     }
     match parsed.host() {
         None => Err("needs a host"),
-        Some(url::Host::Ipv4(ip)) if is_internal_v4(ip) => Err("names an internal address"),
-        Some(url::Host::Ipv6(ip)) if is_internal_v6(ip) => Err("names an internal address"),
+        Some(url::Host::Ipv4(ip)) if is_internal(ip.into()) => Err("names an internal address"),
+        Some(url::Host::Ipv6(ip)) if is_internal(ip.into()) => Err("names an internal address"),
         Some(url::Host::Domain(name)) => {
             let name = name.trim_end_matches('.').to_ascii_lowercase();
             if name == "localhost" || name.ends_with(".localhost") || !name.contains('.') {
@@ -340,57 +340,6 @@ pub fn check_outbound_uri(uri: &str) -> Result<(), &'static str> {
             }
         }
         Some(_) => Ok(()),
-    }
-}
-
-/// Addresses no stranger's URL may make the server reach.
-fn is_internal_v4(ip: Ipv4Addr) -> bool {
-    let [a, b, ..] = ip.octets();
-    ip.is_loopback()
-        || ip.is_private()
-        || ip.is_link_local()
-        || ip.is_unspecified()
-        || ip.is_broadcast()
-        || ip.is_multicast()
-        || ip.is_documentation()
-        // 0.0.0.0/8 ("this network") and 100.64.0.0/10 (carrier-grade NAT).
-        || a == 0
-        || (a == 100 && (64..128).contains(&b))
-        // 192.0.0.0/24 (IETF protocol assignments), 198.18.0.0/15 (benchmarking).
-        || (a == 192 && b == 0 && ip.octets()[2] == 0)
-        || (a == 198 && (b == 18 || b == 19))
-        || a >= 240
-}
-
-fn is_internal_v6(ip: Ipv6Addr) -> bool {
-    // An IPv4 address written as IPv6 (::ffff:a.b.c.d, ::a.b.c.d) or behind
-    // NAT64 (64:ff9b::/96) is judged as that IPv4 address.
-    if let Some(v4) = ip.to_ipv4_mapped() {
-        return is_internal_v4(v4);
-    }
-    let segments = ip.segments();
-    if segments[..6] == [0, 0, 0, 0, 0, 0] && !ip.is_unspecified() && !ip.is_loopback() {
-        return is_internal_v4(Ipv4Addr::from_bits(ip.to_bits() as u32));
-    }
-    if segments[..6] == [0x64, 0xff9b, 0, 0, 0, 0] {
-        return is_internal_v4(Ipv4Addr::from_bits(ip.to_bits() as u32));
-    }
-    ip.is_loopback()
-        || ip.is_unspecified()
-        || ip.is_multicast()
-        || ip.is_unique_local()
-        || ip.is_unicast_link_local()
-        // fec0::/10, the deprecated site-local addresses.
-        || (segments[0] & 0xffc0) == 0xfec0
-        // 2001:db8::/32, documentation.
-        || (segments[0] == 0x2001 && segments[1] == 0x0db8)
-}
-
-/// Whether `address` is internal, for callers holding a resolved address.
-pub fn is_internal(address: IpAddr) -> bool {
-    match address {
-        IpAddr::V4(v4) => is_internal_v4(v4),
-        IpAddr::V6(v6) => is_internal_v6(v6),
     }
 }
 

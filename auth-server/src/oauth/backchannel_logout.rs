@@ -10,12 +10,15 @@
 //! URLs are registered by operators or (with the stricter rules of dynamic
 //! registration) by third parties, so the client is as careful as the
 //! JWKS fetcher: a 5 s budget for connecting, sending and reading, no
-//! redirect followed, and at most 64 KiB of the answer read.
+//! redirect followed, and at most 64 KiB of the answer read. A third
+//! party's URL is posted to only at a public address, whatever its host
+//! resolves to when the token is sent.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use shared::clock::AppClock;
+use shared::outbound::{PublicAddressesOnly, names_internal_address};
 use tokio::task::JoinSet;
 
 use super::jwt::TokenMinter;
@@ -42,6 +45,35 @@ const POLL: Duration = Duration::from_secs(1);
 /// (each taking the whole timeout) do not hold up the others.
 const IN_FLIGHT: usize = 8;
 
+/// The two HTTP clients deliveries are posted with: an operator's URL may
+/// be internal (a service beside us), a stranger's never.
+struct Posters {
+    any: reqwest::Client,
+    public_only: reqwest::Client,
+}
+
+impl Posters {
+    fn for_delivery(&self, delivery: &Delivery) -> &reqwest::Client {
+        if delivery.strangers_uri {
+            &self.public_only
+        } else {
+            &self.any
+        }
+    }
+}
+
+fn poster(public_only: bool) -> Result<reqwest::Client, reqwest::Error> {
+    let builder = reqwest::Client::builder()
+        .connect_timeout(TIMEOUT)
+        .timeout(TIMEOUT)
+        .redirect(reqwest::redirect::Policy::none());
+    if public_only {
+        builder.dns_resolver(Arc::new(PublicAddressesOnly)).build()
+    } else {
+        builder.build()
+    }
+}
+
 /// The wait before the next attempt after `attempts` failed ones.
 pub fn backoff(attempts: i64) -> i64 {
     let doublings = u32::try_from(attempts.saturating_sub(1).clamp(0, 30)).unwrap_or(30);
@@ -53,14 +85,9 @@ pub fn backoff(attempts: i64) -> i64 {
 /// Delivers what is due, for as long as the server runs
 /// (`Services::open` starts it; its posts end with it).
 pub async fn run(db: Db, tokens: Arc<TokenMinter>, clock: AppClock) {
-    let client = match reqwest::Client::builder()
-        .connect_timeout(TIMEOUT)
-        .timeout(TIMEOUT)
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-    {
-        Ok(client) => client,
-        Err(error) => {
+    let clients = match (poster(false), poster(true)) {
+        (Ok(any), Ok(public_only)) => Posters { any, public_only },
+        (Err(error), _) | (_, Err(error)) => {
             tracing::error!(%error, "back-channel logout: no HTTP client, nothing will be delivered");
             return;
         }
@@ -75,8 +102,8 @@ pub async fn run(db: Db, tokens: Arc<TokenMinter>, clock: AppClock) {
             let now = clock.now();
             match logout_deliveries::lease_due(&db, now, LEASE).await {
                 Ok(Some(delivery)) => {
-                    let (db, tokens, client, clock) =
-                        (db.clone(), tokens.clone(), client.clone(), clock.clone());
+                    let (db, tokens, clock) = (db.clone(), tokens.clone(), clock.clone());
+                    let client = clients.for_delivery(&delivery).clone();
                     in_flight.spawn(async move {
                         deliver(&db, &tokens, &client, &delivery, &clock).await;
                     });
@@ -152,6 +179,12 @@ async fn post(
             now,
         )
         .map_err(|e| e.to_string())?;
+    // An address in the URL meets no resolver: judged here.
+    if delivery.strangers_uri
+        && url::Url::parse(&delivery.uri).map_or(true, |url| names_internal_address(&url))
+    {
+        return Err("an internal address, refused".to_owned());
+    }
     let mut answer = client
         .post(&delivery.uri)
         .form(&[("logout_token", token.as_str())])

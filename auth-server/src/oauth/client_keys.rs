@@ -6,7 +6,8 @@
 //! that), refetched at most once a minute on an unknown `kid` behind a
 //! single flight, every fetch bounded in time (5 s) and size (64 KiB), no
 //! redirect followed. Nothing runs in the background: a set is fetched
-//! only for an assertion.
+//! only for an assertion. A self-registered client's set is fetched only
+//! from public addresses, whatever its host resolves to at that moment.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -73,7 +74,7 @@ impl ClientKeySets {
         let Some(uri) = &client.auth.jwks_uri else {
             return Vec::new();
         };
-        let Some(cache) = self.remote_set(uri) else {
+        let Some(cache) = self.remote_set(uri, client.self_registered) else {
             tracing::warn!(client_id = %client.id, "the client's jwks_uri cannot be fetched");
             return Vec::new();
         };
@@ -85,8 +86,16 @@ impl ClientKeySets {
         keys
     }
 
-    fn remote_set(&self, uri: &str) -> Option<JwksCache> {
-        if let Some(cache) = self.remote.get(uri) {
+    /// The cache of the set at `uri`; a stranger's (`public_only`) is
+    /// fetched only from public addresses, and kept apart from an
+    /// operator's cache of the same URL.
+    fn remote_set(&self, uri: &str, public_only: bool) -> Option<JwksCache> {
+        let key = if public_only {
+            format!("public {uri}")
+        } else {
+            format!("any {uri}")
+        };
+        if let Some(cache) = self.remote.get(&key) {
             return Some(cache);
         }
         let url = url::Url::parse(uri).ok()?;
@@ -94,7 +103,8 @@ impl ClientKeySets {
         config.purpose = KeyPurpose::ClientSignatures;
         config.refetch_cooldown = REFETCH_COOLDOWN;
         config.max_stale = MAX_STALE;
+        config.public_addresses_only = public_only;
         let fresh = JwksCache::new(config).ok()?;
-        Some(self.remote.get_with(uri.to_owned(), || fresh))
+        Some(self.remote.get_with(key, || fresh))
     }
 }

@@ -122,6 +122,10 @@ pub struct Client {
     pub metadata: ClientMetadata,
     pub auth: ClientAuth,
     pub created_at: i64,
+    /// It registered itself (RFC 7591; it holds a registration token): the
+    /// URLs it gave are a stranger's, and the server reaches them only at
+    /// public addresses (`shared::outbound`).
+    pub self_registered: bool,
 }
 
 impl Client {
@@ -159,7 +163,8 @@ macro_rules! client_columns {
     () => {
         "id, name, secret_hash, first_party, grant_types, scopes, redirect_uris, audiences, \
          post_logout_redirect_uris, auth_method, jwks, jwks_uri, require_par, dpop_bound, \
-         backchannel_logout_uri, created_at"
+         backchannel_logout_uri, created_at, \
+         (registration_token_hash is not null) as self_registered"
     };
 }
 
@@ -195,6 +200,7 @@ fn client_from_row(row: &sqlx::any::AnyRow) -> Result<Client, sqlx::Error> {
             dpop_bound: flag(row, "dpop_bound")?,
         },
         created_at: row.try_get("created_at")?,
+        self_registered: flag(row, "self_registered")?,
     })
 }
 
@@ -658,6 +664,7 @@ mod tests {
             },
             auth: ClientAuth::by_secret_or_none(false),
             created_at: 0,
+            self_registered: false,
         };
         assert!(client.secret_matches(&secret));
         assert!(!client.secret_matches("nope"));

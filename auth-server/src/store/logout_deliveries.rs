@@ -21,7 +21,7 @@
 use platform::db::Backend;
 use sqlx::Row;
 
-use super::db::{Db, Tx};
+use super::db::{Db, Tx, flag};
 use super::events::{self, Event};
 
 /// Deliveries kept at most; beyond, the oldest are dropped.
@@ -39,6 +39,9 @@ pub struct Delivery {
     pub enqueued_at: i64,
     /// Attempts made, this one included.
     pub attempts: i64,
+    /// The client registered itself (RFC 7591), or is gone: its URL is a
+    /// stranger's, posted to only at a public address.
+    pub strangers_uri: bool,
 }
 
 /// Records that `client_id` got tokens in the session `sid` of `user_id`.
@@ -217,10 +220,21 @@ pub async fn lease_due(db: &Db, now: i64, lease: i64) -> Result<Option<Delivery>
     .bind(&id)
     .fetch_one(&mut *tx)
     .await?;
+    let client_id: String = row.try_get("client_id")?;
+    let registered_by_operator = sqlx::query(
+        "select (registration_token_hash is null) as by_operator from clients where id = $1",
+    )
+    .bind(&client_id)
+    .fetch_optional(&mut *tx)
+    .await?
+    .map(|found| flag(&found, "by_operator"))
+    .transpose()?
+    .unwrap_or(false);
     tx.commit().await?;
     Ok(Some(Delivery {
+        strangers_uri: !registered_by_operator,
         id: row.try_get("id")?,
-        client_id: row.try_get("client_id")?,
+        client_id,
         uri: row.try_get("uri")?,
         subject: row.try_get("subject")?,
         sid: row.try_get("sid")?,

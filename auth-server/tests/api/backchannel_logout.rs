@@ -11,8 +11,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use auth_server::grant_type::GrantType;
-use auth_server::store::clients::{ClientMetadata, NewClient};
-use auth_server::store::events::{self, Filter, StoredEvent};
+use auth_server::store::clients::{ClientAuth, ClientMetadata, NewClient};
+use auth_server::store::events::{self, Event, Filter, StoredEvent};
 use auth_server::store::users::{self, UserChanges};
 use serde_json::{Value, json};
 use shared::scope::ScopeSet;
@@ -199,7 +199,16 @@ async fn serve_one(
 
 /// A public OpenID client whose back-channel logout endpoint is `uri`.
 async fn backchannel_client(app: &TestApp, uri: Option<&str>) -> RegisteredClient {
-    let new = NewClient {
+    let (id, secret) = app
+        .clients
+        .create(&backchannel_registration(uri), 0)
+        .await
+        .unwrap();
+    RegisteredClient { id, secret }
+}
+
+fn backchannel_registration(uri: Option<&str>) -> NewClient {
+    NewClient {
         public: true,
         metadata: ClientMetadata {
             name: "Back-channel App".into(),
@@ -211,9 +220,7 @@ async fn backchannel_client(app: &TestApp, uri: Option<&str>) -> RegisteredClien
             post_logout_redirect_uris: vec![],
             backchannel_logout_uri: uri.map(str::to_owned),
         },
-    };
-    let (id, secret) = app.clients.create(&new, 0).await.unwrap();
-    RegisteredClient { id, secret }
+    }
 }
 
 /// Signs in through the page with `openid`; the session cookie and the
@@ -507,6 +514,45 @@ async fn a_receiver_that_refuses_connections_is_retried_later() {
     .await;
     let wait = rows[0].2 - shared::clock::unix_now();
     assert!((3..=6).contains(&wait), "backoff {wait}");
+}
+
+/// A client that registered itself (RFC 7591) gave its URL as a stranger:
+/// its logout token is never posted to an internal address, whether the
+/// URL names one or its host resolves to one (DNS rebinding); the attempt
+/// fails as a dead receiver's does.
+#[tokio::test]
+async fn a_self_registered_clients_receiver_at_an_internal_address_gets_nothing() {
+    let app = spawn_app().await;
+    app.signup(EMAIL).await;
+    let receiver = Receiver::start(Answer::Ok).await;
+    let by_name = receiver.uri.replace("127.0.0.1", "localhost");
+    for uri in [by_name, receiver.uri.clone()] {
+        let registration = backchannel_registration(Some(&uri));
+        let auth = ClientAuth::by_secret_or_none(true);
+        let event = Event::new("client_registered");
+        let (id, secret) = app
+            .clients
+            .register_recorded(&registration, &auth, None, "registration-token", 0, event)
+            .await
+            .unwrap()
+            .expect("registered");
+        let client = RegisteredClient { id, secret };
+        let (session, tokens) = session_with_tokens(&app, &client).await;
+        assert_eq!(logout(&app, &session, &tokens).await.status(), 200);
+        // Tried once, failed, and put back for its first backoff.
+        wait_for_queue(&app, Duration::from_secs(10), |rows| {
+            rows.len() == 1 && rows[0].1 == 1 && rows[0].2 < rows[0].3 + 30
+        })
+        .await;
+        sqlx::query("delete from logout_deliveries")
+            .execute(&app.db.pool)
+            .await
+            .unwrap();
+    }
+    assert!(
+        receiver.received().is_empty(),
+        "nothing reached the receiver"
+    );
 }
 
 #[tokio::test]

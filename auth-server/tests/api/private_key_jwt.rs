@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use auth_server::grant_type::GrantType;
 use auth_server::store::clients::{AuthMethod, ClientAuth, ClientMetadata, NewClient};
+use auth_server::store::events::Event;
 use aws_lc_rs::signature::{
     ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, Ed25519KeyPair, KeyPair,
 };
@@ -104,6 +105,27 @@ pub fn assertion(key: &ClientKey, client_id: &str) -> String {
 /// Registers a `private_key_jwt` client for client_credentials (and the
 /// code grant's redirect URI), with `jwks` or `jwks_uri`.
 async fn key_client(app: &TestApp, jwks: Option<Value>, jwks_uri: Option<String>) -> String {
+    let (new, auth) = key_registration(jwks, jwks_uri);
+    let (id, secret) = app.clients.create_with(&new, &auth, 0).await.unwrap();
+    assert_eq!(secret, None, "a key client has no secret");
+    id
+}
+
+/// The same client registering itself (RFC 7591): its `jwks_uri` is a
+/// stranger's.
+async fn self_registered_key_client(app: &TestApp, jwks_uri: String) -> String {
+    let (new, auth) = key_registration(None, Some(jwks_uri));
+    let event = Event::new("client_registered");
+    let (id, _) = app
+        .clients
+        .register_recorded(&new, &auth, None, "registration-token", 0, event)
+        .await
+        .unwrap()
+        .expect("registered");
+    id
+}
+
+fn key_registration(jwks: Option<Value>, jwks_uri: Option<String>) -> (NewClient, ClientAuth) {
     let new = NewClient {
         public: false,
         metadata: ClientMetadata {
@@ -124,9 +146,7 @@ async fn key_client(app: &TestApp, jwks: Option<Value>, jwks_uri: Option<String>
         require_par: false,
         dpop_bound: false,
     };
-    let (id, secret) = app.clients.create_with(&new, &auth, 0).await.unwrap();
-    assert_eq!(secret, None, "a key client has no secret");
-    id
+    (new, auth)
 }
 
 async fn client_credentials(app: &TestApp, assertion: &str) -> reqwest::Response {
@@ -515,6 +535,42 @@ async fn an_unreachable_or_oversized_jwks_uri_is_invalid_client_without_a_hang()
     assert_invalid_client(client_credentials(&app, &assertion(&key, &client_id)).await).await;
     assert!(started.elapsed() < Duration::from_secs(6));
     assert_eq!(hits.load(Ordering::SeqCst), 1);
+}
+
+/// A public name can resolve to an internal address long after it was
+/// registered (DNS rebinding): a self-registered client's set is fetched
+/// only from public addresses, whether the host is a name that resolves
+/// to loopback or a loopback address itself; an operator's client may
+/// name a service beside us.
+#[tokio::test]
+async fn a_self_registered_clients_jwks_uri_is_never_fetched_from_an_internal_address() {
+    let app = spawn_app().await;
+    let key = es256_key("k1");
+    let (uri, hits) = serve_jwks(json!({ "keys": [key.jwk.clone()] }).to_string()).await;
+    let by_name = uri.replace("127.0.0.1", "localhost");
+    for stranger_uri in [by_name.clone(), uri.clone()] {
+        let client_id = self_registered_key_client(&app, stranger_uri).await;
+        let started = Instant::now();
+        assert_invalid_client(client_credentials(&app, &assertion(&key, &client_id)).await).await;
+        assert!(started.elapsed() < Duration::from_secs(6));
+    }
+    assert_eq!(
+        hits.load(Ordering::SeqCst),
+        0,
+        "nothing reached the internal server"
+    );
+
+    let client_id = key_client(&app, None, Some(by_name)).await;
+    assert_token_for(
+        client_credentials(&app, &assertion(&key, &client_id)).await,
+        &client_id,
+    )
+    .await;
+    assert_eq!(
+        hits.load(Ordering::SeqCst),
+        1,
+        "an operator's URL is fetched"
+    );
 }
 
 #[tokio::test]
