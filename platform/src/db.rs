@@ -161,7 +161,10 @@ pub async fn open(
             .max_connections(connections)
             .acquire_timeout(acquire_timeout);
         if backend == Backend::Sqlite {
-            pool.after_connect(|conn, _| {
+            // sqlx pings every idle connection it hands out: for SQLite a
+            // round trip to the connection's worker thread before each
+            // statement, and a file does not hang up as a socket does.
+            pool.test_before_acquire(false).after_connect(|conn, _| {
                 Box::pin(async move { configure_sqlite_connection(conn).await })
             })
         } else {
