@@ -125,6 +125,7 @@ pub fn rocket(figment: Figment, services: Services) -> Rocket<Build> {
         .manage(services.tokens)
         .manage(services.clock)
         .manage(oauth::client_keys::ClientKeySets::default())
+        .manage(store::users::AccountView::default())
         .manage(services.background)
         .register("/", shared::problem::catchers())
         .attach(routes::health::stage())

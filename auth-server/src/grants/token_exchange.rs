@@ -108,7 +108,7 @@ pub async fn grant(ctx: &GrantContext<'_>, form: &TokenForm) -> Result<TokenSucc
     };
 
     let scope = narrowed_scope(form.scope.as_deref(), subject)?;
-    let user = users::find_by_id(ctx.db, &subject.sub).await?;
+    let user = users::find_by_id_viewed(ctx.db, &ctx.accounts, &subject.sub).await?;
     // A client's own token (client credentials) has its client as subject;
     // any other subject must still be an account.
     if user.is_none() && subject.sub != subject.client_id {

@@ -19,6 +19,7 @@ use crate::config::AppConfig;
 use crate::errors::OAuthError;
 use crate::store::Db;
 use crate::store::clients::{Client, Clients};
+use crate::store::users::AccountView;
 
 /// One OAuth request's view of the server.
 pub struct GrantContext<'r> {
@@ -28,6 +29,8 @@ pub struct GrantContext<'r> {
     pub tokens: &'r TokenMinter,
     /// The `private_key_jwt` clients' key sets fetched by this process.
     pub client_keys: ClientKeySets,
+    /// Accounts remembered for token exchange (`users::AccountView`).
+    pub accounts: AccountView,
     /// The server's clock when the request arrived (Unix seconds).
     pub now: i64,
     pub meta: RequestMeta,
@@ -76,21 +79,23 @@ impl<'r> FromRequest<'r> for GrantContext<'r> {
                 rocket.state::<Arc<TokenMinter>>()?,
                 rocket.state::<AppClock>()?,
                 rocket.state::<ClientKeySets>()?,
+                rocket.state::<AccountView>()?,
             ))
         })();
-        let Some((db, clients, config, tokens, clock, client_keys)) = state else {
+        let Some((db, clients, config, tokens, clock, client_keys, accounts)) = state else {
             return Outcome::Error((Status::InternalServerError, "grant state is not managed"));
         };
         let mut context = GrantContext::new(db, clients, config, tokens, clock.0.now());
         context.meta = RequestMeta::of(request);
         context.client_keys = client_keys.clone();
+        context.accounts = accounts.clone();
         Outcome::Success(context)
     }
 }
 
 impl<'r> GrantContext<'r> {
     /// A request with no `Authorization` header from no address, at `now`,
-    /// with no client key set fetched yet.
+    /// with no client key set fetched and no account remembered yet.
     pub fn new(
         db: &'r Db,
         clients: &'r Clients,
@@ -104,6 +109,7 @@ impl<'r> GrantContext<'r> {
             config,
             tokens,
             client_keys: ClientKeySets::default(),
+            accounts: AccountView::default(),
             now,
             meta: RequestMeta::default(),
             dpop_proof: None,

@@ -20,6 +20,8 @@
 //!   every lookup to the database; answers are stamped with the generation
 //!   taken before their read, so a read racing a revocation never stores a
 //!   live answer (`client_cache`).
+//! - Token exchange's subject accounts (`users::AccountView`) ride on this
+//!   view's generation: every change to an account moves the version too.
 //! - An answer is the lineage rule's: a token is revoked when it or any
 //!   token it was exchanged from is listed. A new exchanged token's lineage
 //!   is written before the token exists, and revoking any ancestor later is

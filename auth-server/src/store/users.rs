@@ -13,6 +13,62 @@ use super::db::{Db, flag, is_unique_violation};
 use super::events::{self, Event};
 use super::{logout_deliveries, refresh_families};
 
+/// Accounts remembered by id for token exchange, whose every request
+/// would otherwise read its subject's row. They follow the revocation
+/// view's rule (`revocations`: this instance forgets at once, another
+/// within 2 s): every change to an account moves the revocations' version
+/// in its transaction and calls `Db::revoked_here`, and an entry counts
+/// only while the revocation view's generation it was read under is
+/// current. Accounts that do not exist are remembered too: the ids come
+/// from tokens we signed, not from strangers. Cheap to clone; clones
+/// share the entries.
+#[derive(Clone)]
+pub struct AccountView {
+    entries: moka::sync::Cache<String, (u64, Option<User>)>,
+}
+
+/// Most accounts remembered.
+const MAX_VIEWED_ACCOUNTS: u64 = 10_000;
+
+impl Default for AccountView {
+    fn default() -> Self {
+        AccountView {
+            entries: moka::sync::Cache::builder()
+                .max_capacity(MAX_VIEWED_ACCOUNTS)
+                // A safety net only (a row edited by hand): invalidation
+                // is by version.
+                .time_to_live(std::time::Duration::from_secs(300))
+                .build(),
+        }
+    }
+}
+
+impl std::fmt::Debug for AccountView {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AccountView")
+            .field("entries", &self.entries.entry_count())
+            .finish()
+    }
+}
+
+/// [`find_by_id`] through `view`: at most 2 s late about a change made at
+/// another instance, never about one made here.
+pub async fn find_by_id_viewed(
+    db: &Db,
+    view: &AccountView,
+    id: &str,
+) -> Result<Option<User>, sqlx::Error> {
+    if let Some((stamp, user)) = view.entries.get(id)
+        && db.revocations.is_current(stamp)
+    {
+        return Ok(user);
+    }
+    let stamp = db.revocations.generation();
+    let user = find_by_id(db, id).await?;
+    view.entries.insert(id.to_owned(), (stamp, user.clone()));
+    Ok(user)
+}
+
 #[derive(Debug, Clone)]
 pub struct User {
     pub id: String,
@@ -212,6 +268,9 @@ pub async fn update_user_recorded(
     .await?;
     let user = user_from_row(&user)?;
     let revoked_families = if is_admin == was_admin {
+        // No revocation, yet the account changed: the version moves so
+        // that every instance's `AccountView` forgets it.
+        refresh_families::bump_revocations(&mut tx).await?;
         0
     } else {
         // The sessions signed in under the old rights end too, and their

@@ -6,7 +6,7 @@
 
 use auth_server::grant_type::GrantType;
 use auth_server::store::clients::{ClientMetadata, NewClient};
-use auth_server::store::users::{UserChanges, update_user};
+use auth_server::store::users::{UserChanges, delete_user, update_user};
 use serde_json::{Value, json};
 use shared::clock::{Clock, SystemClock};
 use shared::scope::ScopeSet;
@@ -626,6 +626,57 @@ async fn a_revocation_made_here_stops_the_next_exchange_whatever_was_remembered(
         .unwrap();
     let response = post_exchange(&app, &billing, &bob_first, &[("audience", "ledger")]).await;
     assert_oauth_error(response, 400, "invalid_request").await;
+}
+
+/// The subject's account is remembered between exchanges: a change to it
+/// reaches the very next exchange, whatever was remembered.
+#[tokio::test]
+async fn a_remembered_account_follows_its_changes_at_once() {
+    let app = spawn_app().await;
+    let profiles = exchanger(&app, "Profiles", "profile:read profile", &["billing"]).await;
+    let user_id = app.signup("bob@example.com").await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let now = now();
+    // No refresh family behind it: only the account's existence stands
+    // between it and an exchange.
+    let subject = signed(
+        &app,
+        &json!({
+            "iss": "http://issuer.test", "sub": user_id, "aud": "profile-api",
+            "exp": now + 600, "iat": now, "nbf": now, "jti": uuid::Uuid::new_v4().to_string(),
+            "client_id": "first-party", "scope": "profile:read profile",
+        }),
+    );
+    let name_in = |body: &Value| {
+        let (_, claims) = decode_parts(body["access_token"].as_str().unwrap());
+        claims["name"].clone()
+    };
+    for _ in 0..3 {
+        let body = exchanged(&app, &profiles, &subject, &[("audience", "billing")]).await;
+        assert_eq!(name_in(&body), "Ada Lovelace", "the name signed up with");
+    }
+
+    let changes = UserChanges {
+        is_admin: None,
+        name: Some("Robert".into()),
+    };
+    update_user(&app.db, "bob@example.com", &changes, now, now + 900)
+        .await
+        .unwrap()
+        .unwrap();
+    let body = exchanged(&app, &profiles, &subject, &[("audience", "billing")]).await;
+    assert_eq!(name_in(&body), "Robert", "the new name at once");
+
+    let before = issued(&app).await;
+    delete_user(&app.db, "bob@example.com", now, now + 900)
+        .await
+        .unwrap()
+        .unwrap();
+    let response = post_exchange(&app, &profiles, &subject, &[("audience", "billing")]).await;
+    assert_oauth_error(response, 400, "invalid_request").await;
+    assert_eq!(issued(&app).await, before, "nothing issued");
 }
 
 async fn user_tokens_of_existing(app: &TestApp, email: &str) -> String {
