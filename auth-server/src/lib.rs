@@ -72,6 +72,7 @@ impl Services {
         background.spawn(store::revocations::poll(db.clone()));
         background.spawn(store::prune::run(db.clone(), clock.clone()));
         background.spawn(store::events::run_writer(db.clone()));
+        background.spawn(store::write_batches::run_writer(db.clone()));
         background.spawn(store::events::run_pruner(
             db.clone(),
             clock.clone(),

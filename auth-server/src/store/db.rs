@@ -20,6 +20,7 @@ use sqlx::{Any, AnyConnection, AnyPool};
 
 use super::client_cache::VersionedCache;
 use super::event_queue::EventQueue;
+use super::write_queue::WriteQueue;
 
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/sqlite");
 static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/postgres");
@@ -55,6 +56,9 @@ pub struct Db {
     pub backend: Backend,
     /// Where audit events recorded outside a transaction go.
     pub events: EventQueue,
+    /// Where the small writes a request waits on go to be batched
+    /// (`write_queue`).
+    pub writes: WriteQueue,
     /// This process's writers, in turn (SQLite).
     turns: WriteTurns,
     /// The revocation answers remembered for the admin API and token
@@ -84,6 +88,7 @@ impl Db {
             pool,
             backend,
             events: EventQueue::default(),
+            writes: WriteQueue::default(),
             turns: WriteTurns::for_backend(backend),
             revocations: Arc::default(),
         })

@@ -8,7 +8,11 @@
 //! revocation of an ancestor that races the exchange still reaches it:
 //! whichever commits first, the check at introspection joins both.
 
+use platform::db::Backend;
+use tokio::sync::oneshot;
+
 use super::db::{Db, Tx};
+use super::write_queue::{QueuedWrite, outcome};
 
 /// What an exchanged token came from.
 pub struct Lineage<'a> {
@@ -22,22 +26,65 @@ pub struct Lineage<'a> {
     pub expires_at: i64,
 }
 
-/// Records the lineage of a new exchanged token: one statement, so one
-/// commit on the exchange's path.
+/// Records the lineage of a new exchanged token, committed when this
+/// returns: batched with the exchanges of the same moment
+/// (`write_batches`), or written here when no writer runs.
 pub async fn record(db: &Db, lineage: Lineage<'_>) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "insert into exchanged_tokens (jti, ancestor_jti, user_id, expires_at) \
-         select $1, $2, $3, $4 \
-         union all \
-         select $1, ancestor_jti, $3, $4 from exchanged_tokens where jti = $2 \
-         on conflict (jti, ancestor_jti) do nothing",
-    )
-    .bind(lineage.jti)
-    .bind(lineage.subject_jti)
-    .bind(lineage.user_id)
-    .bind(lineage.expires_at)
-    .execute(&mut *db.writer().await?)
-    .await?;
+    let (answer, answered) = oneshot::channel();
+    let queued = QueuedWrite::Lineage {
+        jti: lineage.jti.to_owned(),
+        subject_jti: lineage.subject_jti.to_owned(),
+        user_id: lineage.user_id.map(str::to_owned),
+        expires_at: lineage.expires_at,
+        answer,
+    };
+    match db.writes.submit(queued).await {
+        Ok(()) => outcome(answered).await,
+        Err(_) => record_all(db, &[lineage]).await,
+    }
+}
+
+/// Records the lineages of new exchanged tokens in one statement, itself
+/// one commit: each token descends from its subject token and from that
+/// token's own ancestors.
+pub(super) async fn record_all(db: &Db, lineages: &[Lineage<'_>]) -> Result<(), sqlx::Error> {
+    // sqlx takes only static SQL: the rows travel as one JSON array of
+    // [jti, subject_jti, user_id, expires_at], so that one statement takes
+    // any number. (`where true`: SQLite's parser needs it before an
+    // upsert's `on conflict`.)
+    let insert = match db.backend {
+        Backend::Sqlite => {
+            "insert into exchanged_tokens (jti, ancestor_jti, user_id, expires_at) \
+             select json_extract(value, '$[0]'), json_extract(value, '$[1]'), \
+             json_extract(value, '$[2]'), json_extract(value, '$[3]') from json_each($1) \
+             union all \
+             select json_extract(r.value, '$[0]'), e.ancestor_jti, \
+             json_extract(r.value, '$[2]'), json_extract(r.value, '$[3]') \
+             from json_each($1) r join exchanged_tokens e on e.jti = json_extract(r.value, '$[1]') \
+             where true \
+             on conflict (jti, ancestor_jti) do nothing"
+        }
+        Backend::Postgres => {
+            "insert into exchanged_tokens (jti, ancestor_jti, user_id, expires_at) \
+             select r.v->>0, r.v->>1, r.v->>2, (r.v->>3)::bigint \
+             from jsonb_array_elements($1::jsonb) as r(v) \
+             union all \
+             select r.v->>0, e.ancestor_jti, r.v->>2, (r.v->>3)::bigint \
+             from jsonb_array_elements($1::jsonb) as r(v) \
+             join exchanged_tokens e on e.jti = r.v->>1 \
+             on conflict (jti, ancestor_jti) do nothing"
+        }
+    };
+    let rows: Vec<(&str, &str, Option<&str>, i64)> = lineages
+        .iter()
+        .map(|l| (l.jti, l.subject_jti, l.user_id, l.expires_at))
+        .collect();
+    let rows =
+        serde_json::to_string(&rows).map_err(|error| sqlx::Error::Encode(Box::new(error)))?;
+    sqlx::query(insert)
+        .bind(rows)
+        .execute(&mut *db.writer().await?)
+        .await?;
     Ok(())
 }
 

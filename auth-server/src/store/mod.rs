@@ -34,5 +34,7 @@ pub mod sessions;
 pub mod spent_jtis;
 pub mod throttle;
 pub mod users;
+pub mod write_batches;
+pub mod write_queue;
 
 pub use db::Db;
