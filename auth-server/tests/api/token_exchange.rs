@@ -106,6 +106,22 @@ fn now() -> i64 {
     SystemClock.now()
 }
 
+/// A first-party access token, signed by the app's own key, of a user
+/// signed up now, living `lifetime` seconds, with no refresh family behind
+/// it.
+async fn signed_for_new_user(app: &TestApp, email: &str, lifetime: i64, scope: &str) -> String {
+    let user_id = app.signup(email).await["id"].as_str().unwrap().to_owned();
+    let now = now();
+    signed(
+        app,
+        &json!({
+            "iss": "http://issuer.test", "sub": user_id, "aud": "profile-api",
+            "exp": now + lifetime, "iat": now, "nbf": now, "jti": uuid::Uuid::new_v4().to_string(),
+            "client_id": "first-party", "scope": scope,
+        }),
+    )
+}
+
 /// An access token signed by the app's own key with these claims.
 fn signed(app: &TestApp, claims: &Value) -> String {
     let iat = claims["iat"].as_i64().unwrap_or_else(now);
@@ -201,24 +217,12 @@ async fn an_exchanged_token_is_narrower_and_names_the_acting_service() {
 #[tokio::test]
 async fn the_exchanged_token_never_outlives_its_subject() {
     let app = spawn_app().await;
-    let user_id = app.signup("ada@example.com").await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let now = now();
-    let subject = signed(
-        &app,
-        &json!({
-            "iss": "http://issuer.test", "sub": user_id, "aud": "profile-api",
-            "exp": now + 100, "iat": now, "nbf": now, "jti": uuid::Uuid::new_v4().to_string(),
-            "client_id": "first-party", "scope": "profile:read",
-        }),
-    );
+    let subject = signed_for_new_user(&app, "ada@example.com", 100, "profile:read").await;
     let orders = orders(&app).await;
     let body = exchanged(&app, &orders, &subject, &[("audience", "billing")]).await;
     assert!(body["expires_in"].as_i64().unwrap() <= 100, "{body}");
     let claims = decode_parts(body["access_token"].as_str().unwrap()).1;
-    assert_eq!(claims["exp"], now + 100);
+    assert_eq!(claims["exp"], decode_parts(&subject).1["exp"]);
 }
 
 #[tokio::test]
@@ -547,19 +551,8 @@ async fn changing_the_users_rights_revokes_exchanged_tokens() {
     let orders = orders(&app).await;
     app.signup("ada@example.com").await;
     // A token with no refresh family behind it: only the user links them.
-    let user_id = app.signup("bob@example.com").await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let subject = signed_for_new_user(&app, "bob@example.com", 600, "profile:read").await;
     let now = now();
-    let subject = signed(
-        &app,
-        &json!({
-            "iss": "http://issuer.test", "sub": user_id, "aud": "profile-api",
-            "exp": now + 600, "iat": now, "nbf": now, "jti": uuid::Uuid::new_v4().to_string(),
-            "client_id": "first-party", "scope": "profile:read",
-        }),
-    );
     let exchanged_token = exchanged(&app, &orders, &subject, &[("audience", "billing")]).await;
     let exchanged_token = exchanged_token["access_token"].as_str().unwrap().to_owned();
     let ada = user_tokens_of_existing(&app, "ada@example.com").await;
@@ -634,21 +627,10 @@ async fn a_revocation_made_here_stops_the_next_exchange_whatever_was_remembered(
 async fn a_remembered_account_follows_its_changes_at_once() {
     let app = spawn_app().await;
     let profiles = exchanger(&app, "Profiles", "profile:read profile", &["billing"]).await;
-    let user_id = app.signup("bob@example.com").await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let now = now();
     // No refresh family behind it: only the account's existence stands
     // between it and an exchange.
-    let subject = signed(
-        &app,
-        &json!({
-            "iss": "http://issuer.test", "sub": user_id, "aud": "profile-api",
-            "exp": now + 600, "iat": now, "nbf": now, "jti": uuid::Uuid::new_v4().to_string(),
-            "client_id": "first-party", "scope": "profile:read profile",
-        }),
-    );
+    let subject = signed_for_new_user(&app, "bob@example.com", 600, "profile:read profile").await;
+    let now = now();
     let name_in = |body: &Value| {
         let (_, claims) = decode_parts(body["access_token"].as_str().unwrap());
         claims["name"].clone()
