@@ -573,6 +573,37 @@ async fn a_self_registered_clients_jwks_uri_is_never_fetched_from_an_internal_ad
     );
 }
 
+/// A jti that cannot be written (SQLite's lock held elsewhere past the
+/// busy timeout) is a 503 that spends nothing: the same assertion works
+/// once the database answers again, and only once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_assertion_whose_jti_cannot_be_written_is_a_503_and_spends_nothing() {
+    use sqlx::Connection;
+
+    if std::env::var("TEST_DATABASE_URL").is_ok_and(|url| url.starts_with("postgres")) {
+        return;
+    }
+    let app = spawn_app().await;
+    let key = es256_key("k1");
+    let client_id = key_client(&app, Some(json!({ "keys": [key.jwk.clone()] })), None).await;
+    let signed = assertion(&key, &client_id);
+    let mut holder = sqlx::sqlite::SqliteConnection::connect(&app.database_url)
+        .await
+        .unwrap();
+    sqlx::query("begin immediate")
+        .execute(&mut holder)
+        .await
+        .unwrap();
+    let response = client_credentials(&app, &signed).await;
+    assert!(response.headers().contains_key("retry-after"));
+    let body = assert_oauth_error(response, 503, "temporarily_unavailable").await;
+    assert!(body.get("access_token").is_none());
+
+    sqlx::query("rollback").execute(&mut holder).await.unwrap();
+    assert_token_for(client_credentials(&app, &signed).await, &client_id).await;
+    assert_invalid_client(client_credentials(&app, &signed).await).await;
+}
+
 #[tokio::test]
 async fn one_assertion_sent_eight_times_at_once_wins_once() {
     let app = spawn_app().await;
