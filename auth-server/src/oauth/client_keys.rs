@@ -33,24 +33,34 @@ const REFETCH_COOLDOWN: Duration = Duration::from_secs(60);
 /// share the sets.
 #[derive(Clone)]
 pub struct ClientKeySets {
+    /// Sets at operators' URLs, fetched from any address.
     remote: moka::sync::Cache<String, JwksCache>,
+    /// Sets at strangers' URLs (self-registered clients), fetched only
+    /// from public addresses: kept apart, so that an operator's cache of
+    /// the same URL is never served to a stranger or the other way round.
+    strangers: moka::sync::Cache<String, JwksCache>,
 }
 
 impl std::fmt::Debug for ClientKeySets {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ClientKeySets")
             .field("remote", &self.remote.entry_count())
+            .field("strangers", &self.strangers.entry_count())
             .finish()
     }
 }
 
 impl Default for ClientKeySets {
     fn default() -> Self {
-        ClientKeySets {
-            remote: moka::sync::Cache::builder()
+        let sets = || {
+            moka::sync::Cache::builder()
                 .max_capacity(MAX_REMOTE_SETS)
                 .time_to_idle(IDLE)
-                .build(),
+                .build()
+        };
+        ClientKeySets {
+            remote: sets(),
+            strangers: sets(),
         }
     }
 }
@@ -87,15 +97,14 @@ impl ClientKeySets {
     }
 
     /// The cache of the set at `uri`; a stranger's (`public_only`) is
-    /// fetched only from public addresses, and kept apart from an
-    /// operator's cache of the same URL.
+    /// fetched only from public addresses.
     fn remote_set(&self, uri: &str, public_only: bool) -> Option<JwksCache> {
-        let key = if public_only {
-            format!("public {uri}")
+        let sets = if public_only {
+            &self.strangers
         } else {
-            format!("any {uri}")
+            &self.remote
         };
-        if let Some(cache) = self.remote.get(&key) {
+        if let Some(cache) = sets.get(uri) {
             return Some(cache);
         }
         let url = url::Url::parse(uri).ok()?;
@@ -105,6 +114,6 @@ impl ClientKeySets {
         config.max_stale = MAX_STALE;
         config.public_addresses_only = public_only;
         let fresh = JwksCache::new(config).ok()?;
-        Some(self.remote.get_with(key, || fresh))
+        Some(sets.get_with(uri.to_owned(), || fresh))
     }
 }
