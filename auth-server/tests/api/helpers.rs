@@ -160,6 +160,25 @@ pub async fn open_services(figment: &Figment) -> Result<Services, platform::boot
 }
 
 impl TestApp {
+    /// Takes SQLite's write lock from outside the server (`BEGIN
+    /// IMMEDIATE` on a connection of its own), so that the server's next
+    /// write waits past its busy timeout; `ROLLBACK` on the connection lets
+    /// go. `None` on PostgreSQL, which has no such lock.
+    pub async fn hold_sqlite_write_lock(&self) -> Option<sqlx::sqlite::SqliteConnection> {
+        use sqlx::Connection;
+        if std::env::var("TEST_DATABASE_URL").is_ok_and(|url| url.starts_with("postgres")) {
+            return None;
+        }
+        let mut holder = sqlx::sqlite::SqliteConnection::connect(&self.database_url)
+            .await
+            .unwrap();
+        sqlx::query("begin immediate")
+            .execute(&mut holder)
+            .await
+            .unwrap();
+        Some(holder)
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.address, path)
     }

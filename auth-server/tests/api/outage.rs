@@ -201,21 +201,12 @@ async fn with_the_database_down_requests_fail_fast_with_503_and_recover_at_once(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_write_kept_waiting_for_sqlites_lock_answers_503_and_changes_nothing() {
     use auth_server::store::throttle::{self, Attempt};
-    use sqlx::Connection;
-
-    if std::env::var("TEST_DATABASE_URL").is_ok_and(|url| url.starts_with("postgres")) {
-        return;
-    }
     let app = spawn_app_with(|figment| figment).await;
     app.signup("locked@example.com").await;
     let login = [("username", "locked@example.com"), ("password", PASSWORD)];
-    let mut holder = sqlx::sqlite::SqliteConnection::connect(&app.database_url)
-        .await
-        .unwrap();
-    sqlx::query("begin immediate")
-        .execute(&mut holder)
-        .await
-        .unwrap();
+    let Some(mut holder) = app.hold_sqlite_write_lock().await else {
+        return;
+    };
 
     let started = Instant::now();
     let response = app.post_login(&login).await;

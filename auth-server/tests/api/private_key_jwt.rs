@@ -578,22 +578,13 @@ async fn a_self_registered_clients_jwks_uri_is_never_fetched_from_an_internal_ad
 /// once the database answers again, and only once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_assertion_whose_jti_cannot_be_written_is_a_503_and_spends_nothing() {
-    use sqlx::Connection;
-
-    if std::env::var("TEST_DATABASE_URL").is_ok_and(|url| url.starts_with("postgres")) {
-        return;
-    }
     let app = spawn_app().await;
     let key = es256_key("k1");
     let client_id = key_client(&app, Some(json!({ "keys": [key.jwk.clone()] })), None).await;
     let signed = assertion(&key, &client_id);
-    let mut holder = sqlx::sqlite::SqliteConnection::connect(&app.database_url)
-        .await
-        .unwrap();
-    sqlx::query("begin immediate")
-        .execute(&mut holder)
-        .await
-        .unwrap();
+    let Some(mut holder) = app.hold_sqlite_write_lock().await else {
+        return;
+    };
     let response = client_credentials(&app, &signed).await;
     assert!(response.headers().contains_key("retry-after"));
     let body = assert_oauth_error(response, 503, "temporarily_unavailable").await;
